@@ -1,0 +1,1 @@
+//! stepwise-annotate (work in progress).

@@ -1,0 +1,19 @@
+//! One module per subcommand. Each has `Args` (clap) and `run(args, &Global)`.
+
+pub mod bench;
+pub mod bench_generate;
+pub mod bench_verify;
+pub mod data;
+pub mod generate;
+pub mod model;
+pub mod verify;
+
+/// A multi-threaded tokio runtime for commands that talk to models or servers.
+#[allow(dead_code)]
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -1,0 +1,87 @@
+//! The `stepwise` binary: argument parsing and wiring only. All logic lives in the library crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// stepwise: make LLM reasoning checkable step by step.
+///
+/// Produce step-by-step rationales, judge every step and answer, search at test
+/// time, label data for process reward models, serve rewards and evaluate.
+#[derive(Parser, Debug)]
+#[command(name = "stepwise", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Folder holding the built-in datasets (gsm8k/, math500/, processbench/).
+    /// Default: ../shared/data beside the working directory or the repository.
+    #[arg(long, global = true, env = "STEPWISE_DATA", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Inspect, convert and generate datasets.
+    Data(cmd::data::Args),
+    /// Check whether answers are mathematically equivalent.
+    Verify(cmd::verify::Args),
+    /// Fetch and inspect models.
+    Model(cmd::model::Args),
+    /// Sample step-by-step continuations from a model.
+    Generate(cmd::generate::Args),
+    /// Measure stepwise against its peers, side by side.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Data(a) => cmd::data::run(a, &cli.global),
+        Command::Verify(a) => cmd::verify::run(a, &cli.global),
+        Command::Model(a) => cmd::model::run(a, &cli.global),
+        Command::Generate(a) => cmd::generate::run(a, &cli.global),
+        Command::Bench(a) => cmd::bench::run(a, &cli.global),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(g: &Global) {
+    use tracing_subscriber::EnvFilter;
+    let level = if g.quiet {
+        "error"
+    } else {
+        match g.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,1 @@
+//! stepwise-data (work in progress).

@@ -1,0 +1,191 @@
+//! The seam between stepwise and language models.
+//!
+//! Every strategy, scorer and labeller asks for text through [`Generator`], so a
+//! local GGUF model and a remote inference server are interchangeable.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Who speaks in a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn system(c: impl Into<String>) -> Self {
+        Self {
+            role: Role::System,
+            content: c.into(),
+        }
+    }
+    pub fn user(c: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: c.into(),
+        }
+    }
+    pub fn assistant(c: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: c.into(),
+        }
+    }
+}
+
+/// What the model is asked to continue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prompt {
+    /// Chat messages, rendered with the model's chat template and an open assistant turn.
+    Chat(Vec<ChatMessage>),
+    /// Raw text, passed as is.
+    Text(String),
+}
+
+/// Sampling parameters: plain data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingParams {
+    /// Number of independent continuations.
+    pub n: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 disables top-k.
+    pub top_k: u32,
+    pub max_tokens: u32,
+    /// Generation stops when any of these strings appears; the stop string is not included in the text.
+    pub stop: Vec<String>,
+    /// Seed of sample 0; sample i uses a seed derived from (seed, i) so results do not depend on batching.
+    pub seed: u64,
+    /// Return per-token log-probabilities of the sampled tokens.
+    pub logprobs: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            n: 1,
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: 40,
+            max_tokens: 256,
+            stop: Vec::new(),
+            seed: 0,
+            logprobs: false,
+        }
+    }
+}
+
+/// A request for continuations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    /// Text the assistant has already written (e.g. the steps so far of a partial
+    /// rationale); continuations extend it. Empty for a fresh answer. Backends
+    /// reuse cached work for shared prompt + prefix (KV prefix sharing).
+    pub assistant_prefix: String,
+    pub params: SamplingParams,
+}
+
+/// Why a continuation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason", content = "detail")]
+pub enum FinishReason {
+    /// End-of-sequence token (the model finished its turn).
+    Eos,
+    /// One of the stop strings matched (the string is given).
+    Stop(String),
+    /// `max_tokens` was reached.
+    Length,
+}
+
+/// Log-probability of one generated token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+}
+
+/// One continuation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// Generated text, without the prompt, the assistant prefix or the stop string.
+    pub text: String,
+    /// Token ids, where the backend exposes them (empty otherwise).
+    pub token_ids: Vec<u32>,
+    /// Per-token log-probabilities, when requested.
+    pub logprobs: Option<Vec<TokenLogprob>>,
+    pub finish: FinishReason,
+    /// Prompt tokens (prompt + assistant prefix) as the model saw them.
+    pub prompt_tokens: u64,
+    /// Tokens generated for this continuation.
+    pub generated_tokens: u64,
+}
+
+/// Log-probabilities of given candidate next tokens (e.g. "Yes" and "No").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextTokenLogprobs {
+    /// One entry per candidate, in the order asked: the log-probability of the
+    /// candidate's first token at the next position (`None` if the backend could
+    /// not report it, e.g. not in the server's top-k).
+    pub logprobs: Vec<Option<f32>>,
+    pub prompt_tokens: u64,
+}
+
+/// Errors of the generation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model file {path}: {reason}")]
+    Model { path: String, reason: String },
+    #[error("backend does not support {0}")]
+    Unsupported(&'static str),
+    #[error("request to {endpoint} failed: {reason}")]
+    Http { endpoint: String, reason: String },
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("context window exceeded: {needed} tokens needed, {available} available")]
+    ContextFull { needed: usize, available: usize },
+    #[error("model setup: {0}")]
+    Setup(String),
+    #[error("engine: {0}")]
+    Internal(String),
+}
+
+/// Produces continuations. Implementations are shared across tasks (`Arc<dyn Generator>`);
+/// concurrent calls are expected and should be batched by the backend.
+#[async_trait]
+pub trait Generator: Send + Sync {
+    /// Short name for logs and reports (e.g. `llama.cpp:SmolLM2-135M-Instruct.Q4_1`).
+    fn name(&self) -> String;
+
+    /// `params.n` continuations of `prompt` + `assistant_prefix`.
+    async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError>;
+
+    /// Log-probabilities of candidate next tokens after `prompt` + `assistant_prefix`.
+    async fn next_token_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        candidates: &[String],
+    ) -> Result<NextTokenLogprobs, EngineError>;
+
+    /// Hidden state at the last token of `prompt` + `assistant_prefix` (for trained heads).
+    async fn embed(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+    ) -> Result<Vec<f32>, EngineError> {
+        let _ = (prompt, assistant_prefix);
+        Err(EngineError::Unsupported("embeddings"))
+    }
+}

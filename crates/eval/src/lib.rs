@@ -1,0 +1,1 @@
+//! stepwise-eval (work in progress).

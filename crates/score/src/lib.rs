@@ -1,0 +1,1 @@
+//! stepwise-score (work in progress).

@@ -1,0 +1,1 @@
+//! stepwise-search (work in progress).

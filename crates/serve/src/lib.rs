@@ -1,0 +1,1 @@
+//! stepwise-serve (work in progress).
