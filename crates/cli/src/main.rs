@@ -44,6 +44,16 @@ pub enum Command {
     Model(cmd::model::Args),
     /// Sample step-by-step continuations from a model.
     Generate(cmd::generate::Args),
+    /// Solve problems with a test-time search strategy and step scorers.
+    Solve(cmd::solve::Args),
+    /// Accuracy versus compute: run strategies over budgets and tabulate.
+    Scale(cmd::scale::Args),
+    /// Evaluate scorers and strategies (ProcessBench, accuracy vs compute, calibration).
+    Eval(cmd::eval::Args),
+    /// Write a self-contained HTML report of a run.
+    Report(cmd::report::Args),
+    /// Serve rewards to RL trainers over HTTP.
+    Serve(cmd::serve::Args),
     /// Measure stepwise against its peers, side by side.
     Bench(cmd::bench::Args),
 }
@@ -56,6 +66,11 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a, &cli.global),
         Command::Model(a) => cmd::model::run(a, &cli.global),
         Command::Generate(a) => cmd::generate::run(a, &cli.global),
+        Command::Solve(a) => cmd::solve::run(a, &cli.global),
+        Command::Scale(a) => cmd::scale::run(a, &cli.global),
+        Command::Eval(a) => cmd::eval::run(a, &cli.global),
+        Command::Report(a) => cmd::report::run(a, &cli.global),
+        Command::Serve(a) => cmd::serve::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
     };
     match result {

@@ -2,10 +2,16 @@
 
 pub mod bench;
 pub mod bench_generate;
+pub mod bench_serve;
 pub mod bench_verify;
 pub mod data;
+pub mod eval;
 pub mod generate;
 pub mod model;
+pub mod report;
+pub mod scale;
+pub mod serve;
+pub mod solve;
 pub mod verify;
 
 /// A multi-threaded tokio runtime for commands that talk to models or servers.
