@@ -48,6 +48,8 @@ pub enum Command {
     Solve(cmd::solve::Args),
     /// Accuracy versus compute: run strategies over budgets and tabulate.
     Scale(cmd::scale::Args),
+    /// Label steps automatically (Monte-Carlo, OmegaPRM, reference-guided, grounded) for PRM training.
+    Annotate(cmd::annotate::Args),
     /// Evaluate scorers and strategies (ProcessBench, accuracy vs compute, calibration).
     Eval(cmd::eval::Args),
     /// Write a self-contained HTML report of a run.
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => cmd::generate::run(a, &cli.global),
         Command::Solve(a) => cmd::solve::run(a, &cli.global),
         Command::Scale(a) => cmd::scale::run(a, &cli.global),
+        Command::Annotate(a) => cmd::annotate::run(a, &cli.global),
         Command::Eval(a) => cmd::eval::run(a, &cli.global),
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args, &Global)`.
 
+pub mod annotate;
 pub mod backend;
 pub mod bench;
 pub mod bench_generate;
