@@ -1,0 +1,245 @@
+//! Exact rational arithmetic with hard size caps, so no input can make it slow.
+
+use num_bigint::{BigInt, Sign};
+use num_integer::Integer;
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+/// Largest numerator or denominator kept exactly, in bits.
+pub const MAX_BITS: u64 = 16_384;
+/// Largest `n` for which `n!` is computed exactly.
+pub const MAX_FACTORIAL: u64 = 1_500;
+/// Largest root index tried exactly.
+pub const MAX_ROOT_INDEX: u64 = 64;
+
+fn bits(r: &BigRational) -> u64 {
+    r.numer().bits().max(r.denom().bits())
+}
+
+/// `Some(r)` when `r` is within [`MAX_BITS`].
+pub fn capped(r: BigRational) -> Option<BigRational> {
+    (bits(&r) <= MAX_BITS).then_some(r)
+}
+
+pub fn add(a: &BigRational, b: &BigRational) -> Option<BigRational> {
+    capped(a + b)
+}
+
+pub fn mul(a: &BigRational, b: &BigRational) -> Option<BigRational> {
+    if bits(a) + bits(b) > 2 * MAX_BITS + 2 {
+        return None;
+    }
+    capped(a * b)
+}
+
+pub fn div(a: &BigRational, b: &BigRational) -> Option<BigRational> {
+    if b.is_zero() || bits(a) + bits(b) > 2 * MAX_BITS + 2 {
+        return None;
+    }
+    capped(a / b)
+}
+
+/// `b^e` for an integer exponent, refusing results over the cap before computing them.
+pub fn pow_int(b: &BigRational, e: &BigInt) -> Option<BigRational> {
+    if b.is_zero() {
+        return match e.sign() {
+            Sign::Minus => None,
+            Sign::NoSign => Some(BigRational::one()),
+            Sign::Plus => Some(BigRational::zero()),
+        };
+    }
+    if b.abs().is_one() {
+        let even = e.is_even();
+        return Some(if b.is_negative() && !even {
+            -BigRational::one()
+        } else {
+            BigRational::one()
+        });
+    }
+    let n = e.abs().to_u64()?;
+    if n.checked_mul(bits(b))? > MAX_BITS + 64 {
+        return None;
+    }
+    let n = u32::try_from(n).ok()?;
+    let num = num_traits::pow(b.numer().clone(), n as usize);
+    let den = num_traits::pow(b.denom().clone(), n as usize);
+    let r = if e.is_negative() {
+        BigRational::new(den, num)
+    } else {
+        BigRational::new(num, den)
+    };
+    capped(r)
+}
+
+/// Exact integer `k`-th root of a non-negative integer, if it is a perfect power.
+fn int_root(n: &BigInt, k: u32) -> Option<BigInt> {
+    if n.is_negative() {
+        return None;
+    }
+    let r = n.nth_root(k);
+    (num_traits::pow(r.clone(), k as usize) == *n).then_some(r)
+}
+
+/// `b^(p/q)` when the result is rational.
+pub fn pow(b: &BigRational, e: &BigRational) -> Option<BigRational> {
+    if e.is_integer() {
+        return pow_int(b, e.numer());
+    }
+    let q = e.denom().to_u64()?;
+    if q > MAX_ROOT_INDEX {
+        return None;
+    }
+    let r = root(b, q)?;
+    pow_int(&r, e.numer())
+}
+
+/// Exact `k`-th root when rational (odd roots of negatives allowed).
+pub fn root(b: &BigRational, k: u64) -> Option<BigRational> {
+    if k == 0 || k > MAX_ROOT_INDEX {
+        return None;
+    }
+    let k32 = k as u32;
+    if b.is_negative() {
+        if k % 2 == 0 {
+            return None;
+        }
+        return root(&-b, k).map(|r| -r);
+    }
+    let n = int_root(b.numer(), k32)?;
+    let d = int_root(b.denom(), k32)?;
+    Some(BigRational::new(n, d))
+}
+
+pub fn factorial(n: &BigRational) -> Option<BigRational> {
+    if !n.is_integer() || n.is_negative() {
+        return None;
+    }
+    let n = n.numer().to_u64()?;
+    if n > MAX_FACTORIAL {
+        return None;
+    }
+    let mut acc = BigInt::one();
+    for i in 2..=n {
+        acc *= i;
+    }
+    Some(BigRational::from_integer(acc))
+}
+
+pub fn binom(n: &BigRational, k: &BigRational) -> Option<BigRational> {
+    if !n.is_integer() || !k.is_integer() || n.is_negative() {
+        return None;
+    }
+    if k.is_negative() || k > n {
+        return Some(BigRational::zero());
+    }
+    let n = n.numer().to_u64()?;
+    let k = k.numer().to_u64()?;
+    let k = k.min(n - k);
+    if k > MAX_FACTORIAL {
+        return None;
+    }
+    let mut acc = BigInt::one();
+    for i in 0..k {
+        acc = acc * BigInt::from(n - i) / BigInt::from(i + 1);
+        if acc.bits() > MAX_BITS {
+            return None;
+        }
+    }
+    Some(BigRational::from_integer(acc))
+}
+
+/// Nearest f64 (possibly infinite for huge values).
+pub fn to_f64(r: &BigRational) -> f64 {
+    if let (Some(n), Some(d)) = (r.numer().to_f64(), r.denom().to_f64())
+        && n.is_finite()
+        && d.is_finite()
+        && d != 0.0
+    {
+        return n / d;
+    }
+    // Scale both down to keep the quotient meaningful.
+    let nb = r.numer().bits() as i64;
+    let db = r.denom().bits() as i64;
+    let shift_n = (nb - 60).max(0) as usize;
+    let shift_d = (db - 60).max(0) as usize;
+    let n = (r.numer() >> shift_n).to_f64().unwrap_or(f64::NAN);
+    let d = (r.denom() >> shift_d).to_f64().unwrap_or(f64::NAN);
+    let e = shift_n as i64 - shift_d as i64;
+    let e = e.clamp(-4000, 4000) as i32;
+    n / d * 2f64.powi(e)
+}
+
+/// Rounds `r` to `digits` decimal places (half away from zero).
+pub fn round_to(r: &BigRational, digits: u32) -> BigRational {
+    let digits = digits.min(60);
+    let scale = BigRational::from_integer(num_traits::pow(BigInt::from(10), digits as usize));
+    let scaled = r * &scale;
+    let rounded = scaled.round();
+    rounded / scale
+}
+
+/// Parses a decimal literal (`123`, `1.25`, `.5`) exactly.
+pub fn parse_decimal(s: &str) -> Option<BigRational> {
+    let (int, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (s, ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|c| c.is_ascii_digit()) || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // 4,000 decimal digits is already far beyond any answer.
+    if int.len() + frac.len() > 4_000 {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let n: BigInt = if digits.is_empty() {
+        BigInt::zero()
+    } else {
+        digits.parse().ok()?
+    };
+    let d = num_traits::pow(BigInt::from(10), frac.len());
+    Some(BigRational::new(n, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(n: i64, d: i64) -> BigRational {
+        BigRational::new(n.into(), d.into())
+    }
+
+    #[test]
+    fn caps_refuse_huge_powers() {
+        assert!(pow_int(&q(5, 1), &BigInt::from(1_000_000_000u64)).is_none());
+        assert_eq!(pow_int(&q(2, 3), &BigInt::from(-2)), Some(q(9, 4)));
+        assert_eq!(pow_int(&q(-1, 1), &BigInt::from(10_u64.pow(18))), Some(q(1, 1)));
+        assert!(pow_int(&q(0, 1), &BigInt::from(-1)).is_none());
+    }
+
+    #[test]
+    fn rational_roots() {
+        assert_eq!(pow(&q(4, 9), &q(1, 2)), Some(q(2, 3)));
+        assert_eq!(pow(&q(8, 1), &q(2, 3)), Some(q(4, 1)));
+        assert_eq!(root(&q(-27, 1), 3), Some(q(-3, 1)));
+        assert_eq!(pow(&q(2, 1), &q(1, 2)), None);
+    }
+
+    #[test]
+    fn factorial_and_binom() {
+        assert_eq!(factorial(&q(5, 1)), Some(q(120, 1)));
+        assert!(factorial(&q(100_000, 1)).is_none());
+        assert_eq!(binom(&q(10, 1), &q(3, 1)), Some(q(120, 1)));
+    }
+
+    #[test]
+    fn decimals_and_rounding() {
+        assert_eq!(parse_decimal("1.25"), Some(q(5, 4)));
+        assert_eq!(parse_decimal(".5"), Some(q(1, 2)));
+        assert_eq!(round_to(&q(1, 3), 4), q(3333, 10000));
+        assert!((to_f64(&q(1, 3)) - 1.0 / 3.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,933 @@
+//! Recursive-descent parser from tokens to [`Expr`], with a depth cap.
+
+use crate::expr::{Const, Expr};
+use crate::lex::{Tok, lex};
+use crate::{ParseError, limits, num};
+use num_bigint::BigInt;
+use num_rational::BigRational;
+
+/// Parses one answer (LaTeX or plain text) into an expression tree.
+pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    let pre = preprocess(src);
+    let toks = lex(&pre)?;
+    if toks.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+        abs_depth: 0,
+        latex: src.contains('\\'),
+        nodes: 0,
+    };
+    let e = p.parse_list(&[])?;
+    if p.pos < p.toks.len() {
+        return Err(ParseError::Unexpected(format!("{:?}", p.toks[p.pos])));
+    }
+    Ok(e)
+}
+
+/// Text-level fixes done before tokenizing: decimal commas in a lone number,
+/// LaTeX thin spaces inside thousands groups.
+fn preprocess(src: &str) -> String {
+    let mut s = src.trim().to_string();
+    for (from, to) in [(",\\!", ","), ("\\!", ""), ("{,}", ",")] {
+        if s.contains(from) {
+            s = s.replace(from, to);
+        }
+    }
+    // `1,000` followed by spaces and digits after `,\!` removal: `11, 111` stays a list.
+    let t = s.trim_start_matches('-');
+    if let Some((a, b)) = t.split_once(',')
+        && !a.is_empty()
+        && !b.is_empty()
+        && a.bytes().all(|c| c.is_ascii_digit())
+        && b.bytes().all(|c| c.is_ascii_digit())
+    {
+        let thousands = b.len() == 3 && a.len() <= 3 && !a.starts_with('0');
+        if !thousands {
+            s = s.replacen(',', ".", 1);
+        }
+    }
+    s
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+    depth: usize,
+    abs_depth: usize,
+    latex: bool,
+    nodes: usize,
+}
+
+const FUNCS: &[&str] = &[
+    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "log", "ln", "lg", "exp", "abs", "floor", "ceil",
+];
+
+const GREEK: &[&str] = &[
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
+    "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
+    "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi",
+    "Omega",
+];
+
+/// Single letters that read as functions when followed by `(`.
+const FUNC_LETTERS: &[&str] = &["f", "g", "h", "F", "G", "H", "P", "Q", "W", "p", "q"];
+
+fn word_is_separator(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "and" | "or" | "also" | "then"
+    )
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn bump(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        if t.is_some() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn eat(&mut self, t: &Tok) -> bool {
+        if self.peek() == Some(t) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        self.nodes += 1;
+        if self.depth > limits::MAX_DEPTH {
+            return Err(ParseError::TooDeep);
+        }
+        if self.nodes > limits::MAX_NODES {
+            return Err(ParseError::TooLarge);
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn at_stop(&self, stops: &[Tok]) -> bool {
+        match self.peek() {
+            None => true,
+            Some(t) => {
+                stops.contains(t)
+                    || matches!(
+                        t,
+                        Tok::RParen
+                            | Tok::RBrack
+                            | Tok::RBrace
+                            | Tok::RSet
+                            | Tok::End(_)
+                            | Tok::Amp
+                            | Tok::Newrow
+                    )
+            }
+        }
+    }
+
+    fn is_separator(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Comma | Tok::Semi) => true,
+            Some(Tok::Ident(w)) => word_is_separator(w),
+            Some(Tok::Text(w)) => {
+                let w = w.trim();
+                w.is_empty() || word_is_separator(w) || w == ","
+            }
+            _ => false,
+        }
+    }
+
+    /// `a, b; c and d` (top level and inside brackets).
+    fn parse_list(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let mut items = Vec::new();
+        let mut saw_sep = false;
+        loop {
+            while self.is_separator() {
+                self.pos += 1;
+                saw_sep = true;
+            }
+            if self.at_stop(stops) {
+                break;
+            }
+            let before = self.pos;
+            items.push(self.parse_rel(stops)?);
+            if self.pos == before {
+                return Err(ParseError::Unexpected(format!("{:?}", self.peek())));
+            }
+            if !self.is_separator() {
+                break;
+            }
+        }
+        self.leave();
+        match items.len() {
+            0 => Err(ParseError::Empty),
+            1 if !saw_sep => Ok(items.pop().unwrap_or(Expr::Text(String::new()))),
+            1 => Ok(items.pop().unwrap_or(Expr::Text(String::new()))),
+            _ => Ok(Expr::List(items)),
+        }
+    }
+
+    fn parse_rel(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let first = self.parse_union(stops)?;
+        let mut terms = vec![first];
+        let mut ops = Vec::new();
+        while let Some(Tok::Rel(op)) = self.peek() {
+            let op = *op;
+            self.pos += 1;
+            ops.push(op);
+            terms.push(self.parse_union(stops)?);
+        }
+        self.leave();
+        if ops.is_empty() {
+            Ok(terms.pop().unwrap_or(Expr::Text(String::new())))
+        } else {
+            Ok(Expr::Rel { terms, ops })
+        }
+    }
+
+    fn parse_union(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let first = self.parse_ratio(stops)?;
+        let mut parts = vec![first];
+        while matches!(self.peek(), Some(Tok::Cmd(c)) if c == "cup" || c == "bigcup")
+            || matches!(self.peek(), Some(Tok::Ident(w)) if w == "U")
+        {
+            self.pos += 1;
+            parts.push(self.parse_ratio(stops)?);
+        }
+        self.leave();
+        if parts.len() == 1 {
+            Ok(parts.pop().unwrap_or(Expr::Text(String::new())))
+        } else {
+            Ok(Expr::Union(parts))
+        }
+    }
+
+    /// `a : b` reads as the ratio a / b.
+    fn parse_ratio(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let mut e = self.parse_add(stops)?;
+        while self.peek() == Some(&Tok::Colon) {
+            self.pos += 1;
+            if self.at_stop(stops) {
+                break;
+            }
+            let r = self.parse_add(stops)?;
+            e = Expr::Div(Box::new(e), Box::new(r));
+        }
+        self.leave();
+        Ok(e)
+    }
+
+    fn parse_add(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let first = self.parse_unary(stops)?;
+        let mut terms = vec![first];
+        let mut pm: Option<Expr> = None;
+        loop {
+            match self.peek() {
+                Some(Tok::Plus) => {
+                    self.pos += 1;
+                    if self.at_stop(stops) {
+                        break;
+                    }
+                    terms.push(self.parse_mul(stops)?);
+                }
+                Some(Tok::Minus) => {
+                    self.pos += 1;
+                    let t = self.parse_mul(stops)?;
+                    terms.push(Expr::Neg(Box::new(t)));
+                }
+                Some(Tok::PlusMinus) => {
+                    self.pos += 1;
+                    let t = self.parse_mul(stops)?;
+                    let base = if terms.len() == 1 {
+                        terms.pop().unwrap_or(Expr::int(0))
+                    } else {
+                        Expr::Add(std::mem::take(&mut terms))
+                    };
+                    let base = match pm.take() {
+                        Some(p) => Expr::Add(vec![p, base]),
+                        None => base,
+                    };
+                    pm = Some(Expr::PlusMinus(Some(Box::new(base)), Box::new(t)));
+                    terms.clear();
+                }
+                _ => break,
+            }
+        }
+        self.leave();
+        let rest = match terms.len() {
+            0 => None,
+            1 => terms.pop(),
+            _ => Some(Expr::Add(terms)),
+        };
+        Ok(match (pm, rest) {
+            (Some(p), None) => p,
+            (Some(p), Some(r)) => Expr::Add(vec![p, r]),
+            (None, Some(r)) => r,
+            (None, None) => return Err(ParseError::Empty),
+        })
+    }
+
+    fn parse_unary(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let r = match self.peek() {
+            Some(Tok::Minus) => {
+                self.pos += 1;
+                let e = self.parse_unary(stops)?;
+                Ok(match e {
+                    Expr::Num { value, float } => Expr::Num {
+                        value: -value,
+                        float,
+                    },
+                    e => Expr::Neg(Box::new(e)),
+                })
+            }
+            Some(Tok::Plus) => {
+                self.pos += 1;
+                self.parse_unary(stops)
+            }
+            Some(Tok::PlusMinus) => {
+                self.pos += 1;
+                let e = self.parse_mul(stops)?;
+                Ok(Expr::PlusMinus(None, Box::new(e)))
+            }
+            _ => self.parse_mul(stops),
+        };
+        self.leave();
+        r
+    }
+
+    fn starts_primary(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Num(..) | Tok::LParen | Tok::LSet | Tok::LBrace | Tok::Begin(_)) => true,
+            Some(Tok::LBrack) => true,
+            Some(Tok::Ident(w)) => !word_is_separator(w) && w != "U",
+            Some(Tok::Cmd(c)) => !matches!(c.as_str(), "cup" | "cap" | "bigcup" | "setminus"),
+            Some(Tok::Pipe) => self.abs_depth == 0,
+            _ => false,
+        }
+    }
+
+    fn parse_mul(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let first = self.parse_power(stops)?;
+        let mut factors = vec![first];
+        loop {
+            match self.peek() {
+                Some(Tok::Star) => {
+                    self.pos += 1;
+                    factors.push(self.parse_power_unary(stops)?);
+                }
+                Some(Tok::Slash) => {
+                    self.pos += 1;
+                    let d = self.parse_power_unary(stops)?;
+                    let n = if factors.len() == 1 {
+                        factors.pop().unwrap_or(Expr::int(1))
+                    } else {
+                        Expr::Mul(std::mem::take(&mut factors))
+                    };
+                    factors.push(Expr::Div(Box::new(n), Box::new(d)));
+                }
+                Some(Tok::Text(_)) => {
+                    // Units and words after a value (`5 \text{ cm}`) are dropped;
+                    // `\text{and}` separates list items.
+                    if self.is_separator() {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                Some(Tok::Ident(w)) if w.len() >= 2 && is_unit_word(w) => {
+                    self.pos += 1;
+                }
+                _ if self.starts_primary() && !self.at_stop(stops) => {
+                    factors.push(self.parse_power(stops)?);
+                }
+                _ => break,
+            }
+        }
+        self.leave();
+        Ok(if factors.len() == 1 {
+            factors.pop().unwrap_or(Expr::int(1))
+        } else {
+            Expr::Mul(factors)
+        })
+    }
+
+    fn parse_power_unary(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        if self.peek() == Some(&Tok::Minus) {
+            self.pos += 1;
+            let e = self.parse_power_unary(stops)?;
+            return Ok(Expr::Neg(Box::new(e)));
+        }
+        self.parse_power(stops)
+    }
+
+    fn parse_power(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let mut base = self.parse_postfix(stops)?;
+        if self.peek() == Some(&Tok::Caret) {
+            self.pos += 1;
+            if self.eat(&Tok::Degree) {
+                // `90^\circ`: degrees are dropped.
+            } else if self.peek() == Some(&Tok::LBrace)
+                && self.toks.get(self.pos + 1) == Some(&Tok::Degree)
+                && self.toks.get(self.pos + 2) == Some(&Tok::RBrace)
+            {
+                self.pos += 3;
+            } else {
+                let exp = self.parse_exponent(stops)?;
+                base = Expr::Pow(Box::new(base), Box::new(exp));
+                base = self.postfix_ops(base)?;
+            }
+        }
+        self.leave();
+        Ok(base)
+    }
+
+    fn parse_exponent(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        match self.peek() {
+            Some(Tok::Minus) => {
+                self.pos += 1;
+                let e = self.parse_exponent(stops)?;
+                Ok(Expr::Neg(Box::new(e)))
+            }
+            Some(Tok::Num(s, 0)) if self.latex && s.len() > 1 && !s.contains('.') => {
+                Ok(self.split_num_arg())
+            }
+            _ => self.parse_power(stops),
+        }
+    }
+
+    /// Takes the first digit of a multi-digit number token as a one-character LaTeX argument.
+    fn split_num_arg(&mut self) -> Expr {
+        if let Some(Tok::Num(s, 0)) = self.toks.get(self.pos).cloned() {
+            let mut chars = s.chars();
+            let first = chars.next().unwrap_or('0');
+            let rest: String = chars.collect();
+            if rest.is_empty() {
+                self.pos += 1;
+            } else {
+                self.toks[self.pos] = Tok::Num(rest, 0);
+            }
+            return Expr::int(first.to_digit(10).unwrap_or(0) as i64);
+        }
+        Expr::int(0)
+    }
+
+    /// A one-token LaTeX argument (`\frac12`, `\sqrt3`, `\frac{a}{b}`).
+    fn parse_arg(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        match self.peek() {
+            Some(Tok::Num(s, 0)) if s.len() > 1 && !s.contains('.') => Ok(self.split_num_arg()),
+            Some(Tok::Ident(w)) if w.chars().count() > 1 => {
+                let (first, rest) = split_first(w);
+                self.toks[self.pos] = Tok::Ident(rest);
+                Ok(Expr::Sym(first))
+            }
+            Some(Tok::LBrace) => self.parse_postfix(stops),
+            _ => self.parse_postfix(stops),
+        }
+    }
+
+    fn parse_postfix(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        let e = self.parse_primary(stops)?;
+        self.postfix_ops(e)
+    }
+
+    fn postfix_ops(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
+        loop {
+            match self.peek() {
+                Some(Tok::Bang) => {
+                    self.pos += 1;
+                    e = Expr::Factorial(Box::new(e));
+                }
+                Some(Tok::Percent) => {
+                    self.pos += 1;
+                    e = Expr::Percent(Box::new(e));
+                }
+                Some(Tok::Ident(w))
+                    if matches!(w.to_ascii_lowercase().as_str(), "pct" | "percent" | "percentage") =>
+                {
+                    self.pos += 1;
+                    e = Expr::Percent(Box::new(e));
+                }
+                Some(Tok::Degree) => {
+                    self.pos += 1;
+                }
+                _ => return Ok(e),
+            }
+        }
+    }
+
+    fn expect(&mut self, t: &Tok) -> Result<(), ParseError> {
+        if self.eat(t) {
+            Ok(())
+        } else {
+            Err(ParseError::Expected(format!("{t:?}")))
+        }
+    }
+
+    fn subscript(&mut self) -> Result<Option<String>, ParseError> {
+        if self.peek() != Some(&Tok::Under) {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let s = match self.bump() {
+            Some(Tok::LBrace) => {
+                let start = self.pos;
+                let mut depth = 1usize;
+                while let Some(t) = self.bump() {
+                    match t {
+                        Tok::LBrace => depth += 1,
+                        Tok::RBrace => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let end = self.pos.saturating_sub(1).max(start);
+                self.toks[start..end].iter().map(tok_text).collect::<String>()
+            }
+            Some(Tok::Num(s, _)) => {
+                // `a_12` in LaTeX is a_1 followed by 2.
+                if self.latex && s.len() > 1 {
+                    self.pos -= 1;
+                    let e = self.split_num_arg();
+                    e.to_string()
+                } else {
+                    s
+                }
+            }
+            Some(Tok::Ident(w)) => {
+                if w.chars().count() > 1 {
+                    self.pos -= 1;
+                    let (first, rest) = split_first(&w);
+                    self.toks[self.pos] = Tok::Ident(rest);
+                    first
+                } else {
+                    w
+                }
+            }
+            Some(t) => tok_text(&t),
+            None => String::new(),
+        };
+        Ok(Some(s))
+    }
+
+    fn parse_primary(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let r = self.parse_primary_inner(stops);
+        self.leave();
+        r
+    }
+
+    fn parse_primary_inner(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        let Some(tok) = self.bump() else {
+            return Err(ParseError::Empty);
+        };
+        match tok {
+            Tok::Num(s, sci) => {
+                let mut value = num::parse_decimal(&s).ok_or(ParseError::TooLarge)?;
+                let float = s.contains('.') || sci != 0;
+                if sci != 0 {
+                    let p = num::pow_int(
+                        &BigRational::from_integer(BigInt::from(10)),
+                        &BigInt::from(sci),
+                    )
+                    .ok_or(ParseError::TooLarge)?;
+                    value *= p;
+                }
+                // `204_5`: a number in another base, kept as a name.
+                if let Some(sub) = self.subscript()? {
+                    return Ok(Expr::Sym(format!("{s}_{sub}")));
+                }
+                Ok(Expr::Num { value, float })
+            }
+            Tok::Ident(w) => self.ident(w, stops),
+            Tok::Cmd(c) => self.command(c, stops),
+            Tok::Text(t) => {
+                let t = t.trim();
+                let inner = t.trim_start_matches('(').trim_end_matches(')').trim();
+                Ok(Expr::Text(inner.to_string()))
+            }
+            Tok::LParen => self.bracketed(false, stops),
+            Tok::LBrack => self.bracketed(true, stops),
+            Tok::LSet => {
+                let items = if self.peek() == Some(&Tok::RSet) {
+                    Vec::new()
+                } else {
+                    match self.parse_list(&[])? {
+                        Expr::List(v) => v,
+                        e => vec![e],
+                    }
+                };
+                self.expect(&Tok::RSet)?;
+                Ok(Expr::Set(items))
+            }
+            Tok::LBrace => {
+                if self.eat(&Tok::RBrace) {
+                    return Ok(Expr::Text(String::new()));
+                }
+                let e = self.parse_list(&[])?;
+                self.expect(&Tok::RBrace)?;
+                Ok(e)
+            }
+            Tok::Pipe => {
+                self.abs_depth += 1;
+                let inner = self.parse_add(&[Tok::Pipe]);
+                self.abs_depth -= 1;
+                let inner = inner?;
+                self.expect(&Tok::Pipe)?;
+                Ok(Expr::Func("abs".into(), vec![inner]))
+            }
+            Tok::Begin(env) => self.environment(env),
+            Tok::Degree => Ok(Expr::Text(String::new())),
+            t => Err(ParseError::Unexpected(format!("{t:?}"))),
+        }
+    }
+
+    fn environment(&mut self, env: String) -> Result<Expr, ParseError> {
+        let matrix = matches!(
+            env.as_str(),
+            "pmatrix" | "bmatrix" | "Bmatrix" | "vmatrix" | "Vmatrix" | "matrix" | "smallmatrix"
+                | "array"
+        );
+        let mut rows: Vec<Vec<Expr>> = Vec::new();
+        let mut row: Vec<Expr> = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(ParseError::Expected(format!("\\end{{{env}}}"))),
+                Some(Tok::End(_)) => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(Tok::Amp) => {
+                    self.pos += 1;
+                }
+                Some(Tok::Newrow) => {
+                    self.pos += 1;
+                    if !row.is_empty() {
+                        rows.push(std::mem::take(&mut row));
+                    }
+                }
+                _ => {
+                    let before = self.pos;
+                    row.push(self.parse_list(&[])?);
+                    if self.pos == before {
+                        return Err(ParseError::Unexpected(format!("{:?}", self.peek())));
+                    }
+                }
+            }
+        }
+        if !row.is_empty() {
+            rows.push(row);
+        }
+        if matrix {
+            if rows.is_empty() {
+                return Err(ParseError::Empty);
+            }
+            return Ok(Expr::Matrix(rows));
+        }
+        // align-like environments: the cells of the last row, concatenated as a relation chain.
+        let last = rows.pop().ok_or(ParseError::Empty)?;
+        let mut terms = Vec::new();
+        let mut ops = Vec::new();
+        for cell in last {
+            match cell {
+                Expr::Rel { terms: t, ops: o } => {
+                    if terms.is_empty() {
+                        terms = t;
+                        ops = o;
+                    } else {
+                        // `&= x` continues the chain: the first term is missing.
+                        ops.extend(o);
+                        terms.extend(t);
+                    }
+                }
+                e => terms.push(e),
+            }
+        }
+        if ops.is_empty() {
+            terms.pop().ok_or(ParseError::Empty)
+        } else if terms.len() == ops.len() + 1 {
+            Ok(Expr::Rel { terms, ops })
+        } else {
+            terms.pop().ok_or(ParseError::Empty)
+        }
+    }
+
+    /// `(…)`, `[…]` and mixed `[a, b)`: group, tuple or interval.
+    fn bracketed(&mut self, open_closed: bool, _stops: &[Tok]) -> Result<Expr, ParseError> {
+        let saved_abs = self.abs_depth;
+        self.abs_depth = 0;
+        let inner = if matches!(self.peek(), Some(Tok::RParen | Tok::RBrack)) {
+            Ok(Expr::Tuple(Vec::new()))
+        } else {
+            self.parse_list(&[])
+        };
+        self.abs_depth = saved_abs;
+        let inner = inner?;
+        let close_closed = match self.bump() {
+            Some(Tok::RParen) => false,
+            Some(Tok::RBrack) => true,
+            other => return Err(ParseError::Expected(format!("closing bracket, found {other:?}"))),
+        };
+        match inner {
+            Expr::List(items) if items.len() == 2 && (open_closed || close_closed) => {
+                let mut it = items.into_iter();
+                let lo = it.next().unwrap_or(Expr::int(0));
+                let hi = it.next().unwrap_or(Expr::int(0));
+                Ok(Expr::Interval {
+                    lo: Box::new(lo),
+                    hi: Box::new(hi),
+                    lo_closed: open_closed,
+                    hi_closed: close_closed,
+                })
+            }
+            Expr::List(items) => Ok(Expr::Tuple(items)),
+            e => Ok(e),
+        }
+    }
+
+    fn ident(&mut self, w: String, stops: &[Tok]) -> Result<Expr, ParseError> {
+        let lower = w.to_ascii_lowercase();
+        if w.chars().count() > 1 {
+            if FUNCS.contains(&lower.as_str()) {
+                return self.function(lower, stops);
+            }
+            match lower.as_str() {
+                "sqrt" => return self.sqrt(stops),
+                "pi" => return Ok(Expr::Const(Const::Pi)),
+                "inf" | "infty" | "infinity" | "oo" => return Ok(Expr::Const(Const::Inf)),
+                _ => {}
+            }
+            if GREEK.contains(&w.as_str()) {
+                return Ok(Expr::Sym(w));
+            }
+            // Plain words: letters multiplied (`xy`), single letters kept apart.
+            let (first, rest) = split_first(&w);
+            self.pos -= 1;
+            self.toks[self.pos] = Tok::Ident(rest);
+            return self.letter(first, stops);
+        }
+        self.letter(w, stops)
+    }
+
+    fn letter(&mut self, w: String, stops: &[Tok]) -> Result<Expr, ParseError> {
+        // Consume the split remainder when we just re-inserted it.
+        if let Some(Tok::Ident(rest)) = self.peek()
+            && self.toks.get(self.pos).is_some()
+            && rest.is_empty()
+        {
+            self.pos += 1;
+        }
+        let name = match self.subscript()? {
+            Some(sub) => format!("{w}_{sub}"),
+            None => w.clone(),
+        };
+        if name == w {
+            match w.as_str() {
+                "e" => return Ok(Expr::Const(Const::E)),
+                "i" => return Ok(Expr::Const(Const::I)),
+                _ => {}
+            }
+        }
+        if FUNC_LETTERS.contains(&w.as_str()) && self.peek() == Some(&Tok::LParen) {
+            // Only a function call when the argument list is simple: `f(x)`, `f(2, 3)`.
+            let save = self.pos;
+            self.pos += 1;
+            if let Ok(arg) = self.parse_list(&[]) {
+                if self.eat(&Tok::RParen) {
+                    let args = match arg {
+                        Expr::List(v) => v,
+                        e => vec![e],
+                    };
+                    return Ok(Expr::Func(name, args));
+                }
+            }
+            self.pos = save;
+        }
+        let _ = stops;
+        Ok(Expr::Sym(name))
+    }
+
+    fn function(&mut self, name: String, stops: &[Tok]) -> Result<Expr, ParseError> {
+        let name = match name.as_str() {
+            "ln" => "log".to_string(),
+            _ => name,
+        };
+        let mut base: Option<Expr> = None;
+        if name == "log" && self.peek() == Some(&Tok::Under) {
+            self.pos += 1;
+            base = Some(self.parse_arg(stops)?);
+        }
+        if name == "lg" {
+            base = Some(Expr::int(10));
+        }
+        let name = if name == "lg" { "log".to_string() } else { name };
+        // `\sin^2 x`
+        let mut power: Option<Expr> = None;
+        if self.peek() == Some(&Tok::Caret) {
+            self.pos += 1;
+            power = Some(self.parse_exponent(stops)?);
+        }
+        let arg = match self.peek() {
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let a = self.parse_list(&[])?;
+                self.expect(&Tok::RParen)?;
+                a
+            }
+            _ => self.parse_power(stops)?,
+        };
+        let mut e = match base {
+            Some(b) => Expr::Div(
+                Box::new(Expr::Func("log".into(), vec![arg])),
+                Box::new(Expr::Func("log".into(), vec![b])),
+            ),
+            None => Expr::Func(name, vec![arg]),
+        };
+        if let Some(p) = power {
+            e = Expr::Pow(Box::new(e), Box::new(p));
+        }
+        Ok(e)
+    }
+
+    fn sqrt(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        let mut index = Expr::int(2);
+        if self.peek() == Some(&Tok::LBrack) {
+            self.pos += 1;
+            index = self.parse_list(&[])?;
+            self.expect(&Tok::RBrack)?;
+        }
+        let radicand = match self.peek() {
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let a = self.parse_list(&[])?;
+                self.expect(&Tok::RParen)?;
+                a
+            }
+            _ => self.parse_arg(stops)?,
+        };
+        Ok(Expr::Root {
+            radicand: Box::new(radicand),
+            index: Box::new(index),
+        })
+    }
+
+    fn command(&mut self, c: String, stops: &[Tok]) -> Result<Expr, ParseError> {
+        match c.as_str() {
+            "frac" | "dfrac" | "tfrac" | "cfrac" => {
+                let a = self.parse_arg(stops)?;
+                let b = self.parse_arg(stops)?;
+                Ok(Expr::Div(Box::new(a), Box::new(b)))
+            }
+            "binom" | "dbinom" | "tbinom" | "choose" => {
+                let a = self.parse_arg(stops)?;
+                let b = self.parse_arg(stops)?;
+                Ok(Expr::Binom(Box::new(a), Box::new(b)))
+            }
+            "sqrt" => self.sqrt(stops),
+            "pi" => Ok(Expr::Const(Const::Pi)),
+            "infty" | "infin" => Ok(Expr::Const(Const::Inf)),
+            "emptyset" | "varnothing" => Ok(Expr::Set(Vec::new())),
+            "exp" => {
+                let e = self.function("exp".into(), stops)?;
+                Ok(e)
+            }
+            c2 if FUNCS.contains(&c2) => self.function(c2.to_string(), stops),
+            "arcsinh" | "arccosh" | "arctanh" | "csch" | "sech" | "coth" => {
+                self.function(c.clone(), stops)
+            }
+            "mathrm" | "mathbf" => self.parse_primary(stops),
+            "cap" | "cup" | "setminus" => Err(ParseError::Unexpected(c)),
+            _ => {
+                // Greek letters and any other command name: a symbol.
+                let name = match self.subscript()? {
+                    Some(sub) => format!("{c}_{sub}"),
+                    None => c,
+                };
+                Ok(Expr::Sym(name))
+            }
+        }
+    }
+}
+
+fn is_unit_word(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "cm" | "mm"
+            | "km"
+            | "kg"
+            | "mg"
+            | "ml"
+            | "meters"
+            | "meter"
+            | "miles"
+            | "mile"
+            | "inches"
+            | "inch"
+            | "feet"
+            | "ft"
+            | "units"
+            | "unit"
+            | "dollars"
+            | "dollar"
+            | "cents"
+            | "cent"
+            | "degrees"
+            | "degree"
+            | "hours"
+            | "hour"
+            | "minutes"
+            | "minute"
+            | "seconds"
+            | "days"
+            | "day"
+            | "years"
+            | "year"
+            | "yuan"
+            | "sq"
+            | "square"
+            | "cubic"
+    )
+}
+
+fn tok_text(t: &Tok) -> String {
+    match t {
+        Tok::Num(s, _) => s.clone(),
+        Tok::Ident(s) | Tok::Cmd(s) | Tok::Text(s) => s.clone(),
+        Tok::Plus => "+".into(),
+        Tok::Minus => "-".into(),
+        Tok::Comma => ",".into(),
+        _ => String::new(),
+    }
+}
+
+fn split_first(w: &str) -> (String, String) {
+    let mut it = w.chars();
+    let first = it.next().map(String::from).unwrap_or_default();
+    (first, it.collect())
+}
