@@ -449,6 +449,15 @@ fn lex_command(chars: &[char], mut i: usize, out: &mut Vec<Tok>) -> Result<usize
     }
     let name: String = chars[start..i].iter().collect();
     let name = name.as_str();
+    // `\\quadx` (no space after a spacing command): the spacing, then the letters.
+    for sp in ["qquad", "quad"] {
+        if let Some(rest) = name.strip_prefix(sp)
+            && !rest.is_empty()
+        {
+            out.push(Tok::Ident(rest.to_string()));
+            return Ok(i);
+        }
+    }
     if SKIP_CMDS.contains(&name) {
         if name == "left" || name == "right" || name.starts_with("big") || name.starts_with("Big")
         {

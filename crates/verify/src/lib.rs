@@ -14,15 +14,23 @@
 //! assert_eq!(exact_value("12 + 7").unwrap(), 19.into());
 //! ```
 
+mod equiv;
 mod exact;
 pub mod expr;
+pub mod extract;
 mod lex;
 pub mod limits;
 mod num;
+mod numeric;
 mod parse;
+mod poly;
 
 pub use expr::{Const, Expr, RelOp};
+pub use extract::Source;
 pub use parse::parse;
+
+use rayon::prelude::*;
+use stepwise_core::AnswerExtractor;
 
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
@@ -79,11 +87,174 @@ impl Default for Options {
 }
 
 /// Compares a predicted answer with a gold answer.
-pub fn verify(gold: &str, pred: &str, _opts: &Options) -> Verdict {
-    if gold.trim() == pred.trim() {
-        Verdict::Equal
-    } else {
-        Verdict::NotEqual
+///
+/// Both sides may be bare answers (`\\frac12`, `x = 3`, `[0, 1)`) or text that
+/// contains one (`The answer is $\\boxed{4}$.`): the answer is extracted first
+/// (boxed, then answer phrases, then the last math environment, then the whole
+/// text, then the last number).
+pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
+    explain(gold, pred, opts).verdict
+}
+
+/// Verifies a whole model solution against a gold answer: the final answer is found
+/// with [`stepwise_core::AnswerExtractor`] (boxed, `####`, final-answer phrases,
+/// `A:` lines, last number) and then compared with [`verify`].
+pub fn verify_text(gold: &str, model_text: &str, opts: &Options) -> Verdict {
+    let text = extract_tail(model_text);
+    match AnswerExtractor::default().extract(text) {
+        Some(ex) => verify(gold, &ex.text, opts),
+        None => Verdict::NotEqual,
+    }
+}
+
+fn extract_tail(s: &str) -> &str {
+    if s.len() <= limits::MAX_TEXT_BYTES {
+        return s;
+    }
+    let mut start = s.len() - limits::MAX_TEXT_BYTES;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// Verifies many pairs on all cores (rayon); results are in input order.
+pub fn verify_batch<G, P>(pairs: &[(G, P)], opts: &Options) -> Vec<Verdict>
+where
+    G: AsRef<str> + Sync,
+    P: AsRef<str> + Sync,
+{
+    pairs
+        .par_iter()
+        .map(|(g, p)| verify(g.as_ref(), p.as_ref(), opts))
+        .collect()
+}
+
+/// Compares two already-parsed answers.
+pub fn verify_parsed(gold: &Expr, pred: &Expr, opts: &Options) -> Verdict {
+    equiv::equiv(gold, pred, opts)
+}
+
+/// One side of a comparison, for explanations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// The answer string that was used.
+    pub extracted: String,
+    /// Where it came from.
+    pub source: Source,
+    /// The parsed tree, printed (`None` when nothing parsed).
+    pub parsed: Option<String>,
+    /// The normalized tree that was compared.
+    pub normalized: Option<String>,
+    /// Why parsing failed, when it did.
+    pub error: Option<String>,
+}
+
+/// A verdict with the forms that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub verdict: Verdict,
+    pub gold: Side,
+    pub pred: Side,
+}
+
+/// Every parse of every candidate of one side (a lone `1,5` is read both ways).
+fn parse_side(text: &str, opts: &Options) -> Vec<(Side, Option<Expr>)> {
+    let mut out = Vec::new();
+    for (c, src) in extract::candidates(text) {
+        let readings: &[bool] = if parse::has_decimal_comma(&c) {
+            &[true, false]
+        } else {
+            &[true]
+        };
+        for &dc in readings {
+            let side = match parse::parse_with(&c, dc) {
+                Ok(e) => {
+                    let norm = equiv::normalize(&e, opts, 0);
+                    (
+                        Side {
+                            extracted: c.clone(),
+                            source: src,
+                            parsed: Some(e.to_string()),
+                            normalized: Some(norm.to_string()),
+                            error: None,
+                        },
+                        Some(e),
+                    )
+                }
+                Err(err) => (
+                    Side {
+                        extracted: c.clone(),
+                        source: src,
+                        parsed: None,
+                        normalized: None,
+                        error: Some(err.to_string()),
+                    },
+                    None,
+                ),
+            };
+            out.push(side);
+        }
+    }
+    out
+}
+
+/// Normalizes raw answer text for the last-resort string comparison.
+fn raw_key(s: &str) -> String {
+    let mut t = s.to_string();
+    for pat in ["\\left", "\\right", "\\!", "\\,", "\\;", "\\ ", "$", "\\displaystyle", "\\dfrac", "\\tfrac"] {
+        if t.contains(pat) {
+            let to = if pat.ends_with("frac") { "\\frac" } else { "" };
+            t = t.replace(pat, to);
+        }
+    }
+    t.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Like [`verify`], with the extracted, parsed and normalized forms of both sides.
+/// Every gold candidate is tried against every predicted one; the first equal pair
+/// (or else the first pair) is reported.
+pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
+    let gs = parse_side(gold, opts);
+    let ps = parse_side(pred, opts);
+    let mut best: Option<(Verdict, usize, usize)> = None;
+    'outer: for (i, (g, ge)) in gs.iter().enumerate() {
+        for (j, (p, pe)) in ps.iter().enumerate() {
+            let mut v = match (ge, pe) {
+                (Some(a), Some(b)) => equiv::equiv(a, b, opts),
+                _ => Verdict::Undecided,
+            };
+            if v != Verdict::Equal
+                && !g.extracted.trim().is_empty()
+                && raw_key(&g.extracted) == raw_key(&p.extracted)
+            {
+                v = Verdict::Equal;
+            }
+            let better = match best {
+                None => true,
+                Some((bv, ..)) => bv == Verdict::Undecided && v == Verdict::NotEqual,
+            };
+            if v == Verdict::Equal {
+                best = Some((v, i, j));
+                break 'outer;
+            }
+            if better {
+                best = Some((v, i, j));
+            }
+        }
+    }
+    let (verdict, i, j) = best.unwrap_or((Verdict::Undecided, 0, 0));
+    let empty = || Side {
+        extracted: String::new(),
+        source: Source::Whole,
+        parsed: None,
+        normalized: None,
+        error: Some(ParseError::Empty.to_string()),
+    };
+    Explanation {
+        verdict,
+        gold: gs.get(i).map(|s| s.0.clone()).unwrap_or_else(empty),
+        pred: ps.get(j).map(|s| s.0.clone()).unwrap_or_else(empty),
     }
 }
 

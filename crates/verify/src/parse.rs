@@ -8,7 +8,20 @@ use num_rational::BigRational;
 
 /// Parses one answer (LaTeX or plain text) into an expression tree.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
-    let pre = preprocess(src);
+    parse_with(src, true)
+}
+
+/// True when `src` is a lone `a,b` that [`parse`] reads with a decimal comma.
+pub(crate) fn has_decimal_comma(src: &str) -> bool {
+    preprocess(src, true) != preprocess(src, false)
+}
+
+/// [`parse`], choosing whether a lone `1,5` reads as 1.5 (`decimal_comma`) or as a list.
+pub(crate) fn parse_with(src: &str, decimal_comma: bool) -> Result<Expr, ParseError> {
+    if src.len() > limits::MAX_ANSWER_BYTES {
+        return Err(ParseError::TooLong(src.len()));
+    }
+    let pre = preprocess(src, decimal_comma);
     let toks = lex(&pre)?;
     if toks.is_empty() {
         return Err(ParseError::Empty);
@@ -30,12 +43,20 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
 
 /// Text-level fixes done before tokenizing: decimal commas in a lone number,
 /// LaTeX thin spaces inside thousands groups.
-fn preprocess(src: &str) -> String {
-    let mut s = src.trim().to_string();
-    for (from, to) in [(",\\!", ","), ("\\!", ""), ("{,}", ",")] {
+fn preprocess(src: &str, decimal_comma: bool) -> String {
+    let mut s = undouble_backslashes(src.trim());
+    // `11,\! 111`: a thin space inside a thousands group.
+    while let Some(pos) = s.find(",\\!") {
+        let rest = s[pos + 3..].trim_start().to_string();
+        s = format!("{},{}", &s[..pos], rest);
+    }
+    for (from, to) in [("\\!", ""), ("{,}", ",")] {
         if s.contains(from) {
             s = s.replace(from, to);
         }
+    }
+    if !decimal_comma {
+        return s;
     }
     // `1,000` followed by spaces and digits after `,\!` removal: `11, 111` stays a list.
     let t = s.trim_start_matches('-');
@@ -51,6 +72,31 @@ fn preprocess(src: &str) -> String {
         }
     }
     s
+}
+
+/// `\\\\frac` written with doubled backslashes (escaped twice upstream) becomes `\\frac`;
+/// a real row break `\\\\` is followed by a space, digit or another command.
+fn undouble_backslashes(s: &str) -> String {
+    if !s.contains("\\\\") {
+        return s.to_string();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() && chars[i + 1] == '\\' {
+            if chars.get(i + 2).is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '{' | '}' | '(' | ')' | '[' | ']')) {
+                out.push('\\');
+            } else {
+                out.push_str("\\\\");
+            }
+            i += 2;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 struct Parser {
@@ -156,18 +202,27 @@ impl Parser {
     /// `a, b; c and d` (top level and inside brackets).
     fn parse_list(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
         self.enter()?;
-        let mut items = Vec::new();
-        let mut saw_sep = false;
+        // Items grouped by `;` (`p=5, q=2; p=7, q=2` is two tuples).
+        let mut groups: Vec<Vec<Expr>> = vec![Vec::new()];
+        let mut saw_semi = false;
         loop {
             while self.is_separator() {
+                if self.peek() == Some(&Tok::Semi) {
+                    saw_semi = true;
+                    if groups.last().is_some_and(|g| !g.is_empty()) {
+                        groups.push(Vec::new());
+                    }
+                }
                 self.pos += 1;
-                saw_sep = true;
             }
             if self.at_stop(stops) {
                 break;
             }
             let before = self.pos;
-            items.push(self.parse_rel(stops)?);
+            let item = self.parse_rel(stops)?;
+            if let Some(g) = groups.last_mut() {
+                g.push(item);
+            }
             if self.pos == before {
                 return Err(ParseError::Unexpected(format!("{:?}", self.peek())));
             }
@@ -176,9 +231,14 @@ impl Parser {
             }
         }
         self.leave();
+        groups.retain(|g| !g.is_empty());
+        let mut items: Vec<Expr> = if saw_semi && groups.len() > 1 && groups.iter().any(|g| g.len() > 1) {
+            groups.into_iter().map(|mut g| if g.len() == 1 { g.pop().unwrap_or(Expr::Tuple(Vec::new())) } else { Expr::Tuple(g) }).collect()
+        } else {
+            groups.into_iter().flatten().collect()
+        };
         match items.len() {
             0 => Err(ParseError::Empty),
-            1 if !saw_sep => Ok(items.pop().unwrap_or(Expr::Text(String::new()))),
             1 => Ok(items.pop().unwrap_or(Expr::Text(String::new()))),
             _ => Ok(Expr::List(items)),
         }
@@ -591,7 +651,10 @@ impl Parser {
                     return Ok(Expr::Text(String::new()));
                 }
                 let e = self.parse_list(&[])?;
-                self.expect(&Tok::RBrace)?;
+                // An unclosed group at the very end (truncated text) is accepted.
+                if self.peek().is_some() {
+                    self.expect(&Tok::RBrace)?;
+                }
                 Ok(e)
             }
             Tok::Pipe => {
