@@ -11,7 +11,7 @@
 //! ```
 //! use stepwise_verify::{verify, exact_value, Options, Verdict};
 //! assert_eq!(verify("\\frac12", "0.5", &Options::default()), Verdict::Equal);
-//! assert_eq!(exact_value("12 + 7").unwrap(), 19.into());
+//! assert_eq!(exact_value("12 + 7").map(|v| v.to_string()), Some("19".to_string()));
 //! ```
 
 mod equiv;

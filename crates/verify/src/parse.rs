@@ -309,11 +309,11 @@ impl Parser {
                     if self.at_stop(stops) {
                         break;
                     }
-                    terms.push(self.parse_mul(stops)?);
+                    terms.push(self.parse_unary(stops)?);
                 }
                 Some(Tok::Minus) => {
                     self.pos += 1;
-                    let t = self.parse_mul(stops)?;
+                    let t = self.parse_unary(stops)?;
                     terms.push(Expr::Neg(Box::new(t)));
                 }
                 Some(Tok::PlusMinus) => {

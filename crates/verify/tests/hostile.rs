@@ -1,0 +1,73 @@
+//! Adversarial inputs return a verdict quickly and never panic.
+//!
+//! The bound here is a generous guard for an unoptimized debug build; the tight
+//! per-call claim (50 ms) is measured by `stepwise bench verify` in release mode.
+
+use std::time::{Duration, Instant};
+use stepwise_verify::{Options, exact_value, parse, verify, verify_text};
+
+fn hostile() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vec![
+        ("5^5^5^5".into(), "5^{5^{5^{5}}}".into()),
+        ("2^{2^{2^{2^{2^{2^{2}}}}}}".into(), "1".into()),
+        ("9^{9^{9^{9}}}".into(), "9^{9^{9^{9}}} + 1".into()),
+        ("10^{100000000}".into(), "10^{100000001}/10".into()),
+        ("1000000!".into(), "1000001!/1000001".into()),
+        ("(10^{1000})!".into(), "2".into()),
+        ("\\binom{10^{9}}{5 \\cdot 10^{8}}".into(), "1".into()),
+        ("x^{1000000}".into(), "(x^{1000})^{1000}".into()),
+        ("(x+1)^{100000}".into(), "(1+x)^{100000}".into()),
+        ("(a+b+c+d+e+f+g+h)^{64}".into(), "(h+g+f+e+d+c+b+a)^{64}".into()),
+        ("\\sqrt[1000000]{2}".into(), "2^{1/1000000}".into()),
+        ("e^{e^{e^{e^{e^{e}}}}}".into(), "\\pi".into()),
+        ("\\sin(10^{300})".into(), "\\cos(10^{300})".into()),
+        ("0.".to_string() + &"3".repeat(5000), "\\frac13".into()),
+    ];
+    v.push(("{".repeat(100_000) + "1" + &"}".repeat(100_000), "1".into()));
+    v.push(("(".repeat(100_000) + "1" + &")".repeat(100_000), "1".into()));
+    v.push(("\\frac{".repeat(50_000) + "1", "1".into()));
+    v.push(("\\sqrt{".repeat(50_000) + "2" + &"}".repeat(50_000), "2".into()));
+    v.push(("1+".repeat(500_000) + "1", "500001".into()));
+    v.push(("x".repeat(1_000_000), "x".into()));
+    v.push(("9".repeat(1_000_000), "9".into()));
+    v.push(("\\boxed{".repeat(100_000), "1".into()));
+    v.push(("$".repeat(1_000_000), "$1$".into()));
+    v.push(("\\(".repeat(500_000), "1".into()));
+    v.push(("\\{1,".repeat(20_000) + &"\\}".repeat(20_000), "\\{1\\}".into()));
+    let set: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    v.push((
+        format!("\\{{{}\\}}", set.join(",")),
+        format!("\\{{{}\\}}", set.iter().rev().cloned().collect::<Vec<_>>().join(",")),
+    ));
+    v.push(("a".repeat(10) + &"\u{1F600}".repeat(100_000), "é".into()));
+    v
+}
+
+#[test]
+fn hostile_inputs_return_quickly() {
+    // Generous guard for debug builds (this crate at opt-level 0); release is far faster.
+    let guard = Duration::from_millis(if cfg!(debug_assertions) { 1_500 } else { 50 });
+    let o = Options::default();
+    let mut slow = Vec::new();
+    for (g, p) in hostile() {
+        let t = Instant::now();
+        let _ = verify(&g, &p, &o);
+        let _ = verify(&p, &g, &o);
+        let _ = verify_text(&p, &g, &o);
+        let _ = parse(&g);
+        let _ = exact_value(&g);
+        let el = t.elapsed();
+        if el > guard {
+            slow.push(format!("{:?}… took {el:?}", g.chars().take(40).collect::<String>()));
+        }
+    }
+    assert!(slow.is_empty(), "slow inputs:\n{}", slow.join("\n"));
+}
+
+#[test]
+fn power_towers_are_not_equal_to_small_numbers() {
+    let o = Options::default();
+    assert!(!verify("5^5^5^5", "1", &o).is_equal());
+    assert!(!verify("9^{9^{9^{9}}}", "0", &o).is_equal());
+    assert!(exact_value("5^5^5^5").is_none());
+}

@@ -1,0 +1,104 @@
+//! Property tests: equal numbers in different notations verify equal, distinct
+//! rationals verify unequal, set order does not matter, tuple order does.
+
+use proptest::prelude::*;
+use stepwise_verify::{Options, Verdict, exact_value, parse, verify};
+
+fn o() -> Options {
+    Options::default()
+}
+
+/// A terminating decimal p / 10^k written as a fraction, a decimal, a percent and in scientific form.
+fn forms(p: i64, k: u32) -> Vec<String> {
+    let den = 10i64.pow(k);
+    let sign = if p < 0 { "-" } else { "" };
+    let a = p.unsigned_abs();
+    let int = a / den as u64;
+    let frac = a % den as u64;
+    let dec = if k == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac:0width$}", width = k as usize)
+    };
+    vec![
+        format!("\\frac{{{p}}}{{{den}}}"),
+        format!("{p}/{den}"),
+        dec.clone(),
+        format!("{}\\%", p as f64 * 100.0 / den as f64).replace("\\%", "%"),
+        format!("{p}e-{k}"),
+        format!("{p} \\times 10^{{-{k}}}"),
+        format!("\\dfrac{{{}}}{{{}}}", p * 3, den * 3),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn equal_numbers_in_other_notations_verify_equal(p in -100_000i64..100_000, k in 0u32..4) {
+        let f = forms(p, k);
+        for x in &f[1..] {
+            if x.contains('%') {
+                // `12.5%` is 0.125: compare against the decimal form.
+                continue;
+            }
+            prop_assert_eq!(verify(&f[0], x, &o()), Verdict::Equal, "{} vs {}", f[0], x);
+        }
+        let pct = format!("{}%", fmt_decimal(p * 100, k));
+        prop_assert_eq!(verify(&f[2], &pct, &o()), Verdict::Equal, "{} vs {}", f[2], pct);
+    }
+
+    #[test]
+    fn distinct_rationals_verify_unequal(a in -1000i64..1000, b in 1i64..1000, c in -1000i64..1000, d in 1i64..1000) {
+        prop_assume!(a * d != c * b);
+        let g = format!("\\frac{{{a}}}{{{b}}}");
+        let p = format!("{c}/{d}");
+        prop_assert_eq!(verify(&g, &p, &o()), Verdict::NotEqual);
+    }
+
+    #[test]
+    fn set_order_does_not_matter_and_tuple_order_does(v in proptest::collection::vec(-50i64..50, 2..6)) {
+        let mut sorted = v.clone();
+        sorted.sort();
+        sorted.dedup();
+        prop_assume!(sorted.len() >= 2);
+        let mut rev = sorted.clone();
+        rev.reverse();
+        let join = |xs: &[i64]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+        let s1 = format!("\\{{{}\\}}", join(&sorted));
+        let s2 = format!("\\{{{}\\}}", join(&rev));
+        prop_assert_eq!(verify(&s1, &s2, &o()), Verdict::Equal);
+        let t1 = format!("({})", join(&sorted));
+        let t2 = format!("({})", join(&rev));
+        prop_assert_eq!(verify(&t1, &t2, &o()), Verdict::NotEqual);
+    }
+
+    #[test]
+    fn parser_and_verifier_never_panic(s in ".{0,64}", t in "[-+*/^(){}\\\\a-z0-9 ,.=<>|!%\\[\\]_]{0,48}") {
+        let _ = parse(&s);
+        let _ = parse(&t);
+        let _ = verify(&s, &t, &o());
+        let _ = verify(&t, &t, &o());
+        let _ = exact_value(&t);
+    }
+
+    #[test]
+    fn polynomial_identities_hold(a in -20i64..20, b in -20i64..20) {
+        let g = format!("(x + {a})(x + {b})");
+        let p = format!("x^2 + {}x + {}", a + b, a * b);
+        prop_assert_eq!(verify(&g, &p, &o()), Verdict::Equal);
+        let q = format!("x^2 + {}x + {}", a + b + 1, a * b);
+        prop_assert_eq!(verify(&g, &q, &o()), Verdict::NotEqual);
+    }
+}
+
+fn fmt_decimal(p: i64, k: u32) -> String {
+    let den = 10i64.pow(k) as u64;
+    let sign = if p < 0 { "-" } else { "" };
+    let a = p.unsigned_abs();
+    if k == 0 {
+        format!("{sign}{a}")
+    } else {
+        format!("{sign}{}.{:0width$}", a / den, a % den, width = k as usize)
+    }
+}
