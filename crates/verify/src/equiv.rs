@@ -19,6 +19,7 @@ pub(crate) fn equiv(g: &Expr, p: &Expr, o: &Options) -> Verdict {
 
 /// Structural clean-ups before comparison: `±` becomes a set of two values,
 /// `a < x < b` an interval, `x \in S` the set, one-element lists their element.
+#[allow(clippy::only_used_in_recursion)]
 pub(crate) fn normalize(e: &Expr, o: &Options, depth: usize) -> Expr {
     if depth > crate::limits::MAX_DEPTH {
         return e.clone();
@@ -134,6 +135,7 @@ fn matmul(a: &[Vec<Expr>], b: &[Vec<Expr>]) -> Option<Vec<Vec<Expr>>> {
     let mut out = Vec::with_capacity(a.len());
     for row in a {
         let mut r = Vec::with_capacity(cols);
+        #[allow(clippy::needless_range_loop)]
         for j in 0..cols {
             let terms: Vec<Expr> = (0..inner)
                 .map(|k| Expr::Mul(vec![row[k].clone(), b[k][j].clone()]))
@@ -214,18 +216,36 @@ fn replace_first_pm(e: &Expr) -> Option<(Expr, Expr)> {
             }
             None
         }
-        Expr::Neg(a) => replace_first_pm(a).map(|(x, y)| (Expr::Neg(Box::new(x)), Expr::Neg(Box::new(y)))),
+        Expr::Neg(a) => {
+            replace_first_pm(a).map(|(x, y)| (Expr::Neg(Box::new(x)), Expr::Neg(Box::new(y))))
+        }
         Expr::Div(a, b) => {
             if let Some((x, y)) = replace_first_pm(a) {
-                return Some((Expr::Div(Box::new(x), b.clone()), Expr::Div(Box::new(y), b.clone())));
+                return Some((
+                    Expr::Div(Box::new(x), b.clone()),
+                    Expr::Div(Box::new(y), b.clone()),
+                ));
             }
-            replace_first_pm(b).map(|(x, y)| (Expr::Div(a.clone(), Box::new(x)), Expr::Div(a.clone(), Box::new(y))))
+            replace_first_pm(b).map(|(x, y)| {
+                (
+                    Expr::Div(a.clone(), Box::new(x)),
+                    Expr::Div(a.clone(), Box::new(y)),
+                )
+            })
         }
         Expr::Pow(a, b) => {
             if let Some((x, y)) = replace_first_pm(a) {
-                return Some((Expr::Pow(Box::new(x), b.clone()), Expr::Pow(Box::new(y), b.clone())));
+                return Some((
+                    Expr::Pow(Box::new(x), b.clone()),
+                    Expr::Pow(Box::new(y), b.clone()),
+                ));
             }
-            replace_first_pm(b).map(|(x, y)| (Expr::Pow(a.clone(), Box::new(x)), Expr::Pow(a.clone(), Box::new(y))))
+            replace_first_pm(b).map(|(x, y)| {
+                (
+                    Expr::Pow(a.clone(), Box::new(x)),
+                    Expr::Pow(a.clone(), Box::new(y)),
+                )
+            })
         }
         _ => None,
     }
@@ -237,7 +257,8 @@ pub(crate) fn is_simple(e: &Expr) -> bool {
         Expr::Sym(_) => true,
         Expr::Const(c) => *c != Const::Inf,
         Expr::Func(name, args) => {
-            !crate::expr::is_builtin_func(name) && args.iter().all(|a| !matches!(a, Expr::Num { .. }))
+            !crate::expr::is_builtin_func(name)
+                && args.iter().all(|a| !matches!(a, Expr::Num { .. }))
         }
         Expr::Tuple(v) | Expr::Mul(v) => v.iter().all(is_simple),
         Expr::Div(a, b) => is_simple(a) && is_simple(b),
@@ -254,7 +275,10 @@ fn named_value(e: &Expr) -> Option<&Expr> {
         return None;
     }
     // `x = 5 + 5 + 1 = 1/3 \approx 0.33`: the exact value is before the first `\approx`.
-    let cut = ops.iter().position(|o| *o == RelOp::Approx).unwrap_or(ops.len());
+    let cut = ops
+        .iter()
+        .position(|o| *o == RelOp::Approx)
+        .unwrap_or(ops.len());
     if cut == 0 {
         return terms.last();
     }
@@ -287,13 +311,13 @@ pub(crate) fn cmp(g: &Expr, p: &Expr, o: &Options, depth: usize) -> Verdict {
     }
     match (g, p) {
         (Expr::Text(a), Expr::Text(b)) => return text_eq(a, b),
-        (Expr::Text(a), other) | (other, Expr::Text(a)) => {
-            if !is_collection(other) && !matches!(other, Expr::Rel { .. }) {
-                return match letters_of(other) {
-                    Some(l) if text_eq(&l, a) == Verdict::Equal => Verdict::Equal,
-                    _ => Verdict::NotEqual,
-                };
-            }
+        (Expr::Text(a), other) | (other, Expr::Text(a))
+            if !is_collection(other) && !matches!(other, Expr::Rel { .. }) =>
+        {
+            return match letters_of(other) {
+                Some(l) if text_eq(&l, a) == Verdict::Equal => Verdict::Equal,
+                _ => Verdict::NotEqual,
+            };
         }
         _ => {}
     }
@@ -532,9 +556,8 @@ fn rel_cmp(g: &Expr, p: &Expr, o: &Options, d: usize) -> Verdict {
     };
     // Both name a value (`x = 3` vs `x = 1 + 2`, chains): compare the values.
     if let (Some(a), Some(b)) = (named_value(g), named_value(p)) {
-        let same_lhs = gt.len() == 2
-            && pt.len() == 2
-            && cmp(&gt[0], &pt[0], o, d) == Verdict::Equal;
+        let same_lhs =
+            gt.len() == 2 && pt.len() == 2 && cmp(&gt[0], &pt[0], o, d) == Verdict::Equal;
         let v = cmp(a, b, o, d);
         if v == Verdict::Equal || same_lhs || gt.len() > 2 || pt.len() > 2 {
             return v;
@@ -745,7 +768,10 @@ fn scalar_core(g: &Expr, p: &Expr, o: &Options) -> Verdict {
         let scale = x.abs().max(y.abs());
         let close = if float && constant {
             let unit = 10f64.powi(-(o.float_rounding.min(300) as i32));
-            diff <= unit * 0.5 + 1e-9 * scale || round_f(x.re, o.float_rounding) == round_f(y.re, o.float_rounding) && x.im.abs() < 1e-12 && y.im.abs() < 1e-12
+            diff <= unit * 0.5 + 1e-9 * scale
+                || round_f(x.re, o.float_rounding) == round_f(y.re, o.float_rounding)
+                    && x.im.abs() < 1e-12
+                    && y.im.abs() < 1e-12
         } else {
             diff <= 1e-9 * scale + 1e-13
         };

@@ -45,7 +45,10 @@ impl RelOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// An exact number; `float` is true when it was written with a decimal point.
-    Num { value: BigRational, float: bool },
+    Num {
+        value: BigRational,
+        float: bool,
+    },
     Sym(String),
     Const(Const),
     Add(Vec<Expr>),
@@ -54,7 +57,10 @@ pub enum Expr {
     Div(Box<Expr>, Box<Expr>),
     Pow(Box<Expr>, Box<Expr>),
     /// `index`-th root of `radicand`.
-    Root { radicand: Box<Expr>, index: Box<Expr> },
+    Root {
+        radicand: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// sin, cos, tan, log (natural), log with base as two args, exp, abs, user functions.
     Func(String, Vec<Expr>),
     Factorial(Box<Expr>),
@@ -77,7 +83,10 @@ pub enum Expr {
     Union(Vec<Expr>),
     Matrix(Vec<Vec<Expr>>),
     /// A chain `t0 op0 t1 op1 t2 …`.
-    Rel { terms: Vec<Expr>, ops: Vec<RelOp> },
+    Rel {
+        terms: Vec<Expr>,
+        ops: Vec<RelOp>,
+    },
     /// Free text such as `\text{Evelyn}`.
     Text(String),
 }
@@ -337,4 +346,3 @@ impl fmt::Display for Expr {
         }
     }
 }
-

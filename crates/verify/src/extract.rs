@@ -169,7 +169,9 @@ fn is_separator_gap(gap: &str) -> bool {
     }
     s.push_str(rest);
     let mut t = s.replace("\\qquad", " ").replace("\\quad", " ");
-    for pat in ["\\(", "\\)", "\\[", "\\]", "\\,", "\\;", "\\ ", "$", ",", ";", "&", "\\\\"] {
+    for pat in [
+        "\\(", "\\)", "\\[", "\\]", "\\,", "\\;", "\\ ", "$", ",", ";", "&", "\\\\",
+    ] {
         t = t.replace(pat, " ");
     }
     t.split_whitespace()
@@ -269,10 +271,50 @@ fn find_math(text: &str) -> Vec<(usize, usize, usize, usize)> {
 }
 
 const KNOWN_WORDS: &[&str] = &[
-    "and", "or", "pi", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "abs", "pct", "percent",
-    "percentage", "infinity", "inf", "frac", "dfrac", "text", "cdot", "times", "left", "right",
-    "boxed", "begin", "end", "pmatrix", "bmatrix", "infty", "cup", "leq", "geq", "neq", "circ",
-    "mathrm", "mathbf", "textbf", "quad", "sec", "csc", "cot", "arcsin", "arccos", "arctan",
+    "and",
+    "or",
+    "pi",
+    "sqrt",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+    "abs",
+    "pct",
+    "percent",
+    "percentage",
+    "infinity",
+    "inf",
+    "frac",
+    "dfrac",
+    "text",
+    "cdot",
+    "times",
+    "left",
+    "right",
+    "boxed",
+    "begin",
+    "end",
+    "pmatrix",
+    "bmatrix",
+    "infty",
+    "cup",
+    "leq",
+    "geq",
+    "neq",
+    "circ",
+    "mathrm",
+    "mathbf",
+    "textbf",
+    "quad",
+    "sec",
+    "csc",
+    "cot",
+    "arcsin",
+    "arccos",
+    "arctan",
 ];
 
 /// True when the text reads as sentences rather than a formula.
@@ -308,7 +350,8 @@ fn last_number(text: &str) -> Option<String> {
                 i += 1;
             }
             let glued = start > 0 && b[start - 1].is_ascii_alphabetic();
-            let glued_after = i < b.len() && b[i].is_ascii_alphabetic() && b[i].is_ascii_uppercase();
+            let glued_after =
+                i < b.len() && b[i].is_ascii_alphabetic() && b[i].is_ascii_uppercase();
             if !glued && !glued_after {
                 let neg = start > 0 && b[start - 1] == b'-';
                 best = Some((if neg { start - 1 } else { start }, i));
@@ -343,7 +386,10 @@ mod tests {
     fn math_environments() {
         assert_eq!(first("Answer \\( (9+1) \\)"), " (9+1) ");
         assert_eq!(first("$1$ and $2$ and $3$"), "1, 2, 3");
-        assert_eq!(first("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $"), " \\frac{1}{2} \\$ = \\frac{10}{9} ");
+        assert_eq!(
+            first("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $"),
+            " \\frac{1}{2} \\$ = \\frac{10}{9} "
+        );
     }
 
     #[test]

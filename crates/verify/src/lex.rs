@@ -250,7 +250,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Tok>, ParseError> {
             }
             '=' => {
                 out.push(Tok::Rel(RelOp::Eq));
-                i += if i + 1 < n && chars[i + 1] == '=' { 2 } else { 1 };
+                i += if i + 1 < n && chars[i + 1] == '=' {
+                    2
+                } else {
+                    1
+                };
             }
             '<' | '>' => {
                 let eq = i + 1 < n && chars[i + 1] == '=';
@@ -336,10 +340,7 @@ fn lex_number(chars: &[char], start: usize) -> (Tok, usize) {
     // Thousands groups: only when the leading group has 1-3 digits (not a leading 0).
     if !s.is_empty() && s.len() <= 3 && !s.starts_with('0') {
         loop {
-            if i + 3 < n + 1
-                && i < n
-                && chars[i] == ','
-                && i + 3 < n + 1
+            if chars.get(i) == Some(&',')
                 && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
                 && chars.get(i + 2).is_some_and(|c| c.is_ascii_digit())
                 && chars.get(i + 3).is_some_and(|c| c.is_ascii_digit())
@@ -373,11 +374,7 @@ fn lex_number(chars: &[char], start: usize) -> (Tok, usize) {
         }
         let followed_by_letter = j < n && chars[j].is_ascii_alphabetic();
         if j > ds && !followed_by_letter {
-            let v: i32 = chars[ds..j]
-                .iter()
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0);
+            let v: i32 = chars[ds..j].iter().collect::<String>().parse().unwrap_or(0);
             sci = if neg { -v } else { v };
             i = j;
         }
@@ -433,12 +430,9 @@ fn lex_command(chars: &[char], mut i: usize, out: &mut Vec<Tok>) -> Result<usize
             '\\' => out.push(Tok::Newrow),
             '%' => out.push(Tok::Percent),
             '|' => out.push(Tok::Pipe),
-            '(' | ')' | '[' | ']' | ',' | ';' | ':' | '!' | ' ' | '$' | '>' | '.' | '&' | '#' => {
-                // Math delimiters, spacing, escaped dollars: nothing.
-                if c == '&' {
-                    out.push(Tok::Amp);
-                }
-            }
+            '&' => out.push(Tok::Amp),
+            // Math delimiters, spacing, escaped dollars: nothing.
+            '(' | ')' | '[' | ']' | ',' | ';' | ':' | '!' | ' ' | '$' | '>' | '.' | '#' => {}
             _ => {}
         }
         return Ok(i);
@@ -459,8 +453,7 @@ fn lex_command(chars: &[char], mut i: usize, out: &mut Vec<Tok>) -> Result<usize
         }
     }
     if SKIP_CMDS.contains(&name) {
-        if name == "left" || name == "right" || name.starts_with("big") || name.starts_with("Big")
-        {
+        if name == "left" || name == "right" || name.starts_with("big") || name.starts_with("Big") {
             // `\left.` and `\right.` are invisible delimiters.
             if i < n && chars[i] == '.' {
                 i += 1;

@@ -202,7 +202,18 @@ fn parse_side(text: &str, opts: &Options) -> Vec<(Side, Option<Expr>)> {
 /// Normalizes raw answer text for the last-resort string comparison.
 fn raw_key(s: &str) -> String {
     let mut t = s.to_string();
-    for pat in ["\\left", "\\right", "\\!", "\\,", "\\;", "\\ ", "$", "\\displaystyle", "\\dfrac", "\\tfrac"] {
+    for pat in [
+        "\\left",
+        "\\right",
+        "\\!",
+        "\\,",
+        "\\;",
+        "\\ ",
+        "$",
+        "\\displaystyle",
+        "\\dfrac",
+        "\\tfrac",
+    ] {
         if t.contains(pat) {
             let to = if pat.ends_with("frac") { "\\frac" } else { "" };
             t = t.replace(pat, to);

@@ -100,7 +100,7 @@ pub fn root(b: &BigRational, k: u64) -> Option<BigRational> {
     }
     let k32 = k as u32;
     if b.is_negative() {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             return None;
         }
         return root(&-b, k).map(|r| -r);
@@ -216,7 +216,10 @@ mod tests {
     fn caps_refuse_huge_powers() {
         assert!(pow_int(&q(5, 1), &BigInt::from(1_000_000_000u64)).is_none());
         assert_eq!(pow_int(&q(2, 3), &BigInt::from(-2)), Some(q(9, 4)));
-        assert_eq!(pow_int(&q(-1, 1), &BigInt::from(10_u64.pow(18))), Some(q(1, 1)));
+        assert_eq!(
+            pow_int(&q(-1, 1), &BigInt::from(10_u64.pow(18))),
+            Some(q(1, 1))
+        );
         assert!(pow_int(&q(0, 1), &BigInt::from(-1)).is_none());
     }
 

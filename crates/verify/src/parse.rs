@@ -85,7 +85,9 @@ fn undouble_backslashes(s: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         if chars[i] == '\\' && i + 1 < chars.len() && chars[i + 1] == '\\' {
-            if chars.get(i + 2).is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '{' | '}' | '(' | ')' | '[' | ']')) {
+            if chars.get(i + 2).is_some_and(|c| {
+                c.is_ascii_alphabetic() || matches!(c, '{' | '}' | '(' | ')' | '[' | ']')
+            }) {
                 out.push('\\');
             } else {
                 out.push_str("\\\\");
@@ -114,9 +116,39 @@ const FUNCS: &[&str] = &[
 ];
 
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
-    "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
-    "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Sigma",
+    "Phi",
+    "Psi",
     "Omega",
 ];
 
@@ -232,11 +264,21 @@ impl Parser {
         }
         self.leave();
         groups.retain(|g| !g.is_empty());
-        let mut items: Vec<Expr> = if saw_semi && groups.len() > 1 && groups.iter().any(|g| g.len() > 1) {
-            groups.into_iter().map(|mut g| if g.len() == 1 { g.pop().unwrap_or(Expr::Tuple(Vec::new())) } else { Expr::Tuple(g) }).collect()
-        } else {
-            groups.into_iter().flatten().collect()
-        };
+        let mut items: Vec<Expr> =
+            if saw_semi && groups.len() > 1 && groups.iter().any(|g| g.len() > 1) {
+                groups
+                    .into_iter()
+                    .map(|mut g| {
+                        if g.len() == 1 {
+                            g.pop().unwrap_or(Expr::Tuple(Vec::new()))
+                        } else {
+                            Expr::Tuple(g)
+                        }
+                    })
+                    .collect()
+            } else {
+                groups.into_iter().flatten().collect()
+            };
         match items.len() {
             0 => Err(ParseError::Empty),
             1 => Ok(items.pop().unwrap_or(Expr::Text(String::new()))),
@@ -525,7 +567,10 @@ impl Parser {
                     e = Expr::Percent(Box::new(e));
                 }
                 Some(Tok::Ident(w))
-                    if matches!(w.to_ascii_lowercase().as_str(), "pct" | "percent" | "percentage") =>
+                    if matches!(
+                        w.to_ascii_lowercase().as_str(),
+                        "pct" | "percent" | "percentage"
+                    ) =>
                 {
                     self.pos += 1;
                     e = Expr::Percent(Box::new(e));
@@ -568,7 +613,10 @@ impl Parser {
                     }
                 }
                 let end = self.pos.saturating_sub(1).max(start);
-                self.toks[start..end].iter().map(tok_text).collect::<String>()
+                self.toks[start..end]
+                    .iter()
+                    .map(tok_text)
+                    .collect::<String>()
             }
             Some(Tok::Num(s, _)) => {
                 // `a_12` in LaTeX is a_1 followed by 2.
@@ -674,7 +722,13 @@ impl Parser {
     fn environment(&mut self, env: String) -> Result<Expr, ParseError> {
         let matrix = matches!(
             env.as_str(),
-            "pmatrix" | "bmatrix" | "Bmatrix" | "vmatrix" | "Vmatrix" | "matrix" | "smallmatrix"
+            "pmatrix"
+                | "bmatrix"
+                | "Bmatrix"
+                | "vmatrix"
+                | "Vmatrix"
+                | "matrix"
+                | "smallmatrix"
                 | "array"
         );
         let mut rows: Vec<Vec<Expr>> = Vec::new();
@@ -755,7 +809,11 @@ impl Parser {
         let close_closed = match self.bump() {
             Some(Tok::RParen) => false,
             Some(Tok::RBrack) => true,
-            other => return Err(ParseError::Expected(format!("closing bracket, found {other:?}"))),
+            other => {
+                return Err(ParseError::Expected(format!(
+                    "closing bracket, found {other:?}"
+                )));
+            }
         };
         match inner {
             Expr::List(items) if items.len() == 2 && (open_closed || close_closed) => {
@@ -821,14 +879,14 @@ impl Parser {
             // Only a function call when the argument list is simple: `f(x)`, `f(2, 3)`.
             let save = self.pos;
             self.pos += 1;
-            if let Ok(arg) = self.parse_list(&[]) {
-                if self.eat(&Tok::RParen) {
-                    let args = match arg {
-                        Expr::List(v) => v,
-                        e => vec![e],
-                    };
-                    return Ok(Expr::Func(name, args));
-                }
+            if let Ok(arg) = self.parse_list(&[])
+                && self.eat(&Tok::RParen)
+            {
+                let args = match arg {
+                    Expr::List(v) => v,
+                    e => vec![e],
+                };
+                return Ok(Expr::Func(name, args));
             }
             self.pos = save;
         }
@@ -849,7 +907,11 @@ impl Parser {
         if name == "lg" {
             base = Some(Expr::int(10));
         }
-        let name = if name == "lg" { "log".to_string() } else { name };
+        let name = if name == "lg" {
+            "log".to_string()
+        } else {
+            name
+        };
         // `\sin^2 x`
         let mut power: Option<Expr> = None;
         if self.peek() == Some(&Tok::Caret) {

@@ -103,7 +103,11 @@ pub(crate) struct RatFun {
 
 /// Converts `e` to a rational function over `vars`, or `None` when it is not one
 /// (roots, transcendental functions, structures) or exceeds the caps.
-pub(crate) fn to_ratfun(e: &Expr, vars: &[String], rename: &dyn Fn(&str) -> String) -> Option<RatFun> {
+pub(crate) fn to_ratfun(
+    e: &Expr,
+    vars: &[String],
+    rename: &dyn Fn(&str) -> String,
+) -> Option<RatFun> {
     conv(e, vars, rename, 0)
 }
 
@@ -177,7 +181,9 @@ fn conv(e: &Expr, vars: &[String], rn: &dyn Fn(&str) -> String, depth: usize) ->
             let x = conv(a, vars, rn, d)?;
             RatFun {
                 num: x.num,
-                den: x.den.mul(&Poly::constant(BigRational::from_integer(100.into()), n))?,
+                den: x
+                    .den
+                    .mul(&Poly::constant(BigRational::from_integer(100.into()), n))?,
             }
         }
         Expr::Pow(a, b) => {
@@ -190,7 +196,10 @@ fn conv(e: &Expr, vars: &[String], rn: &dyn Fn(&str) -> String, depth: usize) ->
                 return None;
             }
             let x = conv(a, vars, rn, d)?;
-            let (p, q) = (x.num.pow(k.unsigned_abs() as u32, n)?, x.den.pow(k.unsigned_abs() as u32, n)?);
+            let (p, q) = (
+                x.num.pow(k.unsigned_abs() as u32, n)?,
+                x.den.pow(k.unsigned_abs() as u32, n)?,
+            );
             if k >= 0 {
                 RatFun { num: p, den: q }
             } else {

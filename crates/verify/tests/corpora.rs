@@ -30,8 +30,17 @@ fn gsm8k_model_solutions_agree_with_is_correct() {
             if got == label {
                 agree += 1;
             } else {
-                let tail: String = sol.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-                bad.push(format!("#{i} {model}: gold {gold:?} label {label} got {got}; …{tail:?}"));
+                let tail: String = sol
+                    .chars()
+                    .rev()
+                    .take(60)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                bad.push(format!(
+                    "#{i} {model}: gold {gold:?} label {label} got {got}; …{tail:?}"
+                ));
             }
         }
     }
@@ -41,7 +50,11 @@ fn gsm8k_model_solutions_agree_with_is_correct() {
         println!("{b}");
     }
     assert_eq!(total, 5276);
-    assert!(rate >= 0.9987, "agreement {:.3}% below 99.87%", rate * 100.0);
+    assert!(
+        rate >= 0.9987,
+        "agreement {:.3}% below 99.87%",
+        rate * 100.0
+    );
 }
 
 #[test]
@@ -76,6 +89,12 @@ fn math500_solution_equals_answer_and_shuffled_pairs_differ() {
     }
     println!("math500 equal {equal}/500, shuffled unequal {unequal}/500");
     println!("misses: {misses:#?}\nshuffled judged equal: {collisions:#?}");
-    assert!(equal >= 495, "only {equal}/500 solutions verify equal to their answer");
-    assert!(unequal >= 495, "only {unequal}/500 shuffled pairs judged unequal");
+    assert!(
+        equal >= 495,
+        "only {equal}/500 solutions verify equal to their answer"
+    );
+    assert!(
+        unequal >= 495,
+        "only {unequal}/500 shuffled pairs judged unequal"
+    );
 }

@@ -17,7 +17,10 @@ fn hostile() -> Vec<(String, String)> {
         ("\\binom{10^{9}}{5 \\cdot 10^{8}}".into(), "1".into()),
         ("x^{1000000}".into(), "(x^{1000})^{1000}".into()),
         ("(x+1)^{100000}".into(), "(1+x)^{100000}".into()),
-        ("(a+b+c+d+e+f+g+h)^{64}".into(), "(h+g+f+e+d+c+b+a)^{64}".into()),
+        (
+            "(a+b+c+d+e+f+g+h)^{64}".into(),
+            "(h+g+f+e+d+c+b+a)^{64}".into(),
+        ),
         ("\\sqrt[1000000]{2}".into(), "2^{1/1000000}".into()),
         ("e^{e^{e^{e^{e^{e}}}}}".into(), "\\pi".into()),
         ("\\sin(10^{300})".into(), "\\cos(10^{300})".into()),
@@ -26,18 +29,27 @@ fn hostile() -> Vec<(String, String)> {
     v.push(("{".repeat(100_000) + "1" + &"}".repeat(100_000), "1".into()));
     v.push(("(".repeat(100_000) + "1" + &")".repeat(100_000), "1".into()));
     v.push(("\\frac{".repeat(50_000) + "1", "1".into()));
-    v.push(("\\sqrt{".repeat(50_000) + "2" + &"}".repeat(50_000), "2".into()));
+    v.push((
+        "\\sqrt{".repeat(50_000) + "2" + &"}".repeat(50_000),
+        "2".into(),
+    ));
     v.push(("1+".repeat(500_000) + "1", "500001".into()));
     v.push(("x".repeat(1_000_000), "x".into()));
     v.push(("9".repeat(1_000_000), "9".into()));
     v.push(("\\boxed{".repeat(100_000), "1".into()));
     v.push(("$".repeat(1_000_000), "$1$".into()));
     v.push(("\\(".repeat(500_000), "1".into()));
-    v.push(("\\{1,".repeat(20_000) + &"\\}".repeat(20_000), "\\{1\\}".into()));
+    v.push((
+        "\\{1,".repeat(20_000) + &"\\}".repeat(20_000),
+        "\\{1\\}".into(),
+    ));
     let set: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
     v.push((
         format!("\\{{{}\\}}", set.join(",")),
-        format!("\\{{{}\\}}", set.iter().rev().cloned().collect::<Vec<_>>().join(",")),
+        format!(
+            "\\{{{}\\}}",
+            set.iter().rev().cloned().collect::<Vec<_>>().join(",")
+        ),
     ));
     v.push(("a".repeat(10) + &"\u{1F600}".repeat(100_000), "é".into()));
     v
@@ -58,7 +70,10 @@ fn hostile_inputs_return_quickly() {
         let _ = exact_value(&g);
         let el = t.elapsed();
         if el > guard {
-            slow.push(format!("{:?}… took {el:?}", g.chars().take(40).collect::<String>()));
+            slow.push(format!(
+                "{:?}… took {el:?}",
+                g.chars().take(40).collect::<String>()
+            ));
         }
     }
     assert!(slow.is_empty(), "slow inputs:\n{}", slow.join("\n"));

@@ -55,7 +55,11 @@ fn agreement_with_math_verify_cases() {
         } else if !known.contains_key(&id) {
             unlisted.push(format!(
                 "{id}: expected {expected}, got {:?}; gold {:?} -> {:?}; pred {:?} -> {:?}",
-                ex.verdict, ex.gold.extracted, ex.gold.normalized, ex.pred.extracted, ex.pred.normalized
+                ex.verdict,
+                ex.gold.extracted,
+                ex.gold.normalized,
+                ex.pred.extracted,
+                ex.pred.normalized
             ));
         }
     }
