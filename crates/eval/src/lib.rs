@@ -1,1 +1,39 @@
-//! stepwise-eval (work in progress).
+//! Evaluation of scorers and strategies: ProcessBench, accuracy versus compute,
+//! calibration, tables, plots and self-contained HTML reports.
+//!
+//! Everything here is pure computation over records; the CLI (`stepwise eval`,
+//! `stepwise report`) reads files, runs models and prints.
+
+pub mod calibration;
+pub mod compute;
+#[cfg(feature = "runner")]
+pub mod pbrun;
+pub mod plot;
+pub mod processbench;
+pub mod report;
+pub mod stats;
+pub mod table;
+pub mod views;
+
+/// Errors of the evaluation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}:{line}: {reason}")]
+    Parse {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("scoring {id}: {reason}")]
+    Scorer { id: String, reason: String },
+    #[error("plot: {0}")]
+    Plot(String),
+}

@@ -1,0 +1,181 @@
+//! Calibration of probabilities against binary outcomes: ECE, Brier score, AUROC,
+//! and the bins of a reliability diagram.
+
+use serde::{Deserialize, Serialize};
+
+/// Number of equal-width bins used for ECE and reliability diagrams.
+pub const ECE_BINS: usize = 15;
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    /// Mean predicted probability in the bin (`None` if empty).
+    pub confidence: Option<f64>,
+    /// Share of positive outcomes in the bin (`None` if empty).
+    pub accuracy: Option<f64>,
+}
+
+/// Calibration summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub n: usize,
+    pub positives: usize,
+    pub ece: f64,
+    pub brier: f64,
+    /// `None` when all outcomes are the same.
+    pub auroc: Option<f64>,
+    pub bins: Vec<Bin>,
+}
+
+/// Equal-width bins over [0, 1]; a probability of exactly 1 falls in the last bin.
+/// Probabilities are clamped to [0, 1]; NaN counts as 0.
+pub fn reliability_bins(pairs: &[(f64, bool)], n_bins: usize) -> Vec<Bin> {
+    let n_bins = n_bins.max(1);
+    let mut sum_p = vec![0.0; n_bins];
+    let mut sum_y = vec![0usize; n_bins];
+    let mut count = vec![0usize; n_bins];
+    for &(p, y) in pairs {
+        let p = clamp01(p);
+        let b = ((p * n_bins as f64).floor() as usize).min(n_bins - 1);
+        sum_p[b] += p;
+        sum_y[b] += usize::from(y);
+        count[b] += 1;
+    }
+    (0..n_bins)
+        .map(|b| Bin {
+            lo: b as f64 / n_bins as f64,
+            hi: (b + 1) as f64 / n_bins as f64,
+            count: count[b],
+            confidence: (count[b] > 0).then(|| sum_p[b] / count[b] as f64),
+            accuracy: (count[b] > 0).then(|| sum_y[b] as f64 / count[b] as f64),
+        })
+        .collect()
+}
+
+fn clamp01(p: f64) -> f64 {
+    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
+}
+
+/// Expected calibration error: `sum_b |B_b|/N * |acc(B_b) - conf(B_b)|` over [`ECE_BINS`] bins.
+pub fn ece(pairs: &[(f64, bool)]) -> f64 {
+    let n = pairs.len();
+    if n == 0 {
+        return 0.0;
+    }
+    reliability_bins(pairs, ECE_BINS)
+        .iter()
+        .filter_map(|b| Some(b.count as f64 / n as f64 * (b.accuracy? - b.confidence?).abs()))
+        .sum()
+}
+
+/// Brier score: mean squared difference between probability and outcome.
+pub fn brier(pairs: &[(f64, bool)]) -> f64 {
+    if pairs.is_empty() {
+        return 0.0;
+    }
+    pairs
+        .iter()
+        .map(|&(p, y)| (clamp01(p) - f64::from(u8::from(y))).powi(2))
+        .sum::<f64>()
+        / pairs.len() as f64
+}
+
+/// Area under the ROC curve via the Mann–Whitney U statistic with average ranks
+/// for ties (a tie between a positive and a negative counts one half).
+/// `None` when there are no positives or no negatives.
+pub fn auroc(pairs: &[(f64, bool)]) -> Option<f64> {
+    let pos = pairs.iter().filter(|p| p.1).count();
+    let neg = pairs.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    let mut v: Vec<(f64, bool)> = pairs.iter().map(|&(p, y)| (clamp01(p), y)).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].0 == v[i].0 {
+            j += 1;
+        }
+        // ranks i+1 ..= j+1 share their average
+        let avg = (i + j + 2) as f64 / 2.0;
+        rank_sum_pos += avg * v[i..=j].iter().filter(|x| x.1).count() as f64;
+        i = j + 1;
+    }
+    let u = rank_sum_pos - (pos * (pos + 1)) as f64 / 2.0;
+    Some(u / (pos as f64 * neg as f64))
+}
+
+/// All calibration measures at once.
+pub fn calibrate(pairs: &[(f64, bool)]) -> Calibration {
+    Calibration {
+        n: pairs.len(),
+        positives: pairs.iter().filter(|p| p.1).count(),
+        ece: ece(pairs),
+        brier: brier(pairs),
+        auroc: auroc(pairs),
+        bins: reliability_bins(pairs, ECE_BINS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ece_by_hand() {
+        // bin of 0.1 (bin 1 of 15): p=0.1 twice, outcomes 1,0 -> acc 0.5, conf 0.1, gap 0.4
+        // bin of 0.9 (bin 13): p=0.9 twice, outcomes 1,1 -> acc 1, conf 0.9, gap 0.1
+        // ECE = 0.5*0.4 + 0.5*0.1 = 0.25
+        let pairs = [(0.1, true), (0.1, false), (0.9, true), (0.9, true)];
+        assert!((ece(&pairs) - 0.25).abs() < 1e-12);
+        let bins = reliability_bins(&pairs, ECE_BINS);
+        assert_eq!(bins.len(), 15);
+        assert_eq!(bins[1].count, 2);
+        assert_eq!(bins[13].count, 2);
+        // p = 1.0 goes to the last bin, not past it
+        assert_eq!(reliability_bins(&[(1.0, true)], 15)[14].count, 1);
+        assert_eq!(ece(&[]), 0.0);
+    }
+
+    #[test]
+    fn brier_by_hand() {
+        // (0.8-1)^2 + (0.3-0)^2 = 0.04 + 0.09 -> mean 0.065
+        assert!((brier(&[(0.8, true), (0.3, false)]) - 0.065).abs() < 1e-12);
+    }
+
+    #[test]
+    fn auroc_by_hand_with_ties() {
+        // positives 0.9, 0.5; negatives 0.5, 0.1.
+        // pairs: (0.9>0.5) 1, (0.9>0.1) 1, (0.5=0.5) 0.5, (0.5>0.1) 1 -> 3.5/4
+        let pairs = [(0.9, true), (0.5, true), (0.5, false), (0.1, false)];
+        assert!((auroc(&pairs).unwrap() - 0.875).abs() < 1e-12);
+        assert_eq!(auroc(&[(0.2, true), (0.8, false)]), Some(0.0));
+        assert_eq!(auroc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(auroc(&[(0.5, true)]), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn auroc_matches_pair_counting(v in proptest::collection::vec((0u8..5, proptest::bool::ANY), 1..40)) {
+            let pairs: Vec<(f64, bool)> = v.iter().map(|&(p, y)| (f64::from(p) / 4.0, y)).collect();
+            let (mut num, mut den) = (0.0, 0.0);
+            for a in pairs.iter().filter(|p| p.1) {
+                for b in pairs.iter().filter(|p| !p.1) {
+                    den += 1.0;
+                    num += if a.0 > b.0 { 1.0 } else if a.0 == b.0 { 0.5 } else { 0.0 };
+                }
+            }
+            match auroc(&pairs) {
+                Some(x) => proptest::prop_assert!((x - num / den).abs() < 1e-12),
+                None => proptest::prop_assert!(den == 0.0),
+            }
+            let e = ece(&pairs);
+            proptest::prop_assert!((0.0..=1.0).contains(&e));
+        }
+    }
+}
