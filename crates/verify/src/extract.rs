@@ -1,7 +1,64 @@
 //! Finding the answer inside a longer text (a solution, a sentence, a LaTeX snippet).
 
 use crate::limits::MAX_TEXT_BYTES;
-use stepwise_core::{AnswerExtractor, ExtractRule};
+
+/// The text after the last answer phrase, and where the phrase starts.
+struct Phrase {
+    text: String,
+    start: usize,
+}
+
+/// The last `Final answer: …`, `The answer is …`, `#### …` or `A: …` line remainder.
+fn find_phrase(text: &str) -> Option<Phrase> {
+    let lower = text.to_ascii_lowercase();
+    let mut best: Option<(usize, usize)> = None;
+    let mut consider = |start: usize, content: usize| {
+        if best.is_none_or(|(s, _)| start > s) {
+            best = Some((start, content));
+        }
+    };
+    for pat in [
+        "final answer is",
+        "final answer:",
+        "the answer is",
+        "answer is:",
+        "####",
+    ] {
+        if let Some(pos) = lower.rfind(pat) {
+            consider(pos, pos + pat.len());
+        }
+    }
+    // A line that starts with `A:` or `Answer:` (GPT-3 GSM8K format).
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        for pat in ["A:", "Answer:", "answer:"] {
+            if t.starts_with(pat) {
+                consider(line_start + indent, line_start + indent + pat.len());
+            }
+        }
+        line_start += line.len();
+    }
+    let (start, content) = best?;
+    let rest = &text[content..];
+    let end = rest.find('\n').unwrap_or(rest.len());
+    let mut ans = rest[..end].trim();
+    // `The answer is 5. Next…`: stop at the sentence end (a period followed by a space).
+    if let Some(p) = ans.find(". ")
+        && !ans[..p].contains('$')
+    {
+        ans = &ans[..p];
+    }
+    let ans = ans
+        .trim_end_matches(['.', ',', ';', ':', ' '])
+        .trim_start_matches(':')
+        .trim();
+    (!ans.is_empty()).then(|| Phrase {
+        text: ans.to_string(),
+        start,
+    })
+}
 
 /// Where an answer string came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,15 +84,11 @@ pub fn candidates(text: &str) -> Vec<(String, Source)> {
     let text = tail(text, MAX_TEXT_BYTES);
     let mut out: Vec<(String, Source)> = Vec::new();
     let bx = boxed(text);
-    let phrase = AnswerExtractor::new(vec![
-        ExtractRule::Gsm8k,
-        ExtractRule::FinalAnswer,
-        ExtractRule::AnswerIs,
-    ])
-    .extract(text);
-    let phrase_math = phrase.as_ref().and_then(|p| math_envs(&p.text));
+    let phrase = find_phrase(text);
+    // After a phrase the answer is the first math environment (`is $5$. Note: $x$ …`).
+    let phrase_math = phrase.as_ref().and_then(|p| first_math_joined(&p.text));
     let latex = match (&bx, &phrase) {
-        (Some((b, bstart)), Some(p)) if p.span.start > *bstart => match &phrase_math {
+        (Some((b, bstart)), Some(p)) if p.start > *bstart => match &phrase_math {
             Some(m) => Some((m.clone(), Source::Phrase)),
             None => Some((b.clone(), Source::Boxed)),
         },
@@ -193,6 +246,22 @@ fn math_envs(text: &str) -> Option<String> {
         k -= 1;
     }
     parts.reverse();
+    let joined = parts.join(", ");
+    (!joined.trim().is_empty()).then_some(joined)
+}
+
+/// The first math environment, joined with the ones right after it separated only by separators.
+fn first_math_joined(text: &str) -> Option<String> {
+    let envs = find_math(text);
+    let first = envs.first()?;
+    let mut parts = vec![&text[first.1..first.2]];
+    for k in 1..envs.len() {
+        let gap = &text[envs[k - 1].3..envs[k].0];
+        if !is_separator_gap(gap) || gap.trim().is_empty() && !gap.contains(',') {
+            break;
+        }
+        parts.push(&text[envs[k].1..envs[k].2]);
+    }
     let joined = parts.join(", ");
     (!joined.trim().is_empty()).then_some(joined)
 }
@@ -398,6 +467,14 @@ mod tests {
         assert_eq!(first("7,425,000"), "7,425,000");
         assert!(candidates("AZYUK2A").iter().all(|(c, _)| c != "2"));
         assert_eq!(first("Natalia sold 48.\nA: 72"), "72");
+        assert_eq!(
+            first("The final answer is $10,455$. I hope it is correct."),
+            "10,455"
+        );
+        assert_eq!(first("x #### 18"), "18");
+        // Whitespace-only remainders (a stepwise-core extractor crash found by fuzzing) are fine.
+        let _ = candidates(" {\\{1,\\-{0e#######  {0e######## ");
+        let _ = candidates("#### $ $");
     }
 
     #[test]

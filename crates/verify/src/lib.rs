@@ -101,9 +101,13 @@ pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
 /// `A:` lines, last number) and then compared with [`verify`].
 pub fn verify_text(gold: &str, model_text: &str, opts: &Options) -> Verdict {
     let text = extract_tail(model_text);
-    match AnswerExtractor::default().extract(text) {
-        Some(ex) => verify(gold, &ex.text, opts),
-        None => Verdict::NotEqual,
+    // stepwise-core's extractor can panic on whitespace-only answer spans (reported);
+    // a panic there must not take the caller down, so fall back to our own extraction.
+    let found = std::panic::catch_unwind(|| AnswerExtractor::default().extract(text));
+    match found {
+        Ok(Some(ex)) => verify(gold, &ex.text, opts),
+        Ok(None) => Verdict::NotEqual,
+        Err(_) => verify(gold, text, opts),
     }
 }
 
@@ -127,6 +131,18 @@ where
     pairs
         .par_iter()
         .map(|(g, p)| verify(g.as_ref(), p.as_ref(), opts))
+        .collect()
+}
+
+/// [`explain`] for many pairs on all cores (rayon); results are in input order.
+pub fn explain_batch<G, P>(pairs: &[(G, P)], opts: &Options) -> Vec<Explanation>
+where
+    G: AsRef<str> + Sync,
+    P: AsRef<str> + Sync,
+{
+    pairs
+        .par_iter()
+        .map(|(g, p)| explain(g.as_ref(), p.as_ref(), opts))
         .collect()
 }
 

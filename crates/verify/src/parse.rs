@@ -50,7 +50,7 @@ fn preprocess(src: &str, decimal_comma: bool) -> String {
         let rest = s[pos + 3..].trim_start().to_string();
         s = format!("{},{}", &s[..pos], rest);
     }
-    for (from, to) in [("\\!", ""), ("{,}", ",")] {
+    for (from, to) in [("\\!", ""), ("{,}", ","), ("{, }", ",")] {
         if s.contains(from) {
             s = s.replace(from, to);
         }
