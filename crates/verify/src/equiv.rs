@@ -802,3 +802,126 @@ fn round_f(x: f64, digits: u32) -> f64 {
 fn rounded_eq(a: &BigRational, b: &BigRational, digits: u32) -> bool {
     num::round_to(a, digits) == num::round_to(b, digits)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, Verdict, verify};
+
+    fn eq(g: &str, p: &str) {
+        assert_eq!(
+            verify(g, p, &Options::default()),
+            Verdict::Equal,
+            "{g}  vs  {p}"
+        );
+    }
+    fn ne(g: &str, p: &str) {
+        assert_ne!(
+            verify(g, p, &Options::default()),
+            Verdict::Equal,
+            "{g}  vs  {p}"
+        );
+    }
+
+    #[test]
+    fn numbers_and_notation() {
+        eq("\\frac12", "0.5");
+        eq("\\dfrac{3}{4}", "3/4");
+        eq("2\\frac{1}{2}", "5/2");
+        eq("-1\\tfrac{1}{4}", "-1.25");
+        eq("1,234,567", "1234567");
+        eq("50\\%", "50");
+        eq("\\$18.90", "18.90");
+        eq("90^\\circ", "90");
+        eq("30^{\\circ}", "30");
+        eq("1.5e3", "1500");
+        eq("864 \\mbox{ inches}^2", "864");
+        eq("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)");
+        eq("3\\,000", "3000");
+        ne("\\frac{1}{3}", "0.333");
+    }
+
+    #[test]
+    fn radicals_constants_functions() {
+        eq("\\sqrt{8}", "2\\sqrt{2}");
+        eq("\\sqrt[3]{27}", "3");
+        eq("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}");
+        ne("4\\sqrt(2)", "4");
+        eq("e^{i\\pi}", "-1");
+        eq("\\sin^2 x + \\cos^2 x", "1");
+        eq("\\ln(e^2)", "2");
+        eq("\\log_2 8", "3");
+        eq("\\exp(0)", "1");
+        eq("|-3|", "3");
+        eq("5!", "120");
+        eq("\\binom{5}{2}", "10");
+        eq("\\infty", "\\infty");
+        ne("\\infty", "-\\infty");
+        eq("6 - 5i", "-5i + 6");
+        eq("2 \\sin b \\cos a", "2\\cos(a)\\sin(b)");
+    }
+
+    #[test]
+    fn algebra() {
+        eq("x^2+7x+10", "(x+2)(x+5)");
+        eq("\\frac{x^2-1}{x-1}", "x+1");
+        eq("2xy", "2yx");
+        ne("x+2n+1", "x+1");
+        eq("1 \\pm \\sqrt{19}", "\\{1+\\sqrt{19}, 1-\\sqrt{19}\\}");
+        ne("\\pm 2021", "2021");
+    }
+
+    #[test]
+    fn structures() {
+        eq("\\{1, 2, 3\\}", "\\{3, 1, 2\\}");
+        ne("(1, 2)", "(2, 1)");
+        eq("[0, 1) \\cup (2, \\infty)", "(2, \\infty) \\cup [0, 1)");
+        ne("[0, 1)", "[0, 1]");
+        eq(
+            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+            "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+        );
+        ne(
+            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+            "\\begin{pmatrix} 1 & 3 \\\\ 2 & 4 \\end{pmatrix}",
+        );
+        eq("x = 3", "3");
+        eq("y = 2x + 1", "2x - y + 1 = 0");
+        ne("x + y = 1", "x - y = 1");
+        ne("x = 1", "x = 2");
+        eq("x \\ge 5", "5 \\le x");
+        ne("x > 5", "x < 5");
+        eq("\\text{(C)}", "C");
+        ne("\\text{(C)}", "D");
+        eq("\\text{Evelyn}", "Evelyn");
+    }
+
+    #[test]
+    fn text_answers() {
+        eq("42", "The answer is 42.");
+        eq("18", "She makes $18 every day.\nA: 18");
+        eq(
+            "\\frac{1}{3}",
+            "so the probability is $\\boxed{\\dfrac13}$.",
+        );
+    }
+
+    #[test]
+    fn lenient_variables_and_rounding() {
+        let lenient = Options {
+            strict: false,
+            ..Options::default()
+        };
+        assert_eq!(verify("f(x)", "f(y)", &lenient), Verdict::Equal);
+        assert_ne!(verify("f(x)", "f(y)", &Options::default()), Verdict::Equal);
+        let p2 = Options {
+            float_rounding: 2,
+            ..Options::default()
+        };
+        assert_eq!(verify("\\frac{1}{3}", "0.33", &p2), Verdict::Equal);
+        let rel = Options {
+            allow_set_relation_comp: true,
+            ..Options::default()
+        };
+        assert_eq!(verify("x > 1", "(1, \\infty)", &rel), Verdict::Equal);
+    }
+}

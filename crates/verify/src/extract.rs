@@ -192,7 +192,11 @@ fn boxed(text: &str) -> Option<(String, usize)> {
     let mut k = last;
     while k > 0 {
         let gap = &text[bx[k - 1].2 + 1..bx[k].0];
-        if !is_separator_gap(gap) {
+        // `\boxed{a}, or \boxed{b}` offers alternatives, not a list: keep the last.
+        let alternatives = gap
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w.eq_ignore_ascii_case("or"));
+        if !is_separator_gap(gap) || alternatives {
             break;
         }
         parts.push(&text[bx[k - 1].1..bx[k - 1].2]);
@@ -386,20 +390,63 @@ const KNOWN_WORDS: &[&str] = &[
     "arctan",
 ];
 
-/// True when the text reads as sentences rather than a formula.
+/// True when the text reads as sentences rather than a formula: two or more
+/// plain words (outside `\\text{…}` groups, not command names), or one word in text
+/// without any LaTeX.
 fn is_prose(text: &str) -> bool {
     if text.len() > 300 {
         return true;
     }
-    let mut words = 0;
-    for w in text.split(|c: char| !c.is_ascii_alphabetic()) {
-        if w.len() >= 3 && !KNOWN_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
-            // Words preceded by a backslash are commands, not prose.
-            words += 1;
+    // Drop the contents of text-like groups: `5 \\mbox{ inches}` is a formula with a unit.
+    let mut stripped = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('\\') {
+        stripped.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let name_len = after
+            .bytes()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        let name = &after[..name_len];
+        stripped.push('\\');
+        stripped.push_str(name);
+        rest = &after[name_len..];
+        if matches!(
+            name,
+            "text"
+                | "textbf"
+                | "textit"
+                | "textnormal"
+                | "textrm"
+                | "mbox"
+                | "mathrm"
+                | "operatorname"
+        ) && rest.starts_with('{')
+            && let Some(close) = rest.find('}')
+        {
+            rest = &rest[close + 1..];
         }
     }
-    let commands = text.matches('\\').count();
-    words > commands
+    stripped.push_str(rest);
+    let b = stripped.as_bytes();
+    let mut words = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let w = &stripped[start..i];
+            let command = start > 0 && b[start - 1] == b'\\';
+            if !command && w.len() >= 3 && !KNOWN_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+                words += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    words >= 2 || (words == 1 && !text.contains('\\'))
 }
 
 /// The last number in prose that is not glued to a preceding letter (`AZYUK2A` has none).

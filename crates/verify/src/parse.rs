@@ -451,18 +451,60 @@ impl Parser {
                     factors.push(Expr::Div(Box::new(n), Box::new(d)));
                 }
                 Some(Tok::Text(_)) => {
-                    // Units and words after a value (`5 \text{ cm}`) are dropped;
-                    // `\text{and}` separates list items.
+                    // Units and words after a value (`5 \text{ cm}`, `864 \mbox{ inches}^2`)
+                    // are dropped; `\text{and}` separates list items.
                     if self.is_separator() {
                         break;
                     }
                     self.pos += 1;
+                    if self.peek() == Some(&Tok::Caret) {
+                        self.pos += 1;
+                        let _ = self.parse_arg(stops)?;
+                    }
                 }
                 Some(Tok::Ident(w)) if w.len() >= 2 && is_unit_word(w) => {
                     self.pos += 1;
                 }
                 _ if self.starts_primary() && !self.at_stop(stops) => {
-                    factors.push(self.parse_power(stops)?);
+                    let is_frac = matches!(self.peek(), Some(Tok::Cmd(c)) if c.ends_with("frac"));
+                    let f = self.parse_power(stops)?;
+                    // A mixed number: `2\frac{1}{2}` is 5/2.
+                    if is_frac
+                        && let [
+                            Expr::Num {
+                                value: w,
+                                float: false,
+                            },
+                        ] = factors.as_slice()
+                        && w.is_integer()
+                        && let Expr::Div(a, b) = &f
+                        && let (
+                            Expr::Num {
+                                value: n,
+                                float: false,
+                            },
+                            Expr::Num {
+                                value: d,
+                                float: false,
+                            },
+                        ) = (a.as_ref(), b.as_ref())
+                        && n.is_integer()
+                        && d.is_integer()
+                        && n.numer().sign() == num_bigint::Sign::Plus
+                        && d.numer().sign() == num_bigint::Sign::Plus
+                    {
+                        let v = if w.numer().sign() == num_bigint::Sign::Minus {
+                            w - n / d
+                        } else {
+                            w + n / d
+                        };
+                        factors = vec![Expr::Num {
+                            value: v,
+                            float: false,
+                        }];
+                        continue;
+                    }
+                    factors.push(f);
                 }
                 _ => break,
             }
