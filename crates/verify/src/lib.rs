@@ -93,7 +93,7 @@ impl Default for Options {
 /// (boxed, then answer phrases, then the last math environment, then the whole
 /// text, then the last number).
 pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
-    explain(gold, pred, opts).verdict
+    compare(gold, pred, opts, false).verdict
 }
 
 /// Verifies a whole model solution against a gold answer: the final answer is found
@@ -180,7 +180,7 @@ pub struct Explanation {
 }
 
 /// Every parse of every candidate of one side (a lone `1,5` is read both ways).
-fn parse_side(text: &str, opts: &Options) -> Vec<(Side, Option<Expr>)> {
+fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<(Side, Option<Expr>)> {
     let mut out = Vec::new();
     for (c, src) in extract::candidates(text) {
         let readings: &[bool] = if parse::has_decimal_comma(&c) {
@@ -191,13 +191,19 @@ fn parse_side(text: &str, opts: &Options) -> Vec<(Side, Option<Expr>)> {
         for &dc in readings {
             let side = match parse::parse_with(&c, dc) {
                 Ok(e) => {
-                    let norm = equiv::normalize(&e, opts, 0);
+                    // Printing trees is only for explanations; `verify` skips it.
+                    let (parsed, normalized) = if detail {
+                        let norm = equiv::normalize(&e, opts, 0);
+                        (Some(e.to_string()), Some(norm.to_string()))
+                    } else {
+                        (None, None)
+                    };
                     (
                         Side {
                             extracted: c.clone(),
                             source: src,
-                            parsed: Some(e.to_string()),
-                            normalized: Some(norm.to_string()),
+                            parsed,
+                            normalized,
                             error: None,
                         },
                         Some(e),
@@ -247,8 +253,12 @@ fn raw_key(s: &str) -> String {
 /// Every gold candidate is tried against every predicted one; the first equal pair
 /// (or else the first pair) is reported.
 pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
-    let gs = parse_side(gold, opts);
-    let ps = parse_side(pred, opts);
+    compare(gold, pred, opts, true)
+}
+
+fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation {
+    let gs = parse_side(gold, opts, detail);
+    let ps = parse_side(pred, opts, detail);
     let mut best: Option<(Verdict, usize, usize)> = None;
     'outer: for (i, (g, ge)) in gs.iter().enumerate() {
         for (j, (p, pe)) in ps.iter().enumerate() {
