@@ -1,0 +1,320 @@
+//! The LLM judge (generative PRM) and the self-judge.
+
+use crate::prompt::Template;
+use crate::{ScoreError, Scored, StepScorer, engine_err};
+use async_trait::async_trait;
+use std::path::Path;
+use std::sync::Arc;
+use stepwise_core::{Problem, Spent, Step, StepScore};
+use stepwise_engine::{GenerateRequest, Generator, SamplingParams};
+
+const JUDGE_DEFAULT: &str = include_str!("../prompts/judge.txt");
+
+/// The judge's prompt: a template file with `{question}`, `{steps}`, `{step}`,
+/// `{step_number}` and `{answer}` (see `prompts/judge.txt`, the built-in default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeTemplate {
+    template: Template,
+}
+
+impl JudgeTemplate {
+    /// Placeholders a judge template may use.
+    pub const PLACEHOLDERS: [&'static str; 5] = ["question", "steps", "step", "step_number", "answer"];
+
+    /// The built-in template's text (to copy and edit).
+    pub fn default_text() -> &'static str {
+        JUDGE_DEFAULT
+    }
+
+    /// Parses a template from text; `place` names it in errors.
+    pub fn parse(text: &str, place: &str) -> Result<Self, ScoreError> {
+        Ok(Self {
+            template: Template::parse(text, place, &Self::PLACEHOLDERS)?,
+        })
+    }
+
+    /// Loads a template file.
+    pub fn load(path: &Path) -> Result<Self, ScoreError> {
+        Ok(Self {
+            template: Template::load(path, &Self::PLACEHOLDERS)?,
+        })
+    }
+}
+
+impl Default for JudgeTemplate {
+    fn default() -> Self {
+        Self::parse(JUDGE_DEFAULT, "built-in prompts/judge.txt")
+            // The built-in file is tested below; failing here is a build defect.
+            .unwrap_or_else(|e| panic!("built-in judge prompt is malformed: {e}"))
+    }
+}
+
+/// Reasoning the judge writes before its verdict (ThinkPRM / GenPRM style).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reasoning {
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Appended after the reasoning to ask for the verdict token (e.g. `"\nVerdict:"`);
+    /// also a stop string of the reasoning.
+    pub cue: String,
+}
+
+impl Default for Reasoning {
+    fn default() -> Self {
+        Self {
+            max_tokens: 128,
+            temperature: 0.7,
+            cue: "\nVerdict:".into(),
+        }
+    }
+}
+
+/// Asks a judge model whether a step is correct and reads
+/// `P(Yes) / (P(Yes) + P(No))` at the verdict position.
+///
+/// Without reasoning, the verdict is read right after the rendered prompt (one
+/// `next_token_logprobs` call; deterministic, so `m` is not used). With reasoning, `m`
+/// reasonings are sampled in one `generate` call, the verdict is read after each, and
+/// the step's score is their mean: scaling the judge at test time.
+///
+/// Token costs go in the judge columns, including for [`JudgeScorer::self_judge`].
+pub struct JudgeScorer {
+    judge: Arc<dyn Generator>,
+    template: JudgeTemplate,
+    name: String,
+    /// Judgments averaged per step (only with reasoning).
+    pub m: usize,
+    pub reasoning: Option<Reasoning>,
+    /// Seed of the reasoning samples.
+    pub seed: u64,
+    /// Candidate tokens for the two verdicts (their probabilities are summed).
+    pub yes: Vec<String>,
+    pub no: Vec<String>,
+}
+
+impl JudgeScorer {
+    /// A judge model (any [`Generator`]: embedded or HTTP).
+    pub fn new(judge: Arc<dyn Generator>, template: JudgeTemplate) -> Self {
+        Self {
+            judge,
+            template,
+            name: "judge".into(),
+            m: 1,
+            reasoning: None,
+            seed: 0,
+            yes: vec!["Yes".into(), " Yes".into()],
+            no: vec!["No".into(), " No".into()],
+        }
+    }
+
+    /// The policy judging its own steps (Self-PRM): the same mechanism, named `self-judge`.
+    pub fn self_judge(policy: Arc<dyn Generator>, template: JudgeTemplate) -> Self {
+        let mut j = Self::new(policy, template);
+        j.name = "self-judge".into();
+        j
+    }
+
+    /// Sets reasoning and the number of judgments to average.
+    pub fn with_reasoning(mut self, reasoning: Reasoning, m: usize) -> Self {
+        self.reasoning = Some(reasoning);
+        self.m = m.max(1);
+        self
+    }
+
+    fn p_yes(&self, logprobs: &[Option<f32>]) -> Option<f64> {
+        let sum = |r: std::ops::Range<usize>| -> f64 {
+            logprobs[r]
+                .iter()
+                .flatten()
+                .map(|l| (*l as f64).exp())
+                .filter(|p| p.is_finite())
+                .sum()
+        };
+        let ny = self.yes.len().min(logprobs.len());
+        let y = sum(0..ny);
+        let n = sum(ny..logprobs.len());
+        if y + n > 0.0 { Some(y / (y + n)) } else { None }
+    }
+
+    async fn verdict(
+        &self,
+        prompt: &stepwise_engine::Prompt,
+        prefix: &str,
+        spent: &mut Spent,
+    ) -> Result<Option<f64>, ScoreError> {
+        let cands: Vec<String> = self.yes.iter().chain(&self.no).cloned().collect();
+        let lp = self
+            .judge
+            .next_token_logprobs(prompt, prefix, &cands)
+            .await
+            .map_err(engine_err(&self.name))?;
+        spent.judge_calls += 1;
+        spent.judge_prompt_tokens += lp.prompt_tokens;
+        Ok(self.p_yes(&lp.logprobs))
+    }
+}
+
+/// Earlier steps as numbered lines for `{steps}` ("(none)" when there are none).
+fn numbered(prefix: &[Step]) -> String {
+    if prefix.is_empty() {
+        return "(none)".into();
+    }
+    prefix
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("Step {}: {}", i + 1, s.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[async_trait]
+impl StepScorer for JudgeScorer {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn score_step(
+        &self,
+        problem: &Problem,
+        prefix: &[Step],
+        step: &Step,
+        answer: Option<&str>,
+    ) -> Result<Scored, ScoreError> {
+        let steps = numbered(prefix);
+        let number = (prefix.len() + 1).to_string();
+        let (prompt, assistant) = self.template.template.render(&[
+            ("question", &problem.question),
+            ("steps", &steps),
+            ("step", &step.text),
+            ("step_number", &number),
+            ("answer", answer.unwrap_or("none")),
+        ])?;
+        let mut spent = Spent::default();
+        let mut ps = Vec::new();
+        match &self.reasoning {
+            None => ps.extend(self.verdict(&prompt, &assistant, &mut spent).await?),
+            Some(r) => {
+                let req = GenerateRequest {
+                    prompt: prompt.clone(),
+                    assistant_prefix: assistant.clone(),
+                    params: SamplingParams {
+                        n: self.m,
+                        temperature: r.temperature,
+                        max_tokens: r.max_tokens,
+                        stop: vec![r.cue.trim().to_string()].into_iter().filter(|s| !s.is_empty()).collect(),
+                        seed: self.seed,
+                        ..SamplingParams::default()
+                    },
+                };
+                let outs = self
+                    .judge
+                    .generate(&req)
+                    .await
+                    .map_err(engine_err(&self.name))?;
+                spent.judge_calls += 1;
+                for c in &outs {
+                    spent.judge_tokens += c.generated_tokens;
+                    spent.judge_prompt_tokens += c.prompt_tokens;
+                }
+                for c in outs {
+                    let pre = format!("{assistant}{}{}", c.text.trim_end(), r.cue);
+                    ps.extend(self.verdict(&prompt, &pre, &mut spent).await?);
+                }
+            }
+        }
+        let (score, detail) = if ps.is_empty() {
+            (0.5, "no verdict probability from the judge".to_string())
+        } else {
+            let mean = ps.iter().sum::<f64>() / ps.len() as f64;
+            (mean, format!("P(Yes) over {} judgment(s)", ps.len()))
+        };
+        Ok(Scored {
+            scores: vec![StepScore::new(prefix.len(), score, self.name.clone()).with_detail(detail)],
+            spent,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScriptedGenerator;
+    use stepwise_core::Rationale;
+    use stepwise_engine::Prompt;
+
+    fn user_text(p: &Prompt) -> String {
+        match p {
+            Prompt::Chat(m) => m.last().map(|m| m.content.clone()).unwrap_or_default(),
+            Prompt::Text(t) => t.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_p_yes_and_counts() {
+        // The judge says Yes with p=0.8 when the judged step contains "good".
+        let g = Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_judge(|p, _, c| {
+            assert_eq!(c, ["Yes", " Yes", "No", " No"]);
+            let good = user_text(p).contains("step 2: good") || user_text(p).contains(": good");
+            let y = if good { 0.8f32 } else { 0.2 };
+            vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
+        }));
+        let j = JudgeScorer::new(g.clone(), JudgeTemplate::default());
+        let p = Problem::new("p", "q?");
+        let r = Rationale::from_steps(["bad", "good"], Some("1".into()));
+        let s = j.score_rationale(&p, &r).await.unwrap();
+        assert!((s.scores[0].score - 0.2).abs() < 1e-6);
+        assert!((s.scores[1].score - 0.8).abs() < 1e-6);
+        assert_eq!(s.scores[1].step, 1);
+        assert_eq!(s.spent.judge_calls, 2);
+        assert_eq!(s.spent.policy_calls, 0);
+        assert!(s.spent.judge_prompt_tokens > 0);
+        assert_eq!(s.spent.judge_tokens, 0);
+    }
+
+    #[tokio::test]
+    async fn reasoning_averages_m_judgments() {
+        // Reasoning sample i says "ok" for even i; the verdict follows the reasoning.
+        let g = Arc::new(
+            ScriptedGenerator::new(|_, i| if i % 2 == 0 { "looks ok".into() } else { "looks off".into() })
+                .with_judge(|_, prefix, _| {
+                    let y: f32 = if prefix.contains("ok") { 0.9 } else { 0.1 };
+                    vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
+                }),
+        );
+        let j = JudgeScorer::self_judge(g.clone(), JudgeTemplate::default())
+            .with_reasoning(Reasoning::default(), 4);
+        let st = Step { index: 0, text: "x".into() };
+        let s = j.score_step(&Problem::new("p", "q"), &[], &st, None).await.unwrap();
+        assert!((s.scores[0].score - 0.5).abs() < 1e-6);
+        assert_eq!(s.scores[0].scorer, "self-judge");
+        // one generate call (4 samples of 2 words) + 4 verdict calls
+        assert_eq!(s.spent.judge_calls, 5);
+        assert_eq!(s.spent.judge_tokens, 8);
+        assert_eq!(g.calls(), 5);
+    }
+
+    #[tokio::test]
+    async fn missing_verdicts_give_half() {
+        let g = Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_judge(|_, _, c| vec![None; c.len()]));
+        let j = JudgeScorer::new(g, JudgeTemplate::default());
+        let st = Step { index: 0, text: "x".into() };
+        let s = j.score_step(&Problem::new("p", "q"), &[], &st, None).await.unwrap();
+        assert_eq!(s.scores[0].score, 0.5);
+    }
+
+    #[test]
+    fn builtin_template_renders() {
+        let t = JudgeTemplate::default();
+        let (p, _) = t
+            .template
+            .render(&[
+                ("question", "Q"),
+                ("steps", "(none)"),
+                ("step", "S"),
+                ("step_number", "1"),
+                ("answer", "none"),
+            ])
+            .unwrap();
+        assert!(user_text(&p).contains("New step 1: S"));
+    }
+}
