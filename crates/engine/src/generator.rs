@@ -142,6 +142,18 @@ pub struct NextTokenLogprobs {
     pub prompt_tokens: u64,
 }
 
+/// Samples that finished, and the error that stopped the others (if any).
+/// Lets callers keep finished work when a server dies mid-run.
+#[derive(Debug)]
+pub struct PartialGeneration {
+    /// Finished continuations, in sample order (missing samples are left out).
+    pub completions: Vec<Completion>,
+    /// Sample indices (0..n) of `completions`, one per completion.
+    pub indices: Vec<usize>,
+    /// Why the rest did not finish; `None` when all `n` finished.
+    pub error: Option<EngineError>,
+}
+
 /// Errors of the generation layer.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -170,6 +182,23 @@ pub trait Generator: Send + Sync {
 
     /// `params.n` continuations of `prompt` + `assistant_prefix`.
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError>;
+
+    /// Like [`Generator::generate`], but keeps the samples that finished when others fail
+    /// (e.g. a server went away after some requests completed).
+    async fn generate_partial(&self, req: &GenerateRequest) -> PartialGeneration {
+        match self.generate(req).await {
+            Ok(completions) => PartialGeneration {
+                indices: (0..completions.len()).collect(),
+                completions,
+                error: None,
+            },
+            Err(e) => PartialGeneration {
+                completions: Vec::new(),
+                indices: Vec::new(),
+                error: Some(e),
+            },
+        }
+    }
 
     /// Log-probabilities of candidate next tokens after `prompt` + `assistant_prefix`.
     async fn next_token_logprobs(

@@ -1,11 +1,12 @@
 //! Choosing a model backend on the command line: an embedded GGUF model or OpenAI-compatible endpoints.
 //! Every command that talks to a model flattens [`BackendArgs`] into its own arguments.
 
+use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stepwise_engine::Generator;
+use stepwise_engine::{ChatMode, EmbeddedConfig, Generator, HttpConfig, HttpGenerator, LlamaGenerator};
 
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
     /// GGUF model for the embedded llama.cpp backend. Default: SmolLM2-135M-Instruct Q4_1
     /// (fetched and checksummed on first use; see `stepwise model fetch`).
@@ -27,11 +28,74 @@ pub struct BackendArgs {
     /// Context size in tokens for the embedded backend (shared by all live sequences).
     #[arg(long)]
     pub ctx_size: Option<u32>,
+    /// Requests in flight per endpoint (HTTP backend).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub http_concurrency: usize,
+    /// How chat prompts reach an endpoint: `server` (its /v1/chat/completions and chat template;
+    /// an assistant prefix is continued with `continue_final_message`, as vLLM/SGLang/llama-server
+    /// support) or `chatml` (rendered here as ChatML, sent to /v1/completions; use it for
+    /// llama-cpp-python).
+    #[arg(long, value_name = "MODE", default_value = "server", value_parser = ["server", "chatml"])]
+    pub http_chat_mode: String,
+    /// Retries of a failed request (429, 5xx, timeouts, refused connections) with exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub http_retries: u32,
+    /// Timeout of one HTTP request in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub http_timeout: u64,
+}
+
+impl Default for BackendArgs {
+    /// The embedded default model, as with no flags on the command line.
+    fn default() -> Self {
+        Self {
+            model: None,
+            endpoint: Vec::new(),
+            model_name: None,
+            api_key: None,
+            threads: None,
+            ctx_size: None,
+            http_concurrency: 16,
+            http_chat_mode: "server".into(),
+            http_retries: 5,
+            http_timeout: 600,
+        }
+    }
 }
 
 impl BackendArgs {
     /// Opens the chosen backend.
     pub fn open(&self) -> anyhow::Result<Arc<dyn Generator>> {
-        anyhow::bail!("model backends are not wired yet")
+        if !self.endpoint.is_empty() {
+            let mut cfg = HttpConfig::new(self.endpoint.clone());
+            cfg.model = self.model_name.clone();
+            cfg.api_key = self.api_key.clone();
+            cfg.max_concurrency = self.http_concurrency.max(1);
+            cfg.max_retries = self.http_retries;
+            cfg.timeout = std::time::Duration::from_secs(self.http_timeout.max(1));
+            cfg.chat_mode = if self.http_chat_mode == "chatml" {
+                ChatMode::ChatMl
+            } else {
+                ChatMode::Server
+            };
+            let g = HttpGenerator::new(cfg).context("setting up the HTTP backend")?;
+            return Ok(Arc::new(g));
+        }
+        Ok(Arc::new(self.open_embedded()?))
+    }
+
+    /// Opens the embedded backend (the given GGUF or the default model, fetched if needed).
+    pub fn open_embedded(&self) -> anyhow::Result<LlamaGenerator> {
+        let path = match &self.model {
+            Some(p) => p.clone(),
+            None => stepwise_engine::fetch::ensure_default_model()
+                .context("getting the default model (or pass --model PATH.gguf)")?,
+        };
+        let mut cfg = EmbeddedConfig::new(&path);
+        cfg.threads = self.threads;
+        if let Some(c) = self.ctx_size {
+            cfg.ctx_size = c;
+        }
+        LlamaGenerator::open(cfg).with_context(|| format!("loading {}", path.display()))
     }
 }

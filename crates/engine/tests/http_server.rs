@@ -1,0 +1,289 @@
+//! The HTTP backend against a real OpenAI-compatible server: llama-cpp-python's, serving the
+//! default GGUF on a loopback port.
+//!
+//! The harness installs `llama-cpp-python[server]==0.3.36` into a venv under the stepwise cache
+//! (`$STEPWISE_CACHE/server-venv`, else `~/.cache/stepwise/server-venv`; it compiles llama.cpp,
+//! so the first run takes minutes and pip's wheel cache makes later ones fast). If that fails the
+//! test fails, unless `STEPWISE_SKIP_SERVER_TESTS=1`, in which case it prints a SKIPPED line.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use stepwise_engine::{
+    ChatMessage, ChatMode, FinishReason, GenerateRequest, Generator, HttpConfig, HttpGenerator,
+    Prompt, SamplingParams, fetch,
+};
+
+const PACKAGE: &str = "llama-cpp-python[server]==0.3.36";
+
+fn venv_python() -> Result<PathBuf, String> {
+    let venv = std::env::var_os("STEPWISE_SERVER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fetch::stepwise_cache_root().join("server-venv"));
+    let py = venv.join("bin").join("python");
+    let importable = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import llama_cpp.server, uvicorn"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if py.exists() && importable(&py) {
+        return Ok(py);
+    }
+    eprintln!(
+        "installing {PACKAGE} into {} (compiles llama.cpp; minutes on first run)",
+        venv.display()
+    );
+    let st = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .map_err(|e| format!("python3 -m venv: {e}"))?;
+    if !st.success() {
+        return Err(format!("python3 -m venv {} failed ({st})", venv.display()));
+    }
+    let out = Command::new(&py)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            PACKAGE,
+        ])
+        .output()
+        .map_err(|e| format!("pip install: {e}"))?;
+    if !out.status.success() || !importable(&py) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(15).collect();
+        return Err(format!(
+            "pip install {PACKAGE} failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(py)
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_server() -> Option<Server> {
+    let py = match venv_python() {
+        Ok(p) => p,
+        Err(e) => {
+            if std::env::var("STEPWISE_SKIP_SERVER_TESTS").as_deref() == Ok("1") {
+                eprintln!(
+                    "\n!!!!!!!! SKIPPED: HTTP server test (STEPWISE_SKIP_SERVER_TESTS=1): {e}\n"
+                );
+                return None;
+            }
+            panic!(
+                "cannot install the reference server ({e}); set STEPWISE_SKIP_SERVER_TESTS=1 to skip"
+            );
+        }
+    };
+    let model = fetch::ensure_default_model().unwrap();
+    let port = free_port();
+    let child = Command::new(&py)
+        .args(["-m", "llama_cpp.server", "--model"])
+        .arg(&model)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--n_ctx",
+            "2048",
+        ])
+        .args([
+            "--n_threads",
+            "2",
+            "--n_threads_batch",
+            "2",
+            "--verbose",
+            "false",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting llama_cpp.server");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{}/v1/models", server.url)).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Some(server)
+}
+
+fn params(n: usize, max_tokens: u32) -> SamplingParams {
+    SamplingParams {
+        n,
+        max_tokens,
+        temperature: 0.8,
+        seed: 11,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_samples_logprobs_usage_and_survives_a_dying_server() {
+    let Some(mut server) = start_server().await else {
+        return;
+    };
+    let mut cfg = HttpConfig::new(vec![format!("{}/v1", server.url)]);
+    cfg.chat_mode = ChatMode::ChatMl;
+    cfg.max_concurrency = 1;
+    cfg.max_retries = 2;
+    cfg.backoff_base = Duration::from_millis(100);
+    let g = HttpGenerator::new(cfg.clone()).unwrap();
+
+    // n > 1 with logprobs and usage (one request per sample).
+    let mut r = GenerateRequest {
+        prompt: Prompt::Chat(vec![ChatMessage::user("Name a fruit.")]),
+        assistant_prefix: String::new(),
+        params: params(3, 8),
+    };
+    r.params.logprobs = true;
+    let out = g.generate(&r).await.unwrap();
+    assert_eq!(out.len(), 3);
+    for c in &out {
+        assert!(c.prompt_tokens > 5, "{c:?}");
+        assert!(c.generated_tokens >= 1 && c.generated_tokens <= 8, "{c:?}");
+        let l = c.logprobs.as_ref().unwrap();
+        assert_eq!(l.len() as u64, c.generated_tokens, "{c:?}");
+        assert!(
+            l.iter().all(|t| t.logprob.is_finite() && t.logprob <= 1e-4),
+            "{l:?}"
+        );
+    }
+
+    // n > 1 in a single request, if the server supports it; otherwise a clear error.
+    let mut multi = cfg.clone();
+    multi.samples_per_request = 2;
+    let gm = HttpGenerator::new(multi).unwrap();
+    match gm
+        .generate(&GenerateRequest {
+            params: params(2, 6),
+            ..r.clone()
+        })
+        .await
+    {
+        Ok(v) => assert_eq!(v.len(), 2),
+        Err(e) => eprintln!("server refused n=2 in one request: {e}"),
+    }
+
+    // Stop strings and an assistant prefix (client-side ChatML + /v1/completions).
+    let mut s = GenerateRequest {
+        prompt: Prompt::Chat(vec![ChatMessage::user(
+            "Count from 1 to 10, separated by commas.",
+        )]),
+        assistant_prefix: "1, 2,".into(),
+        params: params(1, 30),
+    };
+    s.params.temperature = 0.0;
+    s.params.stop = vec![" 5".into()];
+    let c = g.generate(&s).await.unwrap().remove(0);
+    assert!(!c.text.contains(" 5"), "{c:?}");
+    assert_eq!(c.finish, FinishReason::Stop(" 5".into()), "{c:?}");
+
+    // The server's own chat endpoint.
+    let mut chat_cfg = cfg.clone();
+    chat_cfg.chat_mode = ChatMode::Server;
+    let gc = HttpGenerator::new(chat_cfg).unwrap();
+    let cc = gc
+        .generate(&GenerateRequest {
+            params: params(1, 6),
+            ..r.clone()
+        })
+        .await
+        .unwrap();
+    assert!(
+        cc[0].prompt_tokens > 5 && cc[0].generated_tokens >= 1,
+        "{cc:?}"
+    );
+
+    // Candidate next-token logprobs.
+    let ntl = g
+        .next_token_logprobs(
+            &Prompt::Chat(vec![ChatMessage::user("Is 2+2=4? Answer Yes or No.")]),
+            "",
+            &["Yes".into(), "No".into()],
+        )
+        .await
+        .unwrap();
+    assert!(ntl.logprobs.iter().any(Option::is_some), "{ntl:?}");
+    assert!(
+        ntl.logprobs
+            .iter()
+            .flatten()
+            .all(|l| l.is_finite() && *l <= 1e-4)
+    );
+
+    // Kill the server mid-run: finished samples are kept, the rest fail after retries.
+    let stats = g.stats();
+    let before = stats.requests_ok.load(Ordering::Relaxed);
+    let long = GenerateRequest {
+        params: params(8, 24),
+        ..r.clone()
+    };
+    let g2 = std::sync::Arc::new(g);
+    let task = {
+        let g2 = g2.clone();
+        tokio::spawn(async move { g2.generate_partial(&long).await })
+    };
+    let t0 = Instant::now();
+    while stats.requests_ok.load(Ordering::Relaxed) < before + 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let part = task.await.unwrap();
+    let err = part
+        .error
+        .expect("a dead server must give an error")
+        .to_string();
+    assert!(
+        part.completions.len() >= 2 && part.completions.len() < 8,
+        "{}",
+        part.completions.len()
+    );
+    assert_eq!(part.completions.len(), part.indices.len());
+    assert!(err.contains("gave up after 3 attempts"), "{err}");
+    assert!(stats.retries.load(Ordering::Relaxed) >= 2);
+    drop(server);
+}
