@@ -313,6 +313,9 @@ fn clean_span(text: &str, mut r: Range<usize>) -> Range<usize> {
     loop {
         let before = r.clone();
         let s = &text[r.clone()];
+        if s.trim().is_empty() {
+            return r.start..r.start;
+        }
         let lead = s.len() - s.trim_start().len();
         let trail = s.len() - s.trim_end().len();
         r = r.start + lead..r.end - trail;
@@ -454,6 +457,10 @@ mod tests {
         for t in [
             "é\\boxed{ü",
             "####",
+            "#### \n",
+            "The answer is   \n",
+            "\\boxed{ }",
+            "A: \t",
             "\\boxed",
             "The answer is",
             "A:",
