@@ -1,10 +1,240 @@
-//! Placeholder until its owner fills it in.
+//! `stepwise annotate`: automatic PRM step labels (mc, omegaprm, reference, grounded),
+//! resumable through the run store, exported as PRM training data.
 
 use crate::Global;
+use crate::cmd::backend::BackendArgs;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use stepwise_annotate::Method;
+use stepwise_annotate::formats::ExportFormat;
+use stepwise_annotate::reference::JudgeTemplate;
+use stepwise_annotate::run::{AnnotateConfig, Job, run_job};
+use stepwise_annotate::testing::ScriptedPolicy;
+use stepwise_engine::Generator;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Dataset with gold answers: `arith:ops=3,n=20,seed=1`, `gsm8k:test`, `math500`, or a JSONL/Parquet file.
+    #[arg(long, default_value = "arith:ops=3,n=10,seed=1")]
+    pub dataset: String,
+    /// Label at most this many problems.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Methods, comma-separated or repeated: mc, omegaprm, reference, grounded.
+    #[arg(long = "method", value_delimiter = ',', default_value = "mc,omegaprm")]
+    pub methods: Vec<Method>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Solutions sampled per question for mc, reference and grounded.
+    #[arg(long, default_value_t = 2)]
+    pub samples: usize,
+    /// Rollouts per step prefix (mc).
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+    /// Sampling temperature of solutions and rollouts.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// 0 disables top-k.
+    #[arg(long, default_value_t = 40)]
+    pub top_k: u32,
+    /// Tokens per rollout.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: u32,
+    /// OmegaPRM: rollouts per new state (paper: 16).
+    #[arg(long, default_value_t = 16)]
+    pub omega_k: usize,
+    /// OmegaPRM: exploration constant c_puct (paper: 0.125).
+    #[arg(long, default_value_t = 0.125)]
+    pub c_puct: f64,
+    /// OmegaPRM: α of Q(s,r) = α^(1−MC(s))·β^(len(r)/L) (paper: 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    /// OmegaPRM: β (paper: 0.9).
+    #[arg(long, default_value_t = 0.9)]
+    pub beta: f64,
+    /// OmegaPRM: L, the rollout-length normaliser in tokens (paper: 500).
+    #[arg(long = "omega-l", default_value_t = 500.0)]
+    pub omega_l: f64,
+    /// OmegaPRM: search iterations (select + binary search) per question.
+    #[arg(long, default_value_t = 100)]
+    pub search_limit: usize,
+    /// Grounded: rollouts per step prefix.
+    #[arg(long, default_value_t = 4)]
+    pub grounded_k: usize,
+    /// Grounded: weight of the final outcome in a rollout's reward (the rest is its tool verdicts).
+    #[arg(long, default_value_t = 0.5)]
+    pub outcome_weight: f64,
+    /// Grounded: discount of tool verdicts along a rollout.
+    #[arg(long, default_value_t = 0.9)]
+    pub gamma: f64,
+    /// Reference: judge prompt template (sections ### system / ### user / ### assistant;
+    /// placeholders {question} {reference} {gold} {steps} {n}). Default: the built-in prompts/spare.txt.
+    #[arg(long, value_name = "PATH")]
+    pub judge_prompt: Option<PathBuf>,
+    /// Print the built-in judge prompt and exit.
+    #[arg(long)]
+    pub print_judge_prompt: bool,
+    /// Reference: judge tokens per solution.
+    #[arg(long, default_value_t = 256)]
+    pub judge_max_tokens: u32,
+    /// Questions labelled at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// The run store.
+    #[arg(long, value_name = "PATH", default_value = ".stepwise/runs.sqlite")]
+    pub store: PathBuf,
+    /// Continue run RUN_ID where it stopped (its stored configuration is used; the
+    /// labelling flags above are ignored). A finished run is just exported again.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<i64>,
+    /// Write the labels here (`.parquet` for Parquet, anything else JSONL).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Output format: math-shepherd, trl, prm800k, openr, processbench or native.
+    #[arg(long, default_value = "trl")]
+    pub format: ExportFormat,
+    /// Measure label quality against the exact ground truth of `arith` problems and print a Markdown table.
+    #[arg(long)]
+    pub eval_against_truth: bool,
+    /// Also write that table (with the command line) to this Markdown file.
+    #[arg(long, value_name = "PATH", requires = "eval_against_truth")]
+    pub eval_out: Option<PathBuf>,
+    /// Testing: use the scripted policy (a test double with known per-prefix success
+    /// probabilities) instead of a model.
+    #[arg(long, hide = true)]
+    pub scripted_policy: bool,
+    /// Testing: delay of each scripted call in milliseconds.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub scripted_delay_ms: u64,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
 
-pub fn run(_args: Args, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
+    let mut c = AnnotateConfig {
+        dataset: a.dataset.clone(),
+        limit: a.limit,
+        methods: a.methods.clone(),
+        seed: a.seed,
+        samples: a.samples,
+        ..AnnotateConfig::default()
+    };
+    c.methods.sort();
+    c.methods.dedup();
+    c.rollout.temperature = a.temperature;
+    c.rollout.top_p = a.top_p;
+    c.rollout.top_k = a.top_k;
+    c.rollout.max_tokens = a.max_tokens;
+    c.mc.k = a.k;
+    c.omega.k = a.omega_k;
+    c.omega.c_puct = a.c_puct;
+    c.omega.alpha = a.alpha;
+    c.omega.beta = a.beta;
+    c.omega.l = a.omega_l;
+    c.omega.search_limit = a.search_limit;
+    c.grounded.k = a.grounded_k;
+    c.grounded.outcome_weight = a.outcome_weight;
+    c.grounded.gamma = a.gamma;
+    c.reference.max_tokens = a.judge_max_tokens;
+    if let Some(p) = &a.judge_prompt {
+        c.reference.template = JudgeTemplate::load(p)?;
+    }
+    Ok(c)
+}
+
+fn scripted(a: &Args, g: &Global) -> anyhow::Result<Arc<dyn Generator>> {
+    let problems = match a.resume {
+        Some(id) => stepwise_data::RunStore::open(&a.store)?.problems(id)?,
+        None => {
+            let ds: stepwise_data::Dataset = a.dataset.parse()?;
+            let opts = stepwise_data::LoadOptions {
+                data_dir: g.data_dir.clone(),
+                limit: a.limit,
+                ..Default::default()
+            };
+            stepwise_data::load(&ds, &opts)?.problems
+        }
+    };
+    let mut s = ScriptedPolicy::for_problems(&problems, 0.5);
+    s.delay = Duration::from_millis(a.scripted_delay_ms);
+    Ok(Arc::new(s))
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
+    if args.print_judge_prompt {
+        print!("{}", JudgeTemplate::default_text());
+        return Ok(());
+    }
+    let cfg = config(&args)?;
+    let generator = if args.scripted_policy {
+        scripted(&args, g)?
+    } else {
+        args.backend.open()?
+    };
+    let job = Job {
+        config: cfg,
+        store_path: args.store.clone(),
+        resume: args.resume,
+        data_dir: g.data_dir.clone(),
+        concurrency: args.concurrency,
+        progress: !g.quiet,
+        out: args.out.clone().map(|p| (p, args.format)),
+        eval_against_truth: args.eval_against_truth,
+    };
+    let quiet = g.quiet;
+    let started = std::time::Instant::now();
+    let outcome = crate::cmd::runtime()?
+        .block_on(run_job(&job, generator, |run| {
+            if !quiet {
+                eprintln!(
+                    "annotate run {run} in {} (after a crash: stepwise annotate --store {} --resume {run})",
+                    job.store_path.display(),
+                    job.store_path.display()
+                );
+            }
+        }))
+        .context("annotate")?;
+    let cost = outcome
+        .results
+        .iter()
+        .fold(stepwise_annotate::Cost::default(), |mut a, r| {
+            a += r.cost;
+            a
+        });
+    let steps: usize = outcome.results.iter().map(|r| r.labelled_steps()).sum();
+    if !quiet {
+        eprintln!(
+            "run {}: {} units ({} now), {} labelled steps, {} rollouts, {} generated tokens, {:.1}s",
+            outcome.run,
+            outcome.results.len(),
+            outcome.units_done_now,
+            steps,
+            cost.rollouts,
+            cost.generated_tokens(),
+            started.elapsed().as_secs_f64()
+        );
+        if let Some((p, f)) = &job.out {
+            eprintln!("wrote {} {f} records to {}", outcome.exported, p.display());
+        }
+    }
+    if let Some(rows) = &outcome.truth {
+        let table = stepwise_annotate::truth::markdown(rows);
+        println!("{table}");
+        if let Some(path) = &args.eval_out {
+            let cmdline: Vec<String> = std::env::args().collect();
+            let text = format!(
+                "# Step-label quality against arith ground truth\n\nModel: `{}`. Run {} ({} s wall).\n\n```\n{}\n```\n\n{table}",
+                outcome.config.generator,
+                outcome.run,
+                started.elapsed().as_secs(),
+                cmdline.join(" ")
+            );
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,141 @@
+//! Math-Shepherd Monte-Carlo labels (Wang et al. 2024).
+//!
+//! For each sampled solution and each step `i`, `k` rollouts continue the prefix
+//! `steps[..=i]`; the soft label is the fraction that reach the gold answer and the hard
+//! label is "at least one did". The last step of a solution that states a final answer is
+//! labelled by that answer itself (a complete solution has exactly one completion: itself),
+//! so it costs no rollouts.
+
+use crate::policy::Policy;
+use crate::{Cost, LabelledSolution, Method, QuestionResult, Result, StepLabel, mix_seed};
+use serde::{Deserialize, Serialize};
+use stepwise_core::Problem;
+
+/// Settings of the `mc` method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McConfig {
+    /// Rollouts per step prefix.
+    pub k: usize,
+}
+
+impl Default for McConfig {
+    fn default() -> Self {
+        Self { k: 8 }
+    }
+}
+
+/// A sampled solution to label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    pub sample: u32,
+    pub steps: Vec<String>,
+    pub answer: Option<String>,
+    pub correct: bool,
+}
+
+/// Samples `n` solutions of `problem` (the rollouts from the empty prefix).
+pub async fn sample_solutions(
+    policy: &Policy,
+    problem: &Problem,
+    n: usize,
+    seed: u64,
+    cost: &mut Cost,
+) -> Result<Vec<Solution>> {
+    let rs = policy
+        .rollouts(problem, &[], n, mix_seed(seed, "solutions"), cost)
+        .await?;
+    Ok(rs
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Solution {
+            sample: i as u32,
+            steps: r.steps,
+            answer: r.answer,
+            correct: r.correct,
+        })
+        .collect())
+}
+
+/// MC labels of every step of `solution`, and what they cost.
+pub async fn label_solution(
+    policy: &Policy,
+    problem: &Problem,
+    solution: &Solution,
+    cfg: &McConfig,
+    seed: u64,
+) -> Result<(Vec<StepLabel>, Cost)> {
+    let n = solution.steps.len();
+    let futs = (0..n).map(|i| {
+        let prefix = &solution.steps[..=i];
+        let last = i + 1 == n && solution.answer.is_some();
+        async move {
+            let mut cost = Cost::default();
+            if last {
+                let c = u32::from(solution.correct);
+                return Ok::<_, crate::AnnotateError>((
+                    StepLabel::from_mc(c, 1).with_rollouts(0),
+                    cost,
+                ));
+            }
+            let tag = format!("mc/{}/{i}", solution.sample);
+            let rs = policy
+                .rollouts(problem, prefix, cfg.k, mix_seed(seed, &tag), &mut cost)
+                .await?;
+            let correct = rs.iter().filter(|r| r.correct).count() as u32;
+            Ok((StepLabel::from_mc(correct, rs.len() as u32), cost))
+        }
+    });
+    let mut labels = Vec::with_capacity(n);
+    let mut cost = Cost::default();
+    for r in futures::future::join_all(futs).await {
+        let (l, c) = r?;
+        labels.push(l);
+        cost += c;
+    }
+    Ok((labels, cost))
+}
+
+impl StepLabel {
+    /// The same label with its rollout count replaced (a label read off the final answer
+    /// itself made no rollouts).
+    pub fn with_rollouts(mut self, n: u32) -> Self {
+        self.rollouts = n;
+        if n == 0 {
+            self.correct = 0;
+        }
+        self
+    }
+}
+
+/// Math-Shepherd labels of `samples` sampled solutions of `problem`.
+pub async fn label(
+    policy: &Policy,
+    problem: &Problem,
+    samples: usize,
+    cfg: &McConfig,
+    seed: u64,
+) -> Result<QuestionResult> {
+    let mut cost = Cost::default();
+    let sols = sample_solutions(policy, problem, samples, seed, &mut cost).await?;
+    let mut solutions = Vec::with_capacity(sols.len());
+    for s in &sols {
+        let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
+        cost += c;
+        solutions.push(LabelledSolution {
+            problem_id: problem.id.clone(),
+            question: problem.question.clone(),
+            gold: problem.gold.clone(),
+            sample: s.sample,
+            steps: s.steps.clone(),
+            labels,
+            answer_correct: Some(s.correct),
+        });
+    }
+    Ok(QuestionResult {
+        problem_id: problem.id.clone(),
+        method: Method::Mc,
+        solutions,
+        prefixes: Vec::new(),
+        cost,
+    })
+}

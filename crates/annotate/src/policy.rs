@@ -1,0 +1,251 @@
+//! Rollouts: continuations of a partial rationale, checked against the gold answer.
+
+use crate::{AnnotateError, Cost, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::Mutex;
+use stepwise_core::{AnswerExtractor, Problem, StepSplitter};
+use stepwise_engine::{GenerateRequest, Generator, Prompt, SamplingParams};
+use stepwise_score::PolicyPrompt;
+
+/// Sampling settings of rollouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutParams {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+    /// Tokens per continuation.
+    pub max_tokens: u32,
+}
+
+impl Default for RolloutParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: 40,
+            max_tokens: 128,
+        }
+    }
+}
+
+/// One continuation from a prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// The continuation's own steps (after the prefix), cut after the final answer.
+    pub steps: Vec<String>,
+    pub answer: Option<String>,
+    /// The answer verified against the gold answer.
+    pub correct: bool,
+    pub tokens: u64,
+}
+
+/// The policy model, its prompt and how its answers are read and checked.
+pub struct Policy {
+    pub generator: Arc<dyn Generator>,
+    pub prompt: PolicyPrompt,
+    pub params: RolloutParams,
+    pub splitter: StepSplitter,
+    pub extractor: AnswerExtractor,
+    pub verify: stepwise_verify::Options,
+    cost: Mutex<Cost>,
+}
+
+impl Policy {
+    pub fn new(generator: Arc<dyn Generator>, params: RolloutParams) -> Self {
+        Self {
+            generator,
+            prompt: PolicyPrompt::default(),
+            params,
+            splitter: StepSplitter::default(),
+            extractor: AnswerExtractor::default(),
+            verify: stepwise_verify::Options::default(),
+            cost: Mutex::new(Cost::default()),
+        }
+    }
+
+    /// Everything spent through this policy so far (all questions).
+    pub fn total_cost(&self) -> Cost {
+        self.cost.lock().map(|c| *c).unwrap_or_default()
+    }
+
+    fn add_cost(&self, c: Cost) {
+        if let Ok(mut g) = self.cost.lock() {
+            *g += c;
+        }
+    }
+
+    /// Whether `answer` is the gold answer of `problem`.
+    pub fn is_correct(&self, problem: &Problem, answer: Option<&str>) -> bool {
+        match (problem.gold.as_deref(), answer) {
+            (Some(g), Some(a)) => stepwise_verify::verify(g, a, &self.verify).is_equal(),
+            _ => false,
+        }
+    }
+
+    /// `n` continuations of `prefix` (step texts) for `problem`, with a seed derived from
+    /// `seed`. Adds what they cost to `cost`.
+    pub async fn rollouts(
+        &self,
+        problem: &Problem,
+        prefix: &[String],
+        n: usize,
+        seed: u64,
+        cost: &mut Cost,
+    ) -> Result<Vec<Rollout>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if problem.gold.is_none() {
+            return Err(AnnotateError::NoGold(problem.id.clone()));
+        }
+        let (prompt, start) = self
+            .prompt
+            .render(problem)
+            .map_err(|e| AnnotateError::Template {
+                place: "policy prompt".into(),
+                reason: e.to_string(),
+            })?;
+        let mut assistant_prefix = start;
+        if !prefix.is_empty() {
+            if !assistant_prefix.is_empty() && !assistant_prefix.ends_with('\n') {
+                assistant_prefix.push('\n');
+            }
+            assistant_prefix.push_str(&self.splitter.join_texts(prefix));
+            assistant_prefix.push_str(self.splitter.separator());
+        }
+        let req = GenerateRequest {
+            prompt,
+            assistant_prefix,
+            params: SamplingParams {
+                n,
+                temperature: self.params.temperature,
+                top_p: self.params.top_p,
+                top_k: self.params.top_k,
+                max_tokens: self.params.max_tokens,
+                stop: Vec::new(),
+                seed,
+                logprobs: false,
+            },
+        };
+        let out = self
+            .generator
+            .generate(&req)
+            .await
+            .map_err(|source| AnnotateError::Engine {
+                problem: problem.id.clone(),
+                source,
+            })?;
+        let mut c = Cost {
+            calls: 1,
+            ..Cost::default()
+        };
+        let mut rollouts = Vec::with_capacity(out.len());
+        for comp in out {
+            c.rollouts += 1;
+            c.rollout_tokens += comp.generated_tokens;
+            c.prompt_tokens += comp.prompt_tokens;
+            let text = cut_after_answer(&comp.text);
+            let answer = self.extractor.extract(text).map(|e| e.text);
+            let correct = self.is_correct(problem, answer.as_deref());
+            let steps = self
+                .splitter
+                .split(text)
+                .into_iter()
+                .map(|s| s.text)
+                .collect();
+            rollouts.push(Rollout {
+                steps,
+                answer,
+                correct,
+                tokens: comp.generated_tokens,
+            });
+        }
+        *cost += c;
+        self.add_cost(c);
+        Ok(rollouts)
+    }
+
+    /// Sends a judge request (reference method) and counts its cost.
+    pub async fn judge(
+        &self,
+        problem: &Problem,
+        prompt: Prompt,
+        assistant_prefix: String,
+        max_tokens: u32,
+        seed: u64,
+        cost: &mut Cost,
+    ) -> Result<String> {
+        let req = GenerateRequest {
+            prompt,
+            assistant_prefix,
+            params: SamplingParams {
+                n: 1,
+                temperature: 0.0,
+                top_p: 1.0,
+                top_k: 0,
+                max_tokens,
+                stop: Vec::new(),
+                seed,
+                logprobs: false,
+            },
+        };
+        let out = self
+            .generator
+            .generate(&req)
+            .await
+            .map_err(|source| AnnotateError::Engine {
+                problem: problem.id.clone(),
+                source,
+            })?;
+        let mut c = Cost {
+            calls: 1,
+            ..Cost::default()
+        };
+        let mut text = String::new();
+        for comp in out.into_iter().take(1) {
+            c.judge_calls += 1;
+            c.judge_tokens += comp.generated_tokens;
+            c.prompt_tokens += comp.prompt_tokens;
+            text = comp.text;
+        }
+        *cost += c;
+        self.add_cost(c);
+        Ok(text)
+    }
+}
+
+/// The text up to the end of the line that states the final answer (`The answer is …`
+/// or a `\boxed{…}`); models often keep talking after it. Unchanged when there is none.
+pub fn cut_after_answer(text: &str) -> &str {
+    let lower = text.to_ascii_lowercase();
+    let pos = ["the answer is", "\\boxed{", "final answer"]
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min();
+    match pos {
+        Some(p) => {
+            let end = text[p..].find('\n').map_or(text.len(), |e| p + e);
+            &text[..end]
+        }
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_after_the_answer_line() {
+        assert_eq!(
+            cut_after_answer("3 + 4 = 7\n\nThe answer is 7.\n\nAlso 8 is nice"),
+            "3 + 4 = 7\n\nThe answer is 7."
+        );
+        assert_eq!(cut_after_answer("no answer here"), "no answer here");
+        assert_eq!(
+            cut_after_answer("so \\boxed{5} ok\nmore"),
+            "so \\boxed{5} ok"
+        );
+    }
+}

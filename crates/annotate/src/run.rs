@@ -1,0 +1,382 @@
+//! Running a labelling job over a dataset: concurrent, with progress, resumable.
+//!
+//! A job's work is one *unit* per (method, question), keyed `method/problem_id` in the
+//! SQLite run store of `stepwise-data`. Each unit is recorded in one transaction when it
+//! finishes (its [`QuestionResult`] as the payload, its solutions as samples and its
+//! labels as step labels), so after a crash — `kill -9` included — a unit is either fully
+//! stored or absent. `--resume RUN_ID` reloads the run's stored configuration and
+//! problems and does exactly the units that are missing. Every random choice is seeded
+//! from (job seed, problem id, method-specific tag), never from the order in which
+//! concurrent units finish, so a resumed run ends with the same labels as an
+//! uninterrupted one.
+
+use crate::formats::{self, ExportFormat};
+use crate::grounded::GroundedConfig;
+use crate::mc::McConfig;
+use crate::omega::OmegaConfig;
+use crate::policy::{Policy, RolloutParams};
+use crate::reference::ReferenceConfig;
+use crate::truth::{self, TruthRow};
+use crate::{AnnotateError, Cost, LabelledSolution, Method, QuestionResult, Result, mix_seed};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use stepwise_core::Problem;
+use stepwise_data::store::{RunId, RunStatus, RunStore, SampleRow, StepLabelRow, UnitRecord};
+use stepwise_engine::Generator;
+
+/// The run kind in the store.
+pub const KIND: &str = "annotate";
+
+/// Everything that decides a job's labels (stored with the run; a resume must match it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotateConfig {
+    /// Dataset spec (`arith:ops=3,n=20,seed=1`, `gsm8k:test`, a file, …).
+    pub dataset: String,
+    pub limit: Option<usize>,
+    pub methods: Vec<Method>,
+    pub seed: u64,
+    /// Solutions sampled per question (mc, reference, grounded).
+    pub samples: usize,
+    pub rollout: RolloutParams,
+    pub mc: McConfig,
+    pub omega: OmegaConfig,
+    pub reference: ReferenceConfig,
+    pub grounded: GroundedConfig,
+    /// The generator's name (a resume with another model is refused).
+    pub generator: String,
+}
+
+impl Default for AnnotateConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "arith:ops=3,n=10,seed=1".into(),
+            limit: None,
+            methods: vec![Method::Mc, Method::OmegaPrm],
+            seed: 0,
+            samples: 2,
+            rollout: RolloutParams::default(),
+            mc: McConfig::default(),
+            omega: OmegaConfig::default(),
+            reference: ReferenceConfig::default(),
+            grounded: GroundedConfig::default(),
+            generator: String::new(),
+        }
+    }
+}
+
+/// The unit key of (method, problem).
+pub fn unit_key(method: Method, problem_id: &str) -> String {
+    format!("{method}/{problem_id}")
+}
+
+/// Labels one question with one method.
+pub async fn label_question(
+    policy: &Policy,
+    problem: &Problem,
+    method: Method,
+    cfg: &AnnotateConfig,
+) -> Result<QuestionResult> {
+    let seed = mix_seed(cfg.seed, &problem.id);
+    match method {
+        Method::Mc => crate::mc::label(policy, problem, cfg.samples, &cfg.mc, seed).await,
+        Method::OmegaPrm => crate::omega::label(policy, problem, &cfg.omega, seed).await,
+        Method::Reference => {
+            crate::reference::label(policy, problem, cfg.samples, &cfg.reference, seed).await
+        }
+        Method::Grounded => {
+            crate::grounded::label(policy, problem, cfg.samples, &cfg.grounded, seed).await
+        }
+    }
+}
+
+fn unit_record(r: &QuestionResult) -> Result<UnitRecord> {
+    let payload = serde_json::to_value(r)
+        .map_err(|e| AnnotateError::Config(format!("serializing a result: {e}")))?;
+    let mut u = UnitRecord::new(
+        unit_key(r.method, &r.problem_id),
+        r.problem_id.clone(),
+        payload,
+    );
+    for (i, s) in r.solutions.iter().enumerate() {
+        let mut row = SampleRow::new(i as u32, s.steps.join("\n\n"));
+        row.correct = s.answer_correct;
+        u.samples.push(row);
+        for (j, l) in s.labels.iter().enumerate() {
+            u.step_labels.push(StepLabelRow {
+                sample_idx: i as u32,
+                step_idx: j as u32,
+                method: r.method.to_string(),
+                label: if l.value.is_finite() { l.value } else { 0.0 },
+            });
+        }
+    }
+    Ok(u)
+}
+
+/// Does every missing unit of `run` and records each as it finishes. Returns the number
+/// of units done now.
+pub async fn run_units(
+    store: &mut RunStore,
+    run: RunId,
+    problems: &[Problem],
+    cfg: &AnnotateConfig,
+    policy: Arc<Policy>,
+    concurrency: usize,
+    show_progress: bool,
+) -> Result<usize> {
+    let done = store.done_keys(run)?;
+    let mut todo = Vec::new();
+    for p in problems {
+        for &m in &cfg.methods {
+            if !done.contains(&unit_key(m, &p.id)) {
+                todo.push((p.clone(), m));
+            }
+        }
+    }
+    let total = problems.len() * cfg.methods.len();
+    let bar = if show_progress {
+        indicatif::ProgressBar::new(total as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} annotate [{elapsed_precise}] {bar:30} {pos}/{len} units  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_position((total - todo.len()) as u64);
+    if !done.is_empty() {
+        tracing::info!(run, done = done.len(), remaining = todo.len(), "resuming");
+    }
+    let cfg_arc = Arc::new(cfg.clone());
+    let mut stream = futures::stream::iter(todo.into_iter().map(|(p, m)| {
+        let policy = policy.clone();
+        let cfg = cfg_arc.clone();
+        async move { label_question(&policy, &p, m, &cfg).await }
+    }))
+    .buffer_unordered(concurrency.max(1));
+    let mut n = 0usize;
+    let mut spent = Cost::default();
+    while let Some(r) = stream.next().await {
+        let r = r?;
+        store.record(run, &unit_record(&r)?)?;
+        spent += r.cost;
+        n += 1;
+        bar.inc(1);
+        bar.set_message(format!(
+            "{} rollouts, {} generated tokens",
+            spent.rollouts,
+            spent.generated_tokens()
+        ));
+    }
+    bar.finish_and_clear();
+    Ok(n)
+}
+
+/// Every stored result of `run`, ordered by problem (as registered) then method.
+pub fn load_results(
+    store: &RunStore,
+    run: RunId,
+    problems: &[Problem],
+) -> Result<Vec<QuestionResult>> {
+    let order: HashMap<&str, usize> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let mut out = Vec::new();
+    for u in store.units(run)? {
+        let r: QuestionResult = serde_json::from_value(u.unit.payload.clone()).map_err(|e| {
+            AnnotateError::CorruptUnit {
+                key: u.unit.key.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        out.push(r);
+    }
+    out.sort_by_key(|r| {
+        (
+            order
+                .get(r.problem_id.as_str())
+                .copied()
+                .unwrap_or(usize::MAX),
+            r.method,
+        )
+    });
+    Ok(out)
+}
+
+/// The records to export from `results` (see [`QuestionResult::export_records`]).
+pub fn export_records(problems: &[Problem], results: &[QuestionResult]) -> Vec<LabelledSolution> {
+    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id.as_str(), p)).collect();
+    results
+        .iter()
+        .flat_map(|r| {
+            let (q, g) = by_id
+                .get(r.problem_id.as_str())
+                .map_or((String::new(), None), |p| {
+                    (p.question.clone(), p.gold.clone())
+                });
+            r.export_records(&q, g.as_deref())
+        })
+        .filter(|s| !s.labels.is_empty())
+        .collect()
+}
+
+/// A whole job: what to label, where to store it, what to write.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The labelling configuration (`generator` is filled in from the backend).
+    pub config: AnnotateConfig,
+    pub store_path: PathBuf,
+    /// Continue this run with its stored configuration instead of starting a new one.
+    pub resume: Option<RunId>,
+    pub data_dir: Option<PathBuf>,
+    pub concurrency: usize,
+    pub progress: bool,
+    /// Where to write the labels, and in which format (by extension: `.parquet` or JSONL).
+    pub out: Option<(PathBuf, ExportFormat)>,
+    /// Compute the label-quality table against `arith` ground truth.
+    pub eval_against_truth: bool,
+}
+
+/// What a job did.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub run: RunId,
+    pub config: AnnotateConfig,
+    pub units_done_now: usize,
+    pub results: Vec<QuestionResult>,
+    pub exported: usize,
+    pub truth: Option<Vec<TruthRow>>,
+}
+
+/// Runs (or resumes) a job with `generator`.
+pub async fn run_job(
+    job: &Job,
+    generator: Arc<dyn Generator>,
+    on_start: impl FnOnce(RunId),
+) -> Result<JobOutcome> {
+    let mut store = RunStore::open(&job.store_path)?;
+    let (run, config, problems) = match job.resume {
+        Some(id) => {
+            let info = store.run(id)?;
+            if info.kind != KIND {
+                return Err(AnnotateError::Config(format!(
+                    "run {id} is a '{}' run, not an annotate run",
+                    info.kind
+                )));
+            }
+            let config: AnnotateConfig =
+                serde_json::from_value(info.config.clone()).map_err(|e| {
+                    AnnotateError::Config(format!("run {id} has an unreadable configuration: {e}"))
+                })?;
+            if config.generator != generator.name() {
+                return Err(AnnotateError::Config(format!(
+                    "run {id} was made with model '{}', but this backend is '{}' (resume with the same model)",
+                    config.generator,
+                    generator.name()
+                )));
+            }
+            store.open_run(id, KIND, &info.config)?;
+            let problems = store.problems(id)?;
+            (id, config, problems)
+        }
+        None => {
+            let mut config = job.config.clone();
+            config.generator = generator.name();
+            validate(&config)?;
+            let ds: stepwise_data::Dataset = config.dataset.parse()?;
+            let loaded = stepwise_data::load(
+                &ds,
+                &stepwise_data::LoadOptions {
+                    data_dir: job.data_dir.clone(),
+                    limit: config.limit,
+                    ..Default::default()
+                },
+            )?;
+            let problems: Vec<Problem> = loaded.problems;
+            if let Some(p) = problems.iter().find(|p| p.gold.is_none()) {
+                return Err(AnnotateError::NoGold(p.id.clone()));
+            }
+            let value =
+                serde_json::to_value(&config).map_err(|e| AnnotateError::Config(e.to_string()))?;
+            let id = store.create_run(KIND, &value)?;
+            store.add_problems(id, &problems)?;
+            (id, config, problems)
+        }
+    };
+    on_start(run);
+    let policy = Arc::new(Policy::new(generator, config.rollout.clone()));
+    let done_now = match run_units(
+        &mut store,
+        run,
+        &problems,
+        &config,
+        policy,
+        job.concurrency,
+        job.progress,
+    )
+    .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = store.set_status(run, RunStatus::Failed);
+            return Err(e);
+        }
+    };
+    store.set_status(run, RunStatus::Done)?;
+    let results = load_results(&store, run, &problems)?;
+    let mut exported = 0;
+    if let Some((path, format)) = &job.out {
+        let recs = export_records(&problems, &results);
+        if recs.is_empty() {
+            return Err(AnnotateError::Config("no labelled steps to export".into()));
+        }
+        exported = formats::write(path, *format, &recs)?;
+    }
+    let truth = if job.eval_against_truth {
+        Some(truth::evaluate(&problems, &results)?)
+    } else {
+        None
+    };
+    Ok(JobOutcome {
+        run,
+        config,
+        units_done_now: done_now,
+        results,
+        exported,
+        truth,
+    })
+}
+
+fn validate(c: &AnnotateConfig) -> Result<()> {
+    let bad = |m: &str| Err(AnnotateError::Config(m.to_string()));
+    if c.methods.is_empty() {
+        return bad("no method chosen");
+    }
+    if c.samples == 0 && c.methods.iter().any(|m| *m != Method::OmegaPrm) {
+        return bad("--samples must be at least 1");
+    }
+    if c.mc.k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
+        return bad("rollouts per prefix (k) must be at least 1");
+    }
+    let o = &c.omega;
+    if !(o.alpha > 0.0
+        && o.alpha <= 1.0
+        && o.beta > 0.0
+        && o.beta <= 1.0
+        && o.l > 0.0
+        && o.c_puct >= 0.0)
+    {
+        return bad("OmegaPRM needs 0 < alpha <= 1, 0 < beta <= 1, L > 0, c_puct >= 0");
+    }
+    if !(0.0..=1.0).contains(&c.grounded.outcome_weight) || !(0.0..=1.0).contains(&c.grounded.gamma)
+    {
+        return bad("grounded outcome weight and gamma must be in 0..=1");
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! The four methods on the scripted policy, whose rollouts succeed with known
+//! probabilities per prefix and whose planted solution has a known first error.
+
+use std::sync::Arc;
+use stepwise_annotate::grounded::GroundedConfig;
+use stepwise_annotate::mc::{McConfig, Solution};
+use stepwise_annotate::omega::OmegaConfig;
+use stepwise_annotate::policy::{Policy, RolloutParams};
+use stepwise_annotate::reference::ReferenceConfig;
+use stepwise_annotate::run::{AnnotateConfig, label_question};
+use stepwise_annotate::testing::{Planted, ScriptedPolicy};
+use stepwise_annotate::{Cost, Method, truth};
+use stepwise_core::Problem;
+use stepwise_data::ArithSpec;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// An arith problem with 6 operations (7 steps with the answer step), error planted at 4.
+fn setup(first_error: usize, p_good: f64) -> (Problem, Planted, Arc<ScriptedPolicy>, Policy) {
+    let ds = "arith:ops=6,n=1,seed=3".parse().unwrap();
+    let p = stepwise_data::load(&ds, &Default::default())
+        .unwrap()
+        .problems
+        .remove(0);
+    let planted = Planted::from_problem(&p, Some(first_error), p_good).unwrap();
+    assert_eq!(planted.planted.len(), 7);
+    let g = Arc::new(ScriptedPolicy::new(vec![planted.clone()]));
+    let policy = Policy::new(g.clone(), RolloutParams::default());
+    (p, planted, g, policy)
+}
+
+fn planted_solution(pl: &Planted) -> Solution {
+    Solution {
+        sample: 0,
+        steps: pl.planted.clone(),
+        answer: Some("wrong".into()),
+        correct: false,
+    }
+}
+
+#[test]
+fn planted_error_is_the_ground_truth_first_error() {
+    let (p, pl, _, _) = setup(4, 0.5);
+    let spec = ArithSpec::from_problem(&p).unwrap();
+    assert_eq!(spec.ground_truth(&pl.planted).first_wrong, Some(4));
+    assert_eq!(spec.ground_truth(&pl.correct).first_wrong, None);
+}
+
+#[test]
+fn mc_labels_clean_prefixes_good_and_erroneous_ones_bad() {
+    let (p, pl, _, policy) = setup(4, 0.5);
+    let (labels, cost) = block_on(stepwise_annotate::mc::label_solution(
+        &policy,
+        &p,
+        &planted_solution(&pl),
+        &McConfig { k: 16 },
+        7,
+    ))
+    .unwrap();
+    assert_eq!(labels.len(), 7);
+    for (i, l) in labels.iter().enumerate() {
+        assert_eq!(l.good, i < 4, "step {i}: {l:?}");
+        if i < 4 {
+            // MC ≈ p_good = 0.5 from a clean prefix
+            assert!(l.value > 0.15 && l.value < 0.85, "step {i}: {}", l.value);
+        } else {
+            assert_eq!(l.value, 0.0);
+        }
+    }
+    // 6 prefixes × 16 rollouts; the answer step is read off the answer itself.
+    assert_eq!(cost.rollouts, 96);
+    assert_eq!(labels[6].rollouts, 0);
+    // Exact token accounting: the scripted policy counts words.
+    let words: u64 = 96; // every rollout text has at least one word
+    assert!(cost.rollout_tokens >= words);
+    assert_eq!(cost.calls, 6);
+}
+
+#[test]
+fn omegaprm_binary_search_finds_the_planted_error_with_fewer_rollouts_than_mc() {
+    for e in [1usize, 3, 4, 5] {
+        let (p, pl, _, policy) = setup(e, 0.5);
+        let cfg = OmegaConfig {
+            k: 16,
+            search_limit: 1,
+            ..OmegaConfig::default()
+        };
+        let r = block_on(stepwise_annotate::omega::label(&policy, &p, &cfg, 99)).unwrap();
+        assert_eq!(r.solutions.len(), 1, "one search iteration");
+        let s = &r.solutions[0];
+        assert_eq!(
+            s.steps, pl.planted,
+            "the searched rollout is the planted solution"
+        );
+        assert_eq!(s.first_error(), Some(e), "planted error at {e}");
+        assert_eq!(
+            s.labels.len(),
+            e + 1,
+            "labelled up to and including the first error"
+        );
+        // Binary search over 7 steps: at most 3 probes after the root's rollouts.
+        assert!(r.cost.rollouts <= 16 + 3 * 16, "{}", r.cost.rollouts);
+        let (_, mc_cost) = block_on(stepwise_annotate::mc::label_solution(
+            &policy,
+            &p,
+            &planted_solution(&pl),
+            &McConfig { k: 16 },
+            99,
+        ))
+        .unwrap();
+        assert!(
+            r.cost.rollouts < mc_cost.rollouts,
+            "omegaprm {} rollouts vs mc {} for error at {e}",
+            r.cost.rollouts,
+            mc_cost.rollouts
+        );
+        // Every labelled prefix carries its MC value: clean prefixes > 0, erroneous = 0.
+        for n in r.prefixes.iter().filter(|n| n.parent.is_some()) {
+            let clean = n.steps.len() <= e;
+            assert_eq!(
+                n.mc > 0.0,
+                clean,
+                "node of {} steps, mc {}",
+                n.steps.len(),
+                n.mc
+            );
+        }
+    }
+}
+
+#[test]
+fn omegaprm_tree_grows_with_the_search_limit_and_is_deterministic() {
+    let (p, _, _, policy) = setup(4, 0.5);
+    let cfg = OmegaConfig {
+        k: 8,
+        search_limit: 6,
+        ..OmegaConfig::default()
+    };
+    let a = block_on(stepwise_annotate::omega::label(&policy, &p, &cfg, 5)).unwrap();
+    let b = block_on(stepwise_annotate::omega::label(&policy, &p, &cfg, 5)).unwrap();
+    assert_eq!(a, b);
+    assert!(a.solutions.len() > 1);
+    assert!(a.prefixes.len() > 3);
+    for s in &a.solutions {
+        // every searched rollout's first error is at the planted step (same chain)
+        assert_eq!(s.first_error(), Some(4), "{:?}", s.steps);
+    }
+    // export records: one per non-root node, its last step labelled with its MC
+    let recs = a.export_records(&p.question, p.gold.as_deref());
+    assert_eq!(recs.len(), a.prefixes.len() - 1);
+    for r in &recs {
+        let node = a.prefixes.iter().find(|n| n.node == r.sample).unwrap();
+        assert_eq!(r.labels.last().unwrap().value, node.mc);
+        assert_eq!(r.steps, node.steps);
+    }
+}
+
+#[test]
+fn root_with_mc_one_or_zero_gives_no_search() {
+    for p_good in [0.0, 1.0] {
+        let (p, _, _, policy) = setup(4, p_good);
+        let r = block_on(stepwise_annotate::omega::label(
+            &policy,
+            &p,
+            &OmegaConfig {
+                k: 4,
+                ..Default::default()
+            },
+            1,
+        ))
+        .unwrap();
+        assert!(r.solutions.is_empty());
+        assert_eq!(r.prefixes.len(), 1);
+        assert_eq!(r.cost.rollouts, 4);
+    }
+}
+
+#[test]
+fn grounded_tool_catches_the_planted_claim_and_rollouts_fill_in() {
+    let (p, pl, _, policy) = setup(3, 0.5);
+    let cfg = AnnotateConfig {
+        samples: 4,
+        grounded: GroundedConfig {
+            k: 4,
+            ..GroundedConfig::default()
+        },
+        ..AnnotateConfig::default()
+    };
+    let r = block_on(label_question(&policy, &p, Method::Grounded, &cfg)).unwrap();
+    let planted: Vec<_> = r
+        .solutions
+        .iter()
+        .filter(|s| s.steps == pl.planted)
+        .collect();
+    let correct: Vec<_> = r
+        .solutions
+        .iter()
+        .filter(|s| s.steps == pl.correct)
+        .collect();
+    assert_eq!(
+        planted.len() + correct.len(),
+        4,
+        "root samples are planted or correct"
+    );
+    assert!(
+        !planted.is_empty() && !correct.is_empty(),
+        "seeded draw gives both kinds"
+    );
+    for s in planted {
+        assert_eq!(s.first_error(), Some(3));
+        assert!(
+            s.labels[3].reason.as_deref().unwrap().contains("wrong"),
+            "{:?}",
+            s.labels[3]
+        );
+    }
+    for s in correct {
+        assert_eq!(s.first_error(), None, "{:?}", s.labels);
+    }
+}
+
+#[test]
+fn reference_judge_labels_each_step_with_a_reason_in_one_pass() {
+    let (p, pl, g, policy) = setup(2, 0.5);
+    let mut cost = Cost::default();
+    let labels = block_on(stepwise_annotate::reference::label_solution(
+        &policy,
+        &p,
+        &planted_solution(&pl),
+        &ReferenceConfig::default(),
+        1,
+        &mut cost,
+    ))
+    .unwrap();
+    assert_eq!(g.calls(), 1, "a single judge pass");
+    assert_eq!(cost.judge_calls, 1);
+    assert!(cost.judge_tokens > 0);
+    assert_eq!(cost.rollouts, 0);
+    let good: Vec<bool> = labels.iter().map(|l| l.good).collect();
+    assert_eq!(good, vec![true, true, false, false, false, false, false]);
+    assert!(labels.iter().all(|l| l.reason.is_some()));
+    assert!(
+        labels[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("reference step 1")
+    );
+}
+
+#[test]
+fn truth_table_scores_exact_labels_perfectly() {
+    let (p, _, _, policy) = setup(4, 0.5);
+    let cfg = AnnotateConfig {
+        samples: 3,
+        mc: McConfig { k: 16 },
+        omega: OmegaConfig {
+            k: 16,
+            search_limit: 2,
+            ..OmegaConfig::default()
+        },
+        ..AnnotateConfig::default()
+    };
+    let results: Vec<_> = [Method::Mc, Method::OmegaPrm, Method::Reference]
+        .into_iter()
+        .map(|m| block_on(label_question(&policy, &p, m, &cfg)).unwrap())
+        .collect();
+    let rows = truth::evaluate(std::slice::from_ref(&p), &results).unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_eq!(r.first_error_acc, 1.0, "{r:?}");
+        assert!(r.f1.is_nan() || r.f1 == 1.0, "{r:?}");
+    }
+    let mc = rows.iter().find(|r| r.method == Method::Mc).unwrap();
+    let om = rows.iter().find(|r| r.method == Method::OmegaPrm).unwrap();
+    assert!(
+        om.rollouts_per_step < mc.rollouts_per_step,
+        "{om:?} vs {mc:?}"
+    );
+    let md = truth::markdown(&rows);
+    assert!(md.contains("| omegaprm |") && md.contains("rollouts / labelled step"));
+    // Not an arith problem: a clear error.
+    let plain = Problem::new(&p.id, "q").with_gold("1");
+    assert!(truth::evaluate(&[plain], &results).is_err());
+}
