@@ -95,8 +95,13 @@ pub fn candidates(text: &str) -> Vec<(String, Source)> {
         (Some((b, _)), _) => Some((b.clone(), Source::Boxed)),
         (None, Some(_)) => phrase_math.map(|m| (m, Source::Phrase)),
         (None, None) => None,
-    }
-    .or_else(|| math_envs(text).map(|m| (m, Source::Math)));
+    };
+    // With an answer phrase (`A: 221`), math before it is working, not the answer
+    // (`$125.0 + $96.0` is money, and not the final answer either).
+    let latex = match (&latex, &phrase) {
+        (None, None) => math_envs(text).map(|m| (m, Source::Math)),
+        _ => latex,
+    };
     if let Some(l) = latex {
         out.push(l);
     }
@@ -519,6 +524,10 @@ mod tests {
             "10,455"
         );
         assert_eq!(first("x #### 18"), "18");
+        assert_eq!(
+            first("profit is $125.0 + $96.0 = $<<125+96=221.0>>221.0.\nA: 221"),
+            "221"
+        );
         // Whitespace-only remainders (a stepwise-core extractor crash found by fuzzing) are fine.
         let _ = candidates(" {\\{1,\\-{0e#######  {0e######## ");
         let _ = candidates("#### $ $");

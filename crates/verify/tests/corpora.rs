@@ -26,6 +26,13 @@ fn gsm8k_model_solutions_agree_with_is_correct() {
             let sol = r[model]["solution"].as_str().unwrap();
             let label = r[model]["is_correct"].as_bool().unwrap();
             let got = verify_text(&gold, sol, &o) == Verdict::Equal;
+            // The plain entry point on the whole solution must agree as well.
+            let plain = verify(&gold, sol, &o) == Verdict::Equal;
+            if plain != got {
+                bad.push(format!(
+                    "#{i} {model}: verify {plain} but verify_text {got}"
+                ));
+            }
             total += 1;
             if got == label {
                 agree += 1;
@@ -50,6 +57,10 @@ fn gsm8k_model_solutions_agree_with_is_correct() {
         println!("{b}");
     }
     assert_eq!(total, 5276);
+    assert!(
+        bad.iter().filter(|b| b.contains("verify_text")).count() <= 6,
+        "verify and verify_text disagree too often"
+    );
     assert!(
         rate >= 0.9987,
         "agreement {:.3}% below 99.87%",
