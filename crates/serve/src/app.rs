@@ -1,0 +1,834 @@
+//! The HTTP layer: routes, middleware, handlers.
+
+use crate::ServeError;
+use crate::api::*;
+use crate::config::{Config, PromptMismatch, ServerSettings};
+use crate::metrics::Metrics;
+use crate::pool::{Outcome, Pool};
+use crate::reward::{Limits, RewardFn, Scored};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use stepwise_core::AnswerExtractor;
+use stepwise_verify::{Options, Verdict};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use utoipa::OpenApi;
+
+/// Shared state of one server.
+pub struct AppState {
+    default_fn: RewardFn,
+    default_label: String,
+    sources: BTreeMap<String, RewardFn>,
+    settings: ServerSettings,
+    limits: Limits,
+    pool: Pool,
+    permits: Arc<Semaphore>,
+    /// The counters behind `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Builds the state for a checked configuration.
+    pub fn new(config: &Config) -> Result<Self, ServeError> {
+        config.check()?;
+        let default_fn = RewardFn::build("reward", &config.reward)?;
+        let mut sources = BTreeMap::new();
+        for (name, spec) in &config.sources {
+            sources.insert(
+                name.clone(),
+                RewardFn::build(&format!("sources.\"{name}\""), spec)?,
+            );
+        }
+        Ok(Self {
+            default_fn,
+            default_label: config.reward.label(),
+            sources,
+            limits: Limits {
+                max_answer_bytes: config.server.max_answer_bytes,
+            },
+            pool: Pool::new(config.server.workers).map_err(ServeError::Pool)?,
+            permits: Arc::new(Semaphore::new(config.server.max_concurrency)),
+            settings: config.server.clone(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// The per-request deadline in milliseconds.
+    pub fn deadline_ms(&self) -> u64 {
+        self.settings.deadline_ms
+    }
+
+    fn reward_fn(&self, source: Option<&str>) -> &RewardFn {
+        source
+            .and_then(|s| self.sources.get(s))
+            .unwrap_or(&self.default_fn)
+    }
+}
+
+/// The router with every route and middleware.
+pub fn router(state: Arc<AppState>) -> Router {
+    let work = Router::new()
+        .route("/get_reward", post(get_reward))
+        .route("/v1/rewards", post(rewards))
+        .route("/v1/verify", post(verify))
+        .route("/v1/step_rewards", post(step_rewards))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), admit));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .merge(work)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- errors
+
+/// An error answered as JSON `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            Json(ErrorResponse {
+                error: ErrorBody {
+                    code: self.code.to_string(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// A JSON body: 400 for malformed JSON, 422 for missing or mistyped fields,
+/// 413 over the size limit, 415 for a non-JSON content type; each with a message.
+pub struct ApiJson<T>(pub T);
+
+/// Bodies at least this large are parsed on the blocking pool.
+const PARSE_OFF_RUNTIME: usize = 1 << 20;
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ok = ct
+                .to_str()
+                .map(|s| {
+                    let s = s.to_ascii_lowercase();
+                    s.starts_with("application/json") || s.contains("+json")
+                })
+                .unwrap_or(false);
+            if !ok {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "expected Content-Type: application/json",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body exceeds the server's max_body_bytes",
+                )
+            } else {
+                ApiError::new(e.status(), "bad_body", e.body_text())
+            }
+        })?;
+        let parsed = if bytes.len() >= PARSE_OFF_RUNTIME {
+            tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&bytes))
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?
+        } else {
+            serde_json::from_slice::<T>(&bytes)
+        };
+        parsed.map(ApiJson).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::invalid(format!("invalid request body: {e}")),
+                _ => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_json",
+                    format!("malformed JSON: {e}"),
+                ),
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------- middleware
+
+/// When the request arrived plus the deadline.
+#[derive(Clone, Copy)]
+struct Deadline(Instant);
+
+/// Latency, request counts and one structured log line per request.
+async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    st.metrics.observe_request(&endpoint, status, secs);
+    if resp.status().is_server_error() {
+        tracing::warn!(%method, endpoint, status, latency_ms = secs * 1e3, "request");
+    } else {
+        tracing::info!(%method, endpoint, status, latency_ms = secs * 1e3, "request");
+    }
+    resp
+}
+
+/// Bearer-token check (constant time) on everything but `/health` and `/openapi.json`.
+async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(token) = st.settings.auth_token.as_deref() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path();
+    if path == "/health" || path == "/openapi.json" {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Admission control for scoring routes: a permit or 503 + Retry-After, never a queue.
+async fn admit(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let Ok(permit) = st.permits.clone().try_acquire_owned() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!(
+                "server is at max_concurrency ({}); retry later",
+                st.settings.max_concurrency
+            ),
+        )
+        .into_response();
+    };
+    let _in_flight = st.metrics.enter();
+    req.extensions_mut().insert(Deadline(
+        Instant::now() + Duration::from_millis(st.settings.deadline_ms),
+    ));
+    let resp = next.run(req).await;
+    drop(permit);
+    resp
+}
+
+// ---------------------------------------------------------------- handlers
+
+struct Job {
+    source: Option<String>,
+    prompt: String,
+    response: String,
+    gold: String,
+}
+
+/// Scores jobs on the pool; cut-off items get the timeout reward.
+async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
+    let n = jobs.len() as u64;
+    let st2 = Arc::clone(st);
+    let outcomes = st
+        .pool
+        .map(
+            jobs,
+            move |j: &Job| {
+                st2.reward_fn(j.source.as_deref()).score(
+                    &j.prompt,
+                    &j.response,
+                    &j.gold,
+                    &st2.limits,
+                )
+            },
+            deadline,
+        )
+        .await;
+    let mut timed_out = 0;
+    let out: Vec<Scored> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Done(s) => {
+                if let Some(v) = s.verdict {
+                    st.metrics.verdict(v);
+                }
+                s
+            }
+            Outcome::TimedOut => {
+                timed_out += 1;
+                fallback(st)
+            }
+            Outcome::Panicked => {
+                st.metrics.item_panic();
+                st.metrics.verdict(Verdict::Undecided);
+                tracing::error!("scoring an item panicked; answered with the timeout reward");
+                Scored {
+                    verdict: Some(Verdict::Undecided),
+                    ..fallback(st)
+                }
+            }
+        })
+        .collect();
+    st.metrics.items(n, timed_out);
+    if timed_out > 0 {
+        tracing::warn!(
+            timed_out,
+            items = n,
+            "deadline passed; items got the timeout reward"
+        );
+    }
+    out
+}
+
+fn fallback(st: &AppState) -> Scored {
+    Scored {
+        result: RewardResult {
+            reward: st.settings.timeout_reward,
+            components: BTreeMap::new(),
+            answer: None,
+            timed_out: true,
+        },
+        verdict: None,
+        no_answer: false,
+    }
+}
+
+fn check_count(n: usize, max: usize, what: &str) -> Result<(), ApiError> {
+    if n > max {
+        return Err(ApiError::invalid(format!(
+            "{n} {what} in one request; the server's max_items is {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Splits an OpenRLHF query into its response; `None` on a prompt mismatch.
+fn strip_prompt<'a>(query: &'a str, prompt: &str) -> Option<&'a str> {
+    query.strip_prefix(prompt)
+}
+
+/// OpenRLHF's remote reward model protocol.
+#[utoipa::path(
+    post,
+    path = "/get_reward",
+    request_body = GetRewardRequest,
+    responses(
+        (status = 200, description = "Rewards in query order", body = GetRewardResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
+        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not JSON", body = ErrorResponse),
+        (status = 422, description = "Missing fields, mismatched list lengths, too many items, or (prompt_mismatch = reject) a query not starting with its prompt", body = ErrorResponse),
+        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn get_reward(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<GetRewardRequest>,
+) -> Result<Json<GetRewardResponse>, ApiError> {
+    let n = req.query.len();
+    if req.prompts.len() != n || req.labels.len() != n {
+        return Err(ApiError::invalid(format!(
+            "query, prompts and labels must have the same length (got {}, {}, {})",
+            n,
+            req.prompts.len(),
+            req.labels.len()
+        )));
+    }
+    check_count(n, st.settings.max_items, "queries")?;
+    let mut mismatch = vec![0.0; n];
+    let mut jobs = Vec::with_capacity(n);
+    for (i, ((q, p), l)) in req
+        .query
+        .into_iter()
+        .zip(req.prompts)
+        .zip(req.labels)
+        .enumerate()
+    {
+        let response = match strip_prompt(&q, &p) {
+            Some(r) => r.to_string(),
+            None => {
+                if st.settings.prompt_mismatch == PromptMismatch::Reject {
+                    return Err(ApiError::invalid(format!(
+                        "query[{i}] does not start with prompts[{i}] (server prompt_mismatch = reject)"
+                    )));
+                }
+                mismatch[i] = 1.0;
+                match q.rfind(p.as_str()).filter(|_| !p.is_empty()) {
+                    Some(pos) => q[pos + p.len()..].to_string(),
+                    None => q.clone(),
+                }
+            }
+        };
+        jobs.push(Job {
+            source: None,
+            prompt: p,
+            response,
+            gold: l,
+        });
+    }
+    let mismatches = mismatch.iter().filter(|m| **m > 0.0).count();
+    if mismatches > 0 {
+        st.metrics.prompt_mismatch(mismatches as u64);
+        tracing::warn!(
+            mismatches,
+            queries = n,
+            "queries that do not start with their prompt were scored after the prompt's last occurrence, or whole"
+        );
+    }
+    let scored = score_all(&st, jobs, deadline).await;
+    let names: Vec<String> = st.default_fn.component_names().map(String::from).collect();
+    let mut logs: ExtraLogs = BTreeMap::new();
+    for name in &names {
+        logs.insert(
+            name.clone(),
+            scored
+                .iter()
+                .map(|s| s.result.components.get(name).copied().unwrap_or(0.0))
+                .collect(),
+        );
+    }
+    let flag = |f: &dyn Fn(&Scored) -> bool| -> Vec<f64> {
+        scored
+            .iter()
+            .map(|s| if f(s) { 1.0 } else { 0.0 })
+            .collect()
+    };
+    logs.insert("timed_out".into(), flag(&|s| s.result.timed_out));
+    logs.insert("no_answer".into(), flag(&|s| s.no_answer));
+    logs.insert(
+        "undecided".into(),
+        flag(&|s| s.verdict == Some(Verdict::Undecided)),
+    );
+    logs.insert("prompt_mismatch".into(), mismatch);
+    let rewards: Vec<f64> = scored.iter().map(|s| s.result.reward).collect();
+    Ok(Json(GetRewardResponse {
+        scores: rewards.clone(),
+        rewards,
+        extra_logs: logs,
+    }))
+}
+
+/// Batch rewards with their components.
+#[utoipa::path(
+    post,
+    path = "/v1/rewards",
+    request_body = RewardsRequest,
+    responses(
+        (status = 200, description = "One result per item, in order", body = RewardsResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
+        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not JSON", body = ErrorResponse),
+        (status = 422, description = "Missing fields or too many items", body = ErrorResponse),
+        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn rewards(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<RewardsRequest>,
+) -> Result<Json<RewardsResponse>, ApiError> {
+    check_count(req.items.len(), st.settings.max_items, "items")?;
+    let jobs = req
+        .items
+        .into_iter()
+        .map(|it| Job {
+            source: it.data_source,
+            prompt: it.prompt,
+            response: it.response,
+            gold: it.gold,
+        })
+        .collect();
+    let scored = score_all(&st, jobs, deadline).await;
+    Ok(Json(RewardsResponse {
+        results: scored.into_iter().map(|s| s.result).collect(),
+    }))
+}
+
+/// Answer equivalence for (gold, pred) pairs.
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "One verdict per pair, in order", body = VerifyResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
+        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not JSON", body = ErrorResponse),
+        (status = 422, description = "Missing fields or too many pairs", body = ErrorResponse),
+        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn verify(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let n = req.pairs.len() as u64;
+    check_count(req.pairs.len(), st.settings.max_items, "pairs")?;
+    let extract = req.extract;
+    let limits = st.limits;
+    let outcomes = st
+        .pool
+        .map(
+            req.pairs,
+            move |p: &VerifyPair| {
+                let pred = if extract {
+                    AnswerExtractor::default().extract(&p.pred).map(|e| e.text)
+                } else {
+                    Some(p.pred.clone())
+                };
+                let verdict = match &pred {
+                    Some(a) => crate::reward::check(&p.gold, a, &Options::default(), &limits),
+                    None => Verdict::NotEqual,
+                };
+                (verdict, pred)
+            },
+            deadline,
+        )
+        .await;
+    let mut timed_out = 0;
+    let results = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Done((v, pred)) => {
+                st.metrics.verdict(v);
+                VerifyResult {
+                    verdict: v.into(),
+                    pred_answer: if extract { pred } else { None },
+                    timed_out: false,
+                }
+            }
+            Outcome::TimedOut | Outcome::Panicked => {
+                if matches!(o, Outcome::Panicked) {
+                    st.metrics.item_panic();
+                    tracing::error!("verifying a pair panicked; answered undecided");
+                } else {
+                    timed_out += 1;
+                }
+                st.metrics.verdict(Verdict::Undecided);
+                VerifyResult {
+                    verdict: VerdictName::Undecided,
+                    pred_answer: None,
+                    timed_out: true,
+                }
+            }
+        })
+        .collect();
+    st.metrics.items(n, timed_out);
+    Ok(Json(VerifyResponse { results }))
+}
+
+/// Per-step scores from a model-free step scorer, for process-reward RL.
+#[utoipa::path(
+    post,
+    path = "/v1/step_rewards",
+    request_body = StepRewardsRequest,
+    responses(
+        (status = 200, description = "Step scores per item, in order", body = StepRewardsResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
+        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not JSON", body = ErrorResponse),
+        (status = 422, description = "Missing fields, unknown scorer/aggregation/delimiter, an item with neither response nor steps, `outcome` without gold, or too many items", body = ErrorResponse),
+        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn step_rewards(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<StepRewardsRequest>,
+) -> Result<Json<StepRewardsResponse>, ApiError> {
+    use crate::reward::{build_step_scorer, parse_delimiter, score_steps};
+    let n = req.items.len() as u64;
+    check_count(req.items.len(), st.settings.max_items, "items")?;
+    let spec = req.scorer.unwrap_or_else(|| "arith".into());
+    let scorer = build_step_scorer(&spec).map_err(ApiError::invalid)?;
+    let agg_name = req.aggregation.unwrap_or_else(|| "min".into());
+    let aggregation: stepwise_core::Aggregation = agg_name.parse().map_err(ApiError::invalid)?;
+    let splitter = parse_delimiter(req.delimiter.as_deref().unwrap_or("blank-line"))
+        .map_err(ApiError::invalid)?;
+    let needs_gold = spec.split('*').any(|p| {
+        matches!(
+            p.trim().to_ascii_lowercase().as_str(),
+            "outcome" | "verifier"
+        )
+    });
+    for (i, it) in req.items.iter().enumerate() {
+        if it.response.is_none() && it.steps.is_none() {
+            return Err(ApiError::invalid(format!(
+                "items[{i}] has neither response nor steps"
+            )));
+        }
+        if needs_gold && it.gold.is_none() {
+            return Err(ApiError::invalid(format!(
+                "items[{i}] has no gold answer, which the outcome scorer needs"
+            )));
+        }
+    }
+    let scorer_name = scorer.name();
+    let outcomes = st
+        .pool
+        .map(
+            req.items,
+            move |it: &StepRewardItem| {
+                score_steps(
+                    &scorer,
+                    &it.prompt,
+                    it.response.as_deref().unwrap_or(""),
+                    it.steps.as_deref(),
+                    it.gold.as_deref(),
+                    &splitter,
+                )
+            },
+            deadline,
+        )
+        .await;
+    let mut timed_out = 0;
+    let results = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Done(Ok(s)) => StepRewardResult {
+                aggregate: aggregation.apply(&s.scores),
+                steps: s
+                    .scores
+                    .iter()
+                    .zip(s.details)
+                    .enumerate()
+                    .map(|(index, (score, detail))| StepScoreOut {
+                        index,
+                        score: *score,
+                        detail,
+                    })
+                    .collect(),
+                answer: s.answer,
+                timed_out: false,
+                error: None,
+            },
+            Outcome::Done(Err(e)) => StepRewardResult {
+                steps: vec![],
+                aggregate: None,
+                answer: None,
+                timed_out: false,
+                error: Some(e),
+            },
+            Outcome::TimedOut | Outcome::Panicked => {
+                if matches!(o, Outcome::Panicked) {
+                    st.metrics.item_panic();
+                    tracing::error!("step scoring panicked on an item");
+                } else {
+                    timed_out += 1;
+                }
+                StepRewardResult {
+                    steps: vec![],
+                    aggregate: None,
+                    answer: None,
+                    timed_out: matches!(o, Outcome::TimedOut),
+                    error: matches!(o, Outcome::Panicked)
+                        .then(|| "internal error while scoring".to_string()),
+                }
+            }
+        })
+        .collect();
+    st.metrics.items(n, timed_out);
+    Ok(Json(StepRewardsResponse {
+        scorer: scorer_name,
+        aggregation: aggregation.name().to_string(),
+        results,
+    }))
+}
+
+/// Liveness and load.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = HealthResponse)))]
+async fn health(State(st): State<Arc<AppState>>) -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        reward: st.default_label.clone(),
+        in_flight: st.metrics.in_flight(),
+        max_concurrency: st.settings.max_concurrency as u64,
+    })
+}
+
+/// Prometheus metrics (text format 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document of this server.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "stepwise reward server",
+        description = "Verified-answer rewards for RL trainers (OpenRLHF, verl, TRL). Scoring endpoints require `Authorization: Bearer <token>` when the server was started with an auth token."
+    ),
+    paths(get_reward, rewards, verify, step_rewards, health, metrics, openapi),
+    components(schemas(
+        GetRewardRequest, GetRewardResponse, RewardsRequest, RewardItem, RewardsResponse,
+        RewardResult, VerifyRequest, VerifyPair, VerifyResponse, VerifyResult, VerdictName,
+        StepRewardsRequest, StepRewardItem, StepRewardsResponse, StepRewardResult, StepScoreOut,
+        HealthResponse, ErrorResponse, ErrorBody
+    )),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn openapi_names_every_route() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for p in [
+            "/get_reward",
+            "/v1/rewards",
+            "/v1/verify",
+            "/v1/step_rewards",
+            "/health",
+            "/metrics",
+            "/openapi.json",
+        ] {
+            assert!(doc["paths"][p].is_object(), "{p} missing");
+        }
+        let req = &doc["components"]["schemas"]["GetRewardRequest"];
+        let required: Vec<&str> = req["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(required, ["query", "prompts", "labels"]);
+    }
+}

@@ -1,0 +1,109 @@
+//! A real server on a loopback port for the integration tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use stepwise_serve::Server;
+use stepwise_serve::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<Result<(), stepwise_serve::ServeError>>,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub async fn start(config: Config) -> Running {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        base: format!("http://{addr}"),
+        stop: Some(tx),
+        handle,
+    }
+}
+
+pub fn config(toml: &str) -> Config {
+    Config::from_toml(toml, "test").unwrap()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Sends the headers and the first part of a POST body, leaving the request open.
+pub async fn open_request(addr: SocketAddr, path: &str, body: &str, sent: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body.as_bytes()[..sent]).await.unwrap();
+    s.flush().await.unwrap();
+    s
+}
+
+/// Sends the rest of the body and reads the whole response: (status, body).
+pub async fn finish_request(mut s: TcpStream, body: &str, sent: usize) -> (u16, String) {
+    s.write_all(&body.as_bytes()[sent..]).await.unwrap();
+    s.flush().await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// Waits until `/health` reports `n` scoring requests in flight.
+pub async fn wait_in_flight(r: &Running, n: u64) {
+    let c = client();
+    for _ in 0..200 {
+        let h: serde_json::Value = c
+            .get(r.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["in_flight"] == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("in_flight never reached {n}");
+}

@@ -1,0 +1,636 @@
+//! The real server on a loopback port: every endpoint, auth, limits, bad input,
+//! hostile LaTeX, backpressure and graceful shutdown.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use stepwise_serve::config::Config;
+
+const PROMPT: &str = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n";
+
+#[tokio::test]
+async fn get_reward_speaks_openrlhf() {
+    let mut r = start(Config::default()).await;
+    let c = client();
+    let responses = [
+        "<think>3+4=7</think>\nThe answer is $\\boxed{7}$.",
+        "<think>3+4=8</think>\nThe answer is $\\boxed{8}$.",
+        "The answer is $\\boxed{7}$.",
+        "<think>hmm</think> no idea",
+    ];
+    let body = json!({
+        "query": responses.iter().map(|x| format!("{PROMPT}{x}")).collect::<Vec<_>>(),
+        "prompts": [PROMPT, PROMPT, PROMPT, PROMPT],
+        "labels": ["7", "7", "7", "7"],
+    });
+    let resp = c
+        .post(r.url("/get_reward"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["rewards"], json!([2.0, 1.0, 1.0, 0.0]));
+    assert_eq!(v["scores"], v["rewards"]);
+    let logs = &v["extra_logs"];
+    assert_eq!(logs["accuracy"], json!([1.0, 0.0, 1.0, 0.0]));
+    assert_eq!(logs["format"], json!([1.0, 1.0, 0.0, 0.0]));
+    assert_eq!(logs["no_answer"], json!([0.0, 0.0, 0.0, 1.0]));
+    assert_eq!(logs["timed_out"], json!([0.0, 0.0, 0.0, 0.0]));
+    assert_eq!(logs["prompt_mismatch"], json!([0.0, 0.0, 0.0, 0.0]));
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn prompt_mismatch_is_flagged_or_rejected() {
+    let mut r = start(Config::default()).await;
+    let c = client();
+    // the trainer's decoded query lost the BOS token: the prompt occurs inside it
+    let body = json!({
+        "query": [format!("<s>{PROMPT}<think>x</think>\\boxed{{7}}"), "no prompt here \\boxed{7}"],
+        "prompts": [format!("<bos>{PROMPT}"), PROMPT],
+        "labels": ["7", "7"],
+    });
+    let v: Value = c
+        .post(r.url("/get_reward"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["extra_logs"]["prompt_mismatch"], json!([1.0, 1.0]));
+    assert_eq!(v["extra_logs"]["accuracy"], json!([1.0, 1.0]));
+    r.shutdown();
+
+    let mut r = start(config("[server]\nprompt_mismatch = \"reject\"")).await;
+    let body = json!({
+        "query": [format!("{PROMPT}\\boxed{{7}}"), "other \\boxed{7}"],
+        "prompts": [PROMPT, PROMPT],
+        "labels": ["7", "7"],
+    });
+    let resp = c
+        .post(r.url("/get_reward"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let v: Value = resp.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("query[1]"), "{msg}");
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn rewards_route_by_data_source() {
+    let mut r = start(config("[reward]\npreset = \"deepseek-r1\"\n[sources.gsm8k]\npreset = \"gsm8k\"\n[sources.mc]\npreset = \"multiple-choice\"")).await;
+    let c = client();
+    let body = json!({"items": [
+        {"prompt": "", "response": "<think>a</think>\\boxed{\\frac{1}{2}}", "gold": "0.5"},
+        {"prompt": "", "response": "6 * 2 = 12\n#### 1,200", "gold": "1200", "data_source": "gsm8k"},
+        {"prompt": "", "response": "\\boxed{1200}", "gold": "1200", "data_source": "gsm8k"},
+        {"prompt": "", "response": "The answer is (C).", "gold": "C", "data_source": "mc"},
+        {"prompt": "", "response": "<think>a</think>\\boxed{2}", "gold": "2", "data_source": "unknown/source"},
+    ]});
+    let resp = c
+        .post(r.url("/v1/rewards"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let res = v["results"].as_array().unwrap();
+    let rewards: Vec<f64> = res.iter().map(|x| x["reward"].as_f64().unwrap()).collect();
+    assert_eq!(rewards, [2.0, 1.0, 0.0, 1.0, 2.0]);
+    assert_eq!(res[0]["components"]["accuracy"], 1.0);
+    assert_eq!(res[0]["answer"], "\\frac{1}{2}");
+    assert_eq!(res[1]["answer"], "1200");
+    assert_eq!(res[3]["components"]["choice"], 1.0);
+    assert_eq!(res[0]["timed_out"], false);
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn verify_pairs() {
+    let mut r = start(Config::default()).await;
+    let c = client();
+    let body = json!({"pairs": [
+        {"gold": "\\frac{1}{2}", "pred": "0.5"},
+        {"gold": "3", "pred": "4"},
+        {"gold": "x^2", "pred": "x\\cdot x"},
+    ]});
+    let v: Value = c
+        .post(r.url("/v1/verify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verdicts: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts[..2], ["equal", "not_equal"]);
+    assert!(["equal", "undecided", "not_equal"].contains(&verdicts[2]));
+    let body = json!({"extract": true, "pairs": [{"gold": "7", "pred": "so 3+4 = 7, the answer is \\boxed{7}."}]});
+    let v: Value = c
+        .post(r.url("/v1/verify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["results"][0]["verdict"], "equal");
+    assert_eq!(v["results"][0]["pred_answer"], "7");
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn health_metrics_openapi() {
+    let mut r = start(Config::default()).await;
+    let c = client();
+    let h: Value = c
+        .get(r.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["reward"], "deepseek-r1");
+    assert_eq!(h["in_flight"], 0);
+    c.post(r.url("/v1/verify"))
+        .json(&json!({"pairs": [{"gold": "1", "pred": "1"}, {"gold": "1", "pred": "2"}]}))
+        .send()
+        .await
+        .unwrap();
+    c.post(r.url("/v1/verify"))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let m = c.get(r.url("/metrics")).send().await.unwrap();
+    assert!(
+        m.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let m = m.text().await.unwrap();
+    assert!(
+        m.contains("stepwise_http_requests_total{endpoint=\"/v1/verify\",status=\"200\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("stepwise_http_requests_total{endpoint=\"/v1/verify\",status=\"400\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("stepwise_verdicts_total{verdict=\"equal\"} 1"));
+    assert!(m.contains("stepwise_verdicts_total{verdict=\"not_equal\"} 1"));
+    assert!(m.contains(
+        "stepwise_http_request_duration_seconds_bucket{endpoint=\"/v1/verify\",le=\"+Inf\"} 2"
+    ));
+    let doc: Value = c
+        .get(r.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for p in [
+        "/get_reward",
+        "/v1/rewards",
+        "/v1/verify",
+        "/v1/step_rewards",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} not documented");
+    }
+    let nf = c.get(r.url("/nope")).send().await.unwrap();
+    assert_eq!(nf.status(), 404);
+    let v: Value = nf.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "not_found");
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn bearer_auth() {
+    let mut r = start(config("[server]\nauth_token = \"s3cret\"")).await;
+    let c = client();
+    let body = json!({"pairs": [{"gold": "1", "pred": "1"}]});
+    let no = c
+        .post(r.url("/v1/verify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no.status(), 401);
+    assert_eq!(no.headers()["www-authenticate"], "Bearer");
+    let v: Value = no.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unauthorized");
+    let wrong = c
+        .post(r.url("/v1/verify"))
+        .bearer_auth("s3creT")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = c
+        .post(r.url("/v1/verify"))
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(c.get(r.url("/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(r.url("/openapi.json")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(c.get(r.url("/metrics")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(r.url("/metrics"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let mut r = start(config("[server]\nmax_body_bytes = 2048\nmax_items = 3")).await;
+    let c = client();
+    let post = |path: &str, body: String| {
+        c.post(r.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // too large
+    let big = json!({"pairs": [{"gold": "1", "pred": "1".repeat(4096)}]}).to_string();
+    let resp = post("/v1/verify", big).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    // malformed JSON
+    let resp = post("/get_reward", "{\"query\": [".into()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_json");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON")
+    );
+    // missing field
+    let resp = post(
+        "/get_reward",
+        json!({"query": ["a"], "prompts": [""]}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 422);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("labels"),
+        "{v}"
+    );
+    // wrong type
+    let resp = post(
+        "/v1/rewards",
+        json!({"items": [{"response": 5, "gold": "1"}]}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 422);
+    // mismatched lengths
+    let resp = post(
+        "/get_reward",
+        json!({"query": ["a", "b"], "prompts": [""], "labels": ["1"]}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 422);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("same length")
+    );
+    // too many items
+    let pairs: Vec<Value> = (0..4).map(|_| json!({"gold": "1", "pred": "1"})).collect();
+    let resp = post("/v1/verify", json!({ "pairs": pairs }).to_string())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    // not JSON
+    let resp = c
+        .post(r.url("/v1/verify"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    // wrong method
+    let resp = c.get(r.url("/v1/verify")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    // the server still works
+    let resp = post(
+        "/v1/verify",
+        json!({"pairs": [{"gold": "1", "pred": "1"}]}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    r.shutdown();
+}
+
+fn hostile() -> Vec<String> {
+    let mut v = vec![
+        format!("\\boxed{{{}1{}}}", "{".repeat(20_000), "}".repeat(20_000)),
+        format!(
+            "\\boxed{{{}}}",
+            "\\frac{1}{".repeat(3000) + "2" + &"}".repeat(3000)
+        ),
+        "\\boxed{10^{10^{10^{10^{10^{10}}}}}}".to_string(),
+        "\\boxed{9^{9^{9^{9^{9}}}} - 9^{9^{9^{9^{9}}}}}".to_string(),
+        format!("\\boxed{{{}}}", "\\left(".repeat(50_000)),
+        "\\boxed{".repeat(10_000),
+        format!("\\boxed{{{}}}", "x+".repeat(40_000) + "x"),
+        format!(
+            "\\boxed{{\\sqrt{{{}}}}}",
+            "\\sqrt{".repeat(5000) + "2" + &"}".repeat(5000)
+        ),
+        "\\boxed{\\begin{pmatrix}".to_string() + &"1&".repeat(10_000) + "\\end{pmatrix}}",
+        "\\boxed{\\int_0^\\infty e^{-x^{x^{x}}}dx}".to_string(),
+        "\\boxed{100000000000000000000000000000000000000!}".to_string(),
+        "\u{0}\u{202e}\\boxed{\u{feff}7\u{0}}".to_string(),
+        "<think>".repeat(10_000) + "</think>",
+        "é".repeat(100_000),
+    ];
+    v.push(format!("\\boxed{{{}}}", "1/".repeat(30_000) + "1"));
+    v
+}
+
+#[tokio::test]
+async fn hostile_latex_answers_within_the_deadline() {
+    let mut r = start(config("[server]\ndeadline_ms = 3000")).await;
+    let c = client();
+    let items: Vec<Value> = hostile()
+        .into_iter()
+        .map(|resp| json!({"prompt": "", "response": resp, "gold": "\\frac{1}{2}"}))
+        .collect();
+    let n = items.len();
+    let started = Instant::now();
+    let resp = c
+        .post(r.url("/v1/rewards"))
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    assert!(took < Duration::from_millis(4500), "took {took:?}");
+    let v: Value = resp.json().await.unwrap();
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), n);
+    for x in res {
+        assert!(x["reward"].as_f64().unwrap().is_finite());
+        assert!(x["reward"].as_f64().unwrap() <= 1.0, "{x}");
+    }
+    // pairs too, as gold and as pred
+    let pairs: Vec<Value> = hostile()
+        .into_iter()
+        .flat_map(|h| {
+            [
+                json!({"gold": h.clone(), "pred": "1"}),
+                json!({"gold": "1", "pred": h}),
+            ]
+        })
+        .collect();
+    let started = Instant::now();
+    let resp = c
+        .post(r.url("/v1/verify"))
+        .json(&json!({ "pairs": pairs, "extract": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    // still healthy, and a normal request is fast
+    let started = Instant::now();
+    let v: Value = c
+        .post(r.url("/v1/verify"))
+        .json(&json!({"pairs": [{"gold": "2", "pred": "2"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["results"][0]["verdict"], "equal");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn deadline_gives_the_fallback_per_item() {
+    let mut r = start(config(
+        "[server]\ndeadline_ms = 1\ntimeout_reward = -0.5\nmax_items = 100000",
+    ))
+    .await;
+    let c = client();
+    let items: Vec<Value> = (0..30_000)
+        .map(|i| json!({"response": format!("<think>{i}</think> so $\\boxed{{\\frac{{{i}}}{{2}}}}$"), "gold": format!("{}", i as f64 / 2.0)}))
+        .collect();
+    let resp = c
+        .post(r.url("/v1/rewards"))
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), 30_000);
+    let timed: Vec<&Value> = res.iter().filter(|x| x["timed_out"] == true).collect();
+    assert!(!timed.is_empty(), "a 1 ms deadline cut nothing off");
+    for x in &timed {
+        assert_eq!(x["reward"], -0.5);
+    }
+    for x in res.iter().filter(|x| x["timed_out"] == false) {
+        assert_eq!(x["reward"], 2.0, "{x}");
+    }
+    let m = c
+        .get(r.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains(&format!("stepwise_items_timed_out_total {}", timed.len())),
+        "{m}"
+    );
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn overload_gets_503_with_retry_after() {
+    let mut r = start(config("[server]\nmax_concurrency = 1")).await;
+    let body = json!({"pairs": [{"gold": "1", "pred": "1"}]}).to_string();
+    let held = open_request(r.addr, "/v1/verify", &body, 5).await;
+    wait_in_flight(&r, 1).await;
+    let c = client();
+    let resp = c
+        .post(r.url("/v1/verify"))
+        .body(body.clone())
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "overloaded");
+    // health still answers while saturated
+    assert_eq!(c.get(r.url("/health")).send().await.unwrap().status(), 200);
+    let (status, text) = finish_request(held, &body, 5).await;
+    assert_eq!(status, 200, "{text}");
+    wait_in_flight(&r, 0).await;
+    let resp = c
+        .post(r.url("/v1/verify"))
+        .body(body)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    r.shutdown();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let mut r = start(Config::default()).await;
+    let body = json!({"query": [format!("{PROMPT}<think>x</think>\\boxed{{7}}")], "prompts": [PROMPT], "labels": ["7"]}).to_string();
+    let held = open_request(r.addr, "/get_reward", &body, 10).await;
+    wait_in_flight(&r, 1).await;
+    r.shutdown();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !r.handle.is_finished(),
+        "server stopped with a request in flight"
+    );
+    // new connections are no longer accepted
+    let refused = tokio::net::TcpStream::connect(r.addr).await;
+    assert!(refused.is_err(), "listener still open after shutdown");
+    let (status, text) = finish_request(held, &body, 10).await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["rewards"], json!([2.0]));
+    let done = tokio::time::timeout(Duration::from_secs(10), &mut r.handle).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+}
+
+#[tokio::test]
+async fn step_rewards_score_each_step() {
+    let mut r = start(Config::default()).await;
+    let c = client();
+    let body = json!({"items": [
+        {"prompt": "What is (3+4)*2?", "response": "3 + 4 = 7\n\n7 * 2 = 15\n\nSo the answer is \\boxed{15}.", "gold": "14"},
+        {"steps": ["3 + 4 = 7", "7 * 2 = 14", "The answer is 14."], "gold": "14"},
+    ]});
+    let resp = c
+        .post(r.url("/v1/step_rewards"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["scorer"], "arith");
+    assert_eq!(v["aggregation"], "min");
+    let a = &v["results"][0];
+    assert_eq!(a["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(a["steps"][0]["score"], 1.0);
+    assert!(a["steps"][1]["score"].as_f64().unwrap() < 0.5, "{a}");
+    assert!(a["steps"][1]["detail"].as_str().unwrap().contains("wrong"));
+    assert_eq!(a["answer"], "15");
+    let b = &v["results"][1];
+    assert_eq!(b["steps"][1]["score"], 1.0);
+    assert!(b["aggregate"].as_f64().unwrap() > a["aggregate"].as_f64().unwrap());
+    // outcome scorer uses the gold answer
+    let body2 = json!({"scorer": "arith*outcome", "aggregation": "last", "items": body["items"]});
+    let v: Value = c
+        .post(r.url("/v1/step_rewards"))
+        .json(&body2)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["results"][0]["aggregate"], 0.0);
+    assert!(v["results"][1]["aggregate"].as_f64().unwrap() > 0.0);
+    // model scorers and missing gold are refused with a reason
+    for (bad, want) in [
+        (
+            json!({"scorer": "judge", "items": [{"response": "1 = 1"}]}),
+            "needs a model",
+        ),
+        (
+            json!({"scorer": "outcome", "items": [{"response": "1 = 1"}]}),
+            "gold",
+        ),
+        (
+            json!({"items": [{"gold": "1"}]}),
+            "neither response nor steps",
+        ),
+        (
+            json!({"aggregation": "median", "items": [{"response": "1"}]}),
+            "aggregation",
+        ),
+    ] {
+        let resp = c
+            .post(r.url("/v1/step_rewards"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422);
+        let v: Value = resp.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(want),
+            "{v}"
+        );
+    }
+    r.shutdown();
+}
