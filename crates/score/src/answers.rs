@@ -20,7 +20,11 @@ pub struct AnswerGroup {
 /// by order). `None` answers (no answer found) join no group. Groups come back in
 /// order of first appearance; [`best_group`] picks the heaviest with a deterministic
 /// tie-break.
-pub fn group_answers(answers: &[Option<String>], weights: &[f64], opts: &Options) -> Vec<AnswerGroup> {
+pub fn group_answers(
+    answers: &[Option<String>],
+    weights: &[f64],
+    opts: &Options,
+) -> Vec<AnswerGroup> {
     let mut groups: Vec<AnswerGroup> = Vec::new();
     for (i, a) in answers.iter().enumerate() {
         let Some(a) = a else { continue };

@@ -124,9 +124,15 @@ impl ArithScorer {
             let s = self.unchecked * right as f64 / (right + wrong.len()) as f64;
             (s, wrong.join("; "))
         } else if right > 0 {
-            (1.0, format!("{right} claim(s) right, {unchecked} unchecked"))
+            (
+                1.0,
+                format!("{right} claim(s) right, {unchecked} unchecked"),
+            )
         } else {
-            (self.unchecked, format!("no checkable claim ({unchecked} unchecked)"))
+            (
+                self.unchecked,
+                format!("no checkable claim ({unchecked} unchecked)"),
+            )
         }
     }
 }
@@ -196,7 +202,10 @@ mod tests {
         let text = match style {
             0 => format!("So {lhs_a} {sym} {b} = {result}."),
             1 => format!("${lhs_a}{latex} {b}={result}$"),
-            2 => format!("We get <<{lhs_a}{}{b}={result}>>{result} things", if op == 2 { "*" } else { sym }),
+            2 => format!(
+                "We get <<{lhs_a}{}{b}={result}>>{result} things",
+                if op == 2 { "*" } else { sym }
+            ),
             _ => format!("{lhs_a} {sym} {b} = {result} = {result}"),
         };
         (text, val)

@@ -19,7 +19,8 @@ pub struct JudgeTemplate {
 
 impl JudgeTemplate {
     /// Placeholders a judge template may use.
-    pub const PLACEHOLDERS: [&'static str; 5] = ["question", "steps", "step", "step_number", "answer"];
+    pub const PLACEHOLDERS: [&'static str; 5] =
+        ["question", "steps", "step", "step_number", "answer"];
 
     /// The built-in template's text (to copy and edit).
     pub fn default_text() -> &'static str {
@@ -201,7 +202,10 @@ impl StepScorer for JudgeScorer {
                         n: self.m,
                         temperature: r.temperature,
                         max_tokens: r.max_tokens,
-                        stop: vec![r.cue.trim().to_string()].into_iter().filter(|s| !s.is_empty()).collect(),
+                        stop: vec![r.cue.trim().to_string()]
+                            .into_iter()
+                            .filter(|s| !s.is_empty())
+                            .collect(),
                         seed: self.seed,
                         ..SamplingParams::default()
                     },
@@ -229,7 +233,9 @@ impl StepScorer for JudgeScorer {
             (mean, format!("P(Yes) over {} judgment(s)", ps.len()))
         };
         Ok(Scored {
-            scores: vec![StepScore::new(prefix.len(), score, self.name.clone()).with_detail(detail)],
+            scores: vec![
+                StepScore::new(prefix.len(), score, self.name.clone()).with_detail(detail),
+            ],
             spent,
         })
     }
@@ -252,12 +258,14 @@ mod tests {
     #[tokio::test]
     async fn reads_p_yes_and_counts() {
         // The judge says Yes with p=0.8 when the judged step contains "good".
-        let g = Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_judge(|p, _, c| {
-            assert_eq!(c, ["Yes", " Yes", "No", " No"]);
-            let good = user_text(p).contains("step 2: good") || user_text(p).contains(": good");
-            let y = if good { 0.8f32 } else { 0.2 };
-            vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
-        }));
+        let g = Arc::new(
+            ScriptedGenerator::new(|_, _| String::new()).with_judge(|p, _, c| {
+                assert_eq!(c, ["Yes", " Yes", "No", " No"]);
+                let good = user_text(p).contains("step 2: good") || user_text(p).contains(": good");
+                let y = if good { 0.8f32 } else { 0.2 };
+                vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
+            }),
+        );
         let j = JudgeScorer::new(g.clone(), JudgeTemplate::default());
         let p = Problem::new("p", "q?");
         let r = Rationale::from_steps(["bad", "good"], Some("1".into()));
@@ -275,16 +283,28 @@ mod tests {
     async fn reasoning_averages_m_judgments() {
         // Reasoning sample i says "ok" for even i; the verdict follows the reasoning.
         let g = Arc::new(
-            ScriptedGenerator::new(|_, i| if i % 2 == 0 { "looks ok".into() } else { "looks off".into() })
-                .with_judge(|_, prefix, _| {
-                    let y: f32 = if prefix.contains("ok") { 0.9 } else { 0.1 };
-                    vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
-                }),
+            ScriptedGenerator::new(|_, i| {
+                if i % 2 == 0 {
+                    "seems fine".into()
+                } else {
+                    "seems wrong".into()
+                }
+            })
+            .with_judge(|_, prefix, _| {
+                let y: f32 = if prefix.contains("fine") { 0.9 } else { 0.1 };
+                vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
+            }),
         );
         let j = JudgeScorer::self_judge(g.clone(), JudgeTemplate::default())
             .with_reasoning(Reasoning::default(), 4);
-        let st = Step { index: 0, text: "x".into() };
-        let s = j.score_step(&Problem::new("p", "q"), &[], &st, None).await.unwrap();
+        let st = Step {
+            index: 0,
+            text: "x".into(),
+        };
+        let s = j
+            .score_step(&Problem::new("p", "q"), &[], &st, None)
+            .await
+            .unwrap();
         assert!((s.scores[0].score - 0.5).abs() < 1e-6);
         assert_eq!(s.scores[0].scorer, "self-judge");
         // one generate call (4 samples of 2 words) + 4 verdict calls
@@ -295,10 +315,18 @@ mod tests {
 
     #[tokio::test]
     async fn missing_verdicts_give_half() {
-        let g = Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_judge(|_, _, c| vec![None; c.len()]));
+        let g = Arc::new(
+            ScriptedGenerator::new(|_, _| String::new()).with_judge(|_, _, c| vec![None; c.len()]),
+        );
         let j = JudgeScorer::new(g, JudgeTemplate::default());
-        let st = Step { index: 0, text: "x".into() };
-        let s = j.score_step(&Problem::new("p", "q"), &[], &st, None).await.unwrap();
+        let st = Step {
+            index: 0,
+            text: "x".into(),
+        };
+        let s = j
+            .score_step(&Problem::new("p", "q"), &[], &st, None)
+            .await
+            .unwrap();
         assert_eq!(s.scores[0].score, 0.5);
     }
 

@@ -48,9 +48,9 @@ pub use answers::{AnswerGroup, best_group, group_answers};
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
+pub use prompt::PolicyPrompt;
 pub use rollout::RolloutScorer;
 pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer};
-pub use prompt::PolicyPrompt;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

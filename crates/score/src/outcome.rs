@@ -17,10 +17,13 @@ pub struct OutcomeScorer {
 
 impl OutcomeScorer {
     fn judge(&self, problem: &Problem, answer: Option<&str>) -> Result<(f64, String), ScoreError> {
-        let gold = problem.gold.as_deref().ok_or_else(|| ScoreError::Unusable {
-            scorer: "outcome".into(),
-            reason: format!("problem {} has no gold answer", problem.id),
-        })?;
+        let gold = problem
+            .gold
+            .as_deref()
+            .ok_or_else(|| ScoreError::Unusable {
+                scorer: "outcome".into(),
+                reason: format!("problem {} has no gold answer", problem.id),
+            })?;
         Ok(match answer {
             None => (0.5, "no final answer yet".to_string()),
             Some(a) => match verify(gold, a, &self.options) {
@@ -81,12 +84,21 @@ mod tests {
         assert_eq!(s.scores.len(), 2);
         assert!(s.scores.iter().all(|x| x.score == 1.0));
         let r = Rationale::from_steps(["2+2=5"], Some("5".into()));
-        assert_eq!(o.score_rationale(&p, &r).await.unwrap().scores[0].score, 0.0);
+        assert_eq!(
+            o.score_rationale(&p, &r).await.unwrap().scores[0].score,
+            0.0
+        );
         // a finished rationale with no answer is wrong
         let r = Rationale::from_steps(["hmm"], None);
-        assert_eq!(o.score_rationale(&p, &r).await.unwrap().scores[0].score, 0.0);
+        assert_eq!(
+            o.score_rationale(&p, &r).await.unwrap().scores[0].score,
+            0.0
+        );
         // an open step is unknown
-        let st = Step { index: 1, text: "x".into() };
+        let st = Step {
+            index: 1,
+            text: "x".into(),
+        };
         let one = o.score_step(&p, &r.steps, &st, None).await.unwrap();
         assert_eq!(one.scores[0].score, 0.5);
         assert_eq!(one.scores[0].step, 1);

@@ -71,7 +71,10 @@ impl Template {
             .map(tidy)
             .ok_or_else(|| err("no '### user' section".into()))?;
         let t = Template {
-            system: sections.remove("system").map(tidy).filter(|s| !s.is_empty()),
+            system: sections
+                .remove("system")
+                .map(tidy)
+                .filter(|s| !s.is_empty()),
             user,
             assistant: sections.remove("assistant").map(tidy).unwrap_or_default(),
             place: place.to_string(),
@@ -136,7 +139,11 @@ fn placeholders(s: &str) -> Result<Vec<String>, String> {
                 out.push(name.to_string());
                 i += end + 1;
             }
-            b'}' => return Err(format!("stray '}}' at byte {i} (write '}}}}' for a literal brace)")),
+            b'}' => {
+                return Err(format!(
+                    "stray '}}' at byte {i} (write '}}}}' for a literal brace)"
+                ));
+            }
             _ => i += 1,
         }
     }

@@ -32,7 +32,12 @@ pub struct RolloutScorer {
 
 impl RolloutScorer {
     /// `k` rollouts per step with the policy and its prompt.
-    pub fn new(policy: Arc<dyn Generator>, prompt: PolicyPrompt, k: usize, params: SamplingParams) -> Self {
+    pub fn new(
+        policy: Arc<dyn Generator>,
+        prompt: PolicyPrompt,
+        k: usize,
+        params: SamplingParams,
+    ) -> Self {
         Self {
             policy,
             prompt,
@@ -113,12 +118,18 @@ impl StepScorer for RolloutScorer {
         let (value, detail) = match (answer, problem.gold.as_deref()) {
             (Some(a), Some(gold)) => {
                 let ok = verify(gold, a, &self.options).is_equal();
-                (if ok { 1.0 } else { 0.0 }, format!("final answer {a} vs gold {gold}"))
+                (
+                    if ok { 1.0 } else { 0.0 },
+                    format!("final answer {a} vs gold {gold}"),
+                )
             }
             (Some(a), None) => {
                 let alts = self.rollouts(problem, prefix, &mut spent).await?;
                 let n = self.agree(a, &alts);
-                (n as f64 / self.k as f64, format!("{n}/{} alternative rollouts agree with {a}", self.k))
+                (
+                    n as f64 / self.k as f64,
+                    format!("{n}/{} alternative rollouts agree with {a}", self.k),
+                )
             }
             (None, gold) => {
                 let mut steps = prefix.to_vec();
@@ -130,7 +141,8 @@ impl StepScorer for RolloutScorer {
                 let reference = match gold {
                     Some(g) => Some(g.to_string()),
                     None => {
-                        let groups = group_answers(&answers, &vec![1.0; answers.len()], &self.options);
+                        let groups =
+                            group_answers(&answers, &vec![1.0; answers.len()], &self.options);
                         best_group(&groups).map(|g| g.answer.clone())
                     }
                 };
@@ -138,7 +150,10 @@ impl StepScorer for RolloutScorer {
                     Some(r) => {
                         let n = self.agree(&r, &answers);
                         let what = if gold.is_some() { "gold" } else { "majority" };
-                        (n as f64 / self.k as f64, format!("{n}/{} rollouts reach {what} {r}", self.k))
+                        (
+                            n as f64 / self.k as f64,
+                            format!("{n}/{} rollouts reach {what} {r}", self.k),
+                        )
                     }
                     None => (0.0, format!("none of {} rollouts gave an answer", self.k)),
                 }
@@ -165,10 +180,16 @@ mod tests {
             let right = if good { i < 3 } else { i == 0 };
             format!("so on\n\nThe answer is {}.", if right { 7 } else { 8 + i })
         }));
-        let params = SamplingParams { max_tokens: 50, ..Default::default() };
+        let params = SamplingParams {
+            max_tokens: 50,
+            ..Default::default()
+        };
         let sc = RolloutScorer::new(g.clone(), PolicyPrompt::default(), 4, params);
         let p = Problem::new("p", "q").with_gold("7");
-        let r = Rationale::from_steps(["a good start", "more", "The answer is 7."], Some("7".into()));
+        let r = Rationale::from_steps(
+            ["a good start", "more", "The answer is 7."],
+            Some("7".into()),
+        );
         let s = sc.score_rationale(&p, &r).await.unwrap();
         let v: Vec<f64> = s.scores.iter().map(|s| s.score).collect();
         assert_eq!(v, [0.75, 0.75, 1.0]);
@@ -178,19 +199,32 @@ mod tests {
         assert_eq!(s.spent.policy_tokens, 0);
         // the rollouts continue after the steps so far
         let reqs = g.requests();
-        assert!(reqs[1].assistant_prefix.ends_with("a good start\n\nmore\n\n"));
+        assert!(
+            reqs[1]
+                .assistant_prefix
+                .ends_with("a good start\n\nmore\n\n")
+        );
 
         // Without gold: agreement with the majority of the rollouts.
         let p = Problem::new("p", "q");
-        let st = Step { index: 0, text: "bad".into() };
+        let st = Step {
+            index: 0,
+            text: "bad".into(),
+        };
         let s = sc.score_step(&p, &[], &st, None).await.unwrap();
         // answers 7, 9, 10, 11: all groups of one, the first wins the tie
         assert_eq!(s.scores[0].score, 0.25);
-        let st = Step { index: 0, text: "good".into() };
+        let st = Step {
+            index: 0,
+            text: "good".into(),
+        };
         let s = sc.score_step(&p, &[], &st, None).await.unwrap();
         assert_eq!(s.scores[0].score, 0.75);
         // a final step without gold: alternatives from the empty prefix (1 of 4 say 7)
-        let st = Step { index: 0, text: "The answer is 7.".into() };
+        let st = Step {
+            index: 0,
+            text: "The answer is 7.".into(),
+        };
         let s = sc.score_step(&p, &[], &st, Some("7")).await.unwrap();
         assert_eq!(s.scores[0].score, 0.25);
     }

@@ -88,7 +88,10 @@ pub fn build_scorer(
             other => {
                 return Err(ScoreError::Unusable {
                     scorer: other.to_string(),
-                    reason: format!("unknown scorer (expected {}, or several joined by '*')", SCORER_NAMES.join(", ")),
+                    reason: format!(
+                        "unknown scorer (expected {}, or several joined by '*')",
+                        SCORER_NAMES.join(", ")
+                    ),
                 });
             }
         };
@@ -113,7 +116,12 @@ mod tests {
         for n in SCORER_NAMES {
             assert_eq!(build_scorer(n, g.clone(), None, &s).unwrap().name(), n);
         }
-        assert_eq!(build_scorer("arith*judge", g.clone(), None, &s).unwrap().name(), "arith*judge");
+        assert_eq!(
+            build_scorer("arith*judge", g.clone(), None, &s)
+                .unwrap()
+                .name(),
+            "arith*judge"
+        );
         assert!(build_scorer("oracle", g, None, &s).is_err());
     }
 }
