@@ -1,9 +1,12 @@
 //! Feeds arbitrary text to the parser, the verifier and the exact evaluator.
 //! The input is split at the first NUL byte into a gold and a predicted answer.
+//! `verify_text` is left out: it wraps stepwise-core's extractor, which this fuzzer found
+//! panicking on whitespace-only spans (fixed in core 0db8d9d); libFuzzer's panic hook aborts
+//! even on a caught panic, so core's extractor is better fuzzed in its own target.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stepwise_verify::{Options, exact_value, parse, verify, verify_text};
+use stepwise_verify::{Options, exact_value, parse, verify};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
@@ -20,5 +23,4 @@ fuzz_target!(|data: &[u8]| {
         float_rounding: 2,
     };
     let _ = verify(pred, gold, &lenient);
-    let _ = verify_text(gold, pred, &o);
 });
