@@ -47,6 +47,7 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
         scores: Vec::new(),
         critic: None,
         generated_tokens: 0,
+        prompt_tokens: 0,
         problem: r.problem.clone(),
         steps: r.steps.clone(),
         details: Vec::new(),
@@ -80,6 +81,8 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
                 .map(|s| s.detail.clone().unwrap_or_default())
                 .collect();
             out.generated_tokens = scored.spent.generated_tokens();
+            out.prompt_tokens =
+                scored.spent.judge_prompt_tokens + scored.spent.policy_prompt_tokens;
         }
         PbMode::Critic { generator, params } => {
             let req = GenerateRequest {
@@ -107,6 +110,7 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
             };
             out.critic = Some(parse_critic(&c.text, r.steps.len()));
             out.generated_tokens = c.generated_tokens;
+            out.prompt_tokens = c.prompt_tokens;
             out.details = vec![c.text];
         }
     }

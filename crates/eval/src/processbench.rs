@@ -77,6 +77,33 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<PbRecord>, EvalError> {
     Ok(out)
 }
 
+/// Chooses up to `limit` records in file order. With `balanced`, half of them (rounded
+/// up) are the first records without an error and the rest the first with one, so
+/// small runs hold both classes (the shipped files list erroneous records first).
+pub fn select(records: Vec<PbRecord>, limit: Option<usize>, balanced: bool) -> Vec<PbRecord> {
+    let Some(n) = limit else { return records };
+    if !balanced {
+        return records.into_iter().take(n).collect();
+    }
+    let want_correct = n.div_ceil(2);
+    let want_err = n - want_correct;
+    let (mut c, mut e) = (0, 0);
+    records
+        .into_iter()
+        .filter(|r| {
+            if r.label == NO_ERROR && c < want_correct {
+                c += 1;
+                true
+            } else if r.label != NO_ERROR && e < want_err {
+                e += 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
+}
+
 /// A model's answer for one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "index")]
@@ -290,6 +317,9 @@ pub struct PbResult {
     /// Generated tokens spent on this sample (judge/critic).
     #[serde(default)]
     pub generated_tokens: u64,
+    /// Prompt tokens the judge/critic read for this sample.
+    #[serde(default)]
+    pub prompt_tokens: u64,
     /// The problem statement (kept for reports).
     #[serde(default)]
     pub problem: String,
@@ -321,6 +351,9 @@ pub struct PbReport {
     pub average_f1: Option<f64>,
     /// Mean generated tokens per sample over all subsets.
     pub mean_generated_tokens: f64,
+    /// Mean prompt tokens read per sample over all subsets.
+    #[serde(default)]
+    pub mean_prompt_tokens: f64,
 }
 
 /// Scores a run: critic predictions where present, else thresholded step scores.
@@ -387,11 +420,17 @@ pub fn evaluate(results: &[PbResult], fixed: Option<f64>) -> Result<PbReport, Ev
             .sum::<f64>()
             / results.len() as f64
     };
+    let mean_prompt_tokens = if results.is_empty() {
+        0.0
+    } else {
+        results.iter().map(|r| r.prompt_tokens as f64).sum::<f64>() / results.len() as f64
+    };
     Ok(PbReport {
         threshold,
         average_f1: average_f1(&subsets),
         subsets,
         mean_generated_tokens,
+        mean_prompt_tokens,
     })
 }
 
@@ -581,6 +620,33 @@ mod tests {
     }
 
     #[test]
+    fn balanced_selection() {
+        let rec = |id: &str, label: i64| PbRecord {
+            id: id.into(),
+            generator: String::new(),
+            problem: String::new(),
+            steps: vec!["a".into(), "b".into()],
+            final_answer_correct: false,
+            label,
+        };
+        let all = vec![
+            rec("e1", 0),
+            rec("e2", 1),
+            rec("e3", 0),
+            rec("c1", -1),
+            rec("c2", -1),
+        ];
+        let ids = |v: Vec<PbRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(select(all.clone(), Some(3), false)), ["e1", "e2", "e3"]);
+        assert_eq!(ids(select(all.clone(), Some(3), true)), ["e1", "c1", "c2"]);
+        assert_eq!(
+            ids(select(all.clone(), Some(4), true)),
+            ["e1", "e2", "c1", "c2"]
+        );
+        assert_eq!(select(all.clone(), None, true).len(), 5);
+    }
+
+    #[test]
     fn critic_prompt_tags_paragraphs_from_zero() {
         let p = critic_prompt("What is 1+1?", &["a".into(), "b".into()]);
         assert!(p.contains("<paragraph_0>\na\n</paragraph_0>\n\n<paragraph_1>\nb\n</paragraph_1>"));
@@ -596,6 +662,7 @@ mod tests {
             scores: scores.to_vec(),
             critic: None,
             generated_tokens: 10,
+            prompt_tokens: 0,
             problem: String::new(),
             steps: Vec::new(),
             details: Vec::new(),

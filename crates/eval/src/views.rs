@@ -124,8 +124,8 @@ pub fn processbench_report(
     let t = used_threshold(pb);
     let mut paragraphs = vec![threshold_sentence(pb)];
     paragraphs.push(format!(
-        "Mean generated tokens per sample (judge or critic): {:.1}.",
-        pb.mean_generated_tokens
+        "Mean tokens per sample (judge or critic): {:.1} generated, {:.1} prompt tokens read.",
+        pb.mean_generated_tokens, pb.mean_prompt_tokens
     ));
     let mut sections = vec![Section {
         heading: "ProcessBench".into(),

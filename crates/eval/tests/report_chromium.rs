@@ -38,6 +38,7 @@ fn pb_results() -> Vec<PbResult> {
                 scores,
                 critic: None,
                 generated_tokens: 40 + i as u64,
+                prompt_tokens: 300,
                 problem: format!("Problem {i}: what is {i} + {i}? <b>not bold</b>"),
                 steps: (0..n)
                     .map(|j| format!("Step {j}: {i} + {j} = {}", i + j))
