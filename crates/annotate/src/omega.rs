@@ -249,7 +249,8 @@ pub async fn label(
 fn path_labels(tree: &Tree, node: usize, upto: usize) -> Vec<StepLabel> {
     let mut chain = Vec::new();
     let mut cur = Some(node);
-    while let Some(c) = cur {
+    // Bounded walk: a corrupt stored tree with a cycle cannot loop forever.
+    while let Some(c) = cur.filter(|&c| c < tree.nodes.len() && chain.len() <= tree.nodes.len()) {
         chain.push(c);
         cur = tree.nodes[c].parent;
     }
@@ -299,7 +300,9 @@ pub fn prefix_records(
     result
         .prefixes
         .iter()
-        .filter(|p| p.parent.is_some() && p.parent.is_some_and(|x| (x as usize) < tree.nodes.len()))
+        .filter(|p| {
+            (p.node as usize) < tree.nodes.len() && p.parent.is_some_and(|x| (x as usize) < tree.nodes.len())
+        })
         .map(|p| LabelledSolution {
             problem_id: result.problem_id.clone(),
             question: question.to_string(),
