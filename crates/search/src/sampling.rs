@@ -1,0 +1,287 @@
+//! Strategies over independent samples: majority vote, weighted self-consistency, best-of-N.
+
+use crate::{Context, Ledger, Outcome, Sample, SearchError, Strategy, argmax, ended};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use stepwise_core::{Budget, Problem, TraceEvent};
+use stepwise_score::{best_group, group_answers};
+
+/// How a sampling strategy picks from its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The answer most samples give (answers grouped by `verify` equivalence).
+    Majority,
+    /// The answer whose samples have the largest summed score (weighted self-consistency).
+    Weighted,
+    /// The single sample with the highest score.
+    BestOfN,
+}
+
+impl Selection {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Majority => "majority",
+            Self::Weighted => "weighted",
+            Self::BestOfN => "bon",
+        }
+    }
+
+    /// Whether the selection needs step scores.
+    pub fn needs_scores(self) -> bool {
+        self != Self::Majority
+    }
+}
+
+/// `n` independent samples, then a [`Selection`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    pub n: usize,
+    pub selection: Selection,
+}
+
+impl Sampling {
+    pub fn majority(n: usize) -> Self {
+        Self {
+            n,
+            selection: Selection::Majority,
+        }
+    }
+    pub fn weighted(n: usize) -> Self {
+        Self {
+            n,
+            selection: Selection::Weighted,
+        }
+    }
+    pub fn best_of_n(n: usize) -> Self {
+        Self {
+            n,
+            selection: Selection::BestOfN,
+        }
+    }
+
+    /// Draws up to `n` whole samples (fewer if the budget runs out) and, when the
+    /// selection needs them, scores them. Sample `i` is the same whatever `n` is (the
+    /// first call uses the base seed), so the samples for `n` are the first `n` of a larger draw.
+    pub(crate) async fn draw(
+        &self,
+        ledger: &mut Ledger<'_>,
+        ctx: &Context,
+        score: bool,
+    ) -> Result<Vec<Sample>, SearchError> {
+        if self.n == 0 {
+            return Err(SearchError::Config("n must be at least 1".into()));
+        }
+        let Some(max_tokens) = ledger.allowance(self.n, ctx.sampling.max_tokens) else {
+            return Ok(Vec::new());
+        };
+        let outs = ledger
+            .generate(
+                ctx,
+                "",
+                self.n,
+                max_tokens,
+                ctx.sampling.temperature,
+                ctx.stop.clone(),
+            )
+            .await?;
+        let mut samples: Vec<Sample> = outs
+            .iter()
+            .map(|c| {
+                let text = ctx.cut_after_answer(&c.text);
+                let rationale = ctx.parse(&text);
+                let finished = ended(c) || ctx.final_extractor.extract(&text).is_some();
+                Sample {
+                    text,
+                    rationale,
+                    scores: Vec::new(),
+                    score: None,
+                    tokens: c.generated_tokens,
+                    finished,
+                    prompt_tokens: c.prompt_tokens,
+                    judge: Default::default(),
+                }
+            })
+            .collect();
+        ledger.trace.push(TraceEvent::Expand {
+            node: 0,
+            children: (1..=samples.len()).collect(),
+            tokens: outs.iter().map(|c| c.generated_tokens).sum(),
+        });
+        if score {
+            let scorer = ctx.scorer(self.selection.name())?.clone();
+            for (i, s) in samples.iter_mut().enumerate() {
+                let sc = scorer
+                    .score_rationale(ledger.problem, &s.rationale)
+                    .await
+                    .map_err(|e| ledger.score_err(e))?;
+                ledger.add_judge(sc.spent);
+                s.judge = sc.spent;
+                s.score = Some(ctx.aggregation.apply_scores(&sc.scores).unwrap_or(0.0));
+                ledger.trace.push(TraceEvent::Score {
+                    node: i + 1,
+                    score: s.score.unwrap_or(0.0),
+                    tokens: sc.spent.generated_tokens(),
+                });
+                s.scores = sc.scores;
+            }
+        }
+        Ok(samples)
+    }
+}
+
+/// Picks an answer from samples: `(answer, chosen index)`.
+pub fn select(
+    selection: Selection,
+    samples: &[Sample],
+    opts: &stepwise_verify::Options,
+) -> (Option<String>, Option<usize>) {
+    match selection {
+        Selection::Majority | Selection::Weighted => {
+            let answers: Vec<Option<String>> =
+                samples.iter().map(|s| s.rationale.answer.clone()).collect();
+            let weights: Vec<f64> = samples
+                .iter()
+                .map(|s| match selection {
+                    Selection::Majority => 1.0,
+                    _ => s.score.unwrap_or(0.0),
+                })
+                .collect();
+            let groups = group_answers(&answers, &weights, opts);
+            match best_group(&groups) {
+                None => (None, None),
+                Some(g) => {
+                    // the group's best-scored member (first on ties) stands for it
+                    let pick =
+                        g.members[argmax(g.members.iter().map(|&i| weights[i])).unwrap_or(0)];
+                    (Some(g.answer.clone()), Some(pick))
+                }
+            }
+        }
+        Selection::BestOfN => {
+            let best = argmax(samples.iter().map(|s| s.score.unwrap_or(f64::NEG_INFINITY)));
+            (best.and_then(|i| samples[i].rationale.answer.clone()), best)
+        }
+    }
+}
+
+#[async_trait]
+impl Strategy for Sampling {
+    fn name(&self) -> String {
+        format!("{}(n={})", self.selection.name(), self.n)
+    }
+
+    async fn solve(
+        &self,
+        problem: &Problem,
+        budget: &Budget,
+        ctx: &Context,
+    ) -> Result<Outcome, SearchError> {
+        if self.selection.needs_scores() {
+            ctx.scorer(self.selection.name())?;
+        }
+        let mut ledger = Ledger::new(problem, budget, &self.name());
+        let samples = self
+            .draw(&mut ledger, ctx, self.selection.needs_scores())
+            .await?;
+        let (answer, chosen) = select(self.selection, &samples, &ctx.verify);
+        ledger.trace.push(TraceEvent::Select {
+            node: chosen.map_or(0, |c| c + 1),
+            answer: answer.clone(),
+        });
+        Ok(ledger.finish(self.name(), answer, chosen, samples))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use stepwise_score::testing::ScriptedGenerator;
+    use stepwise_score::{ArithScorer, OutcomeScorer};
+
+    /// Sample answers by index: a right claim "3 + 4 = 7" or a wrong one.
+    fn policy(answers: &'static [i32]) -> Arc<ScriptedGenerator> {
+        Arc::new(ScriptedGenerator::new(move |_, i| {
+            let a = answers[i % answers.len()];
+            format!("3 + 4 = {a}\n\nThe answer is {a}.\nQuestion: next one? The answer is 99.")
+        }))
+    }
+
+    fn problem() -> Problem {
+        Problem::new("p", "What is 3 + 4?").with_gold("7")
+    }
+
+    #[tokio::test]
+    async fn majority_counts_and_cuts() {
+        let ctx = Context::new(policy(&[8, 7, 8, 7, 7]));
+        let out = Sampling::majority(5)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.answer.as_deref(), Some("7"));
+        assert_eq!(out.chosen, Some(1));
+        // the chatter after the answer line is cut from the text but its tokens count
+        assert!(out.samples[0].text.ends_with("The answer is 8."));
+        assert_eq!(out.spent.policy_tokens, 5 * 16);
+        assert_eq!(out.spent.policy_calls, 1);
+        assert_eq!(out.spent.judge_tokens, 0);
+        // 2 of each: a tie in votes goes to the answer seen first
+        let ctx = Context::new(policy(&[8, 7, 7, 8]));
+        let out = Sampling::majority(4)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.answer.as_deref(), Some("8"));
+    }
+
+    #[tokio::test]
+    async fn best_of_n_and_weighted_use_the_checker() {
+        // three wrong samples agree on 8, one right sample says 7
+        let ctx = Context::new(policy(&[8, 8, 7, 8])).with_scorer(Arc::new(ArithScorer::default()));
+        let mut ctx = ctx;
+        ctx.aggregation = stepwise_core::Aggregation::Min;
+        let maj = Sampling::majority(4)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(maj.answer.as_deref(), Some("8"));
+        let bon = Sampling::best_of_n(4)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(bon.answer.as_deref(), Some("7"));
+        assert_eq!(bon.chosen, Some(2));
+        assert_eq!(bon.samples[2].score, Some(0.5)); // min(1, unchecked 0.5)
+        // weighted: 8 gets 3 x min(0, .5) = 0, 7 gets 0.5
+        let w = Sampling::weighted(4)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(w.answer.as_deref(), Some("7"));
+        assert_eq!(w.spent.judge_tokens, 0);
+    }
+
+    #[tokio::test]
+    async fn needs_a_scorer_and_respects_budget() {
+        let ctx = Context::new(policy(&[7]));
+        let e = Sampling::best_of_n(2)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SearchError::NeedsScorer { .. }));
+        // 4 samples within 20 tokens: each may generate at most 5
+        let out = Sampling::majority(4)
+            .solve(&problem(), &Budget::tokens(20), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.spent.policy_tokens, 20);
+        assert!(out.samples.iter().all(|s| s.tokens == 5));
+        let ctx = Context::new(policy(&[7])).with_scorer(Arc::new(OutcomeScorer::default()));
+        let out = Sampling::best_of_n(2)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.samples[0].score, Some(1.0));
+    }
+}
