@@ -68,7 +68,7 @@ impl EmbeddedConfig {
         Self {
             model_path: model_path.into(),
             threads: None,
-            ctx_size: 16_384,
+            ctx_size: 8_192,
             n_seq_max: 64,
             n_batch: 512,
             kv_unified: true,

@@ -52,7 +52,7 @@ fn unescape(s: &str) -> String {
 }
 
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
-    let gen = args.backend.open()?;
+    let backend = args.backend.open()?;
     let prompt = if args.raw {
         Prompt::Text(unescape(&args.prompt))
     } else {
@@ -79,7 +79,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     };
     let rt = crate::cmd::runtime()?;
     let t0 = Instant::now();
-    let part = rt.block_on(gen.generate_partial(&req));
+    let part = rt.block_on(backend.generate_partial(&req));
     let secs = t0.elapsed().as_secs_f64();
     let mut total_gen = 0u64;
     for (c, i) in part.completions.iter().zip(&part.indices) {
@@ -102,7 +102,10 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         println!("{}{}", req.assistant_prefix, c.text);
         if let Some(lps) = &c.logprobs {
             let sum: f32 = lps.iter().map(|t| t.logprob).sum();
-            let shown: Vec<String> = lps.iter().map(|t| format!("{:?}:{:.2}", t.token, t.logprob)).collect();
+            let shown: Vec<String> = lps
+                .iter()
+                .map(|t| format!("{:?}:{:.2}", t.token, t.logprob))
+                .collect();
             println!("logprobs (sum {sum:.2}): {}", shown.join(" "));
         }
     }
@@ -111,7 +114,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             "{} samples, {total_gen} tokens in {secs:.2}s ({:.1} tok/s) from {}",
             part.completions.len(),
             total_gen as f64 / secs.max(1e-9),
-            gen.name()
+            backend.name()
         );
     }
     if let Some(e) = part.error {

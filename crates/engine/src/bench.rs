@@ -1,0 +1,255 @@
+//! Generation throughput of the embedded backend beside llama.cpp's own `llama-batched-bench`.
+//!
+//! The reference is built from the PyPI sdist of `llama-cpp-python` (which vendors the whole
+//! llama.cpp tree, including `tools/batched-bench`) into the stepwise cache, once.
+
+use crate::fetch::stepwise_cache_root;
+use crate::{EngineError, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Version of the llama-cpp-python sdist whose vendored llama.cpp is the reference.
+pub const REFERENCE_SDIST: &str = "llama-cpp-python==0.3.36";
+const SDIST_DIR: &str = "llama_cpp_python-0.3.36";
+
+/// One measured configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchRow {
+    pub prompt_tokens: usize,
+    pub n: usize,
+    pub gen_tokens: usize,
+    /// Prompt processing time (s) and prompt tokens actually decoded.
+    pub t_pp: f64,
+    pub pp_decoded: usize,
+    /// Generation time (s) after the prompt.
+    pub t_tg: f64,
+    /// Aggregate generated tokens per second: `n * gen_len / t_tg`.
+    pub s_tg: f64,
+    pub t_total: f64,
+}
+
+/// A prompt of about `target` tokens (raw text) and its exact token count.
+pub async fn make_prompt(
+    g: &LlamaGenerator,
+    target: usize,
+) -> Result<(String, usize), EngineError> {
+    const WORDS: &str = "Janet has three apples and buys five more at the market before giving two to her \
+        neighbour who needs them for a pie that she will bake on Sunday afternoon with her children";
+    let words: Vec<&str> = WORDS.split_whitespace().collect();
+    let mut text = String::from("Question:");
+    let mut i = 0;
+    loop {
+        let n = g.tokenize(&text).await?.len();
+        if n >= target {
+            return Ok((text, n));
+        }
+        text.push(' ');
+        text.push_str(words[i % words.len()]);
+        i += 1;
+    }
+}
+
+/// Runs `n` samples of `gen_len` tokens each (EOS ignored) from `prompt` and times them.
+pub async fn measure(
+    g: &LlamaGenerator,
+    prompt: &str,
+    prompt_tokens: usize,
+    n: usize,
+    gen_len: usize,
+    seed: u64,
+) -> Result<BenchRow, EngineError> {
+    let req = GenerateRequest {
+        prompt: Prompt::Text(prompt.to_string()),
+        assistant_prefix: String::new(),
+        params: SamplingParams {
+            n,
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: 40,
+            max_tokens: gen_len as u32,
+            stop: Vec::new(),
+            seed,
+            logprobs: false,
+        },
+    };
+    let (out, stats) = g
+        .generate_detailed(&req, GenOptions { ignore_eos: true })
+        .await?;
+    let generated: u64 = out.iter().map(|c| c.generated_tokens).sum();
+    let t_pp = stats.prefill.as_secs_f64();
+    let t_total = stats.total.as_secs_f64();
+    let t_tg = (t_total - t_pp).max(1e-9);
+    Ok(BenchRow {
+        prompt_tokens,
+        n,
+        gen_tokens: gen_len,
+        t_pp,
+        pp_decoded: stats.decoded_prompt_tokens,
+        t_tg,
+        s_tg: generated as f64 / t_tg,
+        t_total,
+    })
+}
+
+/// llama.cpp's figures for one configuration (from `--output-format jsonl`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceRow {
+    pub pp: usize,
+    pub n: usize,
+    pub t_pp: f64,
+    pub s_tg: f64,
+    pub t_total: f64,
+}
+
+/// Path of `llama-batched-bench`, building it if needed (pip download of the sdist, cmake).
+pub fn ensure_batched_bench() -> Result<PathBuf, EngineError> {
+    let root = stepwise_cache_root().join("llama-cpp-src");
+    let bin = root.join("build").join("bin").join("llama-batched-bench");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&root)
+        .map_err(|e| EngineError::Setup(format!("cannot create {}: {e}", root.display())))?;
+    let src = root.join(SDIST_DIR).join("vendor").join("llama.cpp");
+    if !src.join("tools").join("batched-bench").exists() {
+        let tarball = root.join(format!("{SDIST_DIR}.tar.gz"));
+        if !tarball.exists() {
+            run(Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-binary",
+                    ":all:",
+                    "--no-deps",
+                    REFERENCE_SDIST,
+                    "-d",
+                ])
+                .arg(&root))?;
+        }
+        run(Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root))?;
+    }
+    let build = root.join("build");
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(&src)
+        .arg("-B")
+        .arg(&build)
+        .args([
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF",
+            "-DLLAMA_BUILD_SERVER=OFF",
+            "-DLLAMA_BUILD_TOOLS=ON",
+        ]))?;
+    let jobs = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .to_string();
+    run(Command::new("cmake").arg("--build").arg(&build).args([
+        "--target",
+        "llama-batched-bench",
+        "-j",
+        &jobs,
+    ]))?;
+    if !bin.exists() {
+        return Err(EngineError::Setup(format!(
+            "build finished but {} is missing",
+            bin.display()
+        )));
+    }
+    Ok(bin)
+}
+
+fn run(cmd: &mut Command) -> Result<(), EngineError> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| EngineError::Setup(format!("cannot run {shown}: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(10).collect();
+        return Err(EngineError::Setup(format!(
+            "{shown} failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    Ok(())
+}
+
+/// Runs llama.cpp's batched bench with a shared prompt and unified KV (the settings the
+/// embedded backend uses) and parses its JSONL lines.
+pub fn run_reference(
+    bin: &Path,
+    model: &Path,
+    pps: &[usize],
+    ns: &[usize],
+    gen_len: usize,
+    threads: usize,
+    ctx: u32,
+) -> Result<(Vec<ReferenceRow>, String), EngineError> {
+    let join = |v: &[usize]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut cmd = Command::new(bin);
+    cmd.arg("-m")
+        .arg(model)
+        .args(["-c", &ctx.to_string(), "-b", "2048", "-ub", "512"])
+        .args([
+            "-npp",
+            &join(pps),
+            "-ntg",
+            &gen_len.to_string(),
+            "-npl",
+            &join(ns),
+        ])
+        .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
+        .args(["-pps", "-kvu", "--output-format", "jsonl"]);
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| EngineError::Setup(format!("cannot run {shown}: {e}")))?;
+    if !out.status.success() {
+        return Err(EngineError::Setup(format!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )));
+    }
+    let mut rows = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
+            continue;
+        };
+        let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+        if let (Some(pp), Some(pl), Some(t_pp), Some(s_tg), Some(t)) =
+            (f("pp"), f("pl"), f("t_pp"), f("speed_tg"), f("t"))
+        {
+            rows.push(ReferenceRow {
+                pp: pp as usize,
+                n: pl as usize,
+                t_pp,
+                s_tg,
+                t_total: t,
+            });
+        }
+    }
+    if rows.is_empty() {
+        return Err(EngineError::Setup(format!(
+            "{shown} printed no JSONL results"
+        )));
+    }
+    let shown = shown.replace('"', "");
+    Ok((rows, shown))
+}
