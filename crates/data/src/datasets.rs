@@ -268,13 +268,10 @@ pub fn load(dataset: &Dataset, opts: &LoadOptions) -> Result<Loaded> {
         source: Some(path.clone()),
         ..Loaded::default()
     };
-    let mut ordinal = 0usize;
-    for item in records {
+    for (this, item) in records.enumerate() {
         if opts.limit.is_some_and(|l| loaded.problems.len() >= l) {
             break;
         }
-        let this = ordinal;
-        ordinal += 1;
         let converted = item.and_then(|rec| {
             let line = rec.line;
             let mut p = map
