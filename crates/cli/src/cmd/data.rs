@@ -1,10 +1,393 @@
-//! Placeholder until its owner fills it in.
+//! `stepwise data`: inspect, generate and convert datasets; list and export runs.
 
 use crate::Global;
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
+use stepwise_data::mapping::{Field, GoldRule};
+use stepwise_data::store::{RunStore, default_store_path};
+use stepwise_data::{ArithSpec, Dataset, LoadOptions, ProcessBenchRecord, load};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: DataCommand,
+}
 
-pub fn run(_args: Args, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Print problems with their parsed gold answers.
+    ///
+    /// DATASET is gsm8k:test, gsm8k:train, math500, processbench:{gsm8k,math,olympiadbench,omnimath},
+    /// arith:ops=2,n=100,seed=7 (generated), or a .jsonl/.parquet file.
+    Show(ShowArgs),
+    /// Generate a synthetic task family as JSONL (to stdout unless --out).
+    Gen(GenArgs),
+    /// Convert between JSONL and Parquet (by file extension).
+    Convert {
+        /// Input file (.jsonl or .parquet).
+        input: PathBuf,
+        /// Output file (.jsonl or .parquet).
+        output: PathBuf,
+    },
+    /// List the runs in the run store.
+    Runs {
+        #[command(flatten)]
+        store: StoreArg,
+        /// One JSON object per run instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a run's finished units (samples, step scores, labels) to JSONL or Parquet.
+    Export {
+        /// The run id (see `stepwise data runs`).
+        run: i64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Output file; `-` or absent writes JSONL to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct StoreArg {
+    /// The run store (SQLite).
+    #[arg(long, env = "STEPWISE_STORE", value_name = "FILE", default_value_os_t = default_store_path())]
+    store: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Jsonl,
+    Parquet,
+}
+
+#[derive(clap::Args, Debug)]
+struct ShowArgs {
+    /// The dataset (see above).
+    dataset: String,
+    /// Show at most N problems.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    limit: usize,
+    /// Show every problem (overrides --limit).
+    #[arg(long)]
+    all: bool,
+    /// One JSON object per problem (the full Problem) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Continue past malformed records, counting them, instead of stopping at the first.
+    #[arg(long)]
+    skip_bad: bool,
+    /// For files: the field holding the question (default: question, problem, prompt, input).
+    #[arg(long, value_name = "FIELD")]
+    question_field: Option<String>,
+    /// For files: the field holding the gold answer (default: gold, answer, final_answer, target).
+    #[arg(long, value_name = "FIELD")]
+    gold_field: Option<String>,
+    /// For files: how to read the gold field: `verbatim`, or extraction rules such as
+    /// `gsm8k` or `boxed,answer-is` (default: `#### N` when present, else verbatim).
+    #[arg(long, value_name = "RULES")]
+    gold_rule: Option<String>,
+    /// For files: the field holding the reference solution.
+    #[arg(long, value_name = "FIELD")]
+    reference_field: Option<String>,
+    /// For files: the field holding the id (default: id, unique_id, problem_id, idx).
+    #[arg(long, value_name = "FIELD")]
+    id_field: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct GenArgs {
+    /// The task family.
+    #[arg(value_enum)]
+    family: Family,
+    /// Operations per problem (difficulty).
+    #[arg(long, default_value_t = 1)]
+    ops: usize,
+    /// Number of problems.
+    #[arg(long = "n", default_value_t = 100)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Digits of every operand (difficulty).
+    #[arg(long, default_value_t = 1)]
+    digits: u32,
+    /// `chain` (an expression) or `word` (a short story).
+    #[arg(long, default_value = "chain")]
+    kind: ArithKind,
+    /// Operations to draw from, e.g. `+-*` or `+*/`.
+    #[arg(long, default_value = "+-*")]
+    opset: String,
+    /// Write to this file instead of stdout (.jsonl, or .parquet).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Family {
+    /// Multi-step integer problems with exact intermediate values.
+    Arith,
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
+    match args.command {
+        DataCommand::Show(a) => show(a, g),
+        DataCommand::Gen(a) => generate(a, g),
+        DataCommand::Convert { input, output } => {
+            let n = stepwise_data::parquet_io::convert(&input, &output)?;
+            if !g.quiet {
+                eprintln!("wrote {n} records to {}", output.display());
+            }
+            Ok(())
+        }
+        DataCommand::Runs { store, json } => runs(&store.store, json),
+        DataCommand::Export {
+            run,
+            format,
+            out,
+            store,
+        } => export(run, format, out, &store.store, g),
+    }
+}
+
+fn field(name: &Option<String>) -> Field {
+    name.as_ref()
+        .map_or(Field::Auto, |n| Field::named(n.clone()))
+}
+
+fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
+    let dataset: Dataset = a.dataset.parse()?;
+    let custom = a.question_field.is_some()
+        || a.gold_field.is_some()
+        || a.gold_rule.is_some()
+        || a.reference_field.is_some()
+        || a.id_field.is_some();
+    let field_map = if custom {
+        let Dataset::File(_) = dataset else {
+            bail!(
+                "field options (--question-field, --gold-field, ...) apply to files, not to the built-in '{dataset}'"
+            );
+        };
+        let mut map = dataset.field_map();
+        if a.question_field.is_some() {
+            map.question = field(&a.question_field);
+        }
+        if a.gold_field.is_some() {
+            map.gold = field(&a.gold_field);
+        }
+        if a.reference_field.is_some() {
+            map.reference = field(&a.reference_field);
+        }
+        if a.id_field.is_some() {
+            map.id = field(&a.id_field);
+        }
+        if let Some(rule) = &a.gold_rule {
+            map.gold_rule = if rule.trim() == "verbatim" {
+                GoldRule::Verbatim
+            } else {
+                let ex = stepwise_core::AnswerExtractor::parse_rules(rule)
+                    .map_err(anyhow::Error::msg)?;
+                GoldRule::Extract(ex.rules)
+            };
+        }
+        Some(map)
+    } else {
+        None
+    };
+    let opts = LoadOptions {
+        data_dir: g.data_dir.clone(),
+        skip_bad: a.skip_bad,
+        limit: (!a.all).then_some(a.limit),
+        field_map,
+    };
+    let loaded = load(&dataset, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = (|| -> std::io::Result<()> {
+        for (i, p) in loaded.problems.iter().enumerate() {
+            if a.json {
+                serde_json::to_writer(&mut out, p)?;
+                writeln!(out)?;
+                continue;
+            }
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "── {} ──", p.id)?;
+            writeln!(out, "{}", p.question.trim_end())?;
+            writeln!(out, "gold: {}", p.gold.as_deref().unwrap_or("(none)"))?;
+            if let Ok(spec) = ArithSpec::from_problem(p) {
+                let steps: Vec<String> = spec
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} = {}", s.expr, s.value))
+                    .collect();
+                writeln!(out, "steps: {}", steps.join(" ; "))?;
+            }
+            if let Ok(pb) = ProcessBenchRecord::from_problem(p) {
+                let label = pb.first_error().map_or_else(
+                    || "no error".to_string(),
+                    |k| format!("first error at step {k}"),
+                );
+                writeln!(
+                    out,
+                    "solution by {}: {} steps, {label}, final answer {}",
+                    pb.generator,
+                    pb.steps.len(),
+                    if pb.final_answer_correct {
+                        "correct"
+                    } else {
+                        "wrong"
+                    }
+                )?;
+            }
+        }
+        out.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other.context("writing to stdout")?,
+    }
+    if !g.quiet {
+        let source = loaded
+            .source
+            .as_ref()
+            .map(|p| format!(" from {}", p.display()))
+            .unwrap_or_default();
+        eprintln!(
+            "{} problem(s) of {dataset}{source}; {} bad record(s) skipped",
+            loaded.problems.len(),
+            loaded.skipped.len()
+        );
+    }
+    Ok(())
+}
+
+fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
+    let Family::Arith = a.family;
+    let config = ArithConfig {
+        ops: a.ops,
+        n: a.n,
+        seed: a.seed,
+        digits: a.digits,
+        kind: a.kind,
+        opset: parse_opset(&a.opset).map_err(anyhow::Error::msg)?,
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    let problems = stepwise_data::arith::generate(&config)?;
+    match &a.out {
+        Some(path)
+            if stepwise_data::parquet_io::Format::from_path(path)
+                == Some(stepwise_data::parquet_io::Format::Parquet) =>
+        {
+            let records: Vec<_> = problems
+                .iter()
+                .map(|p| match serde_json::to_value(p) {
+                    Ok(serde_json::Value::Object(m)) => Ok(m),
+                    Ok(_) => bail!("problem {} did not serialize to an object", p.id),
+                    Err(e) => Err(e.into()),
+                })
+                .collect::<anyhow::Result<_>>()?;
+            stepwise_data::parquet_io::write_parquet_records(path, &records)?;
+        }
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            stepwise_data::jsonl::write_jsonl(std::io::BufWriter::new(file), &problems)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            match stepwise_data::jsonl::write_jsonl(
+                std::io::BufWriter::new(stdout.lock()),
+                &problems,
+            ) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("writing to stdout")?,
+            }
+        }
+    }
+    if !g.quiet {
+        eprintln!(
+            "generated {} problem(s) of arith:{}",
+            problems.len(),
+            config.to_spec()
+        );
+    }
+    Ok(())
+}
+
+fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    if !path.exists() {
+        bail!(
+            "no run store at {} (runs are created by solve, annotate, eval, ...; --store picks another file)",
+            path.display()
+        );
+    }
+    let store = RunStore::open(path)?;
+    let runs = store.list_runs()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in &runs {
+            serde_json::to_writer(&mut out, r)?;
+            writeln!(out)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>5}  {:<12} {:<8} {:>7} {:>8}  {:<20}  config",
+        "id", "kind", "status", "units", "problems", "created"
+    )?;
+    for r in &runs {
+        let mut config = r.config.to_string();
+        if config.chars().count() > 60 {
+            config = config.chars().take(57).collect::<String>() + "...";
+        }
+        writeln!(
+            out,
+            "{:>5}  {:<12} {:<8} {:>7} {:>8}  {:<20}  {config}",
+            r.id, r.kind, r.status, r.units, r.problems, r.created
+        )?;
+    }
+    if runs.is_empty() {
+        writeln!(out, "(no runs in {})", path.display())?;
+    }
+    Ok(())
+}
+
+fn export(
+    run: i64,
+    format: ExportFormat,
+    out: Option<PathBuf>,
+    path: &std::path::Path,
+    g: &Global,
+) -> anyhow::Result<()> {
+    if !path.exists() {
+        bail!("no run store at {}", path.display());
+    }
+    let store = RunStore::open(path)?;
+    let out = out.filter(|p| p.as_os_str() != "-");
+    let n = match (format, &out) {
+        (ExportFormat::Parquet, None) => bail!("--format parquet needs --out FILE"),
+        (ExportFormat::Parquet, Some(file)) => store.export_parquet(run, file)?,
+        (ExportFormat::Jsonl, Some(file)) => {
+            let f = std::fs::File::create(file)
+                .with_context(|| format!("creating {}", file.display()))?;
+            store.export_jsonl(run, std::io::BufWriter::new(f))?
+        }
+        (ExportFormat::Jsonl, None) => {
+            store.export_jsonl(run, std::io::BufWriter::new(std::io::stdout().lock()))?
+        }
+    };
+    if !g.quiet {
+        let dest = out.map_or_else(|| "stdout".to_string(), |p| p.display().to_string());
+        eprintln!("exported {n} unit(s) of run {run} to {dest}");
+    }
+    Ok(())
 }
