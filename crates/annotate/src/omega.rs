@@ -301,7 +301,8 @@ pub fn prefix_records(
         .prefixes
         .iter()
         .filter(|p| {
-            (p.node as usize) < tree.nodes.len() && p.parent.is_some_and(|x| (x as usize) < tree.nodes.len())
+            (p.node as usize) < tree.nodes.len()
+                && p.parent.is_some_and(|x| (x as usize) < tree.nodes.len())
         })
         .map(|p| LabelledSolution {
             problem_id: result.problem_id.clone(),
