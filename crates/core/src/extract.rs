@@ -143,26 +143,62 @@ impl AnswerExtractor {
 /// (braces matched, escaped braces `\{` `\}` skipped), or of the token after
 /// `\boxed ` when no brace follows. Unbalanced braces give `None`.
 pub fn find_boxed(text: &str) -> Option<Range<usize>> {
+    if !text.contains("\\boxed") && !text.contains("\\fbox") {
+        return None;
+    }
+    // One pass matching every brace, so each occurrence resolves in O(1) and
+    // texts with many (or nested, or unbalanced) boxes stay linear.
+    let closes = matching_braces(text);
     let mut best: Option<Range<usize>> = None;
     for pat in ["\\boxed", "\\fbox"] {
-        let mut from = 0;
-        while let Some(pos) = text[from..].find(pat) {
-            let start = from + pos + pat.len();
-            from = start;
-            if best.as_ref().is_some_and(|b| b.start > start) {
-                continue;
+        let mut upto = text.len();
+        while let Some(pos) = text[..upto].rfind(pat) {
+            upto = pos;
+            let after = pos + pat.len();
+            if best.as_ref().is_some_and(|b| b.start > after) {
+                break;
             }
-            if let Some(r) = boxed_content(text, start) {
+            if let Some(r) = boxed_content(text, after, &closes) {
                 if best.as_ref().is_none_or(|b| r.start > b.start) {
                     best = Some(r);
                 }
+                break;
             }
         }
     }
     best
 }
 
-fn boxed_content(text: &str, after_cmd: usize) -> Option<Range<usize>> {
+/// For every `{` that has a matching `}`, the position of that `}` (escaped braces skipped).
+fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
+    let bytes = text.as_bytes();
+    let mut stack = Vec::new();
+    let mut closes = std::collections::HashMap::new();
+    let mut j = 0;
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' => {
+                j += 2;
+                continue;
+            }
+            b'{' => stack.push(j),
+            b'}' => {
+                if let Some(open) = stack.pop() {
+                    closes.insert(open, j);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    closes
+}
+
+fn boxed_content(
+    text: &str,
+    after_cmd: usize,
+    closes: &std::collections::HashMap<usize, usize>,
+) -> Option<Range<usize>> {
     let bytes = text.as_bytes();
     let mut i = after_cmd;
     while i < bytes.len() && bytes[i] == b' ' {
@@ -181,27 +217,7 @@ fn boxed_content(text: &str, after_cmd: usize) -> Option<Range<usize>> {
             .map_or(text.len(), |e| i + e);
         return (end > i).then_some(i..end);
     }
-    let open = i;
-    let mut depth = 0usize;
-    let mut j = open;
-    while j < bytes.len() {
-        match bytes[j] {
-            b'\\' => {
-                j += 2;
-                continue;
-            }
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(open + 1..j);
-                }
-            }
-            _ => {}
-        }
-        j += 1;
-    }
-    None
+    closes.get(&i).map(|&close| i + 1..close)
 }
 
 fn find_gsm8k(text: &str) -> Option<Range<usize>> {
@@ -401,6 +417,16 @@ mod tests {
             ex(r"\boxed{3").unwrap(),
             ("3".into(), ExtractRule::LastNumber)
         );
+    }
+
+    #[test]
+    fn many_and_unbalanced_boxes() {
+        let open = "\\boxed{".repeat(20_000);
+        assert_eq!(find_boxed(&open), None);
+        let nested = format!("{open}7{}", "}".repeat(20_000));
+        assert_eq!(ex(&nested).unwrap().0, "7");
+        let many = "\\boxed{1} ".repeat(20_000) + "\\boxed{2} \\boxed{3";
+        assert_eq!(ex(&many).unwrap().0, "2");
     }
 
     #[test]
