@@ -119,7 +119,7 @@ pub fn equivalent_rewrite(answer: &str, k: u64) -> String {
         };
     }
     if let Some((num, den)) = simple_frac(a) {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             return format!("{num}/{den}");
         }
         return format!("\\dfrac{{{num}}}{{{den}}}");
@@ -158,7 +158,7 @@ pub fn wrong_answer(answer: &str, other: &str, k: u64) -> String {
     }
     if let Some((num, den)) = simple_frac(a)
         && num != den
-        && k % 2 == 0
+        && k.is_multiple_of(2)
     {
         return format!("\\frac{{{den}}}{{{num}}}");
     }

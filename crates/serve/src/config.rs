@@ -439,6 +439,17 @@ mod tests {
     }
 
     #[test]
+    fn example_config_in_clients_parses() {
+        let cfg = Config::from_toml(
+            include_str!("../../../clients/rewards.example.toml"),
+            "clients/rewards.example.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.reward.components.len(), 4);
+        assert_eq!(cfg.sources.len(), 2);
+    }
+
+    #[test]
     fn presets_build() {
         for p in PRESETS {
             Config::with_preset(p).unwrap().check().unwrap();
