@@ -187,7 +187,7 @@ pub enum UnitResult {
     Tree {
         strategy: ScaleStrategy,
         n: usize,
-        outcome: Outcome,
+        outcome: Box<Outcome>,
     },
 }
 
@@ -286,7 +286,7 @@ impl ScaleRunner {
                 Ok(UnitResult::Tree {
                     strategy,
                     n,
-                    outcome,
+                    outcome: Box::new(outcome),
                 })
             }
         }
