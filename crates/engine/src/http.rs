@@ -239,10 +239,8 @@ impl HttpGenerator {
                     }
                     Err(e) => {
                         let connect = e.is_connect();
-                        if connect {
-                            if let Ok(mut d) = ep.down_until.lock() {
-                                *d = Some(Instant::now() + Duration::from_secs(2));
-                            }
+                        if connect && let Ok(mut d) = ep.down_until.lock() {
+                            *d = Some(Instant::now() + Duration::from_secs(2));
                         }
                         let kind = if e.is_timeout() {
                             "timed out"

@@ -156,7 +156,7 @@ async fn prefix_sharing_matches_re_prefilling() {
             "child did not reuse the parent's prompt KV: {stats:?}"
         );
         assert!(stats.decoded_prompt_tokens < 20, "{stats:?}");
-        let (fresh, fstats) = no_cache()
+        let (fresh, fstats) = nc
             .generate_detailed(&child, GenOptions::default())
             .await
             .unwrap();

@@ -135,10 +135,10 @@ async fn start_server() -> Option<Server> {
     let client = reqwest::Client::new();
     let t0 = Instant::now();
     loop {
-        if let Ok(r) = client.get(format!("{}/v1/models", server.url)).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{}/v1/models", server.url)).send().await
+            && r.status().is_success()
+        {
+            break;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(120),
