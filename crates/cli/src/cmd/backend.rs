@@ -4,13 +4,20 @@
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stepwise_engine::{ChatMode, EmbeddedConfig, Generator, HttpConfig, HttpGenerator, LlamaGenerator};
+use stepwise_engine::{
+    ChatMode, EmbeddedConfig, Generator, HttpConfig, HttpGenerator, LlamaGenerator,
+};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
     /// GGUF model for the embedded llama.cpp backend. Default: SmolLM2-135M-Instruct Q4_1
     /// (fetched and checksummed on first use; see `stepwise model fetch`).
-    #[arg(long, env = "STEPWISE_MODEL", value_name = "PATH.gguf", conflicts_with = "endpoint")]
+    #[arg(
+        long,
+        env = "STEPWISE_MODEL",
+        value_name = "PATH.gguf",
+        conflicts_with = "endpoint"
+    )]
     pub model: Option<PathBuf>,
     /// OpenAI-compatible server base URL (vLLM, SGLang, llama.cpp server, Ollama). Repeat for several
     /// endpoints; requests go to the least-loaded one.

@@ -46,7 +46,10 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
                 .with_context(|| format!("loading {}", path.display()))?;
             let i = g.info();
             println!("path          {}", path.display());
-            println!("file size     {} bytes (GGUF v{}, {} tensors)", header.file_size, header.version, header.tensor_count);
+            println!(
+                "file size     {} bytes (GGUF v{}, {} tensors)",
+                header.file_size, header.version, header.tensor_count
+            );
             println!("parameters    {}", i.n_params);
             println!("vocabulary    {}", i.n_vocab);
             println!("embedding     {}", i.n_embd);
@@ -54,11 +57,17 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             println!("threads       {}", i.threads);
             println!(
                 "system prompt {}",
-                i.system_prompt.as_deref().unwrap_or("(none; the chat template has no default)")
+                i.system_prompt
+                    .as_deref()
+                    .unwrap_or("(none; the chat template has no default)")
             );
             println!(
                 "chat template {}",
-                if i.chat_template.is_some() { "from the model" } else { "none (ChatML used)" }
+                if i.chat_template.is_some() {
+                    "from the model"
+                } else {
+                    "none (ChatML used)"
+                }
             );
         }
     }
