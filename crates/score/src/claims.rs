@@ -261,13 +261,8 @@ fn expr_token_len(s: &str, i: usize) -> usize {
                 1
             }
         }
-        '.' => {
-            if s[i + 1..].starts_with(|c: char| c.is_ascii_digit()) {
-                1
-            } else {
-                0
-            }
-        }
+        '.' if s[i + 1..].starts_with(|c: char| c.is_ascii_digit()) => 1,
+        '.' => 0,
         ',' => {
             // a thousands separator: digit before, exactly three digits after
             let before = prev_char(s, i).is_some_and(|c| c.is_ascii_digit());

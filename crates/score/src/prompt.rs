@@ -156,12 +156,12 @@ fn fill(s: &str, vars: &[(&str, &str)], place: &str) -> Result<String, ScoreErro
     while let Some(p) = rest.find(['{', '}']) {
         out.push_str(&rest[..p]);
         let tail = &rest[p..];
-        if tail.starts_with("{{") {
+        if let Some(r) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = r;
+        } else if let Some(r) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
+            rest = r;
         } else if tail.starts_with('{') {
             let end = tail.find('}').unwrap_or(tail.len());
             let name = &tail[1..end];

@@ -24,7 +24,7 @@ pub struct Args {
 pub enum What {
     /// ProcessBench: find the earliest wrong step of each solution (accuracy on erroneous
     /// and correct samples, F1 per subset).
-    Processbench(PbArgs),
+    Processbench(Box<PbArgs>),
     /// Accuracy versus compute from a results file (samples or strategy outcomes).
     Compute(FileArgs),
     /// Calibration (ECE, Brier, AUROC, reliability diagram) from a results file.
@@ -92,7 +92,7 @@ pub struct FileArgs {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     match args.what {
-        What::Processbench(a) => processbench_cmd(a, g),
+        What::Processbench(a) => processbench_cmd(*a, g),
         What::Compute(a) => compute_cmd(a),
         What::Calibration(a) => calibration_cmd(a),
     }
