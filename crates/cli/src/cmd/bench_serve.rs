@@ -24,8 +24,8 @@ pub struct Args {
     /// wrk threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Upper bound on each load run, in seconds.
-    #[arg(long, default_value_t = 180)]
+    /// Length of each load run, in seconds (wrk cycles through the rewards for this long).
+    #[arg(long = "seconds", default_value_t = 20)]
     pub max_seconds: u64,
     /// uvicorn worker processes for the Python server (0: one per core).
     #[arg(long, default_value_t = 0)]
