@@ -266,6 +266,11 @@ fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation 
                 (Some(a), Some(b)) => equiv::equiv(a, b, opts),
                 _ => Verdict::Undecided,
             };
+            // Units are stripped when the gold has none; when both sides name units,
+            // different units make different answers (`5 cm` is not `5 mm`).
+            if v == Verdict::Equal && units_conflict(&g.extracted, &p.extracted) {
+                v = Verdict::NotEqual;
+            }
             if v != Verdict::Equal
                 && !g.extracted.trim().is_empty()
                 && raw_key(&g.extracted) == raw_key(&p.extracted)
@@ -337,5 +342,69 @@ mod tests {
         assert_eq!(exact_value("5^5^5^5"), None);
         assert_eq!(exact_value("(1, 2)"), None);
         assert_eq!(exact_value(""), None);
+    }
+}
+
+/// Canonical unit words named in an answer (`\text{ cm}`, `inches`, `5 ft`).
+fn unit_words(s: &str) -> std::collections::BTreeSet<&'static str> {
+    s.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 2 && parse::is_unit_word(w))
+        .filter_map(|w| canonical_unit(&w.to_ascii_lowercase()))
+        .collect()
+}
+
+/// One name per unit; qualifiers (`square`, `cubic`, `sq`) and `units` name no unit.
+fn canonical_unit(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "cm" => "cm",
+        "mm" => "mm",
+        "km" => "km",
+        "kg" => "kg",
+        "mg" => "mg",
+        "ml" => "ml",
+        "meter" | "meters" => "m",
+        "mile" | "miles" => "mile",
+        "inch" | "inches" => "inch",
+        "feet" | "ft" => "foot",
+        "dollar" | "dollars" => "dollar",
+        "cent" | "cents" => "cent",
+        "degree" | "degrees" => "degree",
+        "hour" | "hours" => "hour",
+        "minute" | "minutes" => "minute",
+        "seconds" => "second",
+        "day" | "days" => "day",
+        "year" | "years" => "year",
+        "yuan" => "yuan",
+        _ => return None,
+    })
+}
+
+/// True when both answers name units and they are not the same units.
+fn units_conflict(gold: &str, pred: &str) -> bool {
+    let g = unit_words(gold);
+    if g.is_empty() {
+        return false;
+    }
+    let p = unit_words(pred);
+    !p.is_empty() && g != p
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn units_are_compared_only_when_both_sides_name_them() {
+        let o = Options::default();
+        assert_eq!(verify("5 cm", "5 mm", &o), Verdict::NotEqual);
+        assert_eq!(
+            verify("5\\text{ cm}", "5\\text{ km}", &o),
+            Verdict::NotEqual
+        );
+        assert_eq!(verify("5 cm", "5", &o), Verdict::Equal);
+        assert_eq!(verify("5", "5 cm", &o), Verdict::Equal);
+        assert_eq!(verify("3 inches", "3 inch", &o), Verdict::Equal);
+        assert_eq!(verify("12 ft", "12 feet", &o), Verdict::Equal);
+        assert_eq!(verify("10 square units", "10", &o), Verdict::Equal);
     }
 }

@@ -1042,7 +1042,7 @@ impl Parser {
     }
 }
 
-fn is_unit_word(w: &str) -> bool {
+pub(crate) fn is_unit_word(w: &str) -> bool {
     matches!(
         w.to_ascii_lowercase().as_str(),
         "cm" | "mm"
