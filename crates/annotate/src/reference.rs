@@ -17,6 +17,7 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use stepwise_core::Problem;
 use stepwise_engine::{ChatMessage, Prompt};
+use stepwise_score::{PromptTemplate, fill_template};
 
 const DEFAULT_TEMPLATE: &str = include_str!("../prompts/spare.txt");
 const PLACEHOLDERS: [&str; 5] = ["question", "reference", "gold", "steps", "n"];
@@ -43,63 +44,20 @@ impl JudgeTemplate {
         DEFAULT_TEMPLATE
     }
 
-    /// Parses template text; `place` names it in errors.
+    /// Parses template text; `place` names it in errors. Sections and placeholders
+    /// follow the score crate's prompt templates (`stepwise_score::PromptTemplate`).
     pub fn parse(text: &str, place: &str) -> Result<Self> {
-        let err = |reason: String| AnnotateError::Template {
-            place: place.to_string(),
-            reason,
-        };
-        let mut sections: Vec<(String, String)> = Vec::new();
-        for (ln, line) in text.lines().enumerate() {
-            if let Some(h) = line.strip_prefix("### ") {
-                let name = h.trim().to_ascii_lowercase();
-                if !["system", "user", "assistant"].contains(&name.as_str()) {
-                    return Err(err(format!("line {}: unknown section '{name}'", ln + 1)));
-                }
-                if sections.iter().any(|(n, _)| *n == name) {
-                    return Err(err(format!("line {}: section '{name}' repeated", ln + 1)));
-                }
-                sections.push((name, String::new()));
-                continue;
+        let t = PromptTemplate::parse(text, place, &PLACEHOLDERS).map_err(|e| {
+            AnnotateError::Template {
+                place: place.to_string(),
+                reason: e.to_string(),
             }
-            match sections.last_mut() {
-                Some((_, s)) => {
-                    if !s.is_empty() {
-                        s.push('\n');
-                    }
-                    s.push_str(line);
-                }
-                None if line.trim().is_empty() || line.starts_with('#') => {}
-                None => {
-                    return Err(err(format!(
-                        "line {}: text before the first '### user' header",
-                        ln + 1
-                    )));
-                }
-            }
-        }
-        let take = |name: &str| {
-            sections
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, s)| s.trim_end().to_string())
-        };
-        let t = Self {
-            system: take("system").filter(|s| !s.is_empty()),
-            user: take("user").ok_or_else(|| err("no '### user' section".into()))?,
-            assistant: take("assistant").unwrap_or_default(),
-        };
-        for part in [t.system.as_deref().unwrap_or(""), &t.user, &t.assistant] {
-            fill(part, None).map_err(&err)?;
-            for name in placeholder_names(part) {
-                if !PLACEHOLDERS.contains(&name.as_str()) {
-                    return Err(err(format!(
-                        "unknown placeholder {{{name}}} (allowed: {{question}} {{reference}} {{gold}} {{steps}} {{n}})"
-                    )));
-                }
-            }
-        }
-        Ok(t)
+        })?;
+        Ok(Self {
+            system: t.system,
+            user: t.user,
+            assistant: t.assistant,
+        })
     }
 
     /// Reads a template file.
@@ -133,9 +91,9 @@ impl JudgeTemplate {
             ("n", n.as_str()),
         ];
         let f = |s: &str| {
-            fill(s, Some(&vars)).map_err(|reason| AnnotateError::Template {
+            fill_template(s, &vars, "judge prompt").map_err(|e| AnnotateError::Template {
                 place: "judge prompt".into(),
-                reason,
+                reason: e.to_string(),
             })
         };
         let mut msgs = Vec::new();
@@ -145,68 +103,6 @@ impl JudgeTemplate {
         msgs.push(ChatMessage::user(f(&self.user)?));
         Ok((Prompt::Chat(msgs), f(&self.assistant)?))
     }
-}
-
-fn placeholder_names(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(p) = rest.find('{') {
-        let tail = &rest[p..];
-        if let Some(t) = tail.strip_prefix("{{") {
-            rest = t;
-            continue;
-        }
-        match tail.find('}') {
-            Some(e) => {
-                out.push(tail[1..e].to_string());
-                rest = &tail[e + 1..];
-            }
-            None => break,
-        }
-    }
-    out
-}
-
-/// Replaces `{name}` by its value; `{{`/`}}` are literal braces. With `vars = None` only
-/// checks the syntax (placeholders become empty).
-fn fill(s: &str, vars: Option<&[(&str, &str)]>) -> std::result::Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(p) = rest.find(['{', '}']) {
-        out.push_str(&rest[..p]);
-        let tail = &rest[p..];
-        if let Some(t) = tail.strip_prefix("{{") {
-            out.push('{');
-            rest = t;
-        } else if let Some(t) = tail.strip_prefix("}}") {
-            out.push('}');
-            rest = t;
-        } else if tail.starts_with('{') {
-            let end = tail.find('}').ok_or_else(|| {
-                format!(
-                    "unclosed '{{' in '{}'",
-                    tail.chars().take(30).collect::<String>()
-                )
-            })?;
-            let name = &tail[1..end];
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "bad placeholder '{{{name}}}' (write '{{{{' for a literal brace)"
-                ));
-            }
-            if let Some(vars) = vars {
-                match vars.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => return Err(format!("no value for placeholder {{{name}}}")),
-                }
-            }
-            rest = &tail[end + 1..];
-        } else {
-            return Err("stray '}' (write '}}' for a literal brace)".into());
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// One parsed judge line.

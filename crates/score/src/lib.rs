@@ -48,7 +48,7 @@ pub use answers::{AnswerGroup, best_group, group_answers};
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
-pub use prompt::PolicyPrompt;
+pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
 pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer};
 

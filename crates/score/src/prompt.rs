@@ -11,9 +11,10 @@ use std::path::Path;
 use stepwise_core::Problem;
 use stepwise_engine::{ChatMessage, Prompt};
 
-/// A parsed template: system, user and assistant-prefix sections.
+/// A parsed template: system, user and assistant-prefix sections. Other crates with
+/// their own placeholders (e.g. annotate's reference judge) parse and fill through it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template {
+pub struct Template {
     pub system: Option<String>,
     pub user: String,
     pub assistant: String,
@@ -150,7 +151,9 @@ fn placeholders(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn fill(s: &str, vars: &[(&str, &str)], place: &str) -> Result<String, ScoreError> {
+/// Replaces each `{name}` in `s` by its value; `{{`/`}}` are literal braces. `place`
+/// names the template in errors.
+pub fn fill(s: &str, vars: &[(&str, &str)], place: &str) -> Result<String, ScoreError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(p) = rest.find(['{', '}']) {
