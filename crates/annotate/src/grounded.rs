@@ -21,7 +21,7 @@
 
 use crate::mc::{Solution, sample_solutions};
 use crate::policy::Policy;
-use crate::{Cost, LabelledSolution, Method, QuestionResult, Result, StepLabel, mix_seed};
+use crate::{Cost, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
 use stepwise_core::Problem;
 use stepwise_score::ArithScorer;
@@ -183,15 +183,7 @@ pub async fn label(
     for s in &sols {
         let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
         cost += c;
-        solutions.push(LabelledSolution {
-            problem_id: problem.id.clone(),
-            question: problem.question.clone(),
-            gold: problem.gold.clone(),
-            sample: s.sample,
-            steps: s.steps.clone(),
-            labels,
-            answer_correct: Some(s.correct),
-        });
+        solutions.push(s.labelled(problem, labels));
     }
     Ok(QuestionResult {
         problem_id: problem.id.clone(),

@@ -33,6 +33,21 @@ pub struct Solution {
     pub correct: bool,
 }
 
+impl Solution {
+    /// This sampled solution of `problem` with its step labels.
+    pub fn labelled(&self, problem: &Problem, labels: Vec<StepLabel>) -> LabelledSolution {
+        LabelledSolution {
+            problem_id: problem.id.clone(),
+            question: problem.question.clone(),
+            gold: problem.gold.clone(),
+            sample: self.sample,
+            steps: self.steps.clone(),
+            labels,
+            answer_correct: Some(self.correct),
+        }
+    }
+}
+
 /// Samples `n` solutions of `problem` (the rollouts from the empty prefix).
 pub async fn sample_solutions(
     policy: &Policy,
@@ -121,15 +136,7 @@ pub async fn label(
     for s in &sols {
         let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
         cost += c;
-        solutions.push(LabelledSolution {
-            problem_id: problem.id.clone(),
-            question: problem.question.clone(),
-            gold: problem.gold.clone(),
-            sample: s.sample,
-            steps: s.steps.clone(),
-            labels,
-            answer_correct: Some(s.correct),
-        });
+        solutions.push(s.labelled(problem, labels));
     }
     Ok(QuestionResult {
         problem_id: problem.id.clone(),

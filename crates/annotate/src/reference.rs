@@ -11,9 +11,7 @@
 
 use crate::mc::{Solution, sample_solutions};
 use crate::policy::Policy;
-use crate::{
-    AnnotateError, Cost, LabelledSolution, Method, QuestionResult, Result, StepLabel, mix_seed,
-};
+use crate::{AnnotateError, Cost, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
 use stepwise_core::Problem;
 use stepwise_engine::{ChatMessage, Prompt};
@@ -228,15 +226,7 @@ pub async fn label(
     let mut solutions = Vec::with_capacity(sols.len());
     for s in &sols {
         let labels = label_solution(policy, problem, s, cfg, seed, &mut cost).await?;
-        solutions.push(LabelledSolution {
-            problem_id: problem.id.clone(),
-            question: problem.question.clone(),
-            gold: problem.gold.clone(),
-            sample: s.sample,
-            steps: s.steps.clone(),
-            labels,
-            answer_correct: Some(s.correct),
-        });
+        solutions.push(s.labelled(problem, labels));
     }
     Ok(QuestionResult {
         problem_id: problem.id.clone(),
