@@ -1,7 +1,6 @@
 //! Adversarial inputs return a verdict quickly and never panic.
 //!
-//! The bound here is a generous guard for an unoptimized debug build; the tight
-//! per-call claim (50 ms) is measured by `stepwise bench verify` in release mode.
+//! Each hostile input must return within 50 ms (issue #3) in every build profile.
 
 use std::time::{Duration, Instant};
 use stepwise_verify::{Options, exact_value, parse, verify, verify_text};
@@ -55,28 +54,55 @@ fn hostile() -> Vec<(String, String)> {
     v
 }
 
+/// Every entry point on one hostile pair, both ways round.
+fn run_all(g: &str, p: &str, o: &Options) {
+    let _ = verify(g, p, o);
+    let _ = verify(p, g, o);
+    let _ = verify_text(p, g, o);
+    let _ = parse(g);
+    let _ = exact_value(g);
+}
+
 #[test]
 fn hostile_inputs_return_quickly() {
-    // Generous guard for debug builds (this crate at opt-level 0); release is far faster.
-    let guard = Duration::from_millis(if cfg!(debug_assertions) { 1_500 } else { 50 });
+    // The issue's bound, in every build: the root Cargo.toml optimizes this crate in
+    // dev/test builds too. Each input is timed as the best of up to three runs (a rerun
+    // only when over the limit), so a busy machine does not make the test flaky.
+    let limit = Duration::from_millis(50);
     let o = Options::default();
     let mut slow = Vec::new();
+    let mut slowest = (Duration::ZERO, String::new());
+    let started = Instant::now();
     for (g, p) in hostile() {
-        let t = Instant::now();
-        let _ = verify(&g, &p, &o);
-        let _ = verify(&p, &g, &o);
-        let _ = verify_text(&p, &g, &o);
-        let _ = parse(&g);
-        let _ = exact_value(&g);
-        let el = t.elapsed();
-        if el > guard {
-            slow.push(format!(
-                "{:?}… took {el:?}",
-                g.chars().take(40).collect::<String>()
-            ));
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            run_all(&g, &p, &o);
+            best = best.min(t.elapsed());
+            if best <= limit {
+                break;
+            }
+        }
+        let name = format!("{:?}", g.chars().take(40).collect::<String>());
+        if best > slowest.0 {
+            slowest = (best, name.clone());
+        }
+        if best > limit {
+            slow.push(format!("{name}… took {best:?}"));
         }
     }
-    assert!(slow.is_empty(), "slow inputs:\n{}", slow.join("\n"));
+    println!(
+        "slowest hostile input: {}… {:?} (all {} inputs in {:?})",
+        slowest.1,
+        slowest.0,
+        hostile().len(),
+        started.elapsed()
+    );
+    assert!(
+        slow.is_empty(),
+        "inputs over {limit:?} (best of 3):\n{}",
+        slow.join("\n")
+    );
 }
 
 #[test]
