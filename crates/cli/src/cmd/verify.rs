@@ -159,9 +159,10 @@ fn batch(path: &Path, args: &Args, opts: &Options, g: &Global) -> anyhow::Result
             Err(e) if args.skip_bad => {
                 bad += 1;
                 tracing::warn!(
-                    "{}:{}: skipped malformed record: {e}",
-                    path.display(),
-                    i + 1
+                    file = %path.display(),
+                    line = i + 1,
+                    error = %e,
+                    "skipped malformed record"
                 );
             }
             Err(e) => bail!(
