@@ -77,6 +77,21 @@ impl Selection {
         v
     }
 
+    /// Whether the selection reads step scores (so the judge's tokens are part of its cost).
+    pub fn needs_scores(self) -> bool {
+        matches!(self, Self::Weighted(_) | Self::BestOfK(_))
+    }
+
+    /// What one sample costs this selection: policy tokens, plus judge tokens when the
+    /// selection reads step scores (majority voting and pass@k never call the judge).
+    pub fn tokens_of(self, s: &SampleOutcome) -> u64 {
+        if self.needs_scores() {
+            s.tokens()
+        } else {
+            s.policy_tokens
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
             Self::PassAtK => "pass@k".into(),
@@ -179,7 +194,8 @@ pub fn default_ks(n: usize) -> Vec<usize> {
 }
 
 /// Accuracy of every selection at every `k` over problems that have at least `k`
-/// samples. Problems with fewer samples are left out of that `k`'s point (the
+/// samples, against the mean tokens `k` samples cost that selection
+/// ([`Selection::tokens_of`]). Problems with fewer samples are left out of that `k`'s point (the
 /// point's `problems` says how many were used).
 pub fn sample_curves(
     problems: &[ProblemSamples],
@@ -197,7 +213,12 @@ pub fn sample_curves(
                 if k == 0 || n < k {
                     continue;
                 }
-                let mean_tok = p.samples.iter().map(|s| s.tokens() as f64).sum::<f64>() / n as f64;
+                let mean_tok = p
+                    .samples
+                    .iter()
+                    .map(|s| sel.tokens_of(s) as f64)
+                    .sum::<f64>()
+                    / n as f64;
                 tokens.push(mean_tok * k as f64);
                 let value = match sel {
                     Selection::PassAtK => {
@@ -424,9 +445,11 @@ mod tests {
         assert_eq!(get("maj@k", "k=4").accuracy.mean, 0.5);
         // best-of-4 by last score picks the 0.9 sample in problem 1 -> 1.0
         assert_eq!(get("best-of-k (last)", "k=4").accuracy.mean, 1.0);
-        // tokens: k * mean (policy+judge) = k * (10 + 20)/2
-        assert_eq!(get("maj@k", "k=2").mean_tokens, 30.0);
-        assert_eq!(get("pass@k", "k=4").mean_tokens, 60.0);
+        // tokens: k * mean policy tokens = k * (9 + 19)/2 for selections without the
+        // judge; k * mean (policy + judge) = k * (10 + 20)/2 for scored selections
+        assert_eq!(get("maj@k", "k=2").mean_tokens, 28.0);
+        assert_eq!(get("pass@k", "k=4").mean_tokens, 56.0);
+        assert_eq!(get("best-of-k (last)", "k=2").mean_tokens, 30.0);
         // best-of-1 equals pass@1 in expectation; with 64 draws it is close
         let b1 = get("best-of-k (last)", "k=1").accuracy.mean;
         assert!((b1 - 0.625).abs() < 0.1, "{b1}");

@@ -11,6 +11,10 @@ pub mod pbrun;
 pub mod plot;
 pub mod processbench;
 pub mod report;
+#[cfg(feature = "runs")]
+pub mod runreport;
+#[cfg(feature = "runs")]
+pub mod runs;
 pub mod stats;
 pub mod table;
 pub mod views;
@@ -36,4 +40,16 @@ pub enum EvalError {
     Scorer { id: String, reason: String },
     #[error("plot: {0}")]
     Plot(String),
+    #[error(
+        "no run store at {path} (solve, scale and annotate write .stepwise/runs.sqlite by default; pass --store PATH)"
+    )]
+    NoStore { path: String },
+    #[error("run {run} is not in the run store {store} (it holds {held})")]
+    UnknownRun {
+        store: String,
+        run: String,
+        held: String,
+    },
+    #[error("run store {path}: {reason}")]
+    Store { path: String, reason: String },
 }

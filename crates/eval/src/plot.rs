@@ -87,8 +87,15 @@ fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
+/// Whether a series is an oracle ceiling (`pass@k`, `pass@N`: some sample is right)
+/// rather than a way of choosing an answer; such series are drawn dashed.
+pub fn is_ceiling(series: &str) -> bool {
+    series.starts_with("pass@")
+}
+
 /// Accuracy against mean generated tokens, one line per series, with the
-/// bootstrap interval drawn as a shaded band and error bars.
+/// bootstrap interval drawn as a shaded band and error bars. Ceiling series
+/// ([`is_ceiling`]) are dashed and marked `(ceiling)` in the legend.
 pub struct AccuracyVsTokens<'a> {
     pub title: String,
     pub points: &'a [CurvePoint],
@@ -158,16 +165,28 @@ impl Plot for AccuracyVsTokens<'_> {
                     )))
                     .map_err(perr)?;
             }
-            chart
-                .draw_series(LineSeries::new(
-                    pts.iter().map(|p| (x(p), p.accuracy.mean * 100.0)),
-                    c.stroke_width(2),
-                ))
-                .map_err(perr)?
-                .label(name.to_string())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                });
+            let line: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (x(p), p.accuracy.mean * 100.0))
+                .collect();
+            if is_ceiling(name) {
+                // an oracle (some sample is right), not a selection rule: dashed
+                chart
+                    .draw_series(DashedLineSeries::new(line, 6, 4, c.stroke_width(2)))
+                    .map_err(perr)?
+                    .label(format!("{name} (ceiling)"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(3))
+                    });
+            } else {
+                chart
+                    .draw_series(LineSeries::new(line, c.stroke_width(2)))
+                    .map_err(perr)?
+                    .label(name.to_string())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+                    });
+            }
             chart
                 .draw_series(
                     pts.iter()
@@ -405,6 +424,15 @@ mod tests {
         ] {
             assert!(svg.contains(needle), "missing {needle}");
         }
+        assert!(!svg.contains("(ceiling)"));
+        let mut p = pts();
+        p[0].series = "pass@N".into();
+        let svg = to_svg(&AccuracyVsTokens {
+            title: "t".into(),
+            points: &p,
+        })
+        .unwrap();
+        assert!(svg.contains("pass@N (ceiling)"));
     }
 
     #[test]

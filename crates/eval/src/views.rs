@@ -11,6 +11,7 @@ use crate::plot::{AccuracyVsTokens, ProcessBenchBars, Reliability, to_svg};
 use crate::processbench::{PbReport, PbResult, ThresholdSource, predict_from_scores, report_table};
 use crate::report::{ProblemView, RationaleView, Report, Section};
 use crate::table::Table;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::io::BufRead;
 use std::path::Path;
@@ -41,8 +42,55 @@ fn parse_lines<T: DeserializeOwned>(path: &Path, text: &str) -> Result<Vec<T>, E
         .collect()
 }
 
+/// The spent fields of a `stepwise solve --out` line.
+#[derive(Deserialize)]
+struct SolveSpent {
+    #[serde(default)]
+    policy_tokens: u64,
+    #[serde(default)]
+    judge_tokens: u64,
+}
+
+/// The fields of a `stepwise solve --out` line (a search outcome with `correct`) that
+/// accuracy versus compute needs.
+#[derive(Deserialize)]
+struct SolveLine {
+    problem_id: String,
+    strategy: String,
+    #[serde(default)]
+    correct: Option<bool>,
+    spent: SolveSpent,
+}
+
+/// Outcomes of a `stepwise solve --out` file; lines without `correct` (problems without
+/// a gold answer) are left out.
+fn solve_outcomes(path: &Path, text: &str) -> Result<Vec<RunOutcome>, EvalError> {
+    let lines: Vec<SolveLine> = parse_lines(path, text)?;
+    let skipped = lines.iter().filter(|l| l.correct.is_none()).count();
+    if skipped > 0 {
+        tracing::warn!(
+            "{}: {skipped} outcomes without a gold answer are left out",
+            path.display()
+        );
+    }
+    Ok(lines
+        .into_iter()
+        .filter_map(|l| {
+            Some(RunOutcome {
+                strategy: l.strategy,
+                budget: String::new(),
+                id: l.problem_id,
+                correct: l.correct?,
+                policy_tokens: l.spent.policy_tokens,
+                judge_tokens: l.spent.judge_tokens,
+            })
+        })
+        .collect())
+}
+
 /// Reads a results JSONL file, recognising its kind from the first record's fields
-/// (`label` and `subset`: ProcessBench; `samples`: samples; `strategy`: outcomes).
+/// (`label` and `subset`: ProcessBench; `problem_id` and `spent`: the outcomes
+/// `stepwise solve --out` writes; `samples`: samples; `strategy`: outcomes).
 pub fn read_results(path: &Path) -> Result<Results, EvalError> {
     let io = |source| EvalError::Io {
         path: path.display().to_string(),
@@ -68,6 +116,8 @@ pub fn read_results(path: &Path) -> Result<Results, EvalError> {
     let has = |k: &str| v.get(k).is_some();
     if has("label") && has("subset") {
         Ok(Results::ProcessBench(parse_lines(path, &text)?))
+    } else if has("problem_id") && has("spent") {
+        Ok(Results::Outcomes(solve_outcomes(path, &text)?))
     } else if has("samples") {
         Ok(Results::Samples(parse_lines(path, &text)?))
     } else if has("strategy") {
@@ -216,7 +266,8 @@ pub fn step_pairs(results: &[PbResult]) -> Vec<(f64, bool)> {
     pairs
 }
 
-fn calibration_section(
+/// A section with the calibration table and reliability diagram of `c`.
+pub fn calibration_section(
     heading: &str,
     what: &str,
     c: &crate::calibration::Calibration,
@@ -245,6 +296,27 @@ fn calibration_section(
         tables: vec![t],
         svgs: vec![svg],
     })
+}
+
+/// Calibration of each sample's `last`- and `min`-aggregated step score against whether
+/// its final answer is correct (sections only where some sample has scores).
+pub fn score_calibration_sections(problems: &[ProblemSamples]) -> Result<Vec<Section>, EvalError> {
+    let mut sections = Vec::new();
+    for agg in [Aggregation::Last, Aggregation::Min] {
+        let pairs: Vec<(f64, bool)> = problems
+            .iter()
+            .flat_map(|p| p.samples.iter())
+            .filter_map(|s| Some((agg.apply(&s.step_scores)?, s.correct)))
+            .collect();
+        if !pairs.is_empty() {
+            sections.push(calibration_section(
+                &format!("Calibration of the {agg} step score"),
+                &format!("Each sample's {agg}-aggregated step score against whether its final answer is correct."),
+                &calibrate(&pairs),
+            )?);
+        }
+    }
+    Ok(sections)
 }
 
 /// Accuracy-versus-compute report from samples: curves of every selection, a table,
@@ -276,20 +348,7 @@ pub fn samples_report(
         tables: vec![curve_table(&points)],
         svgs: vec![svg],
     }];
-    for agg in [Aggregation::Last, Aggregation::Min] {
-        let pairs: Vec<(f64, bool)> = problems
-            .iter()
-            .flat_map(|p| p.samples.iter())
-            .filter_map(|s| Some((agg.apply(&s.step_scores)?, s.correct)))
-            .collect();
-        if !pairs.is_empty() {
-            sections.push(calibration_section(
-                &format!("Calibration of the {agg} step score"),
-                &format!("Each sample's {agg}-aggregated step score against whether its final answer is correct."),
-                &calibrate(&pairs),
-            )?);
-        }
-    }
+    sections.extend(score_calibration_sections(problems)?);
     let views = problems
         .iter()
         .take(max_problems)
