@@ -37,14 +37,12 @@
 
 mod beam;
 mod mcts;
-mod plot;
 pub mod record;
 mod sampling;
 pub mod scale;
 
 pub use beam::{BeamSearch, Dvts};
 pub use mcts::Mcts;
-pub use plot::PlotError;
 pub use sampling::{Sampling, Selection};
 
 use async_trait::async_trait;

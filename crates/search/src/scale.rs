@@ -478,8 +478,6 @@ pub fn markdown_table(rows: &[ScaleRow]) -> String {
     s
 }
 
-pub use crate::plot::plot_rows;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use stepwise_data::RunStore;
 use stepwise_search::record;
 use stepwise_search::scale::{
-    ScaleConfig, ScaleRunner, ScaleStrategy, UnitResult, markdown_table, plot_rows, summarize,
+    ScaleConfig, ScaleRunner, ScaleStrategy, UnitResult, markdown_table, summarize,
 };
 
 #[derive(clap::Args, Debug)]
@@ -130,7 +130,15 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&rows)?,
     )
     .with_context(|| format!("writing {}", args.out.join("scale.json").display()))?;
-    plot_rows(&rows, &title, &args.out.join("scale"))?;
+    // accuracy (with bootstrap intervals over problems) against mean tokens, pass@N dashed
+    let points = stepwise_eval::runs::scale_points(&rows, Default::default());
+    stepwise_eval::plot::write_both(
+        &stepwise_eval::plot::AccuracyVsTokens {
+            title,
+            points: &points,
+        },
+        &args.out.join("scale"),
+    )?;
     eprintln!(
         "wrote {0}/scale.md, scale.json, scale.png, scale.svg",
         args.out.display()
