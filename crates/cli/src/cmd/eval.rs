@@ -25,8 +25,9 @@ pub enum What {
     /// ProcessBench: find the earliest wrong step of each solution (accuracy on erroneous
     /// and correct samples, F1 per subset).
     Processbench(Box<PbArgs>),
-    /// Accuracy versus compute from a results file (samples or strategy outcomes).
-    Compute(FileArgs),
+    /// Accuracy versus compute of a solve/scale run: pass@k, maj@k, weighted@k and
+    /// best-of-k per aggregation, strategies per budget, against mean generated tokens.
+    Compute(ComputeArgs),
     /// Calibration (ECE, Brier, AUROC, reliability diagram) from a results file.
     Calibration(FileArgs),
 }
@@ -74,6 +75,29 @@ pub struct PbArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ComputeArgs {
+    /// A solve or scale run of the run store (its id, or `latest`); a `stepwise scale`
+    /// output folder or its scale.json; a `stepwise solve --out` JSONL; or a samples or
+    /// outcomes JSONL.
+    #[arg(value_name = "RUN_ID|PATH")]
+    pub source: String,
+    /// Run store (SQLite) holding RUN_ID.
+    #[arg(long, value_name = "PATH", default_value_os_t = stepwise_data::store::default_store_path())]
+    pub store: PathBuf,
+    /// Output folder: compute.md, compute.csv, accuracy_vs_tokens.png and .svg.
+    #[arg(long, default_value = "eval-out")]
+    pub out: PathBuf,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Random k-subsets per problem for maj@k, weighted@k, best-of-k.
+    #[arg(long, default_value_t = 64)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct FileArgs {
     /// Results JSONL (samples per problem, or strategy outcomes).
     pub results: PathBuf,
@@ -93,7 +117,7 @@ pub struct FileArgs {
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     match args.what {
         What::Processbench(a) => processbench_cmd(*a, g),
-        What::Compute(a) => compute_cmd(a),
+        What::Compute(a) => compute_cmd(a, g),
         What::Calibration(a) => calibration_cmd(a),
     }
 }
@@ -368,50 +392,116 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn resampling(a: &FileArgs) -> Resampling {
-    Resampling {
+fn compute_cmd(a: ComputeArgs, g: &Global) -> anyhow::Result<()> {
+    let opts = Resampling {
         draws: a.draws,
         bootstrap: a.bootstrap,
         seed: a.seed,
         ..Resampling::default()
-    }
-}
-
-fn compute_cmd(a: FileArgs) -> anyhow::Result<()> {
-    let results = views::read_results(&a.results)?;
-    let opts = resampling(&a);
-    let points = match &results {
-        Results::Samples(p) => {
-            let n = p.iter().map(|x| x.samples.len()).max().unwrap_or(0);
-            stepwise_eval::compute::sample_curves(
-                p,
-                &stepwise_eval::compute::default_ks(n),
-                &stepwise_eval::compute::Selection::all(),
-                opts,
-            )
-        }
-        Results::Outcomes(o) => stepwise_eval::compute::run_curves(o, opts),
-        Results::ProcessBench(_) => {
-            bail!(
-                "{} holds ProcessBench results; use `stepwise eval processbench`",
-                a.results.display()
-            )
-        }
     };
+    let (what, points, notes) = compute_points(&a, g, opts)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let t = stepwise_eval::compute::curve_table(&points);
-    write(&a.out.join("compute.md"), &t.to_markdown())?;
+    let mut md = format!(
+        "# Accuracy versus compute: {what}\n\nCommand:\n\n```\n{}\n```\n\n{}",
+        command_line(),
+        t.to_markdown()
+    );
+    md.push_str(&format!(
+        "\nAccuracy in percent with {:.0}% percentile bootstrap intervals over problems ({} resamples, seed {}). Mean generated tokens per problem: policy tokens, plus judge tokens where the selection reads step scores.{notes}\n",
+        opts.level * 100.0,
+        opts.bootstrap,
+        opts.seed
+    ));
+    write(&a.out.join("compute.md"), &md)?;
     write(&a.out.join("compute.csv"), &t.to_csv())?;
     plot::write_both(
         &plot::AccuracyVsTokens {
-            title: "Accuracy vs compute".into(),
-            points: &points,
+            title: format!("Accuracy vs compute: {what}"),
+            points: &stepwise_eval::compute::headline(&points),
         },
         &a.out.join("accuracy_vs_tokens"),
     )?;
     println!("{}", t.to_markdown());
     eprintln!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// What the source is, its curve points, and notes for the Markdown.
+fn compute_points(
+    a: &ComputeArgs,
+    g: &Global,
+    opts: Resampling,
+) -> anyhow::Result<(String, Vec<stepwise_eval::compute::CurvePoint>, String)> {
+    use stepwise_eval::runs;
+    if let Some(r) = runs::RunRef::parse(&a.source) {
+        let store = runs::open_store(&a.store)?;
+        let info = runs::resolve(&store, r, &[runs::SOLVE, runs::SCALE])?;
+        let run = runs::read_run(&store, info, g.data_dir.as_deref())
+            .with_context(|| format!("reading run {r} of {}", a.store.display()))?;
+        let d = runs::compute_data(&run)?;
+        let mut notes = format!(
+            " Source: run {} ({}) of {}.",
+            run.info.id,
+            run.info.kind,
+            a.store.display()
+        );
+        if d.unknown > 0 {
+            notes.push_str(&format!(
+                " {} units without a gold answer are left out.",
+                d.unknown
+            ));
+        }
+        return Ok((
+            format!("run {} ({})", run.info.id, run.info.kind),
+            d.points(opts),
+            notes,
+        ));
+    }
+    let path = PathBuf::from(&a.source);
+    let scale_json = if path.is_dir() {
+        Some(path.join("scale.json")).filter(|p| p.is_file())
+    } else {
+        Some(path.clone()).filter(|p| p.extension().is_some_and(|e| e == "json"))
+    };
+    if let Some(sj) = scale_json {
+        let rows = runs::read_scale_rows(&sj)?;
+        return Ok((
+            sj.display().to_string(),
+            runs::scale_points(&rows, opts),
+            " Source: a scale table (one row per strategy and N); pass the run id for pass@k, maj@k, weighted@k and best-of-k per aggregation.".into(),
+        ));
+    }
+    let file = if path.is_dir() {
+        path.join("results.jsonl")
+    } else {
+        path.clone()
+    };
+    if !file.is_file() {
+        bail!(
+            "{}: not a run id, a scale output folder, scale.json or a results JSONL file",
+            a.source
+        );
+    }
+    let points = match views::read_results(&file)? {
+        Results::Samples(p) => {
+            let n = p.iter().map(|x| x.samples.len()).max().unwrap_or(0);
+            stepwise_eval::compute::sample_curves(
+                &p,
+                &stepwise_eval::compute::default_ks(n),
+                &stepwise_eval::compute::Selection::all(),
+                opts,
+            )
+        }
+        Results::Outcomes(o) => stepwise_eval::compute::run_curves(&o, opts),
+        Results::ProcessBench(_) => {
+            bail!(
+                "{} holds ProcessBench results; use `stepwise eval processbench`",
+                file.display()
+            )
+        }
+    };
+    Ok((file.display().to_string(), points, String::new()))
 }
 
 fn calibration_cmd(a: FileArgs) -> anyhow::Result<()> {

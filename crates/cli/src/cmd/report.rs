@@ -4,14 +4,22 @@ use crate::Global;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use stepwise_eval::compute::Resampling;
-use stepwise_eval::views;
+use stepwise_eval::runs::{self, RunRef};
+use stepwise_eval::{runreport, views};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A results JSONL file (from `stepwise eval processbench`, or samples/outcomes of a
-    /// solve/scale run), or an output folder holding `results.jsonl`.
-    pub results: PathBuf,
-    /// Where to write the page (default: report.html beside the results).
+    /// A run of the run store (its id, or `latest`) of `solve`, `scale` or `annotate`;
+    /// or a results JSONL file (from `stepwise eval processbench`, or samples/outcomes of
+    /// a solve/scale run), or an output folder holding `results.jsonl`. A file named
+    /// like a run id is read as a file when written as a path (`./17`).
+    #[arg(value_name = "RUN_ID|RESULTS")]
+    pub results: String,
+    /// Run store (SQLite) holding RUN_ID.
+    #[arg(long, value_name = "PATH", default_value_os_t = stepwise_data::store::default_store_path())]
+    pub store: PathBuf,
+    /// Where to write the page (default: report.html beside the results, or
+    /// run-RUN_ID.html in the current folder for a stored run).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Fixed step-score threshold for ProcessBench results (default: best F1 on GSM8K).
@@ -28,15 +36,33 @@ pub struct Args {
     pub seed: u64,
 }
 
-pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
-    let file = if args.results.is_dir() {
-        args.results.join("results.jsonl")
+pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
+    let opts = Resampling {
+        seed: args.seed,
+        ..Resampling::default()
+    };
+    if let Some(r) = RunRef::parse(&args.results) {
+        let run = runs::load_run(&args.store, r, g.data_dir.as_deref())
+            .with_context(|| format!("reading run {r} of {}", args.store.display()))?;
+        let rep = runreport::run_report(&run, args.title.as_deref(), opts, args.problems)?;
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("run-{}.html", run.info.id)));
+        std::fs::write(&out, rep.to_html())
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("{}", out.display());
+        return Ok(());
+    }
+    let path = PathBuf::from(&args.results);
+    let file = if path.is_dir() {
+        path.join("results.jsonl")
     } else {
-        args.results.clone()
+        path.clone()
     };
     if !file.is_file() {
         bail!(
-            "{}: no such results file (pass a results JSONL file or a folder with results.jsonl)",
+            "{}: no such results file (pass a run id of the store, `latest`, a results JSONL file or a folder with results.jsonl)",
             file.display()
         );
     }
@@ -50,10 +76,6 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         format!("stepwise report: {kind}")
     });
     let meta = vec![("results".to_string(), file.display().to_string())];
-    let opts = Resampling {
-        seed: args.seed,
-        ..Resampling::default()
-    };
     let rep = views::report_for(&title, meta, &results, args.threshold, opts, args.problems)?;
     let out = args.out.clone().unwrap_or_else(|| {
         file.parent()
