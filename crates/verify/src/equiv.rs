@@ -2,7 +2,7 @@
 
 use crate::expr::{Const, Expr, RelOp};
 use crate::limits::MAX_ITEMS;
-use crate::{Options, Verdict, exact, num, numeric, poly};
+use crate::{Options, Verdict, exact, num, numeric, poly, surd};
 use num_rational::BigRational;
 
 /// Seeds of the random points used by the numeric fallback.
@@ -111,15 +111,27 @@ pub(crate) fn normalize(e: &Expr, o: &Options, depth: usize) -> Expr {
             acc.map(Expr::Matrix).unwrap_or_else(|| e.clone())
         }
         _ if contains_pm(e) => {
-            let vs = expand_pm(e);
+            let vs: Vec<Expr> = expand_pm(e).into_iter().map(radicals).collect();
             if vs.len() <= 1 {
                 vs.into_iter().next().unwrap_or_else(|| e.clone())
             } else {
                 Expr::Set(vs)
             }
         }
-        _ => e.clone(),
+        _ => radicals(e.clone()),
     }
+}
+
+/// A constant with radicals in canonical form (`√12` → `2·√3`, `1/√2` → `½·√2`);
+/// anything else unchanged.
+fn radicals(e: Expr) -> Expr {
+    if surd::worth_trying(&e)
+        && let Some(s) = surd::eval(&e)
+        && let Some(x) = s.to_expr()
+    {
+        return x;
+    }
+    e
 }
 
 /// Product of two matrices with symbolic cells (`None` on a shape mismatch or when too large).
@@ -737,6 +749,18 @@ fn scalar_core(g: &Expr, p: &Expr, o: &Options) -> Verdict {
         }
         return Verdict::NotEqual;
     }
+    // Radicals of rationals: equal exactly when the canonical forms are equal
+    // (distinct radicals are linearly independent over Q), no tolerance involved.
+    if (surd::worth_trying(g) || surd::worth_trying(p))
+        && let (Some(a), Some(b)) = (surd::eval(g), surd::eval(p))
+    {
+        if a == b {
+            return Verdict::Equal;
+        }
+        if !float {
+            return Verdict::NotEqual;
+        }
+    }
     let rename = renamer(g, p, o);
     let mut vars = g.symbols();
     vars.extend(p.symbols().iter().map(|s| rename(s)));
@@ -858,6 +882,32 @@ mod tests {
         ne("\\infty", "-\\infty");
         eq("6 - 5i", "-5i + 6");
         eq("2 \\sin b \\cos a", "2\\cos(a)\\sin(b)");
+    }
+
+    #[test]
+    fn radicals_compare_exactly() {
+        eq("\\sqrt{12}", "2\\sqrt{3}");
+        eq("\\sqrt{\\frac12}", "\\frac{\\sqrt{2}}{2}");
+        eq("\\sqrt[3]{54}", "3\\sqrt[3]{2}");
+        eq("\\frac{1}{\\sqrt{3}}", "\\frac{\\sqrt3}{3}");
+        eq("\\frac{2}{1+\\sqrt{3}}", "\\sqrt{3}-1");
+        eq("2\\sqrt3 + \\sqrt{12}", "4\\sqrt{3}");
+        eq("\\sqrt{2}\\cdot\\sqrt{8}", "4");
+        eq("\\{\\sqrt{8}, 1\\}", "\\{1, 2\\sqrt2\\}");
+        eq("x = \\frac{3}{\\sqrt{3}}", "\\sqrt{3}");
+        eq("\\sqrt{2}", "1.414214");
+        ne("\\sqrt{2}", "1.414");
+        ne("4\\sqrt{2}", "4");
+        ne("\\sqrt{2} + \\sqrt{3}", "\\sqrt{5}");
+        // Two different radicals closer than any float tolerance would notice.
+        ne(
+            "\\sqrt{1000000000001}",
+            "1000000 + \\frac{1}{2000000} - \\frac{1}{8000000000000000000}",
+        );
+        let ex = crate::explain("\\sqrt{12}", "\\frac{6}{\\sqrt{3}}", &Options::default());
+        assert_eq!(ex.verdict, Verdict::Equal);
+        assert_eq!(ex.gold.normalized.as_deref(), Some("2*sqrt(3)"));
+        assert_eq!(ex.pred.normalized.as_deref(), Some("2*sqrt(3)"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Math answer equivalence: fast, exact where possible, bounded by construction.
 //!
 //! Answers in LaTeX or plain text are parsed into an [`Expr`] tree and compared:
-//! exact rational arithmetic first, then symbolic normalization of polynomials
+//! exact rational arithmetic first, then exact arithmetic with radicals
+//! (`√12 = 2√3`, `2/(1+√3) = √3-1`), then symbolic normalization of polynomials
 //! and rational functions, then numeric evaluation at random points. Structures
 //! (tuples, sets, intervals, matrices, equations, inequalities) are compared
 //! element by element. Every call is bounded by caps on input size, integer size,
@@ -24,6 +25,7 @@ mod num;
 mod numeric;
 mod parse;
 mod poly;
+mod surd;
 
 pub use expr::{Const, Expr, RelOp};
 pub use extract::Source;

@@ -50,6 +50,23 @@ fn hostile() -> Vec<(String, String)> {
             set.iter().rev().cloned().collect::<Vec<_>>().join(",")
         ),
     ));
+    // Radicals: many large semiprime radicands (factoring work), conjugate blow-up.
+    let semis: Vec<String> = (0..800)
+        .map(|i| format!("\\sqrt{{{}}}", (16_777_213u64 - 2 * i) * 16_777_199))
+        .collect();
+    v.push((semis.join("+"), semis.join("\\cdot")));
+    v.push((
+        "(\\sqrt2+\\sqrt3+\\sqrt5+\\sqrt7+\\sqrt{11}+\\sqrt{13})^{64}".into(),
+        "\\frac{1}{\\sqrt2+\\sqrt3+\\sqrt5+\\sqrt7+\\sqrt{11}+\\sqrt{13}}".into(),
+    ));
+    v.push((
+        "\\frac{1}{\\sqrt{2}+\\sqrt{3}+\\sqrt{5}+\\sqrt{7}}".into(),
+        "\\frac{1}{\\sqrt{6}+\\sqrt{10}+\\sqrt{14}+\\sqrt{35}+\\sqrt{15}}".into(),
+    ));
+    v.push((
+        "\\sqrt[64]{2}".repeat(200),
+        "\\frac{1}{\\sqrt[63]{3}+\\sqrt[64]{5}}".into(),
+    ));
     v.push(("a".repeat(10) + &"\u{1F600}".repeat(100_000), "é".into()));
     v
 }

@@ -1,5 +1,6 @@
 //! Property tests: equal numbers in different notations verify equal, distinct
-//! rationals verify unequal, set order does not matter, tuple order does.
+//! rationals verify unequal, set order does not matter, tuple order does, radicals
+//! simplify exactly (`a·√(d·k²) = a·k·√d`) and distinct radical values stay unequal.
 
 use proptest::prelude::*;
 use stepwise_verify::{Options, Verdict, exact_value, parse, verify};
@@ -89,6 +90,50 @@ proptest! {
         prop_assert_eq!(verify(&g, &p, &o()), Verdict::Equal);
         let q = format!("x^2 + {}x + {}", a + b + 1, a * b);
         prop_assert_eq!(verify(&g, &q, &o()), Verdict::NotEqual);
+    }
+}
+
+fn square_free(d: u64) -> bool {
+    (2..=d.isqrt()).all(|p| !d.is_multiple_of(p * p))
+}
+
+fn square_free_radicand() -> impl Strategy<Value = u64> {
+    (2u64..2000).prop_filter("square-free", |d| square_free(*d))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn radicals_simplify_exactly(
+        n in -50i64..50, m in 1i64..50, d in square_free_radicand(), k in 1u64..200,
+    ) {
+        prop_assume!(n != 0);
+        let g = format!("\\frac{{{n}}}{{{m}}}\\sqrt{{{}}}", d * k * k);
+        let p = format!("\\frac{{{}\\sqrt{{{d}}}}}{{{m}}}", n * k as i64);
+        prop_assert_eq!(verify(&g, &p, &o()), Verdict::Equal, "{} vs {}", g, p);
+        // Rationalized denominator: n / (m√d) = n√d / (m d).
+        let q = format!("\\frac{{{n}}}{{{m}\\sqrt{{{d}}}}}");
+        let r = format!("\\frac{{{n}\\sqrt{{{d}}}}}{{{}}}", m * d as i64);
+        prop_assert_eq!(verify(&q, &r, &o()), Verdict::Equal, "{} vs {}", q, r);
+        // A nonzero multiple of √d is never rational, nor another multiple of √d.
+        prop_assert_eq!(verify(&g, &format!("{n}/{m}"), &o()), Verdict::NotEqual);
+        let other = format!("\\frac{{{}\\sqrt{{{d}}}}}{{{m}}}", n * k as i64 + 1);
+        prop_assert_eq!(verify(&p, &other, &o()), Verdict::NotEqual, "{} vs {}", p, other);
+    }
+
+    #[test]
+    fn distinct_radicals_verify_unequal(
+        a in -30i64..30, b in -30i64..30, d1 in square_free_radicand(), d2 in square_free_radicand(),
+    ) {
+        prop_assume!(a != 0 && b != 0 && (a, d1) != (b, d2));
+        let g = format!("{a}\\sqrt{{{d1}}}");
+        let p = format!("{b}\\sqrt{{{d2}}}");
+        prop_assert_eq!(verify(&g, &p, &o()), Verdict::NotEqual, "{} vs {}", g, p);
+        // Sums of like radicals collect: a√d1 + b√d1 = (a+b)√d1.
+        let s = format!("{a}\\sqrt{{{d1}}} + {b}\\sqrt{{{d1}}}");
+        let t = format!("{}\\sqrt{{{d1}}}", a + b);
+        prop_assert_eq!(verify(&s, &t, &o()), Verdict::Equal, "{} vs {}", s, t);
     }
 }
 
