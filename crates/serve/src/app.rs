@@ -32,6 +32,7 @@ pub struct AppState {
     limits: Limits,
     pool: Pool,
     permits: Arc<Semaphore>,
+    next_request_id: std::sync::atomic::AtomicU64,
     /// The counters behind `/metrics`.
     pub metrics: Metrics,
 }
@@ -58,6 +59,7 @@ impl AppState {
             pool: Pool::new(config.server.workers).map_err(ServeError::Pool)?,
             permits: Arc::new(Semaphore::new(config.server.max_concurrency)),
             settings: config.server.clone(),
+            next_request_id: std::sync::atomic::AtomicU64::new(1),
             metrics: Metrics::default(),
         })
     }
@@ -118,8 +120,19 @@ impl ApiError {
     }
 }
 
+/// What went wrong, attached to an error response so the request log can carry it as fields.
+#[derive(Debug, Clone)]
+struct ErrorFields {
+    code: &'static str,
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let fields = ErrorFields {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let mut resp = (
             self.status,
             Json(ErrorResponse {
@@ -130,6 +143,7 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        resp.extensions_mut().insert(fields);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -213,23 +227,93 @@ where
 #[derive(Clone, Copy)]
 struct Deadline(Instant);
 
-/// Latency, request counts and one structured log line per request.
+/// How many items (queries, pairs) a scoring response carried, for the request log.
+#[derive(Debug, Clone, Copy)]
+struct Items(u64);
+
+/// A JSON reply that also tells the request log how many items it scored.
+pub struct Counted<T>(u64, T);
+
+impl<T: serde::Serialize> IntoResponse for Counted<T> {
+    fn into_response(self) -> Response {
+        let mut resp = Json(self.1).into_response();
+        resp.extensions_mut().insert(Items(self.0));
+        resp
+    }
+}
+
+/// The request id: the client's `x-request-id` when it is short printable ASCII,
+/// else one made here (a per-server sequence number).
+fn request_id(st: &AppState, req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(
+            || {
+                format!(
+                    "{:x}",
+                    st.next_request_id
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                )
+            },
+            String::from,
+        )
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Latency, request counts and one structured log event per request: `method`,
+/// `path`, `route`, `status`, `latency_ms`, `items` (scoring routes) and
+/// `request_id` as fields, plus `error_code` and `error` on error answers. Events
+/// logged while handling the request sit in a `request` span with the same id,
+/// which is echoed in the `x-request-id` response header.
 async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let start = std::time::Instant::now();
-    let endpoint = req
+    let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
     let method = req.method().clone();
-    let resp = next.run(req).await;
-    let secs = start.elapsed().as_secs_f64();
+    let path = req.uri().path().to_string();
+    let id = request_id(&st, &req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut resp = next.run(req).instrument(span).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1e3;
     let status = resp.status().as_u16();
-    st.metrics.observe_request(&endpoint, status, secs);
+    st.metrics.observe_request(&route, status, latency_ms / 1e3);
+    let items = resp.extensions().get::<Items>().map(|i| i.0);
+    let error = resp.extensions_mut().remove::<ErrorFields>();
+    let (error_code, error_message) = match &error {
+        Some(e) => (Some(e.code), Some(e.message.as_str())),
+        None => (None, None),
+    };
+    macro_rules! request_event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                request_id = %id,
+                method = %method,
+                path = %path,
+                route = %route,
+                status,
+                latency_ms,
+                items,
+                error_code,
+                error = error_message,
+                "request"
+            )
+        };
+    }
     if resp.status().is_server_error() {
-        tracing::warn!(%method, endpoint, status, latency_ms = secs * 1e3, "request");
+        request_event!(tracing::Level::WARN);
     } else {
-        tracing::info!(%method, endpoint, status, latency_ms = secs * 1e3, "request");
+        request_event!(tracing::Level::INFO);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
     }
     resp
 }
@@ -299,27 +383,58 @@ struct Job {
     gold: String,
 }
 
+/// Runs `f` over `items` on the verification pool until `deadline`, and counts the
+/// items, the ones cut off and the ones that panicked in the metrics and the log
+/// (`what` names the work). Each caller decides what a cut-off item answers.
+async fn on_pool<T, R, F>(
+    st: &AppState,
+    what: &'static str,
+    items: Vec<T>,
+    f: F,
+    deadline: Instant,
+) -> Vec<Outcome<R>>
+where
+    T: Send + Sync + 'static,
+    R: Send + 'static,
+    F: Fn(&T) -> R + Send + Sync + 'static,
+{
+    let n = items.len() as u64;
+    let outcomes = st.pool.map(items, f, deadline).await;
+    let count = |p: fn(&Outcome<R>) -> bool| outcomes.iter().filter(|o| p(o)).count() as u64;
+    let timed_out = count(|o| matches!(o, Outcome::TimedOut));
+    let panicked = count(|o| matches!(o, Outcome::Panicked));
+    for _ in 0..panicked {
+        st.metrics.item_panic();
+    }
+    st.metrics.items(n, timed_out);
+    if panicked > 0 {
+        tracing::error!(
+            work = what,
+            panicked,
+            items = n,
+            "items panicked while being scored; they were answered as cut off"
+        );
+    }
+    if timed_out > 0 {
+        tracing::warn!(
+            work = what,
+            timed_out,
+            items = n,
+            "deadline passed before every item was scored"
+        );
+    }
+    outcomes
+}
+
 /// Scores jobs on the pool; cut-off items get the timeout reward.
 async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
-    let n = jobs.len() as u64;
     let st2 = Arc::clone(st);
-    let outcomes = st
-        .pool
-        .map(
-            jobs,
-            move |j: &Job| {
-                st2.reward_fn(j.source.as_deref()).score(
-                    &j.prompt,
-                    &j.response,
-                    &j.gold,
-                    &st2.limits,
-                )
-            },
-            deadline,
-        )
-        .await;
-    let mut timed_out = 0;
-    let out: Vec<Scored> = outcomes
+    let score = move |j: &Job| {
+        st2.reward_fn(j.source.as_deref())
+            .score(&j.prompt, &j.response, &j.gold, &st2.limits)
+    };
+    on_pool(st, "reward", jobs, score, deadline)
+        .await
         .into_iter()
         .map(|o| match o {
             Outcome::Done(s) => {
@@ -328,30 +443,16 @@ async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec
                 }
                 s
             }
-            Outcome::TimedOut => {
-                timed_out += 1;
-                fallback(st)
-            }
+            Outcome::TimedOut => fallback(st),
             Outcome::Panicked => {
-                st.metrics.item_panic();
                 st.metrics.verdict(Verdict::Undecided);
-                tracing::error!("scoring an item panicked; answered with the timeout reward");
                 Scored {
                     verdict: Some(Verdict::Undecided),
                     ..fallback(st)
                 }
             }
         })
-        .collect();
-    st.metrics.items(n, timed_out);
-    if timed_out > 0 {
-        tracing::warn!(
-            timed_out,
-            items = n,
-            "deadline passed; items got the timeout reward"
-        );
-    }
-    out
+        .collect()
 }
 
 fn fallback(st: &AppState) -> Scored {
@@ -381,6 +482,23 @@ fn strip_prompt<'a>(query: &'a str, prompt: &str) -> Option<&'a str> {
     query.strip_prefix(prompt)
 }
 
+/// The error answers every scoring endpoint can give, for its OpenAPI entry
+/// (each endpoint documents its own 422).
+#[allow(dead_code)] // never built: only its derived OpenAPI responses are used
+#[derive(utoipa::IntoResponses)]
+enum ScoringErrors {
+    #[response(status = 400, description = "Malformed JSON")]
+    BadJson(ErrorResponse),
+    #[response(status = 401, description = "Missing or wrong bearer token")]
+    Unauthorized(ErrorResponse),
+    #[response(status = 413, description = "Body over max_body_bytes")]
+    TooLarge(ErrorResponse),
+    #[response(status = 415, description = "Not JSON")]
+    NotJson(ErrorResponse),
+    #[response(status = 503, description = "At max_concurrency; see Retry-After")]
+    Overloaded(ErrorResponse),
+}
+
 /// OpenRLHF's remote reward model protocol.
 #[utoipa::path(
     post,
@@ -388,12 +506,8 @@ fn strip_prompt<'a>(query: &'a str, prompt: &str) -> Option<&'a str> {
     request_body = GetRewardRequest,
     responses(
         (status = 200, description = "Rewards in query order", body = GetRewardResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
-        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
-        (status = 415, description = "Not JSON", body = ErrorResponse),
         (status = 422, description = "Missing fields, mismatched list lengths, too many items, or (prompt_mismatch = reject) a query not starting with its prompt", body = ErrorResponse),
-        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+        ScoringErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -401,7 +515,7 @@ async fn get_reward(
     State(st): State<Arc<AppState>>,
     axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
     ApiJson(req): ApiJson<GetRewardRequest>,
-) -> Result<Json<GetRewardResponse>, ApiError> {
+) -> Result<Counted<GetRewardResponse>, ApiError> {
     let n = req.query.len();
     if req.prompts.len() != n || req.labels.len() != n {
         return Err(ApiError::invalid(format!(
@@ -478,11 +592,14 @@ async fn get_reward(
     );
     logs.insert("prompt_mismatch".into(), mismatch);
     let rewards: Vec<f64> = scored.iter().map(|s| s.result.reward).collect();
-    Ok(Json(GetRewardResponse {
-        scores: rewards.clone(),
-        rewards,
-        extra_logs: logs,
-    }))
+    Ok(Counted(
+        n as u64,
+        GetRewardResponse {
+            scores: rewards.clone(),
+            rewards,
+            extra_logs: logs,
+        },
+    ))
 }
 
 /// Batch rewards with their components.
@@ -492,12 +609,8 @@ async fn get_reward(
     request_body = RewardsRequest,
     responses(
         (status = 200, description = "One result per item, in order", body = RewardsResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
-        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
-        (status = 415, description = "Not JSON", body = ErrorResponse),
         (status = 422, description = "Missing fields or too many items", body = ErrorResponse),
-        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+        ScoringErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -505,7 +618,8 @@ async fn rewards(
     State(st): State<Arc<AppState>>,
     axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
     ApiJson(req): ApiJson<RewardsRequest>,
-) -> Result<Json<RewardsResponse>, ApiError> {
+) -> Result<Counted<RewardsResponse>, ApiError> {
+    let n = req.items.len() as u64;
     check_count(req.items.len(), st.settings.max_items, "items")?;
     let jobs = req
         .items
@@ -518,9 +632,12 @@ async fn rewards(
         })
         .collect();
     let scored = score_all(&st, jobs, deadline).await;
-    Ok(Json(RewardsResponse {
-        results: scored.into_iter().map(|s| s.result).collect(),
-    }))
+    Ok(Counted(
+        n,
+        RewardsResponse {
+            results: scored.into_iter().map(|s| s.result).collect(),
+        },
+    ))
 }
 
 /// Answer equivalence for (gold, pred) pairs.
@@ -530,12 +647,8 @@ async fn rewards(
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "One verdict per pair, in order", body = VerifyResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
-        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
-        (status = 415, description = "Not JSON", body = ErrorResponse),
         (status = 422, description = "Missing fields or too many pairs", body = ErrorResponse),
-        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+        ScoringErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -543,60 +656,40 @@ async fn verify(
     State(st): State<Arc<AppState>>,
     axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+) -> Result<Counted<VerifyResponse>, ApiError> {
     let n = req.pairs.len() as u64;
     check_count(req.pairs.len(), st.settings.max_items, "pairs")?;
     let extract = req.extract;
     let limits = st.limits;
-    let outcomes = st
-        .pool
-        .map(
-            req.pairs,
-            move |p: &VerifyPair| {
-                let pred = if extract {
-                    AnswerExtractor::default().extract(&p.pred).map(|e| e.text)
-                } else {
-                    Some(p.pred.clone())
-                };
-                let verdict = match &pred {
-                    Some(a) => crate::reward::check(&p.gold, a, &Options::default(), &limits),
-                    None => Verdict::NotEqual,
-                };
-                (verdict, pred)
-            },
-            deadline,
-        )
-        .await;
-    let mut timed_out = 0;
-    let results = outcomes
+    let check = move |p: &VerifyPair| {
+        let pred = if extract {
+            AnswerExtractor::default().extract(&p.pred).map(|e| e.text)
+        } else {
+            Some(p.pred.clone())
+        };
+        let verdict = match &pred {
+            Some(a) => crate::reward::check(&p.gold, a, &Options::default(), &limits),
+            None => Verdict::NotEqual,
+        };
+        (verdict, pred)
+    };
+    let results = on_pool(&st, "verify", req.pairs, check, deadline)
+        .await
         .into_iter()
-        .map(|o| match o {
-            Outcome::Done((v, pred)) => {
-                st.metrics.verdict(v);
-                VerifyResult {
-                    verdict: v.into(),
-                    pred_answer: if extract { pred } else { None },
-                    timed_out: false,
-                }
-            }
-            Outcome::TimedOut | Outcome::Panicked => {
-                if matches!(o, Outcome::Panicked) {
-                    st.metrics.item_panic();
-                    tracing::error!("verifying a pair panicked; answered undecided");
-                } else {
-                    timed_out += 1;
-                }
-                st.metrics.verdict(Verdict::Undecided);
-                VerifyResult {
-                    verdict: VerdictName::Undecided,
-                    pred_answer: None,
-                    timed_out: true,
-                }
+        .map(|o| {
+            let (verdict, pred, timed_out) = match o {
+                Outcome::Done((v, pred)) => (v, pred, false),
+                Outcome::TimedOut | Outcome::Panicked => (Verdict::Undecided, None, true),
+            };
+            st.metrics.verdict(verdict);
+            VerifyResult {
+                verdict: verdict.into(),
+                pred_answer: if extract { pred } else { None },
+                timed_out,
             }
         })
         .collect();
-    st.metrics.items(n, timed_out);
-    Ok(Json(VerifyResponse { results }))
+    Ok(Counted(n, VerifyResponse { results }))
 }
 
 /// Per-step scores from a model-free step scorer, for process-reward RL.
@@ -606,12 +699,8 @@ async fn verify(
     request_body = StepRewardsRequest,
     responses(
         (status = 200, description = "Step scores per item, in order", body = StepRewardsResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorResponse),
-        (status = 401, description = "Missing or wrong bearer token", body = ErrorResponse),
-        (status = 413, description = "Body over max_body_bytes", body = ErrorResponse),
-        (status = 415, description = "Not JSON", body = ErrorResponse),
         (status = 422, description = "Missing fields, unknown scorer/aggregation/delimiter, an item with neither response nor steps, `outcome` without gold, or too many items", body = ErrorResponse),
-        (status = 503, description = "At max_concurrency; see Retry-After", body = ErrorResponse),
+        ScoringErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -619,7 +708,7 @@ async fn step_rewards(
     State(st): State<Arc<AppState>>,
     axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
     ApiJson(req): ApiJson<StepRewardsRequest>,
-) -> Result<Json<StepRewardsResponse>, ApiError> {
+) -> Result<Counted<StepRewardsResponse>, ApiError> {
     use crate::reward::{build_step_scorer, parse_delimiter, score_steps};
     let n = req.items.len() as u64;
     check_count(req.items.len(), st.settings.max_items, "items")?;
@@ -648,25 +737,25 @@ async fn step_rewards(
         }
     }
     let scorer_name = scorer.name();
-    let outcomes = st
-        .pool
-        .map(
-            req.items,
-            move |it: &StepRewardItem| {
-                score_steps(
-                    &scorer,
-                    &it.prompt,
-                    it.response.as_deref().unwrap_or(""),
-                    it.steps.as_deref(),
-                    it.gold.as_deref(),
-                    &splitter,
-                )
-            },
-            deadline,
+    let score = move |it: &StepRewardItem| {
+        score_steps(
+            &scorer,
+            &it.prompt,
+            it.response.as_deref().unwrap_or(""),
+            it.steps.as_deref(),
+            it.gold.as_deref(),
+            &splitter,
         )
-        .await;
-    let mut timed_out = 0;
-    let results = outcomes
+    };
+    let empty = |timed_out: bool, error: Option<String>| StepRewardResult {
+        steps: vec![],
+        aggregate: None,
+        answer: None,
+        timed_out,
+        error,
+    };
+    let results = on_pool(&st, "step_rewards", req.items, score, deadline)
+        .await
         .into_iter()
         .map(|o| match o {
             Outcome::Done(Ok(s)) => StepRewardResult {
@@ -686,37 +775,19 @@ async fn step_rewards(
                 timed_out: false,
                 error: None,
             },
-            Outcome::Done(Err(e)) => StepRewardResult {
-                steps: vec![],
-                aggregate: None,
-                answer: None,
-                timed_out: false,
-                error: Some(e),
-            },
-            Outcome::TimedOut | Outcome::Panicked => {
-                if matches!(o, Outcome::Panicked) {
-                    st.metrics.item_panic();
-                    tracing::error!("step scoring panicked on an item");
-                } else {
-                    timed_out += 1;
-                }
-                StepRewardResult {
-                    steps: vec![],
-                    aggregate: None,
-                    answer: None,
-                    timed_out: matches!(o, Outcome::TimedOut),
-                    error: matches!(o, Outcome::Panicked)
-                        .then(|| "internal error while scoring".to_string()),
-                }
-            }
+            Outcome::Done(Err(e)) => empty(false, Some(e)),
+            Outcome::TimedOut => empty(true, None),
+            Outcome::Panicked => empty(false, Some("internal error while scoring".into())),
         })
         .collect();
-    st.metrics.items(n, timed_out);
-    Ok(Json(StepRewardsResponse {
-        scorer: scorer_name,
-        aggregation: aggregation.name().to_string(),
-        results,
-    }))
+    Ok(Counted(
+        n,
+        StepRewardsResponse {
+            scorer: scorer_name,
+            aggregation: aggregation.name().to_string(),
+            results,
+        },
+    ))
 }
 
 /// Liveness and load.
@@ -830,5 +901,21 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(required, ["query", "prompts", "labels"]);
+        // the shared error answers reach every scoring route
+        for p in [
+            "/get_reward",
+            "/v1/rewards",
+            "/v1/verify",
+            "/v1/step_rewards",
+        ] {
+            let responses = &doc["paths"][p]["post"]["responses"];
+            for code in ["200", "400", "401", "413", "415", "422", "503"] {
+                assert!(responses[code].is_object(), "{p} lacks {code}: {responses}");
+            }
+            assert_eq!(
+                responses["503"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorResponse"
+            );
+        }
     }
 }
