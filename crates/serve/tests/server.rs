@@ -13,7 +13,6 @@ const PROMPT: &str = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assi
 #[tokio::test]
 async fn get_reward_speaks_openrlhf() {
     let mut r = start(Config::default()).await;
-    let c = client();
     let responses = [
         "<think>3+4=7</think>\nThe answer is $\\boxed{7}$.",
         "<think>3+4=8</think>\nThe answer is $\\boxed{8}$.",
@@ -25,14 +24,8 @@ async fn get_reward_speaks_openrlhf() {
         "prompts": [PROMPT, PROMPT, PROMPT, PROMPT],
         "labels": ["7", "7", "7", "7"],
     });
-    let resp = c
-        .post(r.url("/get_reward"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) = status_and_json(r.post("/get_reward", &body).await).await;
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["rewards"], json!([2.0, 1.0, 1.0, 0.0]));
     assert_eq!(v["scores"], v["rewards"]);
     let logs = &v["extra_logs"];
@@ -47,22 +40,13 @@ async fn get_reward_speaks_openrlhf() {
 #[tokio::test]
 async fn prompt_mismatch_is_flagged_or_rejected() {
     let mut r = start(Config::default()).await;
-    let c = client();
     // the trainer's decoded query lost the BOS token: the prompt occurs inside it
     let body = json!({
         "query": [format!("<s>{PROMPT}<think>x</think>\\boxed{{7}}"), "no prompt here \\boxed{7}"],
         "prompts": [format!("<bos>{PROMPT}"), PROMPT],
         "labels": ["7", "7"],
     });
-    let v: Value = c
-        .post(r.url("/get_reward"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = r.post_value("/get_reward", &body).await;
     assert_eq!(v["extra_logs"]["prompt_mismatch"], json!([1.0, 1.0]));
     assert_eq!(v["extra_logs"]["accuracy"], json!([1.0, 1.0]));
     r.shutdown();
@@ -73,23 +57,15 @@ async fn prompt_mismatch_is_flagged_or_rejected() {
         "prompts": [PROMPT, PROMPT],
         "labels": ["7", "7"],
     });
-    let resp = c
-        .post(r.url("/get_reward"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 422);
-    let v: Value = resp.json().await.unwrap();
-    let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("query[1]"), "{msg}");
+    let (status, v) = status_and_json(r.post("/get_reward", &body).await).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(error_message(&v).contains("query[1]"), "{v}");
     r.shutdown();
 }
 
 #[tokio::test]
 async fn rewards_route_by_data_source() {
     let mut r = start(config("[reward]\npreset = \"deepseek-r1\"\n[sources.gsm8k]\npreset = \"gsm8k\"\n[sources.mc]\npreset = \"multiple-choice\"")).await;
-    let c = client();
     let body = json!({"items": [
         {"prompt": "", "response": "<think>a</think>\\boxed{\\frac{1}{2}}", "gold": "0.5"},
         {"prompt": "", "response": "6 * 2 = 12\n#### 1,200", "gold": "1200", "data_source": "gsm8k"},
@@ -97,14 +73,8 @@ async fn rewards_route_by_data_source() {
         {"prompt": "", "response": "The answer is (C).", "gold": "C", "data_source": "mc"},
         {"prompt": "", "response": "<think>a</think>\\boxed{2}", "gold": "2", "data_source": "unknown/source"},
     ]});
-    let resp = c
-        .post(r.url("/v1/rewards"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) = status_and_json(r.post("/v1/rewards", &body).await).await;
+    assert_eq!(status, 200, "{v}");
     let res = v["results"].as_array().unwrap();
     let rewards: Vec<f64> = res.iter().map(|x| x["reward"].as_f64().unwrap()).collect();
     assert_eq!(rewards, [2.0, 1.0, 0.0, 1.0, 2.0]);
@@ -119,21 +89,12 @@ async fn rewards_route_by_data_source() {
 #[tokio::test]
 async fn verify_pairs() {
     let mut r = start(Config::default()).await;
-    let c = client();
     let body = json!({"pairs": [
         {"gold": "\\frac{1}{2}", "pred": "0.5"},
         {"gold": "3", "pred": "4"},
         {"gold": "x^2", "pred": "x\\cdot x"},
     ]});
-    let v: Value = c
-        .post(r.url("/v1/verify"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = r.post_value("/v1/verify", &body).await;
     let verdicts: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -143,15 +104,7 @@ async fn verify_pairs() {
     assert_eq!(verdicts[..2], ["equal", "not_equal"]);
     assert!(["equal", "undecided", "not_equal"].contains(&verdicts[2]));
     let body = json!({"extract": true, "pairs": [{"gold": "7", "pred": "so 3+4 = 7, the answer is \\boxed{7}."}]});
-    let v: Value = c
-        .post(r.url("/v1/verify"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = r.post_value("/v1/verify", &body).await;
     assert_eq!(v["results"][0]["verdict"], "equal");
     assert_eq!(v["results"][0]["pred_answer"], "7");
     r.shutdown();
@@ -160,30 +113,17 @@ async fn verify_pairs() {
 #[tokio::test]
 async fn health_metrics_openapi() {
     let mut r = start(Config::default()).await;
-    let c = client();
-    let h: Value = c
-        .get(r.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h = r.get_value("/health").await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["reward"], "deepseek-r1");
     assert_eq!(h["in_flight"], 0);
-    c.post(r.url("/v1/verify"))
-        .json(&json!({"pairs": [{"gold": "1", "pred": "1"}, {"gold": "1", "pred": "2"}]}))
-        .send()
-        .await
-        .unwrap();
-    c.post(r.url("/v1/verify"))
-        .body("{")
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    let m = c.get(r.url("/metrics")).send().await.unwrap();
+    r.post(
+        "/v1/verify",
+        &json!({"pairs": [{"gold": "1", "pred": "1"}, {"gold": "1", "pred": "2"}]}),
+    )
+    .await;
+    r.post_raw("/v1/verify", "{").await;
+    let m = r.get("/metrics").await;
     assert!(
         m.headers()["content-type"]
             .to_str()
@@ -204,29 +144,15 @@ async fn health_metrics_openapi() {
     assert!(m.contains(
         "stepwise_http_request_duration_seconds_bucket{endpoint=\"/v1/verify\",le=\"+Inf\"} 2"
     ));
-    let doc: Value = c
-        .get(r.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = r.get_value("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in [
-        "/get_reward",
-        "/v1/rewards",
-        "/v1/verify",
-        "/v1/step_rewards",
-        "/health",
-        "/metrics",
-        "/openapi.json",
-    ] {
-        assert!(doc["paths"][p].is_object(), "{p} not documented");
-    }
-    let nf = c.get(r.url("/nope")).send().await.unwrap();
-    assert_eq!(nf.status(), 404);
-    let v: Value = nf.json().await.unwrap();
+    // the served document is the one derived from the types (whose routes a unit test checks)
+    assert_eq!(
+        doc,
+        serde_json::to_value(<stepwise_serve::ApiDoc as utoipa::OpenApi>::openapi()).unwrap()
+    );
+    let (status, v) = status_and_json(r.get("/nope").await).await;
+    assert_eq!(status, 404);
     assert_eq!(v["error"]["code"], "not_found");
     r.shutdown();
 }
@@ -234,123 +160,79 @@ async fn health_metrics_openapi() {
 #[tokio::test]
 async fn bearer_auth() {
     let mut r = start(config("[server]\nauth_token = \"s3cret\"")).await;
-    let c = client();
     let body = json!({"pairs": [{"gold": "1", "pred": "1"}]});
-    let no = c
-        .post(r.url("/v1/verify"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let no = r.post("/v1/verify", &body).await;
     assert_eq!(no.status(), 401);
     assert_eq!(no.headers()["www-authenticate"], "Bearer");
     let v: Value = no.json().await.unwrap();
     assert_eq!(v["error"]["code"], "unauthorized");
-    let wrong = c
-        .post(r.url("/v1/verify"))
-        .bearer_auth("s3creT")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let ok = c
-        .post(r.url("/v1/verify"))
-        .bearer_auth("s3cret")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(c.get(r.url("/health")).send().await.unwrap().status(), 200);
-    assert_eq!(
-        c.get(r.url("/openapi.json")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(c.get(r.url("/metrics")).send().await.unwrap().status(), 401);
-    assert_eq!(
-        c.get(r.url("/metrics"))
-            .bearer_auth("s3cret")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let with_token = |token: &'static str, path: &str| {
+        let req = if path == "/metrics" {
+            r.client.get(r.url(path))
+        } else {
+            r.client.post(r.url(path)).json(&body)
+        };
+        async move { req.bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(with_token("s3creT", "/v1/verify").await, 401);
+    assert_eq!(with_token("s3cret", "/v1/verify").await, 200);
+    assert_eq!(r.get("/health").await.status(), 200);
+    assert_eq!(r.get("/openapi.json").await.status(), 200);
+    assert_eq!(r.get("/metrics").await.status(), 401);
+    assert_eq!(with_token("s3cret", "/metrics").await, 200);
     r.shutdown();
 }
 
 #[tokio::test]
 async fn bad_input_gets_clear_errors() {
     let mut r = start(config("[server]\nmax_body_bytes = 2048\nmax_items = 3")).await;
-    let c = client();
-    let post = |path: &str, body: String| {
-        c.post(r.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    // too large
-    let big = json!({"pairs": [{"gold": "1", "pred": "1".repeat(4096)}]}).to_string();
-    let resp = post("/v1/verify", big).await.unwrap();
-    assert_eq!(resp.status(), 413);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "payload_too_large");
-    // malformed JSON
-    let resp = post("/get_reward", "{\"query\": [".into()).await.unwrap();
-    assert_eq!(resp.status(), 400);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "bad_json");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("malformed JSON")
-    );
-    // missing field
-    let resp = post(
-        "/get_reward",
-        json!({"query": ["a"], "prompts": [""]}).to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 422);
-    let v: Value = resp.json().await.unwrap();
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("labels"),
-        "{v}"
-    );
-    // wrong type
-    let resp = post(
-        "/v1/rewards",
-        json!({"items": [{"response": 5, "gold": "1"}]}).to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 422);
-    // mismatched lengths
-    let resp = post(
-        "/get_reward",
-        json!({"query": ["a", "b"], "prompts": [""], "labels": ["1"]}).to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 422);
-    let v: Value = resp.json().await.unwrap();
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("same length")
-    );
-    // too many items
     let pairs: Vec<Value> = (0..4).map(|_| json!({"gold": "1", "pred": "1"})).collect();
-    let resp = post("/v1/verify", json!({ "pairs": pairs }).to_string())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 422);
+    // (path, body, status, substring of the error code or message)
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "/v1/verify",
+            json!({"pairs": [{"gold": "1", "pred": "1".repeat(4096)}]}).to_string(),
+            413,
+            "payload_too_large",
+        ),
+        ("/get_reward", "{\"query\": [".into(), 400, "malformed JSON"),
+        (
+            "/get_reward",
+            json!({"query": ["a"], "prompts": [""]}).to_string(),
+            422,
+            "labels",
+        ),
+        (
+            "/v1/rewards",
+            json!({"items": [{"response": 5, "gold": "1"}]}).to_string(),
+            422,
+            "invalid request body",
+        ),
+        (
+            "/get_reward",
+            json!({"query": ["a", "b"], "prompts": [""], "labels": ["1"]}).to_string(),
+            422,
+            "same length",
+        ),
+        (
+            "/v1/verify",
+            json!({ "pairs": pairs }).to_string(),
+            422,
+            "max_items",
+        ),
+    ];
+    for (path, body, want, says) in cases {
+        let (status, v) = status_and_json(r.post_raw(path, body).await).await;
+        assert_eq!(status, want, "{path}: {v}");
+        let code = v["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code == says || error_message(&v).contains(says),
+            "{path}: {v}"
+        );
+    }
     // not JSON
-    let resp = c
+    let resp = r
+        .client
         .post(r.url("/v1/verify"))
         .header("content-type", "text/plain")
         .body("hi")
@@ -359,15 +241,14 @@ async fn bad_input_gets_clear_errors() {
         .unwrap();
     assert_eq!(resp.status(), 415);
     // wrong method
-    let resp = c.get(r.url("/v1/verify")).send().await.unwrap();
-    assert_eq!(resp.status(), 405);
+    assert_eq!(r.get("/v1/verify").await.status(), 405);
     // the server still works
-    let resp = post(
-        "/v1/verify",
-        json!({"pairs": [{"gold": "1", "pred": "1"}]}).to_string(),
-    )
-    .await
-    .unwrap();
+    let resp = r
+        .post(
+            "/v1/verify",
+            &json!({"pairs": [{"gold": "1", "pred": "1"}]}),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     r.shutdown();
 }
@@ -402,19 +283,13 @@ fn hostile() -> Vec<String> {
 #[tokio::test]
 async fn hostile_latex_answers_within_the_deadline() {
     let mut r = start(config("[server]\ndeadline_ms = 3000")).await;
-    let c = client();
     let items: Vec<Value> = hostile()
         .into_iter()
         .map(|resp| json!({"prompt": "", "response": resp, "gold": "\\frac{1}{2}"}))
         .collect();
     let n = items.len();
     let started = Instant::now();
-    let resp = c
-        .post(r.url("/v1/rewards"))
-        .json(&json!({ "items": items }))
-        .send()
-        .await
-        .unwrap();
+    let resp = r.post("/v1/rewards", &json!({ "items": items })).await;
     let took = started.elapsed();
     assert_eq!(resp.status(), 200);
     assert!(took < Duration::from_millis(4500), "took {took:?}");
@@ -436,25 +311,19 @@ async fn hostile_latex_answers_within_the_deadline() {
         })
         .collect();
     let started = Instant::now();
-    let resp = c
-        .post(r.url("/v1/verify"))
-        .json(&json!({ "pairs": pairs, "extract": true }))
-        .send()
-        .await
-        .unwrap();
+    let resp = r
+        .post("/v1/verify", &json!({ "pairs": pairs, "extract": true }))
+        .await;
     assert_eq!(resp.status(), 200);
     assert!(started.elapsed() < Duration::from_millis(4500));
     // still healthy, and a normal request is fast
     let started = Instant::now();
-    let v: Value = c
-        .post(r.url("/v1/verify"))
-        .json(&json!({"pairs": [{"gold": "2", "pred": "2"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = r
+        .post_value(
+            "/v1/verify",
+            &json!({"pairs": [{"gold": "2", "pred": "2"}]}),
+        )
+        .await;
     assert_eq!(v["results"][0]["verdict"], "equal");
     assert!(started.elapsed() < Duration::from_secs(2));
     r.shutdown();
@@ -466,18 +335,12 @@ async fn deadline_gives_the_fallback_per_item() {
         "[server]\ndeadline_ms = 1\ntimeout_reward = -0.5\nmax_items = 100000",
     ))
     .await;
-    let c = client();
     let items: Vec<Value> = (0..30_000)
         .map(|i| json!({"response": format!("<think>{i}</think> so $\\boxed{{\\frac{{{i}}}{{2}}}}$"), "gold": format!("{}", i as f64 / 2.0)}))
         .collect();
-    let resp = c
-        .post(r.url("/v1/rewards"))
-        .json(&json!({ "items": items }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) =
+        status_and_json(r.post("/v1/rewards", &json!({ "items": items })).await).await;
+    assert_eq!(status, 200, "{v}");
     let res = v["results"].as_array().unwrap();
     assert_eq!(res.len(), 30_000);
     let timed: Vec<&Value> = res.iter().filter(|x| x["timed_out"] == true).collect();
@@ -488,14 +351,7 @@ async fn deadline_gives_the_fallback_per_item() {
     for x in res.iter().filter(|x| x["timed_out"] == false) {
         assert_eq!(x["reward"], 2.0, "{x}");
     }
-    let m = c
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = r.get_text("/metrics").await;
     assert!(
         m.contains(&format!("stepwise_items_timed_out_total {}", timed.len())),
         "{m}"
@@ -509,30 +365,17 @@ async fn overload_gets_503_with_retry_after() {
     let body = json!({"pairs": [{"gold": "1", "pred": "1"}]}).to_string();
     let held = open_request(r.addr, "/v1/verify", &body, 5).await;
     wait_in_flight(&r, 1).await;
-    let c = client();
-    let resp = c
-        .post(r.url("/v1/verify"))
-        .body(body.clone())
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let resp = r.post_raw("/v1/verify", body.clone()).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "1");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "overloaded");
     // health still answers while saturated
-    assert_eq!(c.get(r.url("/health")).send().await.unwrap().status(), 200);
+    assert_eq!(r.get("/health").await.status(), 200);
     let (status, text) = finish_request(held, &body, 5).await;
     assert_eq!(status, 200, "{text}");
     wait_in_flight(&r, 0).await;
-    let resp = c
-        .post(r.url("/v1/verify"))
-        .body(body)
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let resp = r.post_raw("/v1/verify", body).await;
     assert_eq!(resp.status(), 200);
     r.shutdown();
 }
@@ -563,19 +406,12 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 #[tokio::test]
 async fn step_rewards_score_each_step() {
     let mut r = start(Config::default()).await;
-    let c = client();
     let body = json!({"items": [
         {"prompt": "What is (3+4)*2?", "response": "3 + 4 = 7\n\n7 * 2 = 15\n\nSo the answer is \\boxed{15}.", "gold": "14"},
         {"steps": ["3 + 4 = 7", "7 * 2 = 14", "The answer is 14."], "gold": "14"},
     ]});
-    let resp = c
-        .post(r.url("/v1/step_rewards"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) = status_and_json(r.post("/v1/step_rewards", &body).await).await;
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["scorer"], "arith");
     assert_eq!(v["aggregation"], "min");
     let a = &v["results"][0];
@@ -589,15 +425,7 @@ async fn step_rewards_score_each_step() {
     assert!(b["aggregate"].as_f64().unwrap() > a["aggregate"].as_f64().unwrap());
     // outcome scorer uses the gold answer
     let body2 = json!({"scorer": "arith*outcome", "aggregation": "last", "items": body["items"]});
-    let v: Value = c
-        .post(r.url("/v1/step_rewards"))
-        .json(&body2)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = r.post_value("/v1/step_rewards", &body2).await;
     assert_eq!(v["results"][0]["aggregate"], 0.0);
     assert!(v["results"][1]["aggregate"].as_f64().unwrap() > 0.0);
     // model scorers and missing gold are refused with a reason
@@ -619,12 +447,7 @@ async fn step_rewards_score_each_step() {
             "aggregation",
         ),
     ] {
-        let resp = c
-            .post(r.url("/v1/step_rewards"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let resp = r.post("/v1/step_rewards", &bad).await;
         assert_eq!(resp.status(), 422);
         let v: Value = resp.json().await.unwrap();
         assert!(

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 use stepwise_serve::Server;
@@ -12,6 +13,7 @@ use tokio::net::TcpStream;
 pub struct Running {
     pub addr: SocketAddr,
     pub base: String,
+    pub client: reqwest::Client,
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub handle: tokio::task::JoinHandle<Result<(), stepwise_serve::ServeError>>,
 }
@@ -26,6 +28,58 @@ impl Running {
             let _ = s.send(());
         }
     }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs raw text with a JSON content type to `path`.
+    pub async fn post_raw(&self, path: &str, body: impl Into<String>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `body` and reads the JSON answer, whatever its status.
+    pub async fn post_value(&self, path: &str, body: &Value) -> Value {
+        self.post(path, body).await.json().await.unwrap()
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// GETs `path` and reads the JSON answer.
+    pub async fn get_value(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// GETs `path` and reads the text answer.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+}
+
+/// The status and the JSON body of a response.
+pub async fn status_and_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// The `error.message` of an error body.
+pub fn error_message(v: &Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or_default()
 }
 
 pub async fn start(config: Config) -> Running {
@@ -40,6 +94,7 @@ pub async fn start(config: Config) -> Running {
     Running {
         addr,
         base: format!("http://{addr}"),
+        client: client(),
         stop: Some(tx),
         handle,
     }
@@ -90,17 +145,8 @@ pub async fn finish_request(mut s: TcpStream, body: &str, sent: usize) -> (u16, 
 
 /// Waits until `/health` reports `n` scoring requests in flight.
 pub async fn wait_in_flight(r: &Running, n: u64) {
-    let c = client();
     for _ in 0..200 {
-        let h: serde_json::Value = c
-            .get(r.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if h["in_flight"] == n {
+        if r.get_value("/health").await["in_flight"] == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
