@@ -7,7 +7,9 @@
 //! 2. Starts stepwise's server in this process and the Python server in a private
 //!    venv (created once under the cache folder), both on 127.0.0.1.
 //! 3. Agreement pass: every item once through each server's `/get_reward`;
-//!    rewards are compared where math-verify did not time out.
+//!    rewards are compared where math-verify did not time out, and each item whose
+//!    rewards differ goes to the reference's `/diagnose`, which recomputes it with
+//!    one recipe setting changed so the report names the cause ([`Cause`]).
 //! 4. Load pass: `wrk` (Debian's `wrk`, a Lua script for the POST bodies) cycles
 //!    through the same N rewards against each server for a fixed time, and
 //!    throughput is completed requests × rewards per request / that time. (A
@@ -274,16 +276,27 @@ pub fn bodies(items: &[BenchItem], batch: usize) -> Vec<String> {
         .collect()
 }
 
-/// The reference server the bench runs: the usual FastAPI + math-verify setup,
-/// with the same format rule as stepwise's deepseek-r1 preset. Endpoints are
-/// `async def`, so math-verify's signal-based timeouts run on the main thread and
-/// work; timeouts are counted from math-verify's own warnings.
+/// The reference server the bench runs: FastAPI + math-verify with the accuracy
+/// reward of open-r1's GRPO recipe (`accuracy_reward` in `src/open_r1/rewards.py`):
+/// the gold answer parsed with `LatexExtractionConfig()` in `first_match` mode, the
+/// response with boxed-first LaTeX extraction (`boxed_match_priority=0`), no
+/// anchor-less extraction, `malformed_operators=False`, compared with
+/// `verify(answer, gold)`; an unparseable gold answer gets 1 (open-r1 skips it that
+/// way). The gold label is an answer, so it is given to the parser as `\boxed{label}`,
+/// the way it stands in a MATH solution. The format term is the deepseek-r1 preset's
+/// rule written in Python. Endpoints are `async def`, so math-verify's signal-based
+/// timeouts run on the main thread and work; timeouts are counted from its warnings.
+///
+/// `POST /diagnose` is used only for the items whose rewards differ: it recomputes
+/// each with one setting of the recipe changed, so the report can name the cause.
 pub const PYTHON_APP: &str = r#"# Written by `stepwise bench serve`: the reference reward server.
+# Accuracy follows open-r1's GRPO accuracy_reward recipe (src/open_r1/rewards.py).
 import logging
 
 from fastapi import FastAPI
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import LatexExtractionConfig, parse, verify
 from pydantic import BaseModel
-from math_verify import parse, verify
 
 
 class _TimeoutCounter(logging.Handler):
@@ -299,6 +312,32 @@ class _TimeoutCounter(logging.Handler):
 _timeouts = _TimeoutCounter()
 logging.getLogger("math_verify").addHandler(_timeouts)
 logging.getLogger("math_verify").setLevel(logging.WARNING)
+# the recipe passes equations=True, which latex2sympy2_extended 1.x warns about on every
+# parse (it is a no-op now); keep that warning out of the timed path
+logging.getLogger("latex2sympy2_extended").setLevel(logging.ERROR)
+
+GOLD_CONFIG = [LatexExtractionConfig()]
+
+
+def answer_config(malformed_operators=False):
+    return [
+        LatexExtractionConfig(
+            normalization_config=NormalizationConfig(
+                nits=False,
+                malformed_operators=malformed_operators,
+                basic_latex=True,
+                equations=True,
+                boxed="all",
+                units=True,
+            ),
+            boxed_match_priority=0,
+            try_extract_without_anchor=False,
+        )
+    ]
+
+
+ANSWER_CONFIG = answer_config()
+ANSWER_CONFIG_MALFORMED_OPS = answer_config(malformed_operators=True)
 
 app = FastAPI()
 
@@ -323,12 +362,33 @@ def format_ok(prompt: str, response: str) -> bool:
     return "\\boxed{" in after or (i >= 0 and "</answer>" in after[i:])
 
 
+def parse_gold(label: str):
+    return parse("\\boxed{" + label + "}", extraction_mode="first_match", extraction_config=GOLD_CONFIG)
+
+
+def parse_answer(response: str, config=ANSWER_CONFIG):
+    return parse(response, extraction_config=config, extraction_mode="first_match")
+
+
+def safe_verify(a, b) -> float:
+    try:
+        return 1.0 if verify(a, b) else 0.0
+    except Exception:
+        return 0.0
+
+
 def accuracy(response: str, label: str):
+    """(accuracy, timed out, gold unparseable), as open-r1's accuracy_reward scores it."""
     before = _timeouts.n
-    gold = parse("\\boxed{" + label + "}")
-    pred = parse(response)
-    ok = verify(gold, pred)
-    return (1.0 if ok else 0.0), (1.0 if _timeouts.n > before else 0.0)
+    gold = parse_gold(label)
+    if len(gold) == 0:
+        return 1.0, 1.0 if _timeouts.n > before else 0.0, 1.0
+    a = safe_verify(parse_answer(response), gold)
+    return a, (1.0 if _timeouts.n > before else 0.0), 0.0
+
+
+def split(q: str, p: str) -> str:
+    return q[len(p):] if q.startswith(p) else q
 
 
 @app.get("/health")
@@ -338,21 +398,46 @@ async def health():
 
 @app.post("/get_reward")
 async def get_reward(req: Req):
-    rewards, acc, fmt, timed_out = [], [], [], []
+    rewards, acc, fmt, timed_out, gold_unparsed = [], [], [], [], []
     for q, p, l in zip(req.query, req.prompts, req.labels):
-        response = q[len(p):] if q.startswith(p) else q
-        a, t = accuracy(response, l)
+        response = split(q, p)
+        a, t, u = accuracy(response, l)
         f = 1.0 if format_ok(p, response) else 0.0
         rewards.append(a + f)
         acc.append(a)
         fmt.append(f)
         timed_out.append(t)
+        gold_unparsed.append(u)
     return {
         "rewards": rewards,
         "scores": rewards,
-        "extra_logs": {"accuracy": acc, "format": fmt, "timed_out": timed_out},
+        "extra_logs": {
+            "accuracy": acc,
+            "format": fmt,
+            "timed_out": timed_out,
+            "gold_unparsed": gold_unparsed,
+        },
     }
+
+
+@app.post("/diagnose")
+async def diagnose(req: Req):
+    out = {"gold": [], "answer": [], "malformed_operators_on": [], "gold_first": []}
+    for q, p, l in zip(req.query, req.prompts, req.labels):
+        response = split(q, p)
+        gold = parse_gold(l)
+        ans = parse_answer(response)
+        out["gold"].append(str(gold))
+        out["answer"].append(str(ans))
+        out["malformed_operators_on"].append(
+            safe_verify(parse_answer(response, ANSWER_CONFIG_MALFORMED_OPS), gold)
+        )
+        out["gold_first"].append(safe_verify(gold, ans))
+    return out
 "#;
+
+/// What the reference computes, for the report.
+pub const REFERENCE_RECIPE: &str = "\nThe reference scores accuracy with open-r1's GRPO `accuracy_reward` recipe: the response parsed by math-verify with boxed-first LaTeX extraction (`boxed_match_priority=0`, `try_extract_without_anchor=False`, `malformed_operators=False`, `first_match`), the gold label parsed as `\\boxed{label}` with `LatexExtractionConfig()`, compared by `verify(answer, gold)`; format is the deepseek-r1 preset's rule written in Python.\n";
 
 /// Packages of the reference server's venv (pinned so runs compare).
 pub const PYTHON_REQUIREMENTS: [&str; 3] = [
@@ -467,6 +552,61 @@ pub struct BenchOptions {
     pub seed: u64,
 }
 
+/// Why the reference's reward for an item differs from stepwise's, as `/diagnose`
+/// found it by recomputing the item with one setting of the recipe changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cause {
+    /// math-verify's LaTeX parser reads unbraced arguments (`\frac43`, `\sqrt2`)
+    /// only through its `malformed_operators` normalization, which the recipe turns
+    /// off; with it on, the reference agrees.
+    UnbracedTex,
+    /// The recipe calls `verify(answer, gold)`, the reverse of math-verify's
+    /// `verify(gold, target)`; math-verify reduces an equation in the second place to
+    /// its right-hand side when the first is not an equation. With the arguments in
+    /// math-verify's order, the reference agrees.
+    SwappedVerify,
+    /// math-verify could not parse the gold label; the recipe gives such items 1.
+    GoldUnparsed,
+    /// None of the above: a real disagreement to look into.
+    Unexplained,
+}
+
+impl Cause {
+    /// Whether the difference comes from the reference (math-verify or the recipe) rather than stepwise.
+    pub fn is_reference_side(self) -> bool {
+        matches!(self, Self::UnbracedTex | Self::SwappedVerify)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::UnbracedTex => {
+                "math-verify bug: its LaTeX parser needs braces around `\\frac`/`\\sqrt` arguments unless its `malformed_operators` normalization is on, and the recipe turns it off, so a correct `\\frac43` or `11\\sqrt2` (valid TeX for 4/3 and 11√2, and how MATH writes the gold answer) scores 0; with only that setting on, math-verify agrees with stepwise"
+            }
+            Self::SwappedVerify => {
+                "recipe bug meeting an asymmetric math-verify rule: open-r1 calls `verify(answer, gold)` while math-verify's signature is `verify(gold, target)`, and math-verify reduces an equation in the second place to its right-hand side when the first is not an equation, so the answer `0` matches the gold plane `5x - 7y + 11z + 4 = 0`; with the arguments in math-verify's order it agrees with stepwise"
+            }
+            Self::GoldUnparsed => {
+                "math-verify cannot parse the gold label, and the recipe rewards such items 1 to skip them"
+            }
+            Self::Unexplained => "not explained by the reference: to be looked into",
+        }
+    }
+}
+
+/// One item whose rewards differ.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    pub index: usize,
+    pub kind: String,
+    pub gold: String,
+    /// The answer math-verify extracted (its `parse` output), from `/diagnose`.
+    pub reference_answer: String,
+    pub stepwise_accuracy: f64,
+    pub reference_accuracy: f64,
+    pub format_differs: bool,
+    pub cause: Cause,
+}
+
 /// Agreement of rewards between the two servers.
 #[derive(Debug, Clone, Default)]
 pub struct Agreement {
@@ -476,10 +616,21 @@ pub struct Agreement {
     pub rewards_equal: usize,
     pub accuracy_equal: usize,
     pub format_equal: usize,
-    /// Disagreements by item kind.
+    /// (compared, rewards differ) by item kind.
     pub by_kind: std::collections::BTreeMap<String, (usize, usize)>,
-    /// A few disagreements: (gold, response tail, stepwise accuracy, math-verify accuracy).
-    pub examples: Vec<(String, String, f64, f64)>,
+    /// Every item whose rewards differ, with its cause.
+    pub differences: Vec<Difference>,
+}
+
+impl Agreement {
+    /// Differences by cause.
+    pub fn by_cause(&self) -> std::collections::BTreeMap<Cause, Vec<&Difference>> {
+        let mut m: std::collections::BTreeMap<Cause, Vec<&Difference>> = Default::default();
+        for d in &self.differences {
+            m.entry(d.cause).or_default().push(d);
+        }
+        m
+    }
 }
 
 /// The whole comparison.
@@ -499,6 +650,7 @@ struct PassResult {
     accuracy: Vec<f64>,
     format: Vec<f64>,
     timed_out: Vec<f64>,
+    gold_unparsed: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -507,16 +659,43 @@ struct RewardReply {
     extra_logs: std::collections::BTreeMap<String, Vec<f64>>,
 }
 
-/// Sends every body once (a few at a time, in order) and collects the replies.
-async fn pass(base: &str, bodies: &[String], label: &str) -> Result<PassResult, BenchError> {
-    use futures::StreamExt;
-    let client = reqwest::Client::builder()
+fn http_client() -> Result<reqwest::Client, BenchError> {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .map_err(|source| BenchError::Http {
             what: "building the HTTP client".into(),
             source,
-        })?;
+        })
+}
+
+/// POSTs a JSON body and reads the JSON reply, naming `what` in errors.
+async fn post_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+    what: String,
+) -> Result<T, BenchError> {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|source| BenchError::Http {
+            what: what.clone(),
+            source,
+        })?
+        .json::<T>()
+        .await
+        .map_err(|source| BenchError::Http { what, source })
+}
+
+/// Sends every body once (a few at a time, in order) and collects the replies.
+async fn pass(base: &str, bodies: &[String], label: &str) -> Result<PassResult, BenchError> {
+    use futures::StreamExt;
+    let client = http_client()?;
     let bar = indicatif::ProgressBar::new(bodies.len() as u64)
         .with_message(format!("{label}: agreement pass"));
     bar.set_style(
@@ -527,25 +706,10 @@ async fn pass(base: &str, bodies: &[String], label: &str) -> Result<PassResult, 
     let replies: Vec<Result<RewardReply, BenchError>> =
         futures::stream::iter(bodies.iter().enumerate())
             .map(|(i, b)| {
-                let client = client.clone();
-                let url = url.clone();
-                let bar = bar.clone();
+                let (client, url, bar) = (client.clone(), url.clone(), bar.clone());
                 async move {
-                    let what = format!("{label}: request {i}");
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(b.clone())
-                        .send()
-                        .await
-                        .and_then(|r| r.error_for_status())
-                        .map_err(|source| BenchError::Http {
-                            what: what.clone(),
-                            source,
-                        })?
-                        .json::<RewardReply>()
-                        .await
-                        .map_err(|source| BenchError::Http { what, source });
+                    let r =
+                        post_json(&client, &url, b.clone(), format!("{label}: request {i}")).await;
                     bar.inc(1);
                     r
                 }
@@ -559,6 +723,7 @@ async fn pass(base: &str, bodies: &[String], label: &str) -> Result<PassResult, 
         accuracy: vec![],
         format: vec![],
         timed_out: vec![],
+        gold_unparsed: vec![],
     };
     for r in replies {
         let r = r?;
@@ -567,6 +732,7 @@ async fn pass(base: &str, bodies: &[String], label: &str) -> Result<PassResult, 
         out.accuracy.extend(get("accuracy"));
         out.format.extend(get("format"));
         out.timed_out.extend(get("timed_out"));
+        out.gold_unparsed.extend(get("gold_unparsed"));
         out.rewards.extend(r.rewards);
     }
     Ok(out)
@@ -577,34 +743,110 @@ fn compare(items: &[BenchItem], ours: &PassResult, theirs: &PassResult) -> Agree
         items: items.len(),
         ..Agreement::default()
     };
+    let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
     for (i, it) in items.iter().enumerate() {
         let (Some(&r1), Some(&r2)) = (ours.rewards.get(i), theirs.rewards.get(i)) else {
             continue;
         };
-        if theirs.timed_out.get(i).copied().unwrap_or(0.0) > 0.0 {
+        if at(&theirs.timed_out, i) > 0.0 {
             a.python_timeouts += 1;
             continue;
         }
         a.compared += 1;
         let same = (r1 - r2).abs() < 1e-9;
         a.rewards_equal += usize::from(same);
-        let acc_same = (ours.accuracy[i] - theirs.accuracy[i]).abs() < 1e-9;
-        a.accuracy_equal += usize::from(acc_same);
-        a.format_equal += usize::from((ours.format[i] - theirs.format[i]).abs() < 1e-9);
+        let (acc1, acc2) = (at(&ours.accuracy, i), at(&theirs.accuracy, i));
+        a.accuracy_equal += usize::from((acc1 - acc2).abs() < 1e-9);
+        let format_same = (at(&ours.format, i) - at(&theirs.format, i)).abs() < 1e-9;
+        a.format_equal += usize::from(format_same);
         let e = a.by_kind.entry(it.kind.to_string()).or_default();
         e.0 += 1;
         e.1 += usize::from(!same);
-        if !acc_same && a.examples.len() < 8 {
-            let tail: String = {
-                let t = &it.response;
-                let start = t.char_indices().rev().nth(60).map_or(0, |(i, _)| i);
-                t[start..].replace('\n', " ")
-            };
-            a.examples
-                .push((it.gold.clone(), tail, ours.accuracy[i], theirs.accuracy[i]));
+        if !same {
+            a.differences.push(Difference {
+                index: i,
+                kind: it.kind.to_string(),
+                gold: it.gold.clone(),
+                reference_answer: String::new(),
+                stepwise_accuracy: acc1,
+                reference_accuracy: acc2,
+                format_differs: !format_same,
+                cause: if at(&theirs.gold_unparsed, i) > 0.0 {
+                    Cause::GoldUnparsed
+                } else {
+                    Cause::Unexplained
+                },
+            });
         }
     }
     a
+}
+
+/// `/diagnose`'s reply: per item, the parses and the accuracy with one recipe setting changed.
+#[derive(Debug, Deserialize)]
+struct DiagnoseReply {
+    gold: Vec<String>,
+    answer: Vec<String>,
+    malformed_operators_on: Vec<f64>,
+    gold_first: Vec<f64>,
+}
+
+/// The cause of one accuracy difference from the reference's recomputations.
+pub fn classify(
+    stepwise_accuracy: f64,
+    malformed_operators_on: f64,
+    gold_first: f64,
+    format_differs: bool,
+) -> Cause {
+    let agrees = |x: f64| (x - stepwise_accuracy).abs() < 1e-9;
+    if format_differs {
+        Cause::Unexplained
+    } else if agrees(malformed_operators_on) {
+        Cause::UnbracedTex
+    } else if agrees(gold_first) {
+        Cause::SwappedVerify
+    } else {
+        Cause::Unexplained
+    }
+}
+
+/// Asks the reference why each difference arose (unparsed gold labels keep their cause).
+async fn diagnose(base: &str, items: &[BenchItem], a: &mut Agreement) -> Result<(), BenchError> {
+    let client = http_client()?;
+    let url = format!("{base}/diagnose");
+    let todo: Vec<usize> = (0..a.differences.len())
+        .filter(|&k| a.differences[k].cause != Cause::GoldUnparsed)
+        .collect();
+    for chunk in todo.chunks(32) {
+        let picked: Vec<BenchItem> = chunk
+            .iter()
+            .map(|&k| items[a.differences[k].index].clone())
+            .collect();
+        let body = bodies(&picked, picked.len()).concat();
+        let r: DiagnoseReply = post_json(&client, &url, body, "python: /diagnose".into()).await?;
+        if r.answer.len() != chunk.len()
+            || r.gold.len() != chunk.len()
+            || r.malformed_operators_on.len() != chunk.len()
+            || r.gold_first.len() != chunk.len()
+        {
+            return Err(BenchError::Tool(format!(
+                "/diagnose answered {} items for {}",
+                r.answer.len(),
+                chunk.len()
+            )));
+        }
+        for (j, &k) in chunk.iter().enumerate() {
+            let d = &mut a.differences[k];
+            d.reference_answer = format!("{} (gold parsed as {})", r.answer[j], r.gold[j]);
+            d.cause = classify(
+                d.stepwise_accuracy,
+                r.malformed_operators_on[j],
+                r.gold_first[j],
+                d.format_differs,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Finds `wrk`, or says how to install it.
@@ -630,7 +872,6 @@ async fn run_wrk(
     threads: usize,
     connections: usize,
     seconds: u64,
-    once: bool,
 ) -> Result<WrkSummary, BenchError> {
     let script = dir.join("post.lua");
     std::fs::write(&script, WRK_SCRIPT).map_err(io("writing the wrk script"))?;
@@ -646,7 +887,7 @@ async fn run_wrk(
         .arg("--")
         .arg(bodies_file)
         .arg(threads.to_string())
-        .arg(if once { "once" } else { "loop" })
+        .arg("loop")
         .kill_on_drop(true)
         .output()
         .await
@@ -829,16 +1070,54 @@ async fn start_stepwise() -> Result<
     Ok((base, state, tx, handle))
 }
 
+/// The rewards of a run, and the scratch folder where wrk reads their bodies.
+struct Workload {
+    items: Vec<BenchItem>,
+    bodies: Vec<String>,
+    dir: tempfile::TempDir,
+    bodies_file: PathBuf,
+    threads: usize,
+    connections: usize,
+}
+
+impl Workload {
+    fn prepare(opts: &BenchOptions) -> Result<Self, BenchError> {
+        find_wrk()?;
+        let records = read_math500(&opts.math500)?;
+        let items = build_items(&records, opts.items, opts.seed);
+        let bodies = bodies(&items, opts.batch);
+        let dir = tempfile::tempdir().map_err(io("creating a scratch folder"))?;
+        let bodies_file = dir.path().join("bodies.jsonl");
+        std::fs::write(&bodies_file, bodies.join("\n") + "\n")
+            .map_err(io("writing the request bodies"))?;
+        Ok(Self {
+            items,
+            bodies,
+            dir,
+            bodies_file,
+            threads: opts.threads,
+            connections: opts.connections,
+        })
+    }
+
+    /// wrk cycling through the bodies against `base` for `seconds`.
+    async fn load(&self, base: &str, seconds: u64) -> Result<WrkSummary, BenchError> {
+        run_wrk(
+            base,
+            self.dir.path(),
+            &self.bodies_file,
+            self.threads,
+            self.connections,
+            seconds,
+        )
+        .await
+    }
+}
+
 /// Runs the comparison.
 pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
-    find_wrk()?;
-    let records = read_math500(&opts.math500)?;
-    let items = build_items(&records, opts.items, opts.seed);
-    let bodies = bodies(&items, opts.batch);
-    let dir = tempfile::tempdir().map_err(io("creating a scratch folder"))?;
-    let bodies_file = dir.path().join("bodies.jsonl");
-    std::fs::write(&bodies_file, bodies.join("\n") + "\n")
-        .map_err(io("writing the request bodies"))?;
+    let work = Workload::prepare(&opts)?;
+    let (items, bodies) = (&work.items, &work.bodies);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let py_workers = if opts.py_workers == 0 {
         cores
@@ -852,17 +1131,8 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
         items.len(),
         bodies.len()
     );
-    let ours = pass(&base, &bodies, "stepwise").await?;
-    let wrk_ours = run_wrk(
-        &base,
-        dir.path(),
-        &bodies_file,
-        opts.threads,
-        opts.connections,
-        opts.max_seconds,
-        false,
-    )
-    .await?;
+    let ours = pass(&base, bodies, "stepwise").await?;
+    let wrk_ours = work.load(&base, opts.max_seconds).await?;
     let _ = stop.send(());
     let _ = handle.await;
     let stepwise = LoadResult {
@@ -876,23 +1146,17 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
         (None, None)
     } else {
         let py = ensure_venv(&opts.cache_dir, &opts.python)?;
-        let (_server, pbase) = start_python(&py, dir.path(), py_workers).await?;
+        let (_server, pbase) = start_python(&py, work.dir.path(), py_workers).await?;
         eprintln!("bench serve: Python reference on {pbase} ({py_workers} uvicorn workers)");
-        let theirs = pass(&pbase, &bodies, "python").await?;
-        let wrk_theirs = run_wrk(
-            &pbase,
-            dir.path(),
-            &bodies_file,
-            opts.threads,
-            opts.connections,
-            opts.max_seconds,
-            false,
-        )
-        .await?;
-        let agreement = compare(&items, &ours, &theirs);
+        let theirs = pass(&pbase, bodies, "python").await?;
+        let wrk_theirs = work.load(&pbase, opts.max_seconds).await?;
+        let mut agreement = compare(items, &ours, &theirs);
+        diagnose(&pbase, items, &mut agreement).await?;
         (
             Some(LoadResult {
-                server: format!("FastAPI + uvicorn ({py_workers} workers) + math-verify 0.9.0"),
+                server: format!(
+                    "FastAPI + uvicorn ({py_workers} workers) + math-verify 0.9.0, open-r1 accuracy recipe"
+                ),
                 rewards: rewards_done(&wrk_theirs, opts.batch),
                 planned: items.len() as u64,
                 wrk: wrk_theirs,
@@ -958,6 +1222,7 @@ impl BenchReport {
             );
         }
         if let Some(a) = &self.agreement {
+            s.push_str(REFERENCE_RECIPE);
             let pct = |x: usize| 100.0 * x as f64 / a.compared.max(1) as f64;
             let _ = writeln!(
                 s,
@@ -971,14 +1236,57 @@ impl BenchReport {
                 a.format_equal,
                 pct(a.format_equal)
             );
-            s.push_str("| item kind | compared | rewards differ |\n|---|---:|---:|\n");
+            let causes = a.by_cause();
+            let reference_side: usize = causes
+                .iter()
+                .filter(|(c, _)| c.is_reference_side())
+                .map(|(_, v)| v.len())
+                .sum();
+            let other = a.differences.len() - reference_side;
+            let _ = writeln!(
+                s,
+                "Rewards that differ: {} — {} traced to a bug on the reference side (math-verify or the recipe; reasons below), {} not explained that way.\n",
+                a.differences.len(),
+                reference_side,
+                other
+            );
+            s.push_str("| item kind | compared | rewards differ | reference-side bug |\n|---|---:|---:|---:|\n");
             for (k, (n, d)) in &a.by_kind {
-                let _ = writeln!(s, "| {k} | {n} | {d} |");
+                let refs = a
+                    .differences
+                    .iter()
+                    .filter(|x| &x.kind == k && x.cause.is_reference_side())
+                    .count();
+                let _ = writeln!(s, "| {k} | {n} | {d} | {refs} |");
             }
-            if !a.examples.is_empty() {
-                s.push_str("\nFirst accuracy disagreements (gold | end of response | stepwise | math-verify):\n\n");
-                for (g, t, x, y) in &a.examples {
-                    let _ = writeln!(s, "- `{g}` | `…{t}` | {x} | {y}");
+            for (cause, diffs) in &causes {
+                let _ = writeln!(
+                    s,
+                    "\n**{} item(s): {}.** Each distinct case (gold | math-verify's parse of the response | stepwise accuracy | reference accuracy | items, by kind):\n",
+                    diffs.len(),
+                    cause.describe()
+                );
+                let mut cases: std::collections::BTreeMap<(&str, &str, u8, u8), Vec<&str>> =
+                    Default::default();
+                for d in diffs {
+                    cases
+                        .entry((
+                            d.gold.as_str(),
+                            d.reference_answer.as_str(),
+                            d.stepwise_accuracy as u8,
+                            d.reference_accuracy as u8,
+                        ))
+                        .or_default()
+                        .push(d.kind.as_str());
+                }
+                for ((g, ans, x, y), kinds) in cases {
+                    let mut counted: std::collections::BTreeMap<&str, usize> = Default::default();
+                    for k in kinds {
+                        *counted.entry(k).or_default() += 1;
+                    }
+                    let kinds: Vec<String> =
+                        counted.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    let _ = writeln!(s, "- `{g}` | `{ans}` | {x} | {y} | {}", kinds.join(", "));
                 }
             }
         }
@@ -1065,14 +1373,7 @@ impl SoakReport {
 
 /// Keeps wrk on the stepwise server for `seconds`, sampling RSS once a second.
 pub async fn soak(opts: BenchOptions, seconds: u64) -> Result<SoakReport, BenchError> {
-    find_wrk()?;
-    let records = read_math500(&opts.math500)?;
-    let items = build_items(&records, opts.items, opts.seed);
-    let bodies = bodies(&items, opts.batch);
-    let dir = tempfile::tempdir().map_err(io("creating a scratch folder"))?;
-    let bodies_file = dir.path().join("bodies.jsonl");
-    std::fs::write(&bodies_file, bodies.join("\n") + "\n")
-        .map_err(io("writing the request bodies"))?;
+    let work = Workload::prepare(&opts)?;
     let (base, _state, stop, handle) = start_stepwise().await?;
     let start = Instant::now();
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
@@ -1095,16 +1396,7 @@ pub async fn soak(opts: BenchOptions, seconds: u64) -> Result<SoakReport, BenchE
         }
         samples
     });
-    let wrk = run_wrk(
-        &base,
-        dir.path(),
-        &bodies_file,
-        opts.threads,
-        opts.connections,
-        seconds,
-        false,
-    )
-    .await;
+    let wrk = work.load(&base, seconds).await;
     let _ = done_tx.send(true);
     let rss = sampler
         .await
@@ -1181,19 +1473,85 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_named_by_the_setting_that_flips_the_reference() {
+        // stepwise 1, reference 0, and 1 once malformed_operators is on
+        assert_eq!(classify(1.0, 1.0, 0.0, false), Cause::UnbracedTex);
+        // stepwise 0, reference 1, and 0 with verify(gold, answer)
+        assert_eq!(classify(0.0, 1.0, 0.0, false), Cause::SwappedVerify);
+        assert_eq!(classify(1.0, 0.0, 0.0, false), Cause::Unexplained);
+        // a format difference is never blamed on the accuracy recipe
+        assert_eq!(classify(1.0, 1.0, 1.0, true), Cause::Unexplained);
+        assert!(Cause::UnbracedTex.is_reference_side());
+        assert!(!Cause::Unexplained.is_reference_side());
+        assert!(!Cause::GoldUnparsed.is_reference_side());
+    }
+
+    #[test]
+    fn differences_are_listed_by_cause() {
+        let items = build_items(&recs(), 40, 3);
+        let pass = |acc: Vec<f64>| PassResult {
+            rewards: acc.clone(),
+            accuracy: acc,
+            format: vec![0.0; 40],
+            timed_out: vec![0.0; 40],
+            gold_unparsed: vec![0.0; 40],
+        };
+        let ours = pass(vec![1.0; 40]);
+        let mut theirs_acc = vec![1.0; 40];
+        theirs_acc[5] = 0.0;
+        theirs_acc[7] = 0.0;
+        let theirs = pass(theirs_acc);
+        let mut a = compare(&items, &ours, &theirs);
+        assert_eq!((a.compared, a.rewards_equal), (40, 38));
+        assert_eq!(a.differences.len(), 2);
+        a.differences[0].cause = Cause::UnbracedTex;
+        let report = BenchReport {
+            options: BenchOptions {
+                math500: PathBuf::new(),
+                items: 40,
+                batch: 8,
+                connections: 1,
+                threads: 1,
+                max_seconds: 1,
+                cache_dir: PathBuf::new(),
+                python: String::new(),
+                py_workers: 1,
+                skip_python: false,
+                seed: 3,
+            },
+            stepwise: load(),
+            python: Some(load()),
+            agreement: Some(a),
+            workers: 1,
+            py_workers: 1,
+        };
+        let md = report.to_markdown();
+        assert!(md.contains("Rewards that differ: 2 — 1 traced"), "{md}");
+        assert!(md.contains("**1 item(s): math-verify bug"), "{md}");
+        assert!(md.contains("**1 item(s): not explained"), "{md}");
+        assert!(md.contains("open-r1"), "{md}");
+    }
+
+    fn load() -> LoadResult {
+        LoadResult {
+            server: String::new(),
+            wrk: serde_json::from_str(r#"{"requests":1,"duration_us":1,"connect":0,"read":0,"write":0,"status":0,"timeout":0,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1}"#).unwrap(),
+            rewards: 1,
+            planned: 0,
+        }
+    }
+
+    #[test]
     fn soak_flatness() {
-        let mk = |rss: Vec<u64>| {
-            SoakReport {
+        let mk = |rss: Vec<u64>| SoakReport {
             seconds: 10,
             connections: 1,
-            load: LoadResult {
-                server: String::new(),
-                wrk: serde_json::from_str(r#"{"requests":1,"duration_us":1,"connect":0,"read":0,"write":0,"status":0,"timeout":0,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1}"#).unwrap(),
-                rewards: 1,
-                planned: 0,
-            },
-            rss: rss.into_iter().enumerate().map(|(i, k)| (i as f64, k)).collect(),
-        }
+            load: load(),
+            rss: rss
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| (i as f64, k))
+                .collect(),
         };
         assert!(mk(vec![10_000, 50_000, 51_000, 52_000, 50_500]).is_flat());
         assert!(!mk(vec![10_000, 50_000, 60_000, 70_000, 90_000]).is_flat());
