@@ -142,6 +142,8 @@ impl Plot for AccuracyVsTokens<'_> {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(perr)?;
+        // overlapping bands add up: keep their sum light however many series there are
+        let band_alpha = (0.3 / series.len().max(2) as f64).max(0.04);
         for (i, name) in series.iter().enumerate() {
             let c = color(i);
             let mut pts: Vec<&CurvePoint> =
@@ -153,7 +155,10 @@ impl Plot for AccuracyVsTokens<'_> {
                     pts.iter().map(|p| (x(p), p.accuracy.hi * 100.0)).collect();
                 band.extend(pts.iter().rev().map(|p| (x(p), p.accuracy.lo * 100.0)));
                 chart
-                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
+                    .draw_series(std::iter::once(Polygon::new(
+                        band,
+                        c.mix(band_alpha).filled(),
+                    )))
                     .map_err(perr)?;
             }
             for p in &pts {
