@@ -321,3 +321,54 @@ fn annotate_run_report() {
     assert!(html.contains("<span class=\"score\">"));
     assert!(html.contains("hsl("));
 }
+
+#[test]
+fn run_report_renders_in_headless_chromium() {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let store_path = dir.path().join("runs.sqlite");
+    let mut store = RunStore::open(&store_path).unwrap();
+    let (id, _) = scale_run(&mut store, &data);
+    let run = runs::load_run(&store_path, RunRef::Id(id), None).unwrap();
+    let page = dir.path().join("run.html");
+    std::fs::write(&page, run_report(&run, None, opts(), 10).unwrap().to_html()).unwrap();
+    if !Path::new(CHROMIUM).exists() {
+        println!(
+            "SKIPPED: run_report_renders_in_headless_chromium: {CHROMIUM} not found (apt-get install -y chromium)"
+        );
+        eprintln!("SKIPPED: run_report_renders_in_headless_chromium: {CHROMIUM} not found");
+        return;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let dom = std::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .expect("running chromium");
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<td>pass@N</td>"),
+        "no scale table in the rendered DOM"
+    );
+    assert!(
+        dom.matches("<svg").count() >= 3,
+        "expected the plots as inline SVG"
+    );
+    assert!(dom.contains("Accuracy vs tokens (4 problems)"));
+    assert_eq!(dom.matches("class=\"problem\"").count(), 4, "drill-down");
+}
