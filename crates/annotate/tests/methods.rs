@@ -2,7 +2,7 @@
 //! probabilities per prefix and whose planted solution has a known first error.
 
 use std::sync::Arc;
-use stepwise_annotate::grounded::GroundedConfig;
+use stepwise_annotate::grounded::{GroundedConfig, GroundedRule};
 use stepwise_annotate::mc::{McConfig, Solution};
 use stepwise_annotate::omega::OmegaConfig;
 use stepwise_annotate::policy::{Policy, RolloutParams};
@@ -183,46 +183,95 @@ fn root_with_mc_one_or_zero_gives_no_search() {
 
 #[test]
 fn grounded_tool_catches_the_planted_claim_and_rollouts_fill_in() {
-    let (p, pl, _, policy) = setup(3, 0.5);
-    let cfg = AnnotateConfig {
-        samples: 4,
-        grounded: GroundedConfig {
-            k: 4,
-            ..GroundedConfig::default()
-        },
-        ..AnnotateConfig::default()
-    };
-    let r = block_on(label_question(&policy, &p, Method::Grounded, &cfg)).unwrap();
-    let planted: Vec<_> = r
-        .solutions
-        .iter()
-        .filter(|s| s.steps == pl.planted)
-        .collect();
-    let correct: Vec<_> = r
-        .solutions
-        .iter()
-        .filter(|s| s.steps == pl.correct)
-        .collect();
-    assert_eq!(
-        planted.len() + correct.len(),
-        4,
-        "root samples are planted or correct"
-    );
-    assert!(
-        !planted.is_empty() && !correct.is_empty(),
-        "seeded draw gives both kinds"
-    );
-    for s in planted {
-        assert_eq!(s.first_error(), Some(3));
-        assert!(
-            s.labels[3].reason.as_deref().unwrap().contains("wrong"),
-            "{:?}",
-            s.labels[3]
+    // Weighted rule at p_good 0.5; the paper rule's threshold (u > 0) needs a success
+    // rate above 1/4 from a clean prefix, so it is checked where that is clear (0.7).
+    for (rule, p_good, n) in [
+        (GroundedRule::Weighted, 0.5, 4),
+        (GroundedRule::Paper, 0.7, 8),
+    ] {
+        let (p, pl, _, policy) = setup(3, p_good);
+        let cfg = AnnotateConfig {
+            samples: n,
+            grounded: GroundedConfig {
+                k: 8,
+                rule,
+                ..GroundedConfig::default()
+            },
+            ..AnnotateConfig::default()
+        };
+        let r = block_on(label_question(&policy, &p, Method::Grounded, &cfg)).unwrap();
+        let planted: Vec<_> = r
+            .solutions
+            .iter()
+            .filter(|s| s.steps == pl.planted)
+            .collect();
+        let correct: Vec<_> = r
+            .solutions
+            .iter()
+            .filter(|s| s.steps == pl.correct)
+            .collect();
+        assert_eq!(
+            planted.len() + correct.len(),
+            n,
+            "root samples are planted or correct"
         );
+        assert!(
+            !planted.is_empty() && !correct.is_empty(),
+            "seeded draw gives both kinds ({rule:?})"
+        );
+        for s in planted {
+            if rule == GroundedRule::Weighted {
+                assert_eq!(s.first_error(), Some(3), "{rule:?} {:?}", s.labels);
+            } else {
+                // the tool vetoes step 3; a clean step before it can still tie (V = 0,
+                // labelled bad as in the reference code), after which labels stop
+                assert!(s.first_error().is_some_and(|f| f <= 3), "{:?}", s.labels);
+            }
+            if let Some(l) = s.labels.get(3) {
+                assert!(!l.good);
+                assert!(l.reason.as_deref().unwrap().contains("wrong"), "{l:?}");
+            }
+        }
+        for s in correct {
+            if rule == GroundedRule::Weighted {
+                assert_eq!(s.first_error(), None, "{rule:?} {:?}", s.labels);
+            } else {
+                // no tool veto on a correct solution; labels stop after the first run
+                // of bad steps (truncate_steps)
+                assert!(
+                    s.labels
+                        .iter()
+                        .all(|l| !l.reason.as_deref().unwrap().contains("wrong"))
+                );
+                if let Some(f) = s.first_error() {
+                    assert!(s.labels[f..].iter().all(|l| !l.good), "{:?}", s.labels);
+                }
+            }
+        }
     }
-    for s in correct {
-        assert_eq!(s.first_error(), None, "{:?}", s.labels);
+}
+
+#[test]
+fn grounded_backprop_over_one_chain_blames_the_clean_prefixes() {
+    // The reference code's decay 0.9 is meant for a tree; on one sampled chain every
+    // prefix inherits the failure of the single continuation (documented in grounded.rs).
+    let (p, pl, _, policy) = setup(3, 0.5);
+    let mut first_errors = Vec::new();
+    for decay in [0.0, 0.9] {
+        let cfg = AnnotateConfig {
+            samples: 4,
+            grounded: GroundedConfig {
+                k: 8,
+                backprop_decay: decay,
+                ..GroundedConfig::default()
+            },
+            ..AnnotateConfig::default()
+        };
+        let r = block_on(label_question(&policy, &p, Method::Grounded, &cfg)).unwrap();
+        let planted = r.solutions.iter().find(|s| s.steps == pl.planted).unwrap();
+        first_errors.push(planted.first_error());
     }
+    assert_eq!(first_errors, vec![Some(3), Some(0)]);
 }
 
 #[test]
