@@ -26,6 +26,7 @@ use std::sync::Arc;
 use stepwise_core::Problem;
 use stepwise_data::store::{RunId, RunStatus, RunStore, SampleRow, StepLabelRow, UnitRecord};
 use stepwise_engine::Generator;
+use stepwise_score::PolicyPrompt;
 
 /// The run kind in the store.
 pub const KIND: &str = "annotate";
@@ -47,6 +48,11 @@ pub struct AnnotateConfig {
     pub grounded: GroundedConfig,
     /// The generator's name (a resume with another model is refused).
     pub generator: String,
+    /// Text of the policy prompt template (`### system` / `### user` / `### assistant`,
+    /// placeholder `{question}`) that samples solutions and rollouts; `None` is the
+    /// built-in `stepwise-score` policy prompt. Stored with the run so a resume uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_prompt: Option<String>,
 }
 
 impl Default for AnnotateConfig {
@@ -63,6 +69,7 @@ impl Default for AnnotateConfig {
             reference: ReferenceConfig::default(),
             grounded: GroundedConfig::default(),
             generator: String::new(),
+            policy_prompt: None,
         }
     }
 }
@@ -310,7 +317,11 @@ pub async fn run_job(
         }
     };
     on_start(run);
-    let policy = Arc::new(Policy::new(generator, config.rollout.clone()));
+    let mut policy = Policy::new(generator, config.rollout.clone());
+    if let Some(text) = &config.policy_prompt {
+        policy.prompt = parse_policy_prompt(text, &format!("policy prompt of run {run}"))?;
+    }
+    let policy = Arc::new(policy);
     let done_now = match run_units(
         &mut store,
         run,
@@ -353,8 +364,19 @@ pub async fn run_job(
     })
 }
 
+/// Parses a policy prompt template; `place` names it in errors.
+pub fn parse_policy_prompt(text: &str, place: &str) -> Result<PolicyPrompt> {
+    PolicyPrompt::parse(text, place).map_err(|e| AnnotateError::Template {
+        place: place.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 fn validate(c: &AnnotateConfig) -> Result<()> {
     let bad = |m: &str| Err(AnnotateError::Config(m.to_string()));
+    if let Some(text) = &c.policy_prompt {
+        parse_policy_prompt(text, "policy prompt")?;
+    }
     if c.methods.is_empty() {
         return bad("no method chosen");
     }
@@ -377,6 +399,15 @@ fn validate(c: &AnnotateConfig) -> Result<()> {
     if !(0.0..=1.0).contains(&c.grounded.outcome_weight) || !(0.0..=1.0).contains(&c.grounded.gamma)
     {
         return bad("grounded outcome weight and gamma must be in 0..=1");
+    }
+    if !(0.0..=1.0).contains(&c.grounded.backprop_decay) {
+        return bad("grounded backprop decay must be in 0..=1");
+    }
+    if c.grounded
+        .final_weight
+        .is_some_and(|b| !(b.is_finite() && b >= 0.0))
+    {
+        return bad("grounded final weight must be a finite number >= 0");
     }
     Ok(())
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use stepwise_annotate::Method;
 use stepwise_annotate::formats::ExportFormat;
+use stepwise_annotate::grounded::{Fidelity, GroundedRule};
 use stepwise_annotate::reference::JudgeTemplate;
-use stepwise_annotate::run::{AnnotateConfig, Job, run_job};
+use stepwise_annotate::run::{AnnotateConfig, Job, parse_policy_prompt, run_job};
 use stepwise_annotate::testing::ScriptedPolicy;
 use stepwise_engine::Generator;
 
@@ -65,12 +66,36 @@ pub struct Args {
     /// Grounded: rollouts per step prefix.
     #[arg(long, default_value_t = 4)]
     pub grounded_k: usize,
-    /// Grounded: weight of the final outcome in a rollout's reward (the rest is its tool verdicts).
+    /// Grounded: how tool verdicts and rollout outcomes are combined: `paper` (the
+    /// GroundedPRM reference code's rollout reward and backpropagation) or `weighted`.
+    #[arg(long, default_value = "paper")]
+    pub grounded_rule: GroundedRule,
+    /// Grounded, paper rule: weight of the final outcome in a rollout's reward
+    /// (default: 1/N, N = the rollout's intermediate steps, as in the reference code).
+    #[arg(long)]
+    pub final_weight: Option<f64>,
+    /// Grounded, paper rule: decay of a rollout's reward on its way back to earlier
+    /// prefixes of the solution (the reference code uses 0.9 over an MCTS tree).
+    #[arg(long, default_value_t = 0.0)]
+    pub backprop_decay: f64,
+    /// Grounded, paper rule: `veto` (a tool-verified wrong claim makes a step bad) or
+    /// `drop` (leave out solutions whose labels disagree with the tool, as the paper does).
+    #[arg(long, default_value = "veto")]
+    pub fidelity: Fidelity,
+    /// Grounded, weighted rule: weight of the final outcome in a rollout's reward (the rest is its tool verdicts).
     #[arg(long, default_value_t = 0.5)]
     pub outcome_weight: f64,
-    /// Grounded: discount of tool verdicts along a rollout.
+    /// Grounded, weighted rule: discount of tool verdicts along a rollout.
     #[arg(long, default_value_t = 0.9)]
     pub gamma: f64,
+    /// Policy prompt template for sampling solutions and rollouts (sections ### system /
+    /// ### user / ### assistant; placeholder {question}). Default: the built-in one
+    /// (print it with --print-policy-prompt).
+    #[arg(long, value_name = "PATH")]
+    pub policy_prompt: Option<PathBuf>,
+    /// Print the built-in policy prompt and exit.
+    #[arg(long)]
+    pub print_policy_prompt: bool,
     /// Reference: judge prompt template (sections ### system / ### user / ### assistant;
     /// placeholders {question} {reference} {gold} {steps} {n}). Default: the built-in prompts/spare.txt.
     #[arg(long, value_name = "PATH")]
@@ -137,11 +162,21 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     c.omega.l = a.omega_l;
     c.omega.search_limit = a.search_limit;
     c.grounded.k = a.grounded_k;
+    c.grounded.rule = a.grounded_rule;
+    c.grounded.final_weight = a.final_weight;
+    c.grounded.fidelity = a.fidelity;
+    c.grounded.backprop_decay = a.backprop_decay;
     c.grounded.outcome_weight = a.outcome_weight;
     c.grounded.gamma = a.gamma;
     c.reference.max_tokens = a.judge_max_tokens;
     if let Some(p) = &a.judge_prompt {
         c.reference.template = JudgeTemplate::load(p)?;
+    }
+    if let Some(p) = &a.policy_prompt {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading the policy prompt {}", p.display()))?;
+        parse_policy_prompt(&text, &p.display().to_string())?;
+        c.policy_prompt = Some(text);
     }
     Ok(c)
 }
@@ -167,6 +202,10 @@ fn scripted(a: &Args, g: &Global) -> anyhow::Result<Arc<dyn Generator>> {
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     if args.print_judge_prompt {
         print!("{}", JudgeTemplate::default_text());
+        return Ok(());
+    }
+    if args.print_policy_prompt {
+        print!("{}", stepwise_score::PolicyPrompt::default_text());
         return Ok(());
     }
     let cfg = config(&args)?;
