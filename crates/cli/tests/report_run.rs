@@ -207,6 +207,25 @@ fn scale_then_compute_and_report_by_run_id() {
     ] {
         assert!(dir.join("from-run").join(f).is_file(), "{f}");
     }
+    // calibration of the stored step scores against the final answers
+    ok(&stepwise(
+        &dir,
+        &[
+            "eval",
+            "calibration",
+            "latest",
+            "--store",
+            store,
+            "--out",
+            "cal",
+        ],
+    ));
+    let cal = std::fs::read_to_string(dir.join("cal/calibration.csv")).unwrap();
+    assert!(
+        cal.contains("min step score vs final answer correct,12,"),
+        "{cal}"
+    );
+    assert!(dir.join("cal/reliability-1.png").is_file());
     let md = std::fs::read_to_string(dir.join("from-run/compute.md")).unwrap();
     assert!(md.contains("Source: run 1 (scale)"), "{md}");
 

@@ -8,8 +8,7 @@ use crate::compute::{CurvePoint, ProblemSamples, Resampling, curve_table, headli
 use crate::plot::{AccuracyVsTokens, to_svg};
 use crate::report::{ProblemView, RationaleView, Report, Section};
 use crate::runs::{
-    LoadedRun, RunContent, SolveUnit, compute_data, sample_outcome, scale_points, scale_table,
-    step_scores,
+    LoadedRun, RunContent, SolveUnit, compute_data, scale_points, scale_table, step_scores,
 };
 use crate::table::Table;
 use crate::views::{calibration_section, score_calibration_sections};
@@ -305,21 +304,7 @@ fn solve_sections(
         )?);
     }
     // calibration over every scored sample whose correctness is known
-    let scored: Vec<ProblemSamples> = units
-        .iter()
-        .map(|u| ProblemSamples {
-            id: u.outcome.problem_id.clone(),
-            question: String::new(),
-            gold: None,
-            samples: u
-                .outcome
-                .samples
-                .iter()
-                .zip(&u.sample_correct)
-                .filter_map(|(s, c)| Some(sample_outcome(s, (*c)?)))
-                .collect(),
-        })
-        .collect();
+    let scored = crate::runs::scored_samples(run)?;
     sections.extend(score_calibration_sections(&scored)?);
 
     let mut drill = Drill::new(&run.problems);

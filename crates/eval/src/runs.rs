@@ -519,6 +519,41 @@ pub fn compute_data(run: &LoadedRun) -> Result<ComputeData, EvalError> {
     Ok(d)
 }
 
+/// Every scored sample of a solve or scale run whose correctness is known, per problem:
+/// scale's sample draws, or every sample of every solve outcome (tree-search beams
+/// included). What calibration of the step scores against final answers reads.
+pub fn scored_samples(run: &LoadedRun) -> Result<Vec<ProblemSamples>, EvalError> {
+    let mut out = match &run.content {
+        RunContent::Scale { .. } => compute_data(run)?.samples,
+        RunContent::Solve(units) => units
+            .iter()
+            .map(|u| ProblemSamples {
+                id: u.outcome.problem_id.clone(),
+                question: String::new(),
+                gold: None,
+                samples: u
+                    .outcome
+                    .samples
+                    .iter()
+                    .zip(&u.sample_correct)
+                    .filter_map(|(s, c)| Some(sample_outcome(s, (*c)?)))
+                    .collect(),
+            })
+            .collect(),
+        RunContent::Annotate(_) => {
+            return Err(EvalError::Invalid(format!(
+                "run {} is an annotate run: it has step labels, not scored answers",
+                run.info.id
+            )));
+        }
+    };
+    for p in &mut out {
+        p.samples.retain(|s| !s.step_scores.is_empty());
+    }
+    out.retain(|p| !p.samples.is_empty());
+    Ok(out)
+}
+
 /// The rows of a `scale` table as curve points: accuracy with a percentile bootstrap
 /// interval over problems (exact from the counts: resampling 0/1 outcomes depends only
 /// on how many are 1), against the mean generated tokens. `x_label` is `N=n`.

@@ -28,7 +28,8 @@ pub enum What {
     /// Accuracy versus compute of a solve/scale run: pass@k, maj@k, weighted@k and
     /// best-of-k per aggregation, strategies per budget, against mean generated tokens.
     Compute(ComputeArgs),
-    /// Calibration (ECE, Brier, AUROC, reliability diagram) from a results file.
+    /// Calibration (ECE, Brier, AUROC, reliability diagram) of step scores, from a
+    /// solve/scale run or a results file.
     Calibration(FileArgs),
 }
 
@@ -99,26 +100,23 @@ pub struct ComputeArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FileArgs {
-    /// Results JSONL (samples per problem, or strategy outcomes).
-    pub results: PathBuf,
-    /// Output folder for tables and plots.
+    /// A solve or scale run of the run store (its id, or `latest`), or a results JSONL
+    /// (samples per problem, or ProcessBench results).
+    #[arg(value_name = "RUN_ID|PATH")]
+    pub results: String,
+    /// Run store (SQLite) holding RUN_ID.
+    #[arg(long, value_name = "PATH", default_value_os_t = stepwise_data::store::default_store_path())]
+    pub store: PathBuf,
+    /// Output folder: calibration.md, calibration.csv, reliability-*.png and .svg.
     #[arg(long, default_value = "eval-out")]
     pub out: PathBuf,
-    /// Bootstrap resamples.
-    #[arg(long, default_value_t = 1000)]
-    pub bootstrap: usize,
-    /// Random k-subsets per problem for maj@k, weighted@k, best-of-k.
-    #[arg(long, default_value_t = 64)]
-    pub draws: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     match args.what {
         What::Processbench(a) => processbench_cmd(*a, g),
         What::Compute(a) => compute_cmd(a, g),
-        What::Calibration(a) => calibration_cmd(a),
+        What::Calibration(a) => calibration_cmd(a, g),
     }
 }
 
@@ -504,28 +502,49 @@ fn compute_points(
     Ok((file.display().to_string(), points, String::new()))
 }
 
-fn calibration_cmd(a: FileArgs) -> anyhow::Result<()> {
-    let results = views::read_results(&a.results)?;
+/// `(what, (aggregated step score, final answer correct))` for every aggregation.
+fn sample_pairs(p: &[stepwise_eval::compute::ProblemSamples]) -> Vec<(String, Vec<(f64, bool)>)> {
+    stepwise_core::Aggregation::ALL
+        .into_iter()
+        .map(|agg| {
+            (
+                format!("{agg} step score vs final answer correct"),
+                p.iter()
+                    .flat_map(|x| x.samples.iter())
+                    .filter_map(|s| Some((agg.apply(&s.step_scores)?, s.correct)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn calibration_cmd(a: FileArgs, g: &Global) -> anyhow::Result<()> {
+    use stepwise_eval::runs;
+    let results = if let Some(r) = runs::RunRef::parse(&a.results) {
+        let store = runs::open_store(&a.store)?;
+        let info = runs::resolve(&store, r, &[runs::SOLVE, runs::SCALE])?;
+        let run = runs::read_run(&store, info, g.data_dir.as_deref())
+            .with_context(|| format!("reading run {r} of {}", a.store.display()))?;
+        let scored = runs::scored_samples(&run)?;
+        if scored.is_empty() {
+            bail!(
+                "run {} has no scored samples with a known answer (run it with --scorer on a dataset with gold answers)",
+                run.info.id
+            );
+        }
+        Results::Samples(scored)
+    } else {
+        views::read_results(Path::new(&a.results))?
+    };
     let pairs: Vec<(String, Vec<(f64, bool)>)> = match &results {
-        Results::Samples(p) => stepwise_core::Aggregation::ALL
-            .into_iter()
-            .map(|agg| {
-                (
-                    format!("{agg} step score vs final answer correct"),
-                    p.iter()
-                        .flat_map(|x| x.samples.iter())
-                        .filter_map(|s| Some((agg.apply(&s.step_scores)?, s.correct)))
-                        .collect(),
-                )
-            })
-            .collect(),
+        Results::Samples(p) => sample_pairs(p),
         Results::ProcessBench(r) => vec![(
             "step score vs step before the first error".to_string(),
             views::step_pairs(r),
         )],
         Results::Outcomes(_) => bail!(
             "{} holds strategy outcomes without scores; calibration needs samples with step scores or ProcessBench results",
-            a.results.display()
+            a.results
         ),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
