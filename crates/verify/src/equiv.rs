@@ -2,7 +2,7 @@
 
 use crate::expr::{Const, Expr, RelOp};
 use crate::limits::MAX_ITEMS;
-use crate::{Options, Verdict, exact, num, numeric, poly, surd};
+use crate::{Options, Verdict, exact, ineq, num, numeric, poly, surd};
 use num_rational::BigRational;
 
 /// Seeds of the random points used by the numeric fallback.
@@ -12,6 +12,11 @@ const MAX_PM_VARIANTS: usize = 8;
 
 /// Compares two parsed answers.
 pub(crate) fn equiv(g: &Expr, p: &Expr, o: &Options) -> Verdict {
+    // Two inequalities in one variable (before `a < x < b` becomes an interval):
+    // equal exactly when their solution sets are (`|x-1| < 3` and `-2 < x < 4`).
+    if let Some(v) = inequalities(g, p, o) {
+        return v;
+    }
     let g = normalize(g, o, 0);
     let p = normalize(p, o, 0);
     cmp(&g, &p, o, 0)
@@ -340,6 +345,10 @@ pub(crate) fn cmp(g: &Expr, p: &Expr, o: &Options, depth: usize) -> Verdict {
             if let Some(v) = named_value(g) {
                 return cmp(v, other, o, d);
             }
+            // As in math-verify, a gold relation may always match a predicted set.
+            if let Some(v) = inequality_vs_set(g, other) {
+                return v;
+            }
             if o.allow_set_relation_comp
                 && let Some(iv) = relation_as_set(g)
             {
@@ -350,6 +359,12 @@ pub(crate) fn cmp(g: &Expr, p: &Expr, o: &Options, depth: usize) -> Verdict {
         (other, Expr::Rel { .. }) => {
             if let Some(v) = named_value(p) {
                 return cmp(other, v, o, d);
+            }
+            // A predicted relation matches a gold set only when allowed.
+            if o.allow_set_relation_comp
+                && let Some(v) = inequality_vs_set(p, other)
+            {
+                return v;
             }
             if o.allow_set_relation_comp
                 && let Some(iv) = relation_as_set(p)
@@ -504,6 +519,35 @@ fn unordered(a: &[Expr], b: &[Expr], o: &Options, d: usize) -> Verdict {
     Verdict::Equal
 }
 
+/// Both sides solved as inequalities in the same variable (any variable when not
+/// strict): their solution sets compared exactly.
+fn inequalities(g: &Expr, p: &Expr, o: &Options) -> Option<Verdict> {
+    if !matches!(g, Expr::Rel { .. }) || !matches!(p, Expr::Rel { .. }) {
+        return None;
+    }
+    let (gv, gs) = ineq::solve(g)?;
+    let (pv, ps) = ineq::solve(p)?;
+    if o.strict && gv != pv {
+        return None;
+    }
+    Some(if gs == ps {
+        Verdict::Equal
+    } else {
+        Verdict::NotEqual
+    })
+}
+
+/// A solved inequality against a written set of reals (`|x-1| < 3` vs `(-2, 4)`).
+fn inequality_vs_set(rel: &Expr, set: &Expr) -> Option<Verdict> {
+    let (_, a) = ineq::solve(rel)?;
+    let b = ineq::as_set(set)?;
+    Some(if a == b {
+        Verdict::Equal
+    } else {
+        Verdict::NotEqual
+    })
+}
+
 /// `x > 3` as the interval `(3, oo)` (only with `allow_set_relation_comp`).
 fn relation_as_set(e: &Expr) -> Option<Expr> {
     let Expr::Rel { terms, ops } = e else {
@@ -566,6 +610,9 @@ fn rel_cmp(g: &Expr, p: &Expr, o: &Options, d: usize) -> Verdict {
     else {
         return Verdict::NotEqual;
     };
+    if let Some(v) = inequalities(g, p, o) {
+        return v;
+    }
     // Both name a value (`x = 3` vs `x = 1 + 2`, chains): compare the values.
     if let (Some(a), Some(b)) = (named_value(g), named_value(p)) {
         let same_lhs =
@@ -908,6 +955,42 @@ mod tests {
         assert_eq!(ex.verdict, Verdict::Equal);
         assert_eq!(ex.gold.normalized.as_deref(), Some("2*sqrt(3)"));
         assert_eq!(ex.pred.normalized.as_deref(), Some("2*sqrt(3)"));
+    }
+
+    #[test]
+    fn inequalities_compare_by_solution_sets() {
+        eq("|x-1| < 3", "(-2, 4)");
+        eq("|x-1| < 3", "-2 < x < 4");
+        eq("-2 < x < 4", "|x-1| < 3");
+        eq("|x - 1| \\le 3", "[-2, 4]");
+        eq("|2x+1| \\ge 5", "(-\\infty,-3] \\cup [2,\\infty)");
+        eq("|2x+1| \\ge 5", "x \\in (-\\infty,-3] \\cup [2,\\infty)");
+        eq("2x + 1 > 5", "x > 2");
+        eq("2x + 1 > 5", "(2, \\infty)");
+        eq("x > 2", "(2, \\infty)");
+        eq(
+            "1 \\le |z| \\le \\frac32",
+            "[-\\tfrac32, -1] \\cup [1, \\tfrac32]",
+        );
+        ne("|x-1| < 3", "(-2, 4]");
+        ne("|x-1| < 3", "-2 \\le x < 4");
+        ne("|2x+1| \\ge 5", "(-\\infty,-3) \\cup (2,\\infty)");
+        ne("2x + 1 > 5", "x \\ge 2");
+        ne("2x + 1 > 5", "(-\\infty, 2)");
+        // A predicted relation matches a gold set only with `allow_set_relation_comp`.
+        ne("(-2, 4)", "|x-1| < 3");
+        let rel = Options {
+            allow_set_relation_comp: true,
+            ..Options::default()
+        };
+        assert_eq!(verify("(-2, 4)", "|x-1| < 3", &rel), Verdict::Equal);
+        // Strict mode keeps variable names apart; lenient mode does not.
+        ne("|x-1| < 3", "|y-1| < 3");
+        let lenient = Options {
+            strict: false,
+            ..Options::default()
+        };
+        assert_eq!(verify("|x-1| < 3", "|y-1| < 3", &lenient), Verdict::Equal);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! (`√12 = 2√3`, `2/(1+√3) = √3-1`), then symbolic normalization of polynomials
 //! and rational functions, then numeric evaluation at random points. Structures
 //! (tuples, sets, intervals, matrices, equations, inequalities) are compared
-//! element by element. Every call is bounded by caps on input size, integer size,
-//! exponents, expression size and recursion depth (see [`limits`]): no signals,
-//! no threads, no timeouts needed, and adversarial input returns a verdict quickly.
+//! element by element; inequalities in one variable (`|2x+1| ≥ 5`) are solved
+//! exactly into unions of intervals and compared as sets. Every call is bounded
+//! by caps on input size, integer size, exponents, expression size and recursion
+//! depth (see [`limits`]): no signals, no threads, no timeouts needed, and
+//! adversarial input returns a verdict quickly.
 //!
 //! ```
 //! use stepwise_verify::{verify, exact_value, Options, Verdict};
@@ -19,6 +21,7 @@ mod equiv;
 mod exact;
 pub mod expr;
 pub mod extract;
+mod ineq;
 mod lex;
 pub mod limits;
 mod num;
@@ -195,8 +198,12 @@ fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<(Side, Option<Exp
                 Ok(e) => {
                     // Printing trees is only for explanations; `verify` skips it.
                     let (parsed, normalized) = if detail {
-                        let norm = equiv::normalize(&e, opts, 0);
-                        (Some(e.to_string()), Some(norm.to_string()))
+                        // A solvable inequality is compared by its solution set: show that.
+                        let norm = match ineq::solve(&e) {
+                            Some((var, set)) => format!("{var} in {set}"),
+                            None => equiv::normalize(&e, opts, 0).to_string(),
+                        };
+                        (Some(e.to_string()), Some(norm))
                     } else {
                         (None, None)
                     };
@@ -408,5 +415,22 @@ mod unit_tests {
         assert_eq!(verify("3 inches", "3 inch", &o), Verdict::Equal);
         assert_eq!(verify("12 ft", "12 feet", &o), Verdict::Equal);
         assert_eq!(verify("10 square units", "10", &o), Verdict::Equal);
+    }
+
+    #[test]
+    fn explanations_show_solution_sets_and_simplified_radicals() {
+        let ex = explain(
+            "|2x+1| \\ge 5",
+            "x \\in (-\\infty, -3] \\cup [2, \\infty)",
+            &Options::default(),
+        );
+        assert_eq!(ex.verdict, Verdict::Equal);
+        assert_eq!(
+            ex.gold.normalized.as_deref(),
+            Some("x in (-oo, -3] U [2, oo)")
+        );
+        let ex = explain("\\sqrt{1/2}", "\\frac{1}{\\sqrt2}", &Options::default());
+        assert_eq!(ex.verdict, Verdict::Equal);
+        assert_eq!(ex.pred.normalized.as_deref(), Some("(1/2)*sqrt(2)"));
     }
 }

@@ -67,6 +67,13 @@ fn hostile() -> Vec<(String, String)> {
         "\\sqrt[64]{2}".repeat(200),
         "\\frac{1}{\\sqrt[63]{3}+\\sqrt[64]{5}}".into(),
     ));
+    // Inequalities: many kinks, deep nesting of absolute values.
+    let kinks: Vec<String> = (0..200).map(|i| format!("|x-{i}|")).collect();
+    v.push((kinks.join("+") + " < 5", "(-1, 1)".into()));
+    v.push((
+        "|".repeat(2000) + "x" + &"|".repeat(2000) + " > 1",
+        "x > 1".into(),
+    ));
     v.push(("a".repeat(10) + &"\u{1F600}".repeat(100_000), "é".into()));
     v
 }

@@ -137,6 +137,35 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn absolute_value_inequalities_solve_to_intervals(
+        a in -9i64..10, b in -20i64..20, c in 1i64..20,
+    ) {
+        prop_assume!(a != 0);
+        // |a x + b| < c  <=>  x strictly between (-c-b)/a and (c-b)/a.
+        let (mut lo, mut hi) = ((-c - b, a), (c - b, a));
+        if a < 0 {
+            std::mem::swap(&mut lo, &mut hi);
+        }
+        let g = format!("|{a}x + {b}| < {c}");
+        let open = format!("(\\frac{{{}}}{{{}}}, \\frac{{{}}}{{{}}})", lo.0, lo.1, hi.0, hi.1);
+        prop_assert_eq!(verify(&g, &open, &o()), Verdict::Equal, "{} vs {}", g, open);
+        let closed = format!("[\\frac{{{}}}{{{}}}, \\frac{{{}}}{{{}}}]", lo.0, lo.1, hi.0, hi.1);
+        prop_assert_eq!(verify(&g, &closed, &o()), Verdict::NotEqual, "{} vs {}", g, closed);
+        // The complement: |a x + b| >= c.
+        let ge = format!("|{a}x + {b}| \\ge {c}");
+        let outside = format!(
+            "(-\\infty, \\frac{{{}}}{{{}}}] \\cup [\\frac{{{}}}{{{}}}, \\infty)",
+            lo.0, lo.1, hi.0, hi.1
+        );
+        prop_assert_eq!(verify(&ge, &outside, &o()), Verdict::Equal, "{} vs {}", ge, outside);
+        prop_assert_eq!(verify(&ge, &open, &o()), Verdict::NotEqual, "{} vs {}", ge, open);
+    }
+}
+
 fn fmt_decimal(p: i64, k: u32) -> String {
     let den = 10i64.pow(k) as u64;
     let sign = if p < 0 { "-" } else { "" };
