@@ -1,8 +1,12 @@
 //! Evaluation of scorers and strategies: ProcessBench, accuracy versus compute,
 //! calibration, tables, plots and self-contained HTML reports.
 //!
-//! Everything here is pure computation over records; the CLI (`stepwise eval`,
-//! `stepwise report`) reads files, runs models and prints.
+//! Metrics, tables, plots and reports are pure computation over records. Two
+//! features add input: `runner` runs scorers and critics over ProcessBench, and
+//! `runs` ([`runs`], [`runreport`]) reads what `stepwise solve`, `scale` and
+//! `annotate` stored in the run store (and `scale`'s `scale.json`), so a report or an
+//! accuracy-versus-compute table comes straight from a run id. The CLI
+//! (`stepwise eval`, `stepwise report`) parses arguments and prints.
 
 pub mod calibration;
 pub mod compute;
