@@ -248,6 +248,11 @@ pub struct Job {
     pub out: Option<(PathBuf, ExportFormat)>,
     /// Compute the label-quality table against `arith` ground truth.
     pub eval_against_truth: bool,
+    /// Label nothing: export and evaluate what the `resume` run has stored so far,
+    /// restricted to the questions every method of the run has finished (so methods are
+    /// compared on the same questions). For inspecting a run that is still going or was
+    /// stopped; `resume` without this flag finishes it.
+    pub stored_only: bool,
 }
 
 /// What a job did.
@@ -267,6 +272,11 @@ pub async fn run_job(
     generator: Arc<dyn Generator>,
     on_start: impl FnOnce(RunId),
 ) -> Result<JobOutcome> {
+    if job.stored_only && job.resume.is_none() {
+        return Err(AnnotateError::Config(
+            "reading what is stored needs the run to read (resume RUN_ID)".into(),
+        ));
+    }
     let mut store = RunStore::open(&job.store_path)?;
     let (run, config, problems) = match job.resume {
         Some(id) => {
@@ -317,6 +327,16 @@ pub async fn run_job(
         }
     };
     on_start(run);
+    if job.stored_only {
+        let mut results = load_results(&store, run, &problems)?;
+        let complete = complete_problems(&results, &config.methods);
+        results.retain(|r| complete.contains(r.problem_id.as_str()));
+        let problems: Vec<Problem> = problems
+            .into_iter()
+            .filter(|p| complete.contains(p.id.as_str()))
+            .collect();
+        return finish(job, run, config, 0, &problems, results);
+    }
     let mut policy = Policy::new(generator, config.rollout.clone());
     if let Some(text) = &config.policy_prompt {
         policy.prompt = parse_policy_prompt(text, &format!("policy prompt of run {run}"))?;
@@ -341,16 +361,44 @@ pub async fn run_job(
     };
     store.set_status(run, RunStatus::Done)?;
     let results = load_results(&store, run, &problems)?;
+    finish(job, run, config, done_now, &problems, results)
+}
+
+/// The ids of the questions that every one of `methods` has a stored result for.
+pub fn complete_problems(
+    results: &[QuestionResult],
+    methods: &[Method],
+) -> std::collections::HashSet<String> {
+    let mut by_problem: HashMap<&str, Vec<Method>> = HashMap::new();
+    for r in results {
+        by_problem.entry(&r.problem_id).or_default().push(r.method);
+    }
+    by_problem
+        .into_iter()
+        .filter(|(_, ms)| methods.iter().all(|m| ms.contains(m)))
+        .map(|(p, _)| p.to_string())
+        .collect()
+}
+
+/// Exports and evaluates `results`.
+fn finish(
+    job: &Job,
+    run: RunId,
+    config: AnnotateConfig,
+    done_now: usize,
+    problems: &[Problem],
+    results: Vec<QuestionResult>,
+) -> Result<JobOutcome> {
     let mut exported = 0;
     if let Some((path, format)) = &job.out {
-        let recs = export_records(&problems, &results);
+        let recs = export_records(problems, &results);
         if recs.is_empty() {
             return Err(AnnotateError::Config("no labelled steps to export".into()));
         }
         exported = formats::write(path, *format, &recs)?;
     }
     let truth = if job.eval_against_truth {
-        Some(truth::evaluate(&problems, &results)?)
+        Some(truth::evaluate(problems, &results)?)
     } else {
         None
     };

@@ -66,6 +66,7 @@ fn job(dir: &std::path::Path, policy_prompt: Option<&str>) -> Job {
         progress: false,
         out: None,
         eval_against_truth: false,
+        stored_only: false,
     }
 }
 
@@ -134,6 +135,22 @@ fn a_resumed_run_uses_the_stored_template() {
     let first = block_on(run_job(&j, recording(Some(12)), |r| run = Some(r)));
     assert!(first.is_err());
     let run = run.unwrap();
+    // Reading what is stored does no work and keeps only questions every method finished.
+    let mut peek = job(dir.path(), None);
+    peek.resume = Some(run);
+    peek.stored_only = true;
+    peek.eval_against_truth = true;
+    let idle = recording(None);
+    let partial = block_on(run_job(&peek, idle.clone(), |_| {})).unwrap();
+    assert!(idle.seen.lock().unwrap().is_empty());
+    assert_eq!(partial.units_done_now, 0);
+    assert_eq!(partial.results.len(), 2, "one question with both methods");
+    let rows = partial.truth.unwrap();
+    assert!(rows.iter().all(|r| r.questions == 1), "{rows:?}");
+    let mut no_run = job(dir.path(), None);
+    no_run.stored_only = true;
+    assert!(block_on(run_job(&no_run, recording(None), |_| {})).is_err());
+
     // Resume without naming a template: the stored one is used.
     let mut resume = job(dir.path(), None);
     resume.resume = Some(run);

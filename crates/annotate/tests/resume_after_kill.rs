@@ -52,6 +52,7 @@ fn child(store: &Path, out: &Path, resume: Option<i64>) {
         progress: false,
         out: Some((out.to_path_buf(), ExportFormat::Native)),
         eval_against_truth: false,
+        stored_only: false,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -116,6 +116,10 @@ pub struct Args {
     /// labelling flags above are ignored). A finished run is just exported again.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<i64>,
+    /// With --resume: label nothing, export and evaluate what the run has stored so far
+    /// (only questions that every method has finished).
+    #[arg(long, requires = "resume")]
+    pub stored_only: bool,
     /// Write the labels here (`.parquet` for Parquet, anything else JSONL).
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: Option<PathBuf>,
@@ -223,6 +227,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         progress: !g.quiet,
         out: args.out.clone().map(|p| (p, args.format)),
         eval_against_truth: args.eval_against_truth,
+        stored_only: args.stored_only,
     };
     let quiet = g.quiet;
     let started = std::time::Instant::now();
