@@ -15,6 +15,8 @@ use std::cmp::Ordering;
 
 /// Most kinks in one piecewise-linear function.
 const MAX_KINKS: usize = 32;
+/// Largest numerator or denominator of a constant in an inequality, in bits.
+const MAX_CONST_BITS: u64 = 256;
 /// Most intervals in one set.
 const MAX_INTERVALS: usize = 64;
 
@@ -228,7 +230,7 @@ fn pl(e: &Expr, var: &str, depth: usize) -> Option<Pl> {
     }
     let d = depth + 1;
     match e {
-        Expr::Num { value, .. } => Some(Pl::constant(value.clone())),
+        Expr::Num { value, .. } => small(value.clone()).map(Pl::constant),
         Expr::Sym(s) if s == var => Some(Pl::var()),
         Expr::Add(v) => {
             let mut acc = Pl::constant(Q::zero());
@@ -263,8 +265,14 @@ fn pl(e: &Expr, var: &str, depth: usize) -> Option<Pl> {
         }
         Expr::Percent(a) => pl(a, var, d)?.scale(&Q::new(1.into(), 100.into())),
         Expr::Func(name, args) if name == "abs" && args.len() == 1 => pl(&args[0], var, d)?.abs(),
-        _ => Some(Pl::constant(crate::exact::eval(e)?)),
+        _ => small(crate::exact::eval(e)?).map(Pl::constant),
     }
+}
+
+/// Constants of inequalities stay small (answers never need more), which keeps the
+/// unbudgeted arithmetic of solving cheap.
+fn small(q: Q) -> Option<Q> {
+    (q.numer().bits() <= MAX_CONST_BITS && q.denom().bits() <= MAX_CONST_BITS).then_some(q)
 }
 
 fn holds(v: &Q, op: RelOp) -> bool {

@@ -158,6 +158,7 @@ where
 
 /// Compares two already-parsed answers.
 pub fn verify_parsed(gold: &Expr, pred: &Expr, opts: &Options) -> Verdict {
+    num::reset_work();
     equiv::equiv(gold, pred, opts)
 }
 
@@ -266,6 +267,7 @@ pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
 }
 
 fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation {
+    num::reset_work();
     let gs = parse_side(gold, opts, detail);
     let ps = parse_side(pred, opts, detail);
     let mut best: Option<(Verdict, usize, usize)> = None;
@@ -319,6 +321,7 @@ fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation 
 /// a rational constant or exceeds the caps.
 pub fn exact_value(expr: &str) -> Option<BigRational> {
     let e = parse(expr).ok()?;
+    num::reset_work();
     exact::eval(&e)
 }
 

@@ -12,6 +12,46 @@ pub const MAX_FACTORIAL: u64 = 1_500;
 /// Largest root index tried exactly.
 pub const MAX_ROOT_INDEX: u64 = 64;
 
+/// Most work units (about one 64-bit word operation each: a product costs
+/// `words_a·words_b`, num-bigint's binary gcd `64·words²`) one top-level call may
+/// spend on exact arithmetic; past it every operation refuses (`None`) and callers
+/// fall back to floating point. Reset by [`reset_work`] at each entry point.
+pub const MAX_WORK: u64 = 10_000_000;
+
+thread_local! {
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Starts a fresh work budget for this thread (called by the public entry points).
+pub fn reset_work() {
+    WORK.with(|w| w.set(0));
+}
+
+/// Charges `units` of work; `None` once the budget is spent.
+fn charge(units: u64) -> Option<()> {
+    WORK.with(|w| {
+        let t = w.get().saturating_add(units);
+        w.set(t);
+        (t <= MAX_WORK).then_some(())
+    })
+}
+
+fn words(r: &BigRational) -> u64 {
+    bits(r) / 64 + 1
+}
+
+/// Cost of an operation on `a` and `b`: their product, plus a gcd over the result
+/// when either is a fraction.
+fn cost(a: &BigRational, b: &BigRational) -> u64 {
+    let (wa, wb) = (words(a), words(b));
+    let gcd = if a.is_integer() && b.is_integer() {
+        0
+    } else {
+        64 * (wa + wb) * (wa + wb)
+    };
+    wa * wb + gcd
+}
+
 fn bits(r: &BigRational) -> u64 {
     r.numer().bits().max(r.denom().bits())
 }
@@ -22,6 +62,12 @@ pub fn capped(r: BigRational) -> Option<BigRational> {
 }
 
 pub fn add(a: &BigRational, b: &BigRational) -> Option<BigRational> {
+    // Different denominators cross-multiply before a gcd over the result; refuse
+    // sizes whose gcd alone would take milliseconds (found by the fuzzer).
+    if a.denom() != b.denom() && bits(a) + bits(b) > MAX_BITS + 64 {
+        return None;
+    }
+    charge(cost(a, b))?;
     capped(a + b)
 }
 
@@ -29,6 +75,7 @@ pub fn mul(a: &BigRational, b: &BigRational) -> Option<BigRational> {
     if bits(a) + bits(b) > 2 * MAX_BITS + 2 {
         return None;
     }
+    charge(cost(a, b))?;
     capped(a * b)
 }
 
@@ -36,6 +83,7 @@ pub fn div(a: &BigRational, b: &BigRational) -> Option<BigRational> {
     if b.is_zero() || bits(a) + bits(b) > 2 * MAX_BITS + 2 {
         return None;
     }
+    charge(cost(a, b))?;
     capped(a / b)
 }
 
@@ -61,6 +109,13 @@ pub fn pow_int(b: &BigRational, e: &BigInt) -> Option<BigRational> {
         return None;
     }
     let n = u32::try_from(n).ok()?;
+    // Squarings up to the result size, and a gcd when reducing a fraction.
+    let w = n as u64 * bits(b) / 64 + 1;
+    charge(if b.is_integer() {
+        2 * w * w
+    } else {
+        66 * w * w
+    })?;
     let num = num_traits::pow(b.numer().clone(), n as usize);
     let den = num_traits::pow(b.denom().clone(), n as usize);
     let r = if e.is_negative() {
@@ -99,6 +154,8 @@ pub fn root(b: &BigRational, k: u64) -> Option<BigRational> {
         return None;
     }
     let k32 = k as u32;
+    let w = words(b);
+    charge(68 * w * w)?;
     if b.is_negative() {
         if k.is_multiple_of(2) {
             return None;
@@ -120,6 +177,7 @@ pub fn factorial(n: &BigRational) -> Option<BigRational> {
     }
     let mut acc = BigInt::one();
     for i in 2..=n {
+        charge(acc.bits() / 64 + 1)?;
         acc *= i;
     }
     Some(BigRational::from_integer(acc))
@@ -140,6 +198,7 @@ pub fn binom(n: &BigRational, k: &BigRational) -> Option<BigRational> {
     }
     let mut acc = BigInt::one();
     for i in 0..k {
+        charge(2 * (acc.bits() / 64 + 1))?;
         acc = acc * BigInt::from(n - i) / BigInt::from(i + 1);
         if acc.bits() > MAX_BITS {
             return None;
@@ -221,6 +280,46 @@ mod tests {
             Some(q(1, 1))
         );
         assert!(pow_int(&q(0, 1), &BigInt::from(-1)).is_none());
+    }
+
+    #[test]
+    fn work_budget_is_per_call_and_refuses_once_spent() {
+        reset_work();
+        let a = pow_int(&q(12_897, 25_000), &BigInt::from(858)).unwrap();
+        let mut acc = a.clone();
+        let mut steps = 0;
+        while let Some(x) = add(&acc, &q(1, 1)) {
+            acc = x;
+            steps += 1;
+            assert!(steps < 10_000, "budget never ran out");
+        }
+        assert!(
+            steps >= 2,
+            "budget too small for a few big operations: {steps}"
+        );
+        assert!(
+            add(&q(1, 2), &q(1, 3)).is_none(),
+            "spent budget must refuse"
+        );
+        reset_work();
+        assert_eq!(add(&q(1, 2), &q(1, 3)), Some(q(5, 6)));
+        assert_eq!(
+            factorial(&q(1_500, 1)).map(|f| f.numer().bits() > 12_000),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn sums_of_huge_fractions_are_refused_before_the_gcd() {
+        let big =
+            |n: u64, d: u64, e: u64| pow_int(&q(n as i64, d as i64), &BigInt::from(e)).unwrap();
+        let a = big(12_897, 25_000, 858);
+        let b = big(5_158, 1_000_000, 858);
+        reset_work();
+        assert!(add(&a, &b).is_none());
+        reset_work();
+        assert_eq!(add(&a, &a), Some(&a + &a));
+        assert_eq!(add(&q(1, 3), &q(1, 6)), Some(q(1, 2)));
     }
 
     #[test]

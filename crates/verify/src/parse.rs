@@ -8,6 +8,7 @@ use num_rational::BigRational;
 
 /// Parses one answer (LaTeX or plain text) into an expression tree.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    crate::num::reset_work();
     parse_with(src, true)
 }
 

@@ -67,6 +67,20 @@ fn hostile() -> Vec<(String, String)> {
         "\\sqrt[64]{2}".repeat(200),
         "\\frac{1}{\\sqrt[63]{3}+\\sqrt[64]{5}}".into(),
     ));
+    // Found by the fuzzer (2 s timeout under ASan): sums of ~13k-bit fractions.
+    v.push((
+        "45.90!\u{12}".into(),
+        "\".-\u{4}1^\0\0\0.8.51588^858\u{4}51\0\0\"-\u{4}1^.8.3\u{5}%%%\u{7f}5158@^858 1\0".into(),
+    ));
+    // Exact arithmetic on huge fractions, many times over (work budget).
+    v.push((
+        "(0.51588)^{858}".to_string() + &"+1".repeat(2000),
+        "(0.51588)^{858}".to_string() + &"\\cdot 3".repeat(1000),
+    ));
+    v.push((
+        "(\\frac{12897}{25000})^{858}+".repeat(400) + "1",
+        "\\sqrt{(\\frac{12897}{25000})^{858}}+".repeat(300) + "1",
+    ));
     // Inequalities: many kinks, deep nesting of absolute values.
     let kinks: Vec<String> = (0..200).map(|i| format!("|x-{i}|")).collect();
     v.push((kinks.join("+") + " < 5", "(-1, 1)".into()));
