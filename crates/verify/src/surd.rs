@@ -281,6 +281,15 @@ fn monomial_pow(r: &Rad, c: &BigRational, e: Ratio<i64>, cx: &mut Ctx) -> Option
     }
     let mut exps: BTreeMap<u64, Ratio<i64>> = BTreeMap::new();
     let mut coef = BigRational::one();
+    if r.is_one()
+        && let Some(q) = num::pow(
+            c,
+            &BigRational::new((*e.numer()).into(), (*e.denom()).into()),
+        )
+    {
+        // A rational power that is rational (`√(2^100)`): no factoring needed.
+        return Some(Surd::rational(q));
+    }
     if e.is_integer() {
         // Integer powers of the coefficient need no factoring (it may be large).
         coef = num::pow_int(c, &BigInt::from(*e.numer()))?;
@@ -660,6 +669,7 @@ mod tests {
         same("\\sqrt[3]{2}^3", "2");
         same("\\sqrt{8}^{1/3}", "\\sqrt{2}");
         same("(-2)^3", "-8");
+        same("\\sqrt{2^{100}} + \\sqrt{8}", "2^{50} + 2\\sqrt{2}");
     }
 
     #[test]
