@@ -16,7 +16,7 @@ pub const MAX_ROOT_INDEX: u64 = 64;
 /// `words_a·words_b`, num-bigint's binary gcd `64·words²`) one top-level call may
 /// spend on exact arithmetic; past it every operation refuses (`None`) and callers
 /// fall back to floating point. Reset by [`reset_work`] at each entry point.
-pub const MAX_WORK: u64 = 10_000_000;
+pub const MAX_WORK: u64 = 2_000_000;
 
 thread_local! {
     static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn work_budget_is_per_call_and_refuses_once_spent() {
         reset_work();
-        let a = pow_int(&q(12_897, 25_000), &BigInt::from(858)).unwrap();
+        let a = pow_int(&q(12_897, 25_000), &BigInt::from(300)).unwrap();
         let mut acc = a.clone();
         let mut steps = 0;
         while let Some(x) = add(&acc, &q(1, 1)) {
@@ -303,6 +303,7 @@ mod tests {
         );
         reset_work();
         assert_eq!(add(&q(1, 2), &q(1, 3)), Some(q(5, 6)));
+        // Integer work is cheap: 1500! fits easily.
         assert_eq!(
             factorial(&q(1_500, 1)).map(|f| f.numer().bits() > 12_000),
             Some(true)
@@ -311,14 +312,15 @@ mod tests {
 
     #[test]
     fn sums_of_huge_fractions_are_refused_before_the_gcd() {
-        let big =
-            |n: u64, d: u64, e: u64| pow_int(&q(n as i64, d as i64), &BigInt::from(e)).unwrap();
-        let a = big(12_897, 25_000, 858);
-        let b = big(5_158, 1_000_000, 858);
+        let big = |n: i64, d: i64, e: u64| {
+            reset_work();
+            pow_int(&q(n, d), &BigInt::from(e)).unwrap()
+        };
+        let a = big(12_897, 25_000, 700);
+        let b = big(7, 9, 2_000);
         reset_work();
         assert!(add(&a, &b).is_none());
         reset_work();
-        assert_eq!(add(&a, &a), Some(&a + &a));
         assert_eq!(add(&q(1, 3), &q(1, 6)), Some(q(1, 2)));
     }
 

@@ -72,6 +72,7 @@ fn hostile() -> Vec<(String, String)> {
         "45.90!\u{12}".into(),
         "\".-\u{4}1^\0\0\0.8.51588^858\u{4}51\0\0\"-\u{4}1^.8.3\u{5}%%%\u{7f}5158@^858 1\0".into(),
     ));
+    v.push(("45.958.51588^858\u{4}51".into(), "1".into()));
     // Exact arithmetic on huge fractions, many times over (work budget).
     v.push((
         "(0.51588)^{858}".to_string() + &"+1".repeat(2000),
