@@ -38,10 +38,15 @@ impl Poly {
         p.terms.insert(m, BigRational::one());
         p
     }
+    fn nvars(&self) -> usize {
+        self.terms.keys().next().map_or(0, |m| m.len())
+    }
     pub fn is_zero(&self) -> bool {
         self.terms.is_empty()
     }
     fn add(&self, o: &Poly) -> Option<Poly> {
+        // Map updates with monomial keys: charged like the coefficient arithmetic.
+        num::charge(((self.terms.len() + o.terms.len()) * (16 + self.nvars())) as u64)?;
         let mut r = self.clone();
         for (m, c) in &o.terms {
             let e = r.terms.entry(m.clone()).or_insert_with(BigRational::zero);
@@ -65,6 +70,7 @@ impl Poly {
         if self.terms.len() * o.terms.len() > MAX_TERMS * 8 {
             return None;
         }
+        num::charge((self.terms.len() * o.terms.len() * (64 + 8 * self.nvars())) as u64)?;
         let mut r = Poly::zero();
         for (m1, c1) in &self.terms {
             for (m2, c2) in &o.terms {

@@ -73,6 +73,12 @@ fn hostile() -> Vec<(String, String)> {
         "\".-\u{4}1^\0\0\0.8.51588^858\u{4}51\0\0\"-\u{4}1^.8.3\u{5}%%%\u{7f}5158@^858 1\0".into(),
     ));
     v.push(("45.958.51588^858\u{4}51".into(), "1".into()));
+    // Found by the fuzzer: eight `±` variants of a 9-variable rational function,
+    // compared pairwise (polynomial work is charged to the same budget).
+    v.push((
+        " \\psq\\pm 2sf\u{1}".into(),
+        "-2e55#\n\u{1e}\0\0\0\0\0\0\0\0\0\0%%%%%1 \\psq\\pm 2sf\u{1}\0-A2e55#\u{1e}\0\0\0\0\0\0\0\0\0\0%%%%%%%.%%1 \\pm sq\\p2sq\\pm 2s \0\0\0qm5\0\0\0r:t{2-1r".into(),
+    ));
     // Exact arithmetic on huge fractions, many times over (work budget).
     v.push((
         "(0.51588)^{858}".to_string() + &"+1".repeat(2000),
