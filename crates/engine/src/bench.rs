@@ -26,6 +26,11 @@ pub struct BenchRow {
     /// Aggregate generated tokens per second: `n * gen_len / t_tg`.
     pub s_tg: f64,
     pub t_total: f64,
+    /// Decode calls after the prompt, and the seconds they spent in llama.cpp's `decode` and
+    /// in sampling (the rest of `t_tg` is batch building and bookkeeping).
+    pub tg_steps: usize,
+    pub t_tg_decode: f64,
+    pub t_tg_sample: f64,
 }
 
 /// A prompt of about `target` tokens (raw text) and its exact token count.
@@ -88,6 +93,9 @@ pub async fn measure(
         t_tg,
         s_tg: generated as f64 / t_tg,
         t_total,
+        tg_steps: stats.gen_steps,
+        t_tg_decode: stats.gen_decode.as_secs_f64(),
+        t_tg_sample: stats.gen_sample.as_secs_f64(),
     })
 }
 

@@ -98,6 +98,20 @@ pub struct RequestStats {
     pub prefill: Duration,
     /// From submission until the last sample finished.
     pub total: Duration,
+    /// After the prompt was decoded: engine steps (decode calls) until the request finished,
+    /// and the time those steps spent in llama.cpp's `decode` and in sampling (for all requests
+    /// sharing the steps; the rest of `total - prefill` is batch building and bookkeeping).
+    pub gen_steps: usize,
+    pub gen_decode: Duration,
+    pub gen_sample: Duration,
+}
+
+/// Running totals of the engine thread (for attributing time to decode vs sampling).
+#[derive(Debug, Clone, Copy, Default)]
+struct EngineClock {
+    steps: usize,
+    decode: Duration,
+    sample: Duration,
 }
 
 /// Facts about the loaded model.
@@ -385,6 +399,8 @@ struct Request {
     live: usize,
     stats: RequestStats,
     submitted: Instant,
+    /// Engine totals when the prompt was in the KV cache.
+    clock_at_prefill: EngineClock,
 }
 
 struct Sample {
@@ -426,6 +442,7 @@ struct Engine<'m> {
     clock: u64,
     next_id: u64,
     n_ctx: usize,
+    timing: EngineClock,
 }
 
 fn lcp(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -514,6 +531,7 @@ impl<'m> Engine<'m> {
             clock: 0,
             next_id: 0,
             n_ctx,
+            timing: EngineClock::default(),
         })
     }
 
@@ -713,6 +731,7 @@ impl<'m> Engine<'m> {
             live: 0,
             stats,
             submitted: Instant::now(),
+            clock_at_prefill: self.timing,
         });
     }
 
@@ -864,6 +883,7 @@ impl<'m> Engine<'m> {
                     req.prefilled = true;
                     req.stats.reused_prompt_tokens = l;
                     req.stats.prefill = req.submitted.elapsed();
+                    req.clock_at_prefill = self.timing;
                 }
                 _ => {
                     let l = best.map_or(0, |b| b.1);
@@ -902,6 +922,7 @@ impl<'m> Engine<'m> {
                     req.prefilled = l == target_len;
                     if req.prefilled {
                         req.stats.prefill = req.submitted.elapsed();
+                        req.clock_at_prefill = self.timing;
                     }
                 }
             }
@@ -1109,8 +1130,14 @@ impl<'m> Engine<'m> {
             if self.batch.n_tokens() == 0 {
                 return;
             }
-            match self.ctx.decode(&mut self.batch) {
-                Ok(()) => break,
+            let t0 = Instant::now();
+            let decoded = self.ctx.decode(&mut self.batch);
+            self.timing.decode += t0.elapsed();
+            match decoded {
+                Ok(()) => {
+                    self.timing.steps += 1;
+                    break;
+                }
                 Err(DecodeError::NoKvCacheSlot) => {
                     tracing::debug!("KV cache full; evicting cached prefixes");
                     if self.evict_one() {
@@ -1173,9 +1200,11 @@ impl<'m> Engine<'m> {
             if to == r.tokens.len() - 1 {
                 r.prefilled = true;
                 r.stats.prefill = r.submitted.elapsed();
+                r.clock_at_prefill = self.timing;
             }
         }
         // Sample every live sequence.
+        let t_sample = Instant::now();
         let mut finished: Vec<(usize, FinishReason)> = Vec::new();
         let mut probe_done: Vec<usize> = Vec::new();
         for si in 0..self.samples.len() {
@@ -1224,6 +1253,7 @@ impl<'m> Engine<'m> {
             s.pending = tok;
             s.pos += 1;
         }
+        self.timing.sample += t_sample.elapsed();
         for si in probe_done {
             let idx = self.samples[si].batch_idx;
             let req_id = self.samples[si].req;
@@ -1305,6 +1335,9 @@ impl<'m> Engine<'m> {
         for i in done {
             let mut r = self.requests.swap_remove(i);
             r.stats.total = r.submitted.elapsed();
+            r.stats.gen_steps = self.timing.steps - r.clock_at_prefill.steps;
+            r.stats.gen_decode = self.timing.decode - r.clock_at_prefill.decode;
+            r.stats.gen_sample = self.timing.sample - r.clock_at_prefill.sample;
             if let Kind::Generate { reply, .. } = r.kind {
                 let out: Vec<Completion> = r.results.into_iter().flatten().collect();
                 let _ = reply.send(Ok((out, r.stats)));

@@ -55,9 +55,16 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         rt.block_on(bench::measure(&g, &text, pp, 2, 8, 99))?;
         for &n in &args.n {
             let row = rt.block_on(bench::measure(&g, &text, pp, n, args.gen_tokens, n as u64))?;
+            let per_step = |t: f64| 1e3 * t / row.tg_steps.max(1) as f64;
             eprintln!(
-                "stepwise  pp={pp:4} n={n:2}: prompt {:.3}s ({} tokens decoded), generation {:.1} tok/s",
-                row.t_pp, row.pp_decoded, row.s_tg
+                "stepwise  pp={pp:4} n={n:2}: prompt {:.3}s ({} tokens decoded), generation {:.1} tok/s; per step: decode {:.2} ms, sampling {:.3} ms, other {:.3} ms ({} steps)",
+                row.t_pp,
+                row.pp_decoded,
+                row.s_tg,
+                per_step(row.t_tg_decode),
+                per_step(row.t_tg_sample),
+                per_step(row.t_tg - row.t_tg_decode - row.t_tg_sample),
+                row.tg_steps
             );
             ours.push(row);
         }
