@@ -11,7 +11,9 @@
 //!
 //! **`paper`** (default): the rule of the GroundedPRM reference code
 //! (`pipeline/MCTS/mcts.py`, `simulate` + `backpropagate`, as published in
-//! github.com/JerryPlain/GroundedPRMCode, "the official code for GroundedPRM"):
+//! github.com/JerryPlain/GroundedPRMCode, "the official code for GroundedPRM"; the
+//! paper's own equations were not available to us, only its prose, which names the
+//! fusion "hybrid reward aggregation" of tool verification and MCTS feedback):
 //! - a rollout with steps `c_1..c_m` ends in the outcome `F ∈ {−1, +1}` (its last step
 //!   carries `F` instead of a tool verdict); its `N = m − 1` intermediate steps have tool
 //!   verdicts `v_1..v_N`, weighted linearly by position:
