@@ -278,11 +278,19 @@ async fn small_kv_cache_queues_samples_instead_of_failing() {
     let g = LlamaGenerator::open(cfg).unwrap();
     // 4 samples x 100 tokens do not fit in 256 cells at once: they must take turns.
     let r = req(chat("Tell me a story."), "", 4, 0.8, 100, 2);
-    let (out, _) = g
+    let (out, stats) = g
         .generate_detailed(&r, GenOptions { ignore_eos: true })
         .await
         .unwrap();
     assert_eq!(out.len(), 4);
+    // Every generated token needs a decode step after the prompt; samples taking turns need more.
+    assert!(stats.gen_steps >= 100, "{stats:?}");
+    assert!(stats.gen_decode > std::time::Duration::ZERO, "{stats:?}");
+    assert!(stats.gen_sample > std::time::Duration::ZERO, "{stats:?}");
+    assert!(
+        stats.gen_decode + stats.gen_sample <= stats.total - stats.prefill,
+        "{stats:?}"
+    );
     assert!(
         out.iter().all(|c| c.generated_tokens == 100),
         "{:?}",
