@@ -8,6 +8,22 @@ use crate::{EngineError, GenOptions, GenerateRequest, LlamaGenerator, Prompt, Sa
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `LLAMA_LIB_PROFILE` when this crate was compiled. `llama-cpp-sys-2` compiles llama.cpp as
+/// CMake `RelWithDebInfo` (`-O2`) whenever the cargo profile has debug info (this workspace's
+/// release profile does) unless `LLAMA_LIB_PROFILE` says otherwise, while the reference is a
+/// CMake `Release` (`-O3`) build. Measured on the 500-token prompt at N=32: the `-O2` build
+/// spends ~19% more time per decode step, which was the whole gap to the reference.
+pub const LLAMA_LIB_PROFILE: Option<&str> = option_env!("LLAMA_LIB_PROFILE");
+
+/// How llama.cpp inside this binary was most likely compiled, for bench headers.
+pub fn llama_build_profile() -> String {
+    match LLAMA_LIB_PROFILE {
+        Some(p) => format!("{p} (LLAMA_LIB_PROFILE)"),
+        None if cfg!(debug_assertions) => "debug build of stepwise".to_string(),
+        None => "RelWithDebInfo -O2 if the cargo profile has debug info (set LLAMA_LIB_PROFILE=Release for -O3)".to_string(),
+    }
+}
+
 /// Version of the llama-cpp-python sdist whose vendored llama.cpp is the reference.
 pub const REFERENCE_SDIST: &str = "llama-cpp-python==0.3.36";
 const SDIST_DIR: &str = "llama_cpp_python-0.3.36";

@@ -85,6 +85,10 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         model.display(),
         args.gen_tokens
     );
+    println!(
+        "stepwise's llama.cpp build: {}",
+        bench::llama_build_profile()
+    );
     if let Some((_, cmd)) = &reference {
         println!("Reference: `{cmd}`");
     }
