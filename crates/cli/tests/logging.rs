@@ -17,7 +17,11 @@ fn json_log_events_carry_their_fields() {
         .arg(&pairs)
         .output()
         .expect("run stepwise");
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let events: Vec<serde_json::Value> = stderr
         .lines()
