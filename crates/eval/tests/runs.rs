@@ -306,6 +306,7 @@ fn annotate_run_report() {
         progress: false,
         out: None,
         eval_against_truth: false,
+        stored_only: false,
     };
     let out = block_on(run_job(&job, g, |_| {})).unwrap();
     let run = runs::load_run(&store_path, RunRef::Id(out.run), None).unwrap();
