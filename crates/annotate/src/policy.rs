@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::Mutex;
 use stepwise_core::{AnswerExtractor, Problem, StepSplitter};
-use stepwise_engine::{GenerateRequest, Generator, Prompt, SamplingParams};
+use stepwise_engine::{Completion, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_score::PolicyPrompt;
 
 /// Sampling settings of rollouts.
@@ -128,14 +128,7 @@ impl Policy {
                 logprobs: false,
             },
         };
-        let out = self
-            .generator
-            .generate(&req)
-            .await
-            .map_err(|source| AnnotateError::Engine {
-                problem: problem.id.clone(),
-                source,
-            })?;
+        let out = self.send(problem, &req).await?;
         let mut c = Cost {
             calls: 1,
             ..Cost::default()
@@ -166,6 +159,17 @@ impl Policy {
         Ok(rollouts)
     }
 
+    /// Sends one request to the generator; an engine error names the problem.
+    async fn send(&self, problem: &Problem, req: &GenerateRequest) -> Result<Vec<Completion>> {
+        self.generator
+            .generate(req)
+            .await
+            .map_err(|source| AnnotateError::Engine {
+                problem: problem.id.clone(),
+                source,
+            })
+    }
+
     /// Sends a judge request (reference method) and counts its cost.
     pub async fn judge(
         &self,
@@ -190,14 +194,7 @@ impl Policy {
                 logprobs: false,
             },
         };
-        let out = self
-            .generator
-            .generate(&req)
-            .await
-            .map_err(|source| AnnotateError::Engine {
-                problem: problem.id.clone(),
-                source,
-            })?;
+        let out = self.send(problem, &req).await?;
         let mut c = Cost {
             calls: 1,
             ..Cost::default()
