@@ -88,6 +88,16 @@ fn solve_outcomes(path: &Path, text: &str) -> Result<Vec<RunOutcome>, EvalError>
         .collect())
 }
 
+/// The results file a user named: `path` itself, or `results.jsonl` inside it when it is
+/// an output folder (what `eval processbench` and `solve --out` write).
+pub fn results_file(path: &Path) -> std::path::PathBuf {
+    if path.is_dir() {
+        path.join("results.jsonl")
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// Reads a results JSONL file, recognising its kind from the first record's fields
 /// (`label` and `subset`: ProcessBench; `problem_id` and `spent`: the outcomes
 /// `stepwise solve --out` writes; `samples`: samples; `strategy`: outcomes).

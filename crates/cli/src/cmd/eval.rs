@@ -470,11 +470,7 @@ fn compute_points(
             " Source: a scale table (one row per strategy and N); pass the run id for pass@k, maj@k, weighted@k and best-of-k per aggregation.".into(),
         ));
     }
-    let file = if path.is_dir() {
-        path.join("results.jsonl")
-    } else {
-        path.clone()
-    };
+    let file = views::results_file(&path);
     if !file.is_file() {
         bail!(
             "{}: not a run id, a scale output folder, scale.json or a results JSONL file",

@@ -55,11 +55,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = PathBuf::from(&args.results);
-    let file = if path.is_dir() {
-        path.join("results.jsonl")
-    } else {
-        path.clone()
-    };
+    let file = views::results_file(&path);
     if !file.is_file() {
         bail!(
             "{}: no such results file (pass a run id of the store, `latest`, a results JSONL file or a folder with results.jsonl)",
