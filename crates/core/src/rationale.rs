@@ -142,7 +142,20 @@ impl StepSplitter {
     }
 
     /// Splits text into trimmed, non-empty steps, indexed from 0.
+    ///
+    /// Line-based delimiters first normalize line endings (`\r\n` and a lone `\r`
+    /// both become `\n`), so a step never keeps a stray carriage return and
+    /// splitting the joined steps gives the same steps again.
     pub fn split(&self, text: &str) -> Vec<Step> {
+        let normalized;
+        let text = match &self.delimiter {
+            Delimiter::Custom(_) => text,
+            _ if text.contains('\r') => {
+                normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+                normalized.as_str()
+            }
+            _ => text,
+        };
         let raw: Vec<String> = match &self.delimiter {
             Delimiter::BlankLine => split_blank_lines(text),
             Delimiter::Line => text.lines().map(str::to_string).collect(),
@@ -277,6 +290,20 @@ mod tests {
         assert!(!is_step_label("Steps are hard"));
         assert!(!is_step_label("Stepping 1: x"));
         assert!(is_step_label("step 12 - go"));
+    }
+
+    #[test]
+    fn carriage_returns_are_line_ends() {
+        // Found by proptest: a lone `\r` before `\r\n` used to stay inside a step,
+        // so split(join(split(t))) differed from split(t).
+        for d in [Delimiter::BlankLine, Delimiter::Line, Delimiter::StepLabel] {
+            let s = StepSplitter::new(d);
+            let once = s.split("¡\r\r\n¡");
+            assert!(once.iter().all(|st| !st.text.contains('\r')));
+            assert_eq!(s.split(&s.join(&once)), once);
+        }
+        let s = StepSplitter::default();
+        assert_eq!(texts(&s.split("a\r\n\r\nb\rc")), ["a", "b\nc"]);
     }
 
     #[test]

@@ -10,8 +10,15 @@ use stepwise_engine::{GenerateRequest, Generator, SamplingParams};
 
 const JUDGE_DEFAULT: &str = include_str!("../prompts/judge.txt");
 
-/// The judge's prompt: a template file with `{question}`, `{steps}`, `{step}`,
-/// `{step_number}` and `{answer}` (see `prompts/judge.txt`, the built-in default).
+/// The judge's prompt: a template file with `{question}`, `{steps}`, `{steps_lines}`,
+/// `{step}`, `{step_number}` and `{answer}` (see `prompts/judge.txt`, the built-in default).
+///
+/// `{steps}` lists the earlier steps as numbered lines, or "(none)"; `{steps_lines}` is
+/// the same list with a newline after each line and nothing when there are none, so that
+/// a template writing `{steps_lines}Step {step_number}: {step}` renders the prompt of
+/// step k+1 as an extension of the prompt of step k up to the end of step k. The
+/// embedded backend's prefix cache then decodes each step once instead of once per
+/// later step (linear instead of quadratic prompt cost on long solutions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JudgeTemplate {
     template: Template,
@@ -19,8 +26,14 @@ pub struct JudgeTemplate {
 
 impl JudgeTemplate {
     /// Placeholders a judge template may use.
-    pub const PLACEHOLDERS: [&'static str; 5] =
-        ["question", "steps", "step", "step_number", "answer"];
+    pub const PLACEHOLDERS: [&'static str; 6] = [
+        "question",
+        "steps",
+        "steps_lines",
+        "step",
+        "step_number",
+        "answer",
+    ];
 
     /// The built-in template's text (to copy and edit).
     pub fn default_text() -> &'static str {
@@ -168,6 +181,16 @@ fn numbered(prefix: &[Step]) -> String {
         .join("\n")
 }
 
+/// Earlier steps for `{steps_lines}`: one numbered line each, each ending in a newline;
+/// empty when there are none.
+fn numbered_lines(prefix: &[Step]) -> String {
+    prefix
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("Step {}: {}\n", i + 1, s.text))
+        .collect()
+}
+
 #[async_trait]
 impl StepScorer for JudgeScorer {
     fn name(&self) -> String {
@@ -182,10 +205,12 @@ impl StepScorer for JudgeScorer {
         answer: Option<&str>,
     ) -> Result<Scored, ScoreError> {
         let steps = numbered(prefix);
+        let steps_lines = numbered_lines(prefix);
         let number = (prefix.len() + 1).to_string();
         let (prompt, assistant) = self.template.template.render(&[
             ("question", &problem.question),
             ("steps", &steps),
+            ("steps_lines", &steps_lines),
             ("step", &step.text),
             ("step_number", &number),
             ("answer", answer.unwrap_or("none")),
@@ -338,11 +363,41 @@ mod tests {
             .render(&[
                 ("question", "Q"),
                 ("steps", "(none)"),
+                ("steps_lines", ""),
                 ("step", "S"),
                 ("step_number", "1"),
                 ("answer", "none"),
             ])
             .unwrap();
-        assert!(user_text(&p).contains("New step 1: S"));
+        assert!(user_text(&p).contains("Step 1: S"));
+        assert!(user_text(&p).contains("Is step 1 correct?"));
+    }
+
+    #[tokio::test]
+    async fn next_step_prompt_extends_the_previous_one() {
+        // What the prefix cache needs: the prompt of step k+1 starts with the prompt of
+        // step k up to the end of step k's text.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let log = seen.clone();
+        let g = Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_judge(
+            move |p, _, c| {
+                if let Ok(mut v) = log.lock() {
+                    v.push(user_text(p));
+                }
+                vec![Some(0.5f32.ln()); c.len()]
+            },
+        ));
+        let j = JudgeScorer::new(g, JudgeTemplate::default());
+        let steps = ["2 + 3 = 5", "5 * 4 = 20\nso twenty", "The answer is 20."];
+        let r = Rationale::from_steps(steps, Some("20".into()));
+        j.score_rationale(&Problem::new("p", "q?"), &r)
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        for (k, w) in seen.windows(2).enumerate() {
+            let end = w[0].find(steps[k]).unwrap() + steps[k].len();
+            assert_eq!(&w[1][..end], &w[0][..end], "step {}", k + 2);
+        }
     }
 }
