@@ -1264,6 +1264,13 @@ impl<'m> Engine<'m> {
             if let Some(pos) = self.requests.iter().position(|r| r.id == req_id) {
                 let r = self.requests.swap_remove(pos);
                 let prompt_tokens = r.tokens.len() as u64;
+                tracing::debug!(
+                    prompt_tokens,
+                    reused = r.stats.reused_prompt_tokens,
+                    decoded = r.stats.decoded_prompt_tokens,
+                    waited_ms = r.submitted.elapsed().as_millis() as u64,
+                    "probe done"
+                );
                 match r.kind {
                     Kind::Probe { candidates, reply } => {
                         let logprobs = candidates
