@@ -170,15 +170,11 @@ impl JudgeScorer {
 
 /// Earlier steps as numbered lines for `{steps}` ("(none)" when there are none).
 fn numbered(prefix: &[Step]) -> String {
-    if prefix.is_empty() {
-        return "(none)".into();
+    let lines = numbered_lines(prefix);
+    match lines.strip_suffix('\n') {
+        Some(l) => l.to_string(),
+        None => "(none)".into(),
     }
-    prefix
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("Step {}: {}", i + 1, s.text))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Earlier steps for `{steps_lines}`: one numbered line each, each ending in a newline;
