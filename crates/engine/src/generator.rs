@@ -154,6 +154,16 @@ pub struct PartialGeneration {
     pub error: Option<EngineError>,
 }
 
+/// Hidden states at the ends of the pieces of an assistant turn
+/// ([`Generator::embed_pieces`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PieceEmbeddings {
+    /// One vector per piece, in order.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens the model read (prompt and pieces).
+    pub prompt_tokens: u64,
+}
+
 /// Errors of the generation layer.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -216,5 +226,21 @@ pub trait Generator: Send + Sync {
     ) -> Result<Vec<f32>, EngineError> {
         let _ = (prompt, assistant_prefix);
         Err(EngineError::Unsupported("embeddings"))
+    }
+
+    /// Hidden states at the end of each piece of an assistant turn, from one forward pass.
+    ///
+    /// The assistant content is the concatenation of `pieces`. The prompt is rendered as for
+    /// [`Generator::embed`] (chat template applied, assistant turn opened); each piece is then
+    /// tokenized on its own (no BOS) and appended, so token positions are the same whether a
+    /// rationale is embedded whole or piece by piece. Element `k` of the result is the hidden
+    /// state at the last token of piece `k` (an empty piece repeats the position before it).
+    async fn embed_pieces(
+        &self,
+        prompt: &Prompt,
+        pieces: &[String],
+    ) -> Result<PieceEmbeddings, EngineError> {
+        let _ = (prompt, pieces);
+        Err(EngineError::Unsupported("per-piece embeddings"))
     }
 }

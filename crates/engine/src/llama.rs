@@ -21,8 +21,8 @@ use crate::template::{
     default_system_prompt_of_template, render_chatml, role_name, with_default_system,
 };
 use crate::{
-    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs, Prompt,
-    SamplingParams, TokenLogprob,
+    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs,
+    PieceEmbeddings, Prompt, SamplingParams, TokenLogprob,
 };
 use async_trait::async_trait;
 use llama_cpp_2::context::LlamaContext;
@@ -151,6 +151,11 @@ enum Job {
         prompt: Prompt,
         prefix: String,
         reply: oneshot::Sender<Result<Vec<f32>, EngineError>>,
+    },
+    EmbedPieces {
+        prompt: Prompt,
+        pieces: Vec<String>,
+        reply: oneshot::Sender<Result<PieceEmbeddings, EngineError>>,
     },
     Tokenize {
         text: String,
@@ -303,6 +308,21 @@ impl Generator for LlamaGenerator {
         rx.await
             .map_err(|_| EngineError::Internal("engine dropped the request".into()))?
     }
+
+    async fn embed_pieces(
+        &self,
+        prompt: &Prompt,
+        pieces: &[String],
+    ) -> Result<PieceEmbeddings, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::EmbedPieces {
+            prompt: prompt.clone(),
+            pieces: pieces.to_vec(),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| EngineError::Internal("engine dropped the request".into()))?
+    }
 }
 
 fn engine_thread(
@@ -428,6 +448,8 @@ struct Engine<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
     embed_ctx: Option<LlamaContext<'m>>,
+    /// Per-token hidden states (pooling none) for `embed_pieces`; created on first use.
+    piece_ctx: Option<LlamaContext<'m>>,
     batch: LlamaBatch<'static>,
     info: ModelInfo,
     cfg: EmbeddedConfig,
@@ -513,6 +535,7 @@ impl<'m> Engine<'m> {
             model,
             ctx,
             embed_ctx: None,
+            piece_ctx: None,
             batch: LlamaBatch::new(n_batch as usize, 1),
             info,
             cfg: EmbeddedConfig {
@@ -707,6 +730,14 @@ impl<'m> Engine<'m> {
                 let r = self.embed(&prompt, &prefix);
                 let _ = reply.send(r);
             }
+            Job::EmbedPieces {
+                prompt,
+                pieces,
+                reply,
+            } => {
+                let r = self.embed_pieces(&prompt, &pieces);
+                let _ = reply.send(r);
+            }
             Job::Tokenize { text, reply } => {
                 let toks = self.model.vocab().tokenize(text.as_bytes(), false, true);
                 let _ = reply.send(toks.iter().map(|t| t.0 as u32).collect());
@@ -777,6 +808,129 @@ impl<'m> Engine<'m> {
             .to_vec();
         ctx.clear_kv_cache();
         Ok(v)
+    }
+
+    /// Hidden states at the last token of each piece, from one pass over prompt + pieces on a
+    /// context of its own (embeddings on, pooling none), sized like the main context and fed
+    /// in `n_batch` chunks.
+    fn embed_pieces(
+        &mut self,
+        prompt: &Prompt,
+        pieces: &[String],
+    ) -> Result<PieceEmbeddings, EngineError> {
+        let mut tokens = self.tokenize_prompt(prompt, "")?;
+        let mut ends = Vec::with_capacity(pieces.len());
+        {
+            let vocab = self.model.vocab();
+            for p in pieces {
+                if !p.is_empty() {
+                    tokens.extend(vocab.tokenize(p.as_bytes(), false, false));
+                }
+                ends.push(tokens.len() - 1);
+            }
+        }
+        if tokens.len() > self.n_ctx {
+            return Err(EngineError::ContextFull {
+                needed: tokens.len(),
+                available: self.n_ctx,
+            });
+        }
+        let read = tokens.len() as u64;
+        if pieces.is_empty() {
+            return Ok(PieceEmbeddings::default());
+        }
+        // ggml picks its kernels by the shape of a decode call, and a call of fewer than ~64
+        // tokens moves hidden states by ~0.4 (of ~20) against the same position in a longer
+        // call. So every call here has at least MIN_DECODE tokens: chunks are that long at
+        // least, and the last one is padded with filler tokens, which cannot change earlier
+        // positions (causal attention). A piece's vector is then the same whether later
+        // pieces are in the pass or not.
+        const MIN_DECODE: usize = 64;
+        let n_batch = self.cfg.n_batch.max(MIN_DECODE as u32);
+        if self.piece_ctx.is_none() {
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(self.n_ctx as u32))
+                .with_n_batch(n_batch)
+                .with_n_ubatch(n_batch.min(512))
+                .with_n_seq_max(1)
+                .with_embeddings(true)
+                .with_pooling_type(LlamaPoolingType::None)
+                .with_n_threads(self.threads as i32)
+                .with_n_threads_batch(self.threads as i32);
+            let ctx = self
+                .model
+                .new_context(backend()?, params)
+                .map_err(|e| EngineError::Setup(format!("per-token embedding context: {e}")))?;
+            self.piece_ctx = Some(ctx);
+        }
+        let ctx = self
+            .piece_ctx
+            .as_mut()
+            .ok_or_else(|| EngineError::Internal("per-token embedding context missing".into()))?;
+        ctx.clear_kv_cache();
+        let nb = n_batch as usize;
+        let rem = tokens.len() % nb;
+        if rem != 0 && rem < MIN_DECODE {
+            let fill = tokens[tokens.len() - 1];
+            let padded = (tokens.len() - rem + MIN_DECODE).min(self.n_ctx);
+            tokens.resize(padded.max(tokens.len()), fill);
+        }
+        // Where the context left no room for padding, the last chunk takes a token from the
+        // one before it rather than decode one alone.
+        let mut bounds: Vec<(usize, usize)> = (0..tokens.len())
+            .step_by(nb)
+            .map(|s| (s, (s + nb).min(tokens.len())))
+            .collect();
+        if let [.., prev, last] = bounds.as_mut_slice()
+            && last.1 - last.0 == 1
+        {
+            prev.1 -= 1;
+            last.0 -= 1;
+        }
+        let mut wanted = vec![false; tokens.len()];
+        for &e in &ends {
+            wanted[e] = true;
+        }
+        let mut at: std::collections::HashMap<usize, Vec<f32>> = Default::default();
+        let mut batch = LlamaBatch::new(nb, 1);
+        let result = (|| {
+            for &(start, end) in &bounds {
+                let chunk = &tokens[start..end];
+                batch.clear();
+                for (j, &t) in chunk.iter().enumerate() {
+                    batch
+                        // llama.cpp outputs every token of an embedding context anyway
+                        // (and warns when not asked to).
+                        .add(t, (start + j) as i32, &[0], true)
+                        .map_err(|e| EngineError::Internal(format!("embedding batch: {e}")))?;
+                }
+                ctx.decode(&mut batch)
+                    .map_err(|e| EngineError::Internal(format!("embedding decode: {e}")))?;
+                for j in 0..chunk.len() {
+                    if wanted[start + j] {
+                        let v = ctx.embeddings_ith(j as i32).map_err(|e| {
+                            EngineError::Internal(format!("embedding output at {}: {e}", start + j))
+                        })?;
+                        at.insert(start + j, v.to_vec());
+                    }
+                }
+            }
+            Ok::<(), EngineError>(())
+        })();
+        ctx.clear_kv_cache();
+        result?;
+        let vectors = ends
+            .iter()
+            .map(|e| {
+                at.get(e)
+                    .cloned()
+                    .ok_or_else(|| EngineError::Internal(format!("no hidden state for token {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PieceEmbeddings {
+            vectors,
+            prompt_tokens: read,
+        })
     }
 
     // ---------------------------------------------------------------- KV bookkeeping

@@ -270,6 +270,76 @@ async fn embeddings_are_last_token_hidden_states() {
     assert_ne!(a, c);
 }
 
+fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+#[tokio::test]
+async fn piece_embeddings_match_prefixes_and_are_deterministic() {
+    let g = &own();
+    let p = chat("Tom has 3 apples and buys 4 more. How many apples does he have?");
+    let pieces: Vec<String> = [
+        "Tom starts with 3 apples.\n\n",
+        "He buys 4 more, so 3 + 4 = 7.\n\n",
+        "",
+        "The answer is 7.\n\n",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let e = g.embed_pieces(&p, &pieces).await.unwrap();
+    assert!(e.prompt_tokens > 20);
+    let all = e.vectors;
+    assert_eq!(all.len(), pieces.len());
+    for v in &all {
+        assert_eq!(v.len(), g.info().n_embd);
+        assert!(v.iter().all(|x| x.is_finite()));
+    }
+    assert_ne!(all[0], all[1]);
+    // An empty piece ends where the piece before it ended.
+    assert!(close(&all[2], &all[1], 1e-3));
+    for k in 0..pieces.len() {
+        let alone = g.embed_pieces(&p, &pieces[..=k]).await.unwrap().vectors;
+        assert_eq!(alone.len(), k + 1);
+        assert!(
+            close(&alone[k], &all[k], 1e-3),
+            "piece {k}: prefix-only embedding differs"
+        );
+    }
+    assert_eq!(all, g.embed_pieces(&p, &pieces).await.unwrap().vectors);
+    assert!(g.embed_pieces(&p, &[]).await.unwrap().vectors.is_empty());
+
+    // Decoding in chunks of 64 tokens gives the same vectors (within float noise).
+    let mut cfg = EmbeddedConfig::new(model_path());
+    cfg.ctx_size = 1024;
+    cfg.n_batch = 64;
+    cfg.n_seq_max = 2;
+    let small = LlamaGenerator::open(cfg).expect("loading the default model");
+    let chunked = small.embed_pieces(&p, &pieces).await.unwrap().vectors;
+    for (k, (a, b)) in chunked.iter().zip(&all).enumerate() {
+        let d = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(d <= 1e-2, "piece {k}: chunked decode differs by {d}");
+    }
+}
+
+#[tokio::test]
+async fn piece_embeddings_refuse_overlong_input() {
+    let mut cfg = EmbeddedConfig::new(model_path());
+    cfg.ctx_size = 256;
+    let g = LlamaGenerator::open(cfg).expect("loading the default model");
+    let long = vec!["one two three four five six seven eight nine ten ".repeat(40)];
+    match g.embed_pieces(&chat("Count."), &long).await {
+        Err(EngineError::ContextFull { needed, available }) => {
+            assert!(needed > available, "{needed} <= {available}")
+        }
+        other => panic!("expected ContextFull, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn small_kv_cache_queues_samples_instead_of_failing() {
     let mut cfg = EmbeddedConfig::new(model_path());
