@@ -188,6 +188,14 @@ impl HttpGenerator {
         self.endpoints[best.map_or(0, |b| b.2)].clone()
     }
 
+    /// POSTs `body` to `path` (e.g. `/pooling`) of the least-loaded endpoint, retrying
+    /// transient failures (429, 5xx, timeouts, refused connections) with backoff; returns
+    /// the JSON answer. Besides generation this carries other model calls to the same
+    /// servers, such as the step scores of a process reward model (`stepwise-score`).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
+        self.post(path, body).await
+    }
+
     /// POSTs `body` to `path`, retrying transient failures; returns the JSON answer.
     async fn post(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
         let mut attempt: u32 = 0;

@@ -14,6 +14,8 @@
 //! | `rollout` | [`RolloutScorer`]: Math-Shepherd soft value from k continuations | a policy [`Generator`] |
 //! | `judge` | [`JudgeScorer`]: P(Yes)/(P(Yes)+P(No)) from a judge model, averaged over m judgments | a judge [`Generator`] |
 //! | `self-judge` | [`JudgeScorer::self_judge`]: the same with the policy as its own judge | the policy |
+//! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
+//! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
 //!
 //! Step scores combine into a rationale score with [`Aggregation`] (last, min, prod, mean).
 //!
@@ -37,6 +39,8 @@
 mod answers;
 mod arith;
 pub mod claims;
+mod head;
+pub mod http_prm;
 mod judge;
 mod outcome;
 mod prompt;
@@ -46,11 +50,18 @@ pub mod testing;
 
 pub use answers::{AnswerGroup, best_group, group_answers};
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
+pub use head::{
+    DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, HEAD_FORMAT_VERSION, HeadError,
+    HeadScorer, LabelledRecord, PrmHead, TrainConfig, TrainingSummary, auroc, extract_features,
+    head_input, labels_until_first_error, processbench_labels, read_feature_cache, split_records,
+    train_head,
+};
+pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
-pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer};
+pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer, needs_model};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! Building scorers from names, as the command line gives them (`arith`, `judge`,
-//! `arith*judge` for a product of scorers).
+//! `arith*judge` for a product of scorers, `prm:URL` for a scorer with an argument).
 
+use crate::http_prm::{HttpPrmScorer, PrmSettings};
 use crate::{
     ArithScorer, JudgeScorer, JudgeTemplate, OutcomeScorer, PolicyPrompt, ProductScorer, Reasoning,
     RolloutScorer, ScoreError, StepScorer,
@@ -8,8 +9,26 @@ use crate::{
 use std::sync::Arc;
 use stepwise_engine::{Generator, SamplingParams};
 
-/// The scorers by name.
-pub const SCORER_NAMES: [&str; 5] = ["outcome", "arith", "rollout", "judge", "self-judge"];
+/// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
+pub const SCORER_NAMES: [&str; 6] = ["outcome", "arith", "rollout", "judge", "self-judge", "prm"];
+
+/// One part of a scorer spec: `name` or `name:argument`.
+fn split_part(part: &str) -> (String, Option<&str>) {
+    match part.split_once(':') {
+        Some((name, arg)) => (name.trim().to_ascii_lowercase(), Some(arg.trim())),
+        None => (part.trim().to_ascii_lowercase(), None),
+    }
+}
+
+/// Whether a scorer spec needs a language model (policy or judge) to be opened.
+pub fn needs_model(spec: &str) -> bool {
+    spec.split('*').any(|part| {
+        !matches!(
+            split_part(part).0.as_str(),
+            "outcome" | "verifier" | "arith" | "arithmetic" | "prm"
+        )
+    })
+}
 
 /// Settings the model-backed scorers use.
 #[derive(Debug, Clone)]
@@ -26,6 +45,8 @@ pub struct ScorerSettings {
     /// Score of a step without checkable claims (`arith`).
     pub unchecked: f64,
     pub seed: u64,
+    /// How `prm:URL` talks to its server.
+    pub prm: PrmSettings,
 }
 
 impl Default for ScorerSettings {
@@ -39,22 +60,45 @@ impl Default for ScorerSettings {
             reasoning: None,
             unchecked: 0.5,
             seed: 0,
+            prm: PrmSettings::default(),
         }
     }
 }
 
 /// Builds a scorer from `spec`: one name of [`SCORER_NAMES`], or several joined by `*`
 /// (their product). `judge` is the judge model for `judge` (the policy when `None`).
+/// `policy` may be `None` when the spec [needs no model](needs_model).
 pub fn build_scorer(
     spec: &str,
-    policy: Arc<dyn Generator>,
+    policy: Option<Arc<dyn Generator>>,
     judge: Option<Arc<dyn Generator>>,
     settings: &ScorerSettings,
 ) -> Result<Arc<dyn StepScorer>, ScoreError> {
+    let model = |name: &str| {
+        policy.clone().ok_or_else(|| ScoreError::Unusable {
+            scorer: name.to_string(),
+            reason: "needs a model, and none was opened".into(),
+        })
+    };
     let parts: Vec<&str> = spec.split('*').map(str::trim).collect();
     let mut scorers: Vec<Arc<dyn StepScorer>> = Vec::new();
-    for name in &parts {
-        let s: Arc<dyn StepScorer> = match name.to_ascii_lowercase().as_str() {
+    for part in &parts {
+        let (name, arg) = split_part(part);
+        let name = name.as_str();
+        let needs_arg = matches!(name, "prm" | "head");
+        if arg.is_some() != needs_arg {
+            return Err(ScoreError::Unusable {
+                scorer: name.to_string(),
+                reason: if name == "head" {
+                    "give its file as head:PATH".to_string()
+                } else if needs_arg {
+                    format!("give its server as {name}:URL")
+                } else {
+                    format!("takes no argument (got '{part}')")
+                },
+            });
+        }
+        let s: Arc<dyn StepScorer> = match name {
             "outcome" | "verifier" => Arc::new(OutcomeScorer::default()),
             "arith" | "arithmetic" => {
                 let mut a = ArithScorer::default();
@@ -62,17 +106,20 @@ pub fn build_scorer(
                 Arc::new(a)
             }
             "rollout" | "mc" => Arc::new(RolloutScorer::new(
-                policy.clone(),
+                model(name)?,
                 settings.policy_prompt.clone(),
                 settings.rollouts,
                 settings.rollout_params.clone(),
             )),
-            "judge" | "prm" | "self-judge" | "self" => {
+            "judge" | "self-judge" | "self" => {
                 let self_judge = name.starts_with("self");
                 let model = if self_judge {
-                    policy.clone()
+                    model(name)?
                 } else {
-                    judge.clone().unwrap_or_else(|| policy.clone())
+                    match judge.clone() {
+                        Some(j) => j,
+                        None => model(name)?,
+                    }
                 };
                 let mut j = if self_judge {
                     JudgeScorer::self_judge(model, settings.judge_template.clone())
@@ -84,6 +131,28 @@ pub fn build_scorer(
                     j = j.with_reasoning(r.clone(), settings.judgments);
                 }
                 Arc::new(j)
+            }
+            "prm" => {
+                let urls = arg
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(String::from)
+                    .collect();
+                Arc::new(HttpPrmScorer::new(urls, settings.prm.clone())?)
+            }
+            "head" => {
+                let path = std::path::Path::new(arg.unwrap_or_default());
+                let head = crate::PrmHead::load(path).map_err(|e| ScoreError::Unusable {
+                    scorer: name.to_string(),
+                    reason: e.to_string(),
+                })?;
+                let model = match judge.clone() {
+                    Some(j) => j,
+                    None => model(name)?,
+                };
+                Arc::new(crate::HeadScorer::new(model, Arc::new(head), false)?)
             }
             other => {
                 return Err(ScoreError::Unusable {
@@ -114,14 +183,31 @@ mod tests {
         let g: Arc<dyn Generator> = Arc::new(ScriptedGenerator::new(|_, _| String::new()));
         let s = ScorerSettings::default();
         for n in SCORER_NAMES {
-            assert_eq!(build_scorer(n, g.clone(), None, &s).unwrap().name(), n);
+            let spec = if n == "prm" {
+                "prm:http://127.0.0.1:9".to_string()
+            } else {
+                n.to_string()
+            };
+            assert_eq!(
+                build_scorer(&spec, Some(g.clone()), None, &s)
+                    .unwrap()
+                    .name(),
+                n
+            );
         }
+        assert!(build_scorer("prm", Some(g.clone()), None, &s).is_err());
+        assert!(build_scorer("arith:x", Some(g.clone()), None, &s).is_err());
+        assert!(build_scorer("prm:not-a-url", Some(g.clone()), None, &s).is_err());
+        assert!(!needs_model("arith*prm:http://h:1*outcome"));
+        assert!(build_scorer("arith*prm:http://h:1", None, None, &s).is_ok());
+        assert!(build_scorer("arith*judge", None, None, &s).is_err());
+        assert!(needs_model("arith*judge"));
         assert_eq!(
-            build_scorer("arith*judge", g.clone(), None, &s)
+            build_scorer("arith*judge", Some(g.clone()), None, &s)
                 .unwrap()
                 .name(),
             "arith*judge"
         );
-        assert!(build_scorer("oracle", g, None, &s).is_err());
+        assert!(build_scorer("oracle", Some(g), None, &s).is_err());
     }
 }

@@ -25,11 +25,13 @@ use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use stepwise_engine::{
-    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs, Prompt,
+    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs,
+    PieceEmbeddings, Prompt,
 };
 
 type GenFn = dyn Fn(&GenerateRequest, usize) -> String + Send + Sync;
 type JudgeFn = dyn Fn(&Prompt, &str, &[String]) -> Vec<Option<f32>> + Send + Sync;
+type EmbedFn = dyn Fn(&Prompt, &str) -> Vec<f32> + Send + Sync;
 
 /// A generator that answers from closures.
 ///
@@ -39,6 +41,7 @@ type JudgeFn = dyn Fn(&Prompt, &str, &[String]) -> Vec<Option<f32>> + Send + Syn
 pub struct ScriptedGenerator {
     script: Box<GenFn>,
     judge: Option<Box<JudgeFn>>,
+    embedder: Option<Box<EmbedFn>>,
     calls: AtomicU64,
     log: Mutex<Vec<GenerateRequest>>,
 }
@@ -65,6 +68,7 @@ impl ScriptedGenerator {
         Self {
             script: Box::new(script),
             judge: None,
+            embedder: None,
             calls: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
         }
@@ -79,7 +83,18 @@ impl ScriptedGenerator {
         self
     }
 
-    /// Calls made so far (`generate` and `next_token_logprobs`).
+    /// Sets hidden states: `embed_pieces(prompt, pieces)` returns, for piece `k`,
+    /// `embedder(prompt, pieces[..=k].concat())`, and reads as many tokens as the prompt and
+    /// all pieces have words ([`prompt_tokens`]).
+    pub fn with_embedder(
+        mut self,
+        embedder: impl Fn(&Prompt, &str) -> Vec<f32> + Send + Sync + 'static,
+    ) -> Self {
+        self.embedder = Some(Box::new(embedder));
+        self
+    }
+
+    /// Calls made so far (`generate`, `next_token_logprobs` and `embed_pieces`).
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
     }
@@ -168,6 +183,27 @@ impl Generator for ScriptedGenerator {
         Ok(NextTokenLogprobs {
             logprobs: j(prompt, assistant_prefix, candidates),
             prompt_tokens: prompt_tokens(prompt, assistant_prefix),
+        })
+    }
+
+    async fn embed_pieces(
+        &self,
+        prompt: &Prompt,
+        pieces: &[String],
+    ) -> Result<PieceEmbeddings, EngineError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let Some(e) = &self.embedder else {
+            return Err(EngineError::Unsupported("per-piece embeddings"));
+        };
+        let mut text = String::new();
+        let mut vectors = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            text.push_str(p);
+            vectors.push(e(prompt, &text));
+        }
+        Ok(PieceEmbeddings {
+            vectors,
+            prompt_tokens: prompt_tokens(prompt, &text),
         })
     }
 }
