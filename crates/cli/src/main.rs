@@ -63,6 +63,8 @@ pub enum Command {
     Annotate(cmd::annotate::Args),
     /// Evaluate scorers and strategies (ProcessBench, accuracy vs compute, calibration).
     Eval(cmd::eval::Args),
+    /// Train PRM heads on the model's hidden states (logistic regression per step), show them.
+    Head(cmd::head::Args),
     /// Write a self-contained HTML report of a run.
     Report(cmd::report::Args),
     /// Serve rewards to RL trainers over HTTP.
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Scale(a) => cmd::scale::run(a, &cli.global),
         Command::Annotate(a) => cmd::annotate::run(a, &cli.global),
         Command::Eval(a) => cmd::eval::run(a, &cli.global),
+        Command::Head(a) => cmd::head::run(a, &cli.global),
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),

@@ -106,3 +106,64 @@ impl BackendArgs {
         LlamaGenerator::open(cfg).with_context(|| format!("loading {}", path.display()))
     }
 }
+
+/// How a `prm:URL` scorer talks to its server (a discriminative process reward model).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PrmArgs {
+    /// Protocol of `prm:URL`: `vllm` (vLLM's /pooling of a PRM such as
+    /// Qwen2.5-Math-PRM-7B, served with `--runner pooling`) or `stepwise` (another
+    /// `stepwise serve`'s /v1/step_rewards).
+    #[arg(long, value_name = "PROTOCOL", default_value = "vllm")]
+    pub prm_protocol: stepwise_score::PrmProtocol,
+    /// Request path (default: /pooling or /v1/step_rewards).
+    #[arg(long, value_name = "PATH")]
+    pub prm_path: Option<String>,
+    /// Served model name sent to the PRM server.
+    #[arg(long, value_name = "NAME")]
+    pub prm_model: Option<String>,
+    /// API key of the PRM server.
+    #[arg(long, env = "STEPWISE_PRM_API_KEY", hide_env_values = true)]
+    pub prm_api_key: Option<String>,
+    /// Step tag put after every step (vllm): the PRM's step token.
+    #[arg(long, value_name = "TEXT", default_value = "<extra_0>")]
+    pub prm_step_tag: String,
+    /// System message of PRM requests (vllm; default: Qwen2.5-Math-PRM's; `none` for none).
+    #[arg(long, value_name = "TEXT")]
+    pub prm_system: Option<String>,
+    /// Index of "correct" in the per-step probability pair (vllm): 1 for Qwen2.5-Math-PRM,
+    /// 0 for a Math-Shepherd PRM served with returned token ids [good, bad].
+    #[arg(long, value_name = "0|1", default_value_t = 1)]
+    pub prm_positive_index: usize,
+    /// Scorer the remote server runs (stepwise protocol), e.g. `arith` or `arith*outcome`.
+    #[arg(long, value_name = "SPEC")]
+    pub prm_remote_scorer: Option<String>,
+    /// Retries of a failed PRM request (429, 5xx, timeouts, refused connections).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub prm_retries: u32,
+    /// Timeout of one PRM request in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub prm_timeout: u64,
+}
+
+impl PrmArgs {
+    pub fn settings(&self) -> stepwise_score::PrmSettings {
+        let d = stepwise_score::PrmSettings::default();
+        stepwise_score::PrmSettings {
+            protocol: self.prm_protocol,
+            path: self.prm_path.clone(),
+            model: self.prm_model.clone(),
+            api_key: self.prm_api_key.clone(),
+            step_tag: self.prm_step_tag.clone(),
+            system: match self.prm_system.as_deref() {
+                None => d.system.clone(),
+                Some("none") | Some("") => None,
+                Some(s) => Some(s.to_string()),
+            },
+            positive_index: self.prm_positive_index,
+            remote_scorer: self.prm_remote_scorer.clone(),
+            timeout: std::time::Duration::from_secs(self.prm_timeout.max(1)),
+            retries: self.prm_retries,
+            ..d
+        }
+    }
+}

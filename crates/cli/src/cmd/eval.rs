@@ -7,7 +7,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use stepwise_eval::compute::Resampling;
 use stepwise_eval::pbrun::{PbItem, PbMode};
 use stepwise_eval::plot;
@@ -35,10 +34,11 @@ pub enum What {
 
 #[derive(clap::Args, Debug)]
 pub struct PbArgs {
-    /// How steps are judged: `arith` (exact arithmetic claim checker), `judge` (an LLM
-    /// judge's P(Yes) per step) or `critic` (the model names the first wrong paragraph in
-    /// \boxed{}).
-    #[arg(long, value_parser = ["arith", "judge", "critic"])]
+    /// How steps are judged: any step scorer of `solve` — `arith` (exact arithmetic claim
+    /// checker), `judge` (an LLM judge's P(Yes) per step), `self-judge`, `rollout`,
+    /// `outcome`, `prm:URL` (a PRM server, see --prm-protocol), products such as
+    /// `arith*judge` — or `critic` (the model names the first wrong paragraph in \boxed{}).
+    #[arg(long, value_name = "SCORER")]
     pub scorer: String,
     /// Subsets, comma-separated.
     #[arg(
@@ -73,6 +73,8 @@ pub struct PbArgs {
     pub report_problems: usize,
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub prm: crate::cmd::backend::PrmArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,14 +236,6 @@ fn processbench_cmd(a: PbArgs, g: &Global) -> anyhow::Result<()> {
     }
 
     let mode = match a.scorer.as_str() {
-        "arith" => PbMode::Scorer(Arc::new(stepwise_score::ArithScorer::default())),
-        "judge" => {
-            let generator = a.backend.open().context("opening the judge model")?;
-            PbMode::Scorer(Arc::new(stepwise_score::JudgeScorer::new(
-                generator,
-                stepwise_score::JudgeTemplate::default(),
-            )))
-        }
         "critic" => {
             let generator = a.backend.open().context("opening the critic model")?;
             PbMode::Critic {
@@ -253,7 +247,21 @@ fn processbench_cmd(a: PbArgs, g: &Global) -> anyhow::Result<()> {
                 },
             }
         }
-        other => bail!("unknown scorer '{other}'"),
+        spec => {
+            let model = if stepwise_score::needs_model(spec) {
+                Some(a.backend.open().context("opening the judge model")?)
+            } else {
+                None
+            };
+            let settings = stepwise_score::ScorerSettings {
+                prm: a.prm.settings(),
+                ..stepwise_score::ScorerSettings::default()
+            };
+            PbMode::Scorer(
+                stepwise_score::build_scorer(spec, model, None, &settings)
+                    .with_context(|| format!("setting up scorer '{spec}'"))?,
+            )
+        }
     };
     let mode_name = mode.name();
     // A results folder belongs to one scorer: refuse to mix another one's results in.
@@ -265,16 +273,21 @@ fn processbench_cmd(a: PbArgs, g: &Global) -> anyhow::Result<()> {
         )
         .with_context(|| format!("{} is not valid JSON", run_json.display()))?;
         let before = v.get("scorer").and_then(|s| s.as_str()).unwrap_or_default();
-        if before != mode_name {
+        // folders written before the spec was recorded have only the scorer's name
+        let before_spec = v.get("spec").and_then(|s| s.as_str()).unwrap_or(&a.scorer);
+        if before != mode_name || before_spec != a.scorer {
             bail!(
-                "{} holds results of scorer '{before}', not '{mode_name}': choose another --out",
-                a.out.display()
+                "{} holds results of scorer '{before_spec}', not '{}': choose another --out",
+                a.out.display(),
+                a.scorer
             );
         }
     } else {
         write(
             &run_json,
-            &serde_json::to_string_pretty(&serde_json::json!({ "scorer": mode_name }))?,
+            &serde_json::to_string_pretty(
+                &serde_json::json!({ "scorer": mode_name, "spec": a.scorer }),
+            )?,
         )?;
     }
 

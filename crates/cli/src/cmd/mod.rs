@@ -9,6 +9,7 @@ pub mod bench_verify;
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod head;
 pub mod model;
 pub mod report;
 pub mod scale;

@@ -17,7 +17,8 @@ use stepwise_search::{Context, Mcts, Strategy, record};
 /// Settings shared by `solve` and `scale`: sampling, search shape, scorers, prompts.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SearchArgs {
-    /// Step scorer: outcome, arith, rollout, judge, self-judge, or a product like `arith*judge`.
+    /// Step scorer: outcome, arith, rollout, judge, self-judge, prm:URL (a PRM server, see
+    /// --prm-protocol), or a product like `arith*judge`.
     #[arg(long, value_name = "NAME")]
     pub scorer: Option<String>,
     /// How step scores combine into a rationale score: last, min, prod, mean.
@@ -77,6 +78,8 @@ pub struct SearchArgs {
     /// Run store (SQLite) for resumable runs.
     #[arg(long, value_name = "PATH", default_value = ".stepwise/runs.sqlite")]
     pub store: PathBuf,
+    #[command(flatten)]
+    pub prm: crate::cmd::backend::PrmArgs,
 }
 
 impl SearchArgs {
@@ -122,9 +125,10 @@ impl SearchArgs {
                     ..Reasoning::default()
                 }),
                 seed: self.seed,
+                prm: self.prm.settings(),
                 ..ScorerSettings::default()
             };
-            ctx.scorer = Some(build_scorer(spec, policy, judge, &settings)?);
+            ctx.scorer = Some(build_scorer(spec, Some(policy), judge, &settings)?);
         }
         Ok(ctx)
     }
