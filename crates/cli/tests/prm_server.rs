@@ -7,7 +7,9 @@
 //!   in this file with a known rule, since no PRM model can be downloaded here);
 //! - against nothing: a clear error naming the server, no panic, no results.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -179,69 +181,29 @@ fn start_pooling_server() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 ) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen2 = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            let mut path = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if path.is_empty() {
-                    path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                }
-                let l = line.to_ascii_lowercase();
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            seen2.lock().unwrap().push(req.clone());
-            let assistant = req["messages"][2]["content"].as_str().unwrap_or("");
-            let pairs: Vec<[f64; 2]> = assistant
-                .split("<extra_0>")
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    if s.contains("= 15") || s.contains("= 11") {
-                        [0.8, 0.2]
-                    } else {
-                        [0.1, 0.9]
-                    }
-                })
-                .collect();
-            let answer = if path == "/pooling" {
-                serde_json::json!({"id": "pool-1", "object": "list", "model": "prm",
-                    "data": [{"index": 0, "object": "pooling", "data": pairs}],
-                    "usage": {"prompt_tokens": 100, "total_tokens": 100}})
-                .to_string()
-            } else {
-                String::new()
-            };
-            let status = if path == "/pooling" {
-                "200 OK"
-            } else {
-                "404 Not Found"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
+    let url = common::json_server(move |path, req| {
+        seen2.lock().unwrap().push(req.clone());
+        if path != "/pooling" {
+            return ("404 Not Found", String::new());
         }
+        let assistant = req["messages"][2]["content"].as_str().unwrap_or("");
+        let pairs: Vec<[f64; 2]> = assistant
+            .split("<extra_0>")
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.contains("= 15") || s.contains("= 11") {
+                    [0.8, 0.2]
+                } else {
+                    [0.1, 0.9]
+                }
+            })
+            .collect();
+        let answer = serde_json::json!({"id": "pool-1", "object": "list", "model": "prm",
+            "data": [{"index": 0, "object": "pooling", "data": pairs}],
+            "usage": {"prompt_tokens": 100, "total_tokens": 100}});
+        ("200 OK", answer.to_string())
     });
     (url, seen)
 }

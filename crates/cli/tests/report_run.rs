@@ -2,65 +2,34 @@
 //! in this test), then `stepwise eval compute` on its output folder and on its run id,
 //! and `stepwise report RUN_ID` on the stored run; an unknown run id is a clear error.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Answers every POST with `n` chat choices: 3 + 4 = 7 or a wrong 3 + 4 = 8, by the
 /// parity of the request's seed (each sample has its own seed).
 fn serve() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let l = line.to_ascii_lowercase();
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if r.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let n = req.get("n").and_then(|n| n.as_u64()).unwrap_or(1) as usize;
-            // a sample is right or wrong by its seed (so the same on every run)
-            let seed = req.get("seed").and_then(|s| s.as_u64()).unwrap_or(0);
-            let choices: Vec<serde_json::Value> = (0..n as u64)
-                .map(|j| {
-                    let a = if (seed + j).is_multiple_of(2) { 7 } else { 8 };
-                    serde_json::json!({
-                        "index": j,
-                        "message": {"role": "assistant", "content": format!("3 + 4 = {a}\n\nThe answer is {a}.")},
-                        "finish_reason": "stop",
-                    })
+    common::json_server(|_path, req| {
+        let n = req.get("n").and_then(|n| n.as_u64()).unwrap_or(1) as usize;
+        // a sample is right or wrong by its seed (so the same on every run)
+        let seed = req.get("seed").and_then(|s| s.as_u64()).unwrap_or(0);
+        let choices: Vec<serde_json::Value> = (0..n as u64)
+            .map(|j| {
+                let a = if (seed + j).is_multiple_of(2) { 7 } else { 8 };
+                serde_json::json!({
+                    "index": j,
+                    "message": {"role": "assistant", "content": format!("3 + 4 = {a}\n\nThe answer is {a}.")},
+                    "finish_reason": "stop",
                 })
-                .collect();
-            let answer = serde_json::json!({
-                "choices": choices,
-                "usage": {"prompt_tokens": 20, "completion_tokens": 9 * n},
             })
-            .to_string();
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    format!("http://{addr}")
+            .collect();
+        let answer = serde_json::json!({
+            "choices": choices,
+            "usage": {"prompt_tokens": 20, "completion_tokens": 9 * n},
+        });
+        ("200 OK", answer.to_string())
+    })
 }
 
 fn stepwise(dir: &Path, args: &[&str]) -> Output {

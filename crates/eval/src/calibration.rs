@@ -87,27 +87,10 @@ pub fn brier(pairs: &[(f64, bool)]) -> f64 {
 /// for ties (a tie between a positive and a negative counts one half).
 /// `None` when there are no positives or no negatives.
 pub fn auroc(pairs: &[(f64, bool)]) -> Option<f64> {
-    let pos = pairs.iter().filter(|p| p.1).count();
-    let neg = pairs.len() - pos;
-    if pos == 0 || neg == 0 {
-        return None;
-    }
-    let mut v: Vec<(f64, bool)> = pairs.iter().map(|&(p, y)| (clamp01(p), y)).collect();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum_pos = 0.0;
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j + 1 < v.len() && v[j + 1].0 == v[i].0 {
-            j += 1;
-        }
-        // ranks i+1 ..= j+1 share their average
-        let avg = (i + j + 2) as f64 / 2.0;
-        rank_sum_pos += avg * v[i..=j].iter().filter(|x| x.1).count() as f64;
-        i = j + 1;
-    }
-    let u = rank_sum_pos - (pos * (pos + 1)) as f64 / 2.0;
-    Some(u / (pos as f64 * neg as f64))
+    // one rank-sum implementation for the workspace: the head trainer's, in score
+    let (scores, labels): (Vec<f64>, Vec<bool>) =
+        pairs.iter().map(|&(p, y)| (clamp01(p), y)).unzip();
+    stepwise_score::auroc(&scores, &labels)
 }
 
 /// All calibration measures at once.

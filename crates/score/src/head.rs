@@ -826,11 +826,7 @@ impl StepScorer for HeadScorer {
         step: &Step,
         _answer: Option<&str>,
     ) -> Result<Scored, ScoreError> {
-        let steps: Vec<&str> = prefix
-            .iter()
-            .chain(std::iter::once(step))
-            .map(|s| s.text.as_str())
-            .collect();
+        let steps = crate::texts_through(prefix, step);
         self.score_pieces(problem, &steps, prefix.len()).await
     }
 

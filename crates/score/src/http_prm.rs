@@ -324,11 +324,7 @@ impl StepScorer for HttpPrmScorer {
         step: &Step,
         _answer: Option<&str>,
     ) -> Result<Scored, ScoreError> {
-        let steps: Vec<&str> = prefix
-            .iter()
-            .chain(std::iter::once(step))
-            .map(|s| s.text.as_str())
-            .collect();
+        let steps = crate::texts_through(prefix, step);
         let mut all = self.score_all(problem, &steps).await?;
         let last = all.scores.pop();
         Ok(Scored {

@@ -155,6 +155,16 @@ pub trait StepScorer: Send + Sync {
     }
 }
 
+/// The texts of `prefix` and then `step`: what scorers that read a whole solution at
+/// once (a PRM server, a trained head) score when asked for one new step.
+pub(crate) fn texts_through<'a>(prefix: &'a [Step], step: &'a Step) -> Vec<&'a str> {
+    prefix
+        .iter()
+        .chain(std::iter::once(step))
+        .map(|s| s.text.as_str())
+        .collect()
+}
+
 /// Helper for scorers: an engine error tagged with the scorer's name.
 pub(crate) fn engine_err(scorer: &str) -> impl FnOnce(EngineError) -> ScoreError + '_ {
     move |source| ScoreError::Engine {
