@@ -3,7 +3,6 @@
 use crate::Global;
 use crate::cmd::backend::BackendArgs;
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -291,18 +290,11 @@ fn processbench_cmd(a: PbArgs, g: &Global) -> anyhow::Result<()> {
         )?;
     }
 
-    let pb = if g.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(items.len() as u64)
-    };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let pb = crate::cmd::progress_bar(
+        items.len() as u64,
+        &format!("processbench {mode_name}"),
+        g.quiet,
     );
-    pb.set_prefix(format!("processbench {mode_name}"));
     pb.set_position(done.len() as u64);
 
     if !todo.is_empty() {

@@ -3,7 +3,6 @@
 use crate::Global;
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use stepwise_annotate::formats::ExportFormat;
 use stepwise_eval::processbench::{self, SUBSETS};
@@ -202,18 +201,7 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
     let generator = a.backend.open().context("opening the model")?;
     let model = generator.name();
 
-    let pb = if g.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(records.len() as u64)
-    };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.set_prefix("head features");
+    let pb = crate::cmd::progress_bar(records.len() as u64, "head features", g.quiet);
     let started = std::time::Instant::now();
     let rt = crate::cmd::runtime()?;
     let extracted = rt
