@@ -325,6 +325,30 @@ impl Generator for LlamaGenerator {
     }
 }
 
+/// A one-sequence context with embeddings on, beside the generation context (an existing
+/// context cannot be switched into embedding mode). `sizes` = (n_ctx, n_batch, n_ubatch).
+fn embedding_context<'m>(
+    model: &'m LlamaModel,
+    threads: usize,
+    sizes: (u32, u32, u32),
+    pooling: LlamaPoolingType,
+    what: &str,
+) -> Result<LlamaContext<'m>, EngineError> {
+    let (n_ctx, n_batch, n_ubatch) = sizes;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_ubatch)
+        .with_n_seq_max(1)
+        .with_embeddings(true)
+        .with_pooling_type(pooling)
+        .with_n_threads(threads as i32)
+        .with_n_threads_batch(threads as i32);
+    model
+        .new_context(backend()?, params)
+        .map_err(|e| EngineError::Setup(format!("{what} context: {e}")))
+}
+
 fn engine_thread(
     cfg: EmbeddedConfig,
     rx: Receiver<Job>,
@@ -776,20 +800,13 @@ impl<'m> Engine<'m> {
             });
         }
         if self.embed_ctx.is_none() {
-            let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(EMBED_CTX))
-                .with_n_batch(EMBED_CTX)
-                .with_n_ubatch(EMBED_CTX)
-                .with_n_seq_max(1)
-                .with_embeddings(true)
-                .with_pooling_type(LlamaPoolingType::Last)
-                .with_n_threads(self.threads as i32)
-                .with_n_threads_batch(self.threads as i32);
-            let ctx = self
-                .model
-                .new_context(backend()?, params)
-                .map_err(|e| EngineError::Setup(format!("embedding context: {e}")))?;
-            self.embed_ctx = Some(ctx);
+            self.embed_ctx = Some(embedding_context(
+                self.model,
+                self.threads,
+                (EMBED_CTX, EMBED_CTX, EMBED_CTX),
+                LlamaPoolingType::Last,
+                "embedding",
+            )?);
         }
         let ctx = self
             .embed_ctx
@@ -848,20 +865,13 @@ impl<'m> Engine<'m> {
         const MIN_DECODE: usize = 64;
         let n_batch = self.cfg.n_batch.max(MIN_DECODE as u32);
         if self.piece_ctx.is_none() {
-            let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(self.n_ctx as u32))
-                .with_n_batch(n_batch)
-                .with_n_ubatch(n_batch.min(512))
-                .with_n_seq_max(1)
-                .with_embeddings(true)
-                .with_pooling_type(LlamaPoolingType::None)
-                .with_n_threads(self.threads as i32)
-                .with_n_threads_batch(self.threads as i32);
-            let ctx = self
-                .model
-                .new_context(backend()?, params)
-                .map_err(|e| EngineError::Setup(format!("per-token embedding context: {e}")))?;
-            self.piece_ctx = Some(ctx);
+            self.piece_ctx = Some(embedding_context(
+                self.model,
+                self.threads,
+                (self.n_ctx as u32, n_batch, n_batch.min(512)),
+                LlamaPoolingType::None,
+                "per-token embedding",
+            )?);
         }
         let ctx = self
             .piece_ctx
