@@ -69,12 +69,9 @@ pub struct TrainingSummary {
     pub val_records: usize,
     pub val_steps: usize,
     pub val_positives: usize,
-    pub l2: f64,
-    pub epochs: usize,
-    pub learning_rate: f64,
-    pub class_balanced: bool,
-    pub val_frac: f64,
-    pub seed: u64,
+    /// The settings it was fitted with (flattened: the file keeps them at this level).
+    #[serde(flatten)]
+    pub config: TrainConfig,
     /// Final training objective (weighted log-loss + L2 term).
     pub final_loss: f64,
     /// AUROC of good-vs-bad steps; `None` when a split lacks one of the classes.
@@ -434,7 +431,7 @@ pub async fn extract_features(
 // ------------------------------------------------------------------ training
 
 /// Settings of [`train_head`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// L2 penalty on the weights (over standardized features).
     pub l2: f64,
@@ -701,12 +698,7 @@ pub fn train_head(
             val_records: val_idx.len(),
             val_steps: xv.len(),
             val_positives: yv.iter().filter(|&&y| y).count(),
-            l2: cfg.l2,
-            epochs: cfg.epochs,
-            learning_rate: cfg.learning_rate,
-            class_balanced: cfg.class_balanced,
-            val_frac: cfg.val_frac,
-            seed: cfg.seed,
+            config: cfg.clone(),
             final_loss: loss,
             train_auroc: None,
             val_auroc: None,
@@ -977,12 +969,14 @@ mod tests {
                 val_records: 0,
                 val_steps: 0,
                 val_positives: 0,
-                l2: 0.1,
-                epochs: 3,
-                learning_rate: 0.05,
-                class_balanced: true,
-                val_frac: 0.0,
-                seed: 0,
+                config: TrainConfig {
+                    l2: 0.1,
+                    epochs: 3,
+                    learning_rate: 0.05,
+                    class_balanced: true,
+                    val_frac: 0.0,
+                    seed: 0,
+                },
                 final_loss: 0.5,
                 train_auroc: Some(1.0),
                 val_auroc: None,
