@@ -77,10 +77,8 @@ impl Policy {
 
     /// Whether `answer` is the gold answer of `problem`.
     pub fn is_correct(&self, problem: &Problem, answer: Option<&str>) -> bool {
-        match (problem.gold.as_deref(), answer) {
-            (Some(g), Some(a)) => stepwise_verify::verify(g, a, &self.verify).is_equal(),
-            _ => false,
-        }
+        stepwise_verify::answer_correct(problem.gold.as_deref(), answer, &self.verify)
+            .unwrap_or(false)
     }
 
     /// `n` continuations of `prefix` (step texts) for `problem`, with a seed derived from

@@ -22,10 +22,11 @@
 //! assert_eq!(answer.text, "14");
 //! ```
 //!
-//! This crate does no I/O and has no async.
+//! This crate does no I/O and has no async ([`paths`] only reads environment variables).
 
 mod budget;
 mod extract;
+pub mod paths;
 mod problem;
 mod rationale;
 mod score;

@@ -3,7 +3,6 @@
 //! The reference is built from the PyPI sdist of `llama-cpp-python` (which vendors the whole
 //! llama.cpp tree, including `tools/batched-bench`) into the stepwise cache, once.
 
-use crate::fetch::stepwise_cache_root;
 use crate::{EngineError, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -127,7 +126,7 @@ pub struct ReferenceRow {
 
 /// Path of `llama-batched-bench`, building it if needed (pip download of the sdist, cmake).
 pub fn ensure_batched_bench() -> Result<PathBuf, EngineError> {
-    let root = stepwise_cache_root().join("llama-cpp-src");
+    let root = stepwise_core::paths::cache_root().join("llama-cpp-src");
     let bin = root.join("build").join("bin").join("llama-batched-bench");
     if bin.exists() {
         return Ok(bin);

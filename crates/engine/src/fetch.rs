@@ -29,18 +29,9 @@ pub const DEFAULT_MODEL_SHA256: &str =
 
 /// Where cached models live: `$STEPWISE_CACHE/models`, else `~/.cache/stepwise/models`.
 pub fn cache_dir() -> PathBuf {
-    stepwise_cache_root().join("models")
+    stepwise_core::paths::cache_root().join("models")
 }
 
-/// The root of stepwise's cache: `$STEPWISE_CACHE`, else `<user cache dir>/stepwise`.
-pub fn stepwise_cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("STEPWISE_CACHE").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    dirs::cache_dir()
-        .unwrap_or_else(|| std::env::temp_dir().join("stepwise-cache"))
-        .join("stepwise")
-}
 
 /// Path where the default model is (or will be) stored.
 pub fn default_model_path() -> PathBuf {

@@ -21,7 +21,7 @@ const PACKAGE: &str = "llama-cpp-python[server]==0.3.36";
 fn venv_python() -> Result<PathBuf, String> {
     let venv = std::env::var_os("STEPWISE_SERVER_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| fetch::stepwise_cache_root().join("server-venv"));
+        .unwrap_or_else(|| stepwise_core::paths::cache_root().join("server-venv"));
     let py = venv.join("bin").join("python");
     let importable = |py: &Path| {
         Command::new(py)

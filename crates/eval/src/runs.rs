@@ -363,10 +363,8 @@ pub fn canonical_answers(samples: &mut [SampleOutcome], opts: &Options) {
 }
 
 fn is_correct(p: Option<&Problem>, answer: Option<&str>, opts: &Options) -> bool {
-    match (p.and_then(|p| p.gold.as_deref()), answer) {
-        (Some(g), Some(a)) => verify(g, a, opts).is_equal(),
-        _ => false,
-    }
+    stepwise_verify::answer_correct(p.and_then(|p| p.gold.as_deref()), answer, opts)
+        .unwrap_or(false)
 }
 
 /// Everything accuracy versus compute reads from a run.

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use std::future::Future;
 use stepwise_core::Problem;
 use stepwise_data::{SampleRow, StepScoreRow, UnitRecord};
-use stepwise_verify::{Options, verify};
+use stepwise_verify::Options;
 
 /// Runs `f` over `items` with at most `jobs` in flight and hands each result to `on_done`
 /// as it finishes (so finished work is saved even if a later item fails or the process
@@ -31,8 +31,7 @@ where
 
 /// Whether an answer verifies against the problem's gold answer (`None` without gold).
 pub fn correct(problem: &Problem, answer: Option<&str>, opts: &Options) -> Option<bool> {
-    let gold = problem.gold.as_deref()?;
-    Some(answer.is_some_and(|a| verify(gold, a, opts).is_equal()))
+    stepwise_verify::answer_correct(problem.gold.as_deref(), answer, opts)
 }
 
 /// A solve outcome as a run-store unit (key: the problem id): the outcome as payload

@@ -320,10 +320,7 @@ impl ScaleRow {
 }
 
 fn is_correct(problem: &Problem, answer: Option<&str>, opts: &stepwise_verify::Options) -> bool {
-    match (problem.gold.as_deref(), answer) {
-        (Some(g), Some(a)) => verify(g, a, opts).is_equal(),
-        _ => false,
-    }
+    stepwise_verify::answer_correct(problem.gold.as_deref(), answer, opts).unwrap_or(false)
 }
 
 /// The cost of the first `n` samples of a draw.

@@ -936,10 +936,7 @@ impl Drop for PyServer {
 
 /// The user cache folder's `stepwise/bench-serve` (the temp folder when there is none).
 pub fn default_cache_dir() -> PathBuf {
-    dirs::cache_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("stepwise")
-        .join("bench-serve")
+    stepwise_core::paths::cache_dir("bench-serve")
 }
 
 /// Creates (once) the venv of the reference server and returns its python.

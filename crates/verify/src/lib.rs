@@ -101,6 +101,23 @@ pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
     compare(gold, pred, opts, false).verdict
 }
 
+/// Whether a chosen `answer` is right for a problem with gold answer `gold`: `None`
+/// when there is no gold answer (nothing to check), `Some(false)` when there is gold but
+/// no answer, else whether [`verify`] says `Equal` (`Undecided` counts as wrong). The
+/// one definition of "correct" that every job, store and report uses.
+///
+/// ```
+/// use stepwise_verify::{Options, answer_correct};
+/// let o = Options::default();
+/// assert_eq!(answer_correct(Some("1/2"), Some("0.5"), &o), Some(true));
+/// assert_eq!(answer_correct(Some("1/2"), None, &o), Some(false));
+/// assert_eq!(answer_correct(None, Some("3"), &o), None);
+/// ```
+pub fn answer_correct(gold: Option<&str>, answer: Option<&str>, opts: &Options) -> Option<bool> {
+    let gold = gold?;
+    Some(answer.is_some_and(|a| verify(gold, a, opts).is_equal()))
+}
+
 /// Verifies a whole model solution against a gold answer: the final answer is found
 /// with [`stepwise_core::AnswerExtractor`] (boxed, `####`, final-answer phrases,
 /// `A:` lines, last number) and then compared with [`verify`].
