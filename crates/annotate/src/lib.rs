@@ -48,6 +48,10 @@ pub enum AnnotateError {
     /// Datasets, the run store, Parquet files.
     #[error(transparent)]
     Data(#[from] stepwise_data::DataError),
+    #[error(transparent)]
+    Store(#[from] stepwise_store::StoreError),
+    #[error(transparent)]
+    Job(#[from] stepwise_jobs::JobError),
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
     #[error("{path}, record {record}: {reason}")]

@@ -18,15 +18,15 @@ use crate::policy::{Policy, RolloutParams};
 use crate::reference::ReferenceConfig;
 use crate::truth::{self, TruthRow};
 use crate::{AnnotateError, Cost, LabelledSolution, Method, QuestionResult, Result, mix_seed};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use stepwise_core::Problem;
-use stepwise_data::store::{RunId, RunStatus, RunStore, SampleRow, StepLabelRow, UnitRecord};
 use stepwise_engine::Generator;
+use stepwise_jobs::{Resume, RunKind, RunOptions, UnitError};
 use stepwise_score::PolicyPrompt;
+use stepwise_store::{RunId, RunStore, SampleRow, StepLabelRow, UnitRecord};
 
 /// The run kind in the store.
 pub const KIND: &str = "annotate";
@@ -123,69 +123,74 @@ fn unit_record(r: &QuestionResult) -> Result<UnitRecord> {
     Ok(u)
 }
 
-/// Does every missing unit of `run` and records each as it finishes. Returns the number
-/// of units done now.
-pub async fn run_units(
-    store: &mut RunStore,
-    run: RunId,
-    problems: &[Problem],
-    cfg: &AnnotateConfig,
-    policy: Arc<Policy>,
-    concurrency: usize,
-    show_progress: bool,
-) -> Result<usize> {
-    let done = store.done_keys(run)?;
-    let mut todo = Vec::new();
-    for p in problems {
-        for &m in &cfg.methods {
-            if !done.contains(&unit_key(m, &p.id)) {
-                todo.push((p.clone(), m));
+/// `annotate` runs: one unit per (method, question), keyed `method/problem_id`.
+pub struct Annotate;
+
+impl RunKind for Annotate {
+    const KIND: &'static str = KIND;
+    const VERSION: u32 = 1;
+    type Config = AnnotateConfig;
+    type Record = QuestionResult;
+}
+
+/// The labelling job over a run's problems.
+pub struct AnnotateJob {
+    config: AnnotateConfig,
+    problems: Vec<Problem>,
+    policy: Policy,
+}
+
+#[async_trait::async_trait]
+impl stepwise_jobs::Job for AnnotateJob {
+    type Kind = Annotate;
+    type Unit = (usize, Method);
+    type Tally = Cost;
+
+    fn config(&self) -> &AnnotateConfig {
+        &self.config
+    }
+
+    fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    fn units(&self) -> Vec<(String, (usize, Method))> {
+        let mut out = Vec::new();
+        for (i, p) in self.problems.iter().enumerate() {
+            for &m in &self.config.methods {
+                out.push((unit_key(m, &p.id), (i, m)));
             }
         }
+        out
     }
-    let total = problems.len() * cfg.methods.len();
-    let bar = if show_progress {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} annotate [{elapsed_precise}] {bar:30} {pos}/{len} units  {msg}",
-    ) {
-        bar.set_style(style);
+
+    async fn run_unit(&self, unit: &(usize, Method)) -> Result<QuestionResult, UnitError> {
+        let (i, m) = *unit;
+        Ok(label_question(&self.policy, &self.problems[i], m, &self.config).await?)
     }
-    bar.set_position((total - todo.len()) as u64);
-    if !done.is_empty() {
-        tracing::info!(run, done = done.len(), remaining = todo.len(), "resuming");
+
+    fn store_unit(
+        &self,
+        _key: &str,
+        _unit: &(usize, Method),
+        record: &QuestionResult,
+    ) -> Result<UnitRecord, UnitError> {
+        Ok(unit_record(record)?)
     }
-    let cfg_arc = Arc::new(cfg.clone());
-    let mut stream = futures::stream::iter(todo.into_iter().map(|(p, m)| {
-        let policy = policy.clone();
-        let cfg = cfg_arc.clone();
-        async move { label_question(&policy, &p, m, &cfg).await }
-    }))
-    .buffer_unordered(concurrency.max(1));
-    let mut n = 0usize;
-    let mut spent = Cost::default();
-    while let Some(r) = stream.next().await {
-        let r = r?;
-        store.record(run, &unit_record(&r)?)?;
-        spent += r.cost;
-        n += 1;
-        bar.inc(1);
-        bar.set_message(format!(
+
+    fn tally(&self, spent: &mut Cost, r: &QuestionResult) -> String {
+        *spent += r.cost;
+        format!(
             "{} rollouts, {} generated tokens",
             spent.rollouts,
             spent.generated_tokens()
-        ));
+        )
     }
-    bar.finish_and_clear();
-    Ok(n)
 }
 
 /// Every stored result of `run`, ordered by problem (as registered) then method.
 pub fn load_results(
-    store: &RunStore,
+    store: &dyn RunStore,
     run: RunId,
     problems: &[Problem],
 ) -> Result<Vec<QuestionResult>> {
@@ -194,16 +199,10 @@ pub fn load_results(
         .enumerate()
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
-    let mut out = Vec::new();
-    for u in store.units(run)? {
-        let r: QuestionResult = serde_json::from_value(u.unit.payload.clone()).map_err(|e| {
-            AnnotateError::CorruptUnit {
-                key: u.unit.key.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        out.push(r);
-    }
+    let mut out: Vec<QuestionResult> = stepwise_jobs::records::<Annotate>(store, run)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     out.sort_by_key(|r| {
         (
             order
@@ -233,17 +232,30 @@ pub fn export_records(problems: &[Problem], results: &[QuestionResult]) -> Vec<L
         .collect()
 }
 
+/// Where a job's text comes from.
+#[derive(Clone)]
+pub enum PolicySource {
+    /// A model backend (embedded or HTTP).
+    Model(Arc<dyn Generator>),
+    /// The scripted simulation of [`crate::testing::ScriptedPolicy`] over the job's own
+    /// problems (clearly not a model: for tests and demonstrations), each rollout taking
+    /// `delay`.
+    Scripted { delay: std::time::Duration },
+}
+
 /// A whole job: what to label, where to store it, what to write.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The labelling configuration (`generator` is filled in from the backend).
     pub config: AnnotateConfig,
-    pub store_path: PathBuf,
+    /// The run store spec (a SQLite path).
+    pub store: String,
     /// Continue this run with its stored configuration instead of starting a new one.
     pub resume: Option<RunId>,
     pub data_dir: Option<PathBuf>,
-    pub concurrency: usize,
-    pub progress: bool,
+    /// How units run: concurrency, progress, what stops it (`resume` is taken from
+    /// [`Job::resume`]).
+    pub run: RunOptions,
     /// Where to write the labels, and in which format (by extension: `.parquet` or JSONL).
     pub out: Option<(PathBuf, ExportFormat)>,
     /// Compute the label-quality table against `arith` ground truth.
@@ -266,69 +278,60 @@ pub struct JobOutcome {
     pub truth: Option<Vec<TruthRow>>,
 }
 
-/// Runs (or resumes) a job with `generator`.
-pub async fn run_job(
-    job: &Job,
-    generator: Arc<dyn Generator>,
-    on_start: impl FnOnce(RunId),
-) -> Result<JobOutcome> {
+/// Runs (or resumes) a job with the policy `source`.
+pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
     if job.stored_only && job.resume.is_none() {
         return Err(AnnotateError::Config(
             "reading what is stored needs the run to read (resume RUN_ID)".into(),
         ));
     }
-    let mut store = RunStore::open(&job.store_path)?;
-    let (run, config, problems) = match job.resume {
+    let store = stepwise_store::open(&job.store)?;
+    let store = store.as_ref();
+    let (config, problems) = match job.resume {
         Some(id) => {
             let info = store.run(id)?;
-            if info.kind != KIND {
-                return Err(AnnotateError::Config(format!(
-                    "run {id} is a '{}' run, not an annotate run",
-                    info.kind
-                )));
-            }
-            let config: AnnotateConfig =
-                serde_json::from_value(info.config.clone()).map_err(|e| {
-                    AnnotateError::Config(format!("run {id} has an unreadable configuration: {e}"))
-                })?;
-            if config.generator != generator.name() {
-                return Err(AnnotateError::Config(format!(
-                    "run {id} was made with model '{}', but this backend is '{}' (resume with the same model)",
-                    config.generator,
-                    generator.name()
-                )));
-            }
-            store.open_run(id, KIND, &info.config)?;
-            let problems = store.problems(id)?;
-            (id, config, problems)
+            let config = stepwise_jobs::stored_config::<Annotate>(&info)?;
+            (config, store.problems(id)?)
         }
         None => {
             let mut config = job.config.clone();
-            config.generator = generator.name();
             validate(&config)?;
-            let ds: stepwise_data::Dataset = config.dataset.parse()?;
-            let loaded = stepwise_data::load(
-                &ds,
-                &stepwise_data::LoadOptions {
-                    data_dir: job.data_dir.clone(),
-                    limit: config.limit,
-                    ..Default::default()
-                },
-            )?;
-            let problems: Vec<Problem> = loaded.problems;
+            let problems =
+                stepwise_data::load_spec(&config.dataset, config.limit, job.data_dir.as_deref())?;
             if let Some(p) = problems.iter().find(|p| p.gold.is_none()) {
                 return Err(AnnotateError::NoGold(p.id.clone()));
             }
-            let value =
-                serde_json::to_value(&config).map_err(|e| AnnotateError::Config(e.to_string()))?;
-            let id = store.create_run(KIND, &value)?;
-            store.add_problems(id, &problems)?;
-            (id, config, problems)
+            config.generator = String::new();
+            (config, problems)
         }
     };
-    on_start(run);
+    let generator: Arc<dyn Generator> = match source {
+        PolicySource::Model(g) => g,
+        PolicySource::Scripted { delay } => {
+            let mut s = crate::testing::ScriptedPolicy::for_problems(&problems, 0.5);
+            s.delay = delay;
+            Arc::new(s)
+        }
+    };
+    let config = match job.resume {
+        Some(id) if config.generator != generator.name() => {
+            return Err(AnnotateError::Config(format!(
+                "run {id} was made with model '{}', but this backend is '{}' (resume with the same model)",
+                config.generator,
+                generator.name()
+            )));
+        }
+        Some(_) => config,
+        None => AnnotateConfig {
+            generator: generator.name(),
+            ..config
+        },
+    };
     if job.stored_only {
-        let mut results = load_results(&store, run, &problems)?;
+        let Some(run) = job.resume else {
+            return Err(AnnotateError::Config("no run to read".into()));
+        };
+        let mut results = load_results(store, run, &problems)?;
         let complete = complete_problems(&results, &config.methods);
         results.retain(|r| complete.contains(r.problem_id.as_str()));
         let problems: Vec<Problem> = problems
@@ -339,29 +342,27 @@ pub async fn run_job(
     }
     let mut policy = Policy::new(generator, config.rollout.clone());
     if let Some(text) = &config.policy_prompt {
-        policy.prompt = parse_policy_prompt(text, &format!("policy prompt of run {run}"))?;
+        policy.prompt = parse_policy_prompt(text, "the run's policy prompt")?;
     }
-    let policy = Arc::new(policy);
-    let done_now = match run_units(
-        &mut store,
-        run,
-        &problems,
-        &config,
+    let annotate = AnnotateJob {
+        config,
+        problems,
         policy,
-        job.concurrency,
-        job.progress,
-    )
-    .await
-    {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = store.set_status(run, RunStatus::Failed);
-            return Err(e);
-        }
     };
-    store.set_status(run, RunStatus::Done)?;
-    let results = load_results(&store, run, &problems)?;
-    finish(job, run, config, done_now, &problems, results)
+    let opts = RunOptions {
+        resume: Resume::from(job.resume),
+        ..job.run.clone()
+    };
+    let report = stepwise_jobs::run(store, &annotate, &opts).await?;
+    let results = load_results(store, report.run, &annotate.problems)?;
+    finish(
+        job,
+        report.run,
+        annotate.config,
+        report.done_now,
+        &annotate.problems,
+        results,
+    )
 }
 
 /// The ids of the questions that every one of `methods` has a stored result for.

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
-use stepwise_annotate::run::{AnnotateConfig, Job, run_job};
+use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
 use stepwise_annotate::testing::ScriptedPolicy;
 use stepwise_annotate::{AnnotateError, Method};
 use stepwise_engine::{
@@ -59,11 +59,14 @@ fn job(dir: &std::path::Path, policy_prompt: Option<&str>) -> Job {
             policy_prompt: policy_prompt.map(str::to_string),
             ..AnnotateConfig::default()
         },
-        store_path: dir.join("runs.sqlite"),
+        store: dir.join("runs.sqlite").display().to_string(),
         resume: None,
         data_dir: None,
-        concurrency: 2,
-        progress: false,
+        run: stepwise_jobs::RunOptions {
+            concurrency: 2,
+            stop: stepwise_jobs::Stop::Never,
+            ..Default::default()
+        },
         out: None,
         eval_against_truth: false,
         stored_only: false,
@@ -104,7 +107,11 @@ fn chat(req: &GenerateRequest) -> Vec<(String, String)> {
 fn every_policy_request_uses_the_given_template_also_after_resume() {
     let dir = tempfile::tempdir().unwrap();
     let g = recording(None);
-    let out = block_on(run_job(&job(dir.path(), Some(TEMPLATE)), g.clone(), |_| {})).unwrap();
+    let out = block_on(run_job(
+        &job(dir.path(), Some(TEMPLATE)),
+        PolicySource::Model(g.clone()),
+    ))
+    .unwrap();
     assert_eq!(out.config.policy_prompt.as_deref(), Some(TEMPLATE));
     assert!(out.results.iter().any(|r| r.labelled_steps() > 0));
     let seen = g.seen.lock().unwrap().clone();
@@ -118,7 +125,11 @@ fn every_policy_request_uses_the_given_template_also_after_resume() {
     // The default prompt does not contain the marker.
     let dir2 = tempfile::tempdir().unwrap();
     let g2 = recording(None);
-    block_on(run_job(&job(dir2.path(), None), g2.clone(), |_| {})).unwrap();
+    block_on(run_job(
+        &job(dir2.path(), None),
+        PolicySource::Model(g2.clone()),
+    ))
+    .unwrap();
     assert!(!g2.seen.lock().unwrap().is_empty());
     for r in g2.seen.lock().unwrap().iter() {
         assert!(chat(r).iter().all(|(_, c)| !c.contains("MARKER")));
@@ -129,19 +140,21 @@ fn every_policy_request_uses_the_given_template_also_after_resume() {
 fn a_resumed_run_uses_the_stored_template() {
     let dir = tempfile::tempdir().unwrap();
     let mut j = job(dir.path(), Some(TEMPLATE));
-    j.concurrency = 1;
-    // The backend fails part-way: the first run stops with some units missing.
-    let mut run = None;
-    let first = block_on(run_job(&j, recording(Some(12)), |r| run = Some(r)));
-    assert!(first.is_err());
-    let run = run.unwrap();
+    j.run.concurrency = 1;
+    // The backend fails part-way: the first run stops with some units missing, and the
+    // error names the run.
+    let first = block_on(run_job(&j, PolicySource::Model(recording(Some(12)))));
+    let Err(AnnotateError::Job(e)) = first else {
+        panic!("the run should fail")
+    };
+    let run = e.run().unwrap();
     // Reading what is stored does no work and keeps only questions every method finished.
     let mut peek = job(dir.path(), None);
     peek.resume = Some(run);
     peek.stored_only = true;
     peek.eval_against_truth = true;
     let idle = recording(None);
-    let partial = block_on(run_job(&peek, idle.clone(), |_| {})).unwrap();
+    let partial = block_on(run_job(&peek, PolicySource::Model(idle.clone()))).unwrap();
     assert!(idle.seen.lock().unwrap().is_empty());
     assert_eq!(partial.units_done_now, 0);
     assert_eq!(partial.results.len(), 2, "one question with both methods");
@@ -149,13 +162,13 @@ fn a_resumed_run_uses_the_stored_template() {
     assert!(rows.iter().all(|r| r.questions == 1), "{rows:?}");
     let mut no_run = job(dir.path(), None);
     no_run.stored_only = true;
-    assert!(block_on(run_job(&no_run, recording(None), |_| {})).is_err());
+    assert!(block_on(run_job(&no_run, PolicySource::Model(recording(None)))).is_err());
 
     // Resume without naming a template: the stored one is used.
     let mut resume = job(dir.path(), None);
     resume.resume = Some(run);
     let g = recording(None);
-    let again = block_on(run_job(&resume, g.clone(), |_| {})).unwrap();
+    let again = block_on(run_job(&resume, PolicySource::Model(g.clone()))).unwrap();
     assert!(again.units_done_now > 0);
     assert_eq!(again.config.policy_prompt.as_deref(), Some(TEMPLATE));
     let seen = g.seen.lock().unwrap().clone();
@@ -170,7 +183,11 @@ fn a_malformed_policy_prompt_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let g = recording(None);
     let bad = "### user\nSolve {problem} step by step.\n";
-    let err = block_on(run_job(&job(dir.path(), Some(bad)), g.clone(), |_| {})).unwrap_err();
+    let err = block_on(run_job(
+        &job(dir.path(), Some(bad)),
+        PolicySource::Model(g.clone()),
+    ))
+    .unwrap_err();
     assert!(
         matches!(&err, AnnotateError::Template { place, .. } if place == "policy prompt"),
         "{err}"

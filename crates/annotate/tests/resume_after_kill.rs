@@ -7,13 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stepwise_annotate::Method;
 use stepwise_annotate::formats::ExportFormat;
-use stepwise_annotate::run::{AnnotateConfig, Job, run_job};
-use stepwise_annotate::testing::ScriptedPolicy;
-use stepwise_data::store::RunStore;
+use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
+use stepwise_store::{RunStore, SqliteStore};
 
 const N: usize = 8;
 
@@ -38,18 +36,16 @@ fn config() -> AnnotateConfig {
 }
 
 fn child(store: &Path, out: &Path, resume: Option<i64>) {
-    let problems = stepwise_data::load(&config().dataset.parse().unwrap(), &Default::default())
-        .unwrap()
-        .problems;
-    let mut g = ScriptedPolicy::for_problems(&problems, 0.5);
-    g.delay = Duration::from_millis(15);
     let job = Job {
         config: config(),
-        store_path: store.to_path_buf(),
+        store: store.display().to_string(),
         resume,
         data_dir: None,
-        concurrency: 2,
-        progress: false,
+        run: stepwise_jobs::RunOptions {
+            concurrency: 2,
+            stop: stepwise_jobs::Stop::Never,
+            ..Default::default()
+        },
         out: Some((out.to_path_buf(), ExportFormat::Native)),
         eval_against_truth: false,
         stored_only: false,
@@ -58,7 +54,10 @@ fn child(store: &Path, out: &Path, resume: Option<i64>) {
         .enable_all()
         .build()
         .unwrap();
-    let o = rt.block_on(run_job(&job, Arc::new(g), |_| {})).unwrap();
+    let source = PolicySource::Scripted {
+        delay: Duration::from_millis(15),
+    };
+    let o = rt.block_on(run_job(&job, source)).unwrap();
     println!("run={} done_now={}", o.run, o.units_done_now);
 }
 
@@ -79,7 +78,7 @@ fn units(store: &Path) -> usize {
     if !store.exists() {
         return 0;
     }
-    RunStore::open(store)
+    SqliteStore::open(store)
         .ok()
         .and_then(|s| s.run(1).ok())
         .map_or(0, |r| r.units)

@@ -200,6 +200,44 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> std::result::Result<PathBuf,
     Err(looked)
 }
 
+/// The data folder, as [`resolve_data_dir`] finds it, or an error that lists where it
+/// looked. The one way every command and test finds the built-in datasets.
+pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    resolve_data_dir(explicit).map_err(|looked| DataError::NoDataDir {
+        dataset: "(built-in datasets)".into(),
+        looked: looked
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Parses a dataset spec and loads at most `limit` problems; an empty result is an error
+/// naming the spec.
+pub fn load_spec(
+    spec: &str,
+    limit: Option<usize>,
+    data_dir: Option<&Path>,
+) -> Result<Vec<Problem>> {
+    let dataset: Dataset = spec.parse()?;
+    let loaded = load(
+        &dataset,
+        &LoadOptions {
+            data_dir: data_dir.map(Path::to_path_buf),
+            limit,
+            ..LoadOptions::default()
+        },
+    )?;
+    if loaded.problems.is_empty() {
+        return Err(DataError::BadSpec {
+            spec: spec.to_string(),
+            message: "no problems".into(),
+        });
+    }
+    Ok(loaded.problems)
+}
+
 /// How to load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {

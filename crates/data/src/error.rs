@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while reading datasets, generating tasks or using the run store.
+/// Everything that can go wrong while reading datasets, generating tasks .
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// Opening, reading or writing a file failed.
@@ -35,29 +35,6 @@ pub enum DataError {
     /// A problem does not carry the metadata a typed accessor expects.
     #[error("problem '{id}': {message}")]
     BadMetadata { id: String, message: String },
-    /// The SQLite run store failed.
-    #[error("run store {}: {source}", path.display())]
-    Store {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// No run with this id in the store.
-    #[error("no run {id} in the run store {}", path.display())]
-    NoSuchRun { path: PathBuf, id: i64 },
-    /// A run was reopened with a configuration that differs from the one it was created with.
-    #[error("run {id} was created with a different configuration: {}", diffs.join("; "))]
-    ConfigMismatch { id: i64, diffs: Vec<String> },
-    /// A unit handed to the run store cannot be stored as given.
-    #[error("run {run}, unit '{key}': {message}")]
-    InvalidUnit {
-        run: i64,
-        key: String,
-        message: String,
-    },
-    /// A value stored in the run store is not what this version expects.
-    #[error("run store {}: {message}", path.display())]
-    CorruptStore { path: PathBuf, message: String },
 }
 
 impl DataError {

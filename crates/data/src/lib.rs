@@ -1,4 +1,4 @@
-//! Datasets and the run store of stepwise.
+//! Datasets of stepwise (the run store is `stepwise-store`).
 //!
 //! - [`datasets`]: named built-ins (`gsm8k:test`, `math500`, `processbench:math`, …),
 //!   `arith:…` and plain files, loaded into [`stepwise_core::Problem`]s.
@@ -7,7 +7,6 @@
 //! - [`arith`]: the synthetic task family with exact intermediate values and the
 //!   ground-truth first wrong step of any solution.
 //! - [`processbench`]: typed access to ProcessBench steps and labels.
-//! - [`store`]: the SQLite run store (WAL) that makes long jobs resumable after a crash.
 //!
 //! ```
 //! use stepwise_data::{Dataset, LoadOptions, load};
@@ -24,17 +23,12 @@ pub mod jsonl;
 pub mod mapping;
 pub mod parquet_io;
 pub mod processbench;
-pub mod store;
 
 pub use arith::{
     ArithConfig, ArithKind, ArithOp, ArithSpec, ArithStep, GroundTruth, StepVerdict,
     first_wrong_step,
 };
-pub use datasets::{Dataset, LoadOptions, Loaded, load, resolve_data_dir};
+pub use datasets::{Dataset, LoadOptions, Loaded, data_dir, load, load_spec, resolve_data_dir};
 pub use error::{DataError, Result};
 pub use mapping::{Field, FieldMap, GoldRule};
 pub use processbench::ProcessBenchRecord;
-pub use store::{
-    RunId, RunInfo, RunStatus, RunStore, SampleRow, StepLabelRow, StepScoreRow, StoredUnit,
-    UnitRecord,
-};

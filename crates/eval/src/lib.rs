@@ -1,23 +1,22 @@
 //! Evaluation of scorers and strategies: ProcessBench, accuracy versus compute,
 //! calibration, tables, plots and self-contained HTML reports.
 //!
-//! Metrics, tables, plots and reports are pure computation over records. Two
-//! features add input: `runner` runs scorers and critics over ProcessBench, and
-//! `runs` ([`runs`], [`runreport`]) reads what `stepwise solve`, `scale` and
-//! `annotate` stored in the run store (and `scale`'s `scale.json`), so a report or an
-//! accuracy-versus-compute table comes straight from a run id. The CLI
-//! (`stepwise eval`, `stepwise report`) parses arguments and prints.
+//! Metrics, tables, plots and reports are pure computation over records. Input comes
+//! from [`pbrun`] (scorers and critics over ProcessBench, a job of the job runner) and
+//! from [`runs`] / [`runreport`], which read what `stepwise solve`, `scale` and
+//! `annotate` stored in the run store through the run kinds of `stepwise-jobs` (and
+//! `scale`'s `scale.json`), so a report or an accuracy-versus-compute table comes
+//! straight from a run id. [`commands`] holds what each `stepwise eval` subcommand
+//! does; the CLI parses arguments and calls it.
 
 pub mod calibration;
+pub mod commands;
 pub mod compute;
-#[cfg(feature = "runner")]
 pub mod pbrun;
 pub mod plot;
 pub mod processbench;
 pub mod report;
-#[cfg(feature = "runs")]
 pub mod runreport;
-#[cfg(feature = "runs")]
 pub mod runs;
 pub mod stats;
 pub mod table;
@@ -56,4 +55,6 @@ pub enum EvalError {
     },
     #[error("run store {path}: {reason}")]
     Store { path: String, reason: String },
+    #[error("{0}")]
+    Job(String),
 }

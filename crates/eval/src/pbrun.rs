@@ -1,12 +1,18 @@
-//! Running a step scorer (or a critic model) over ProcessBench records.
+//! Running a step scorer (or a critic model) over ProcessBench records, as a job of the
+//! job runner: one unit per record (keyed `subset/id`), its [`PbResult`] stored in the
+//! run store, so an interrupted run continues where it stopped (rerunning the same
+//! command finds the unfinished run by its config).
 
 use crate::EvalError;
 use crate::processbench::{PbRecord, PbResult, parse_critic};
-use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use stepwise_core::{Problem, Rationale};
 use stepwise_engine::{ChatMessage, GenerateRequest, Generator, Prompt, SamplingParams};
+use stepwise_jobs::{Job, RunKind, RunOptions, RunStore, UnitError, records};
 use stepwise_score::StepScorer;
+use stepwise_store::{SampleRow, StepScoreRow, UnitRecord};
 
 /// How first-error indices are predicted.
 #[derive(Clone)]
@@ -117,25 +123,138 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
     Ok(out)
 }
 
-/// Evaluates `items` with up to `concurrency` in flight, calling `on_result` for each
-/// finished one in input order (so a caller can store it and resume later). Stops at
-/// the first error, after everything before it has been handed to `on_result`.
-pub async fn run<F>(
-    mode: &PbMode,
+/// Everything that decides a ProcessBench run's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PbConfig {
+    /// Subsets, in order.
+    pub subsets: Vec<String>,
+    pub limit: Option<usize>,
+    pub balanced: bool,
+    /// The scorer spec as given (`judge`, `arith`, `prm:URL`, `critic`, …).
+    pub spec: String,
+    /// The scorer's (or critic's) name with its model.
+    pub mode: String,
+    /// Tokens the critic may generate (critic mode).
+    pub critic_max_tokens: u32,
+}
+
+/// ProcessBench runs.
+pub struct ProcessBench;
+
+impl RunKind for ProcessBench {
+    const KIND: &'static str = "eval-processbench";
+    const VERSION: u32 = 1;
+    type Config = PbConfig;
+    type Record = PbResult;
+}
+
+/// Scoring ProcessBench records with one mode.
+pub struct PbJob {
+    config: PbConfig,
     items: Vec<PbItem>,
-    concurrency: usize,
-    mut on_result: F,
-) -> Result<usize, EvalError>
-where
-    F: FnMut(PbResult) -> Result<(), EvalError>,
-{
-    let mut stream = futures::stream::iter(items.iter())
-        .map(|item| evaluate_one(mode, item))
-        .buffered(concurrency.max(1));
-    let mut done = 0;
-    while let Some(r) = stream.next().await {
-        on_result(r?)?;
-        done += 1;
+    mode: PbMode,
+}
+
+impl PbJob {
+    /// The job over `items` (records of `config.subsets`, selected by `limit`/`balanced`).
+    pub fn new(config: PbConfig, items: Vec<PbItem>, mode: PbMode) -> Self {
+        Self {
+            config,
+            items,
+            mode,
+        }
     }
-    Ok(done)
+
+    /// The records, in input order.
+    pub fn items(&self) -> &[PbItem] {
+        &self.items
+    }
+}
+
+/// Running totals for the progress line.
+#[derive(Debug, Default)]
+pub struct PbTally {
+    records: usize,
+    tokens: u64,
+}
+
+#[async_trait::async_trait]
+impl Job for PbJob {
+    type Kind = ProcessBench;
+    type Unit = usize;
+    type Tally = PbTally;
+
+    fn config(&self) -> &PbConfig {
+        &self.config
+    }
+
+    fn units(&self) -> Vec<(String, usize)> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (unit_key(it), i))
+            .collect()
+    }
+
+    async fn run_unit(&self, unit: &usize) -> Result<PbResult, UnitError> {
+        Ok(evaluate_one(&self.mode, &self.items[*unit]).await?)
+    }
+
+    fn store_unit(
+        &self,
+        key: &str,
+        unit: &usize,
+        record: &PbResult,
+    ) -> Result<UnitRecord, UnitError> {
+        let item = &self.items[*unit];
+        let mut u = UnitRecord::new(key, item.record.id.clone(), serde_json::to_value(record)?);
+        u.samples
+            .push(SampleRow::new(0, item.record.steps.join("\n\n")));
+        let scorer = self.mode.name();
+        for (i, s) in record.scores.iter().enumerate() {
+            if s.is_finite() {
+                u.step_scores.push(StepScoreRow {
+                    sample_idx: 0,
+                    step_idx: i as u32,
+                    scorer: scorer.clone(),
+                    score: *s,
+                });
+            }
+        }
+        Ok(u)
+    }
+
+    fn tally(&self, t: &mut PbTally, r: &PbResult) -> String {
+        t.records += 1;
+        t.tokens += r.generated_tokens + r.prompt_tokens;
+        format!("{:.0} tokens/record", t.tokens as f64 / t.records as f64)
+    }
+}
+
+/// The unit key of a record.
+pub fn unit_key(item: &PbItem) -> String {
+    format!("{}/{}", item.subset, item.record.id)
+}
+
+/// Runs (or resumes) `job` and returns every stored result in input order.
+pub async fn run(
+    store: &dyn RunStore,
+    job: &PbJob,
+    opts: &RunOptions,
+) -> Result<(stepwise_jobs::RunReport, Vec<PbResult>), EvalError> {
+    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(e.to_string());
+    let report = stepwise_jobs::run(store, job, opts)
+        .await
+        .map_err(job_err)?;
+    let mut by_key: HashMap<String, PbResult> = records::<ProcessBench>(store, report.run)
+        .map_err(job_err)?
+        .into_iter()
+        .map(|(u, r)| (u.unit.key, r))
+        .collect();
+    let results = job
+        .items
+        .iter()
+        .filter_map(|it| by_key.remove(&unit_key(it)))
+        .collect();
+    Ok((report, results))
 }

@@ -15,8 +15,8 @@ use crate::views::{calibration_section, score_calibration_sections};
 use std::collections::HashMap;
 use stepwise_annotate::QuestionResult;
 use stepwise_core::Problem;
-use stepwise_search::Sample;
-use stepwise_search::scale::{UnitResult, summarize};
+use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleRecord, summarize};
+use stepwise_jobs::kinds::solve::Sample;
 use stepwise_verify::Options;
 
 /// Problem views in a fixed order (the run's problem order, then first appearance).
@@ -164,8 +164,8 @@ fn samples_paragraph(samples: &[ProblemSamples], ks: &[usize], opts: Resampling)
 
 fn scale_sections(
     run: &LoadedRun,
-    config: &stepwise_search::scale::ScaleConfig,
-    units: &[UnitResult],
+    config: &ScaleConfig,
+    units: &[ScaleRecord],
     opts: Resampling,
     max_problems: usize,
 ) -> Result<Parts, EvalError> {
@@ -211,7 +211,7 @@ fn scale_sections(
         let gold = gold_of(u.problem_id());
         let v = drill.view(u.problem_id());
         match u {
-            UnitResult::Samples { samples, .. } => {
+            ScaleRecord::Samples { samples, .. } => {
                 let mut c = 0;
                 for (i, s) in samples.iter().enumerate() {
                     let ok = right(&gold, s.rationale.answer.as_deref());
@@ -220,7 +220,7 @@ fn scale_sections(
                 }
                 push_summary(v, format!("{c}/{} samples correct", samples.len()));
             }
-            UnitResult::Tree {
+            ScaleRecord::Tree {
                 strategy,
                 n,
                 outcome,

@@ -1,15 +1,14 @@
 //! Stored runs as evaluation input: what `stepwise solve`, `stepwise scale` and
-//! `stepwise annotate` recorded in the SQLite run store, and what `scale` wrote to its
-//! output folder (`scale.json`).
+//! `stepwise annotate` recorded in the run store, read back through the typed run kinds
+//! of `stepwise-jobs`, and what `scale` wrote to its output folder (`scale.json`).
 //!
-//! - `scale` units are [`UnitResult`]s: `max(n)` whole samples per problem (sampling
-//!   strategies) and one outcome per tree search and `n`. The store keeps no gold
-//!   answers for them, so the run's dataset is reloaded from its stored configuration
-//!   (`data`, `limit`) and every answer is checked with `stepwise-verify`, as `scale`
-//!   itself does.
-//! - `solve` units are search [`Outcome`]s with `correct` added; sample rows carry each
-//!   sample's correctness.
-//! - `annotate` units are [`QuestionResult`]s; the run stores its problems.
+//! - `scale` units are [`ScaleRecord`]s: `max(n)` whole samples per problem (sampling
+//!   strategies) and one outcome per tree search and `n`; every answer is checked
+//!   against the gold answers of the problems stored with the run, with
+//!   `stepwise-verify`, as `scale` itself does.
+//! - `solve` units are [`SolveRecord`]s (the outcome with `correct`); sample rows carry
+//!   each sample's correctness.
+//! - `annotate` units are [`QuestionResult`]s.
 
 use crate::EvalError;
 use crate::compute::{
@@ -19,17 +18,18 @@ use crate::compute::{
 use crate::stats::bootstrap_mean;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use stepwise_annotate::QuestionResult;
 use stepwise_core::Problem;
-use stepwise_data::store::{RunId, RunInfo, RunStore};
-use stepwise_data::{DataError, Dataset, LoadOptions, load};
-use stepwise_search::scale::{ScaleConfig, ScaleRow, UnitResult};
-use stepwise_search::{Outcome, Sample};
+use stepwise_jobs::kinds::scale::{Scale, ScaleConfig, ScaleRecord, ScaleRow};
+use stepwise_jobs::kinds::solve::{Outcome, Sample, Solve};
+use stepwise_jobs::{RunKind, records, stored_config};
+use stepwise_store::{RunId, RunInfo, RunStore, SqliteStore, StoreError};
 use stepwise_verify::{Options, verify};
 
 /// The run kinds this module reads.
-pub const SOLVE: &str = "solve";
-pub const SCALE: &str = "scale";
+pub const SOLVE: &str = Solve::KIND;
+pub const SCALE: &str = Scale::KIND;
 pub const ANNOTATE: &str = stepwise_annotate::run::KIND;
 
 /// A run of the store: its id, or the newest one.
@@ -59,28 +59,30 @@ impl std::fmt::Display for RunRef {
     }
 }
 
-fn store_err(path: &Path, e: DataError) -> EvalError {
+fn store_err(location: &str, e: impl std::fmt::Display) -> EvalError {
     EvalError::Store {
-        path: path.display().to_string(),
+        path: location.to_string(),
         reason: e.to_string(),
     }
 }
 
-/// Opens an existing run store (never creates one).
-pub fn open_store(path: &Path) -> Result<RunStore, EvalError> {
+/// Opens an existing SQLite run store (never creates one).
+pub fn open_store(path: &Path) -> Result<Arc<dyn RunStore>, EvalError> {
     if !path.is_file() {
         return Err(EvalError::NoStore {
             path: path.display().to_string(),
         });
     }
-    RunStore::open(path).map_err(|e| store_err(path, e))
+    let s = SqliteStore::open(path)
+        .map_err(|e: StoreError| store_err(&path.display().to_string(), e))?;
+    Ok(Arc::new(s))
 }
 
 /// The run `r` of the store, restricted to `kinds` (`latest` is the newest run of those
 /// kinds). An unknown id is an error naming the store and the runs it holds.
-pub fn resolve(store: &RunStore, r: RunRef, kinds: &[&str]) -> Result<RunInfo, EvalError> {
-    let path = store.path().to_path_buf();
-    let runs = store.list_runs().map_err(|e| store_err(&path, e))?;
+pub fn resolve(store: &dyn RunStore, r: RunRef, kinds: &[&str]) -> Result<RunInfo, EvalError> {
+    let location = store.location();
+    let runs = store.list_runs().map_err(|e| store_err(&location, e))?;
     let held = || {
         if runs.is_empty() {
             "no runs".to_string()
@@ -99,7 +101,7 @@ pub fn resolve(store: &RunStore, r: RunRef, kinds: &[&str]) -> Result<RunInfo, E
             .max_by_key(|x| x.id)
             .cloned()
             .ok_or_else(|| EvalError::UnknownRun {
-                store: path.display().to_string(),
+                store: location.clone(),
                 run: format!("latest ({} run)", kinds.join(", ")),
                 held: held(),
             })?,
@@ -108,7 +110,7 @@ pub fn resolve(store: &RunStore, r: RunRef, kinds: &[&str]) -> Result<RunInfo, E
                 .find(|x| x.id == id)
                 .cloned()
                 .ok_or_else(|| EvalError::UnknownRun {
-                    store: path.display().to_string(),
+                    store: location.clone(),
                     run: id.to_string(),
                     held: held(),
                 })?
@@ -116,9 +118,8 @@ pub fn resolve(store: &RunStore, r: RunRef, kinds: &[&str]) -> Result<RunInfo, E
     };
     if !kinds.contains(&info.kind.as_str()) {
         return Err(EvalError::Invalid(format!(
-            "run {} of {} is a '{}' run; this reads {} runs",
+            "run {} of {location} is a '{}' run; this reads {} runs",
             info.id,
-            path.display(),
             info.kind,
             kinds.join(", ")
         )));
@@ -141,7 +142,7 @@ pub enum RunContent {
     Solve(Vec<SolveUnit>),
     Scale {
         config: ScaleConfig,
-        units: Vec<UnitResult>,
+        units: Vec<ScaleRecord>,
     },
     Annotate(Vec<QuestionResult>),
 }
@@ -150,153 +151,76 @@ pub enum RunContent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedRun {
     pub info: RunInfo,
+    /// Where the store is.
     pub store: PathBuf,
-    /// The run's problems: stored with the run, or reloaded from its dataset. Empty for
-    /// a solve run whose dataset cannot be reloaded (its correctness is stored).
+    /// The run's problems, as stored with it (empty for runs stored before problems were
+    /// registered with every run).
     pub problems: Vec<Problem>,
     pub content: RunContent,
 }
 
-fn config_str<'a>(info: &'a RunInfo, keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| info.config.get(*k).and_then(|v| v.as_str()))
-}
-
-/// The run's problems: those stored with it, else its dataset (`data` or `dataset` and
-/// `limit` of the stored configuration) loaded again.
-pub fn run_problems(
-    store: &RunStore,
-    info: &RunInfo,
-    data_dir: Option<&Path>,
-) -> Result<Vec<Problem>, EvalError> {
-    let stored = store
-        .problems(info.id)
-        .map_err(|e| store_err(store.path(), e))?;
-    if !stored.is_empty() {
-        return Ok(stored);
-    }
-    let Some(data) = config_str(info, &["data", "dataset"]) else {
-        return Err(EvalError::Invalid(format!(
-            "run {} stores no problems and names no dataset in its configuration",
-            info.id
-        )));
-    };
-    let limit = info
-        .config
-        .get("limit")
-        .and_then(|v| v.as_u64())
-        .map(|n| n as usize);
-    let reload = |reason: String| {
-        EvalError::Invalid(format!(
-            "run {} stores no problems; reloading its dataset '{data}' failed: {reason} \
-             (pass --data-dir where the dataset lives)",
-            info.id
-        ))
-    };
-    let ds: Dataset = data.parse().map_err(|e| reload(format!("{e}")))?;
-    let loaded = load(
-        &ds,
-        &LoadOptions {
-            data_dir: data_dir.map(Path::to_path_buf),
-            limit,
-            ..LoadOptions::default()
-        },
-    )
-    .map_err(|e| reload(e.to_string()))?;
-    Ok(loaded.problems)
-}
-
 /// Reads run `r` of the store at `store_path` (a solve, scale or annotate run).
-pub fn load_run(
-    store_path: &Path,
-    r: RunRef,
-    data_dir: Option<&Path>,
-) -> Result<LoadedRun, EvalError> {
+pub fn load_run(store_path: &Path, r: RunRef) -> Result<LoadedRun, EvalError> {
     let store = open_store(store_path)?;
-    let info = resolve(&store, r, &[SOLVE, SCALE, ANNOTATE])?;
-    read_run(&store, info, data_dir)
+    let info = resolve(store.as_ref(), r, &[SOLVE, SCALE, ANNOTATE])?;
+    read_run(store.as_ref(), info)
 }
 
-fn unit_err(info: &RunInfo, key: &str, e: serde_json::Error) -> EvalError {
-    EvalError::Invalid(format!(
-        "run {} ({}): unit {key} is not a {} result: {e}",
-        info.id, info.kind, info.kind
-    ))
+fn job_err(e: stepwise_jobs::JobError) -> EvalError {
+    EvalError::Invalid(e.to_string())
 }
 
-/// Reads every unit of a resolved run.
-pub fn read_run(
-    store: &RunStore,
-    info: RunInfo,
-    data_dir: Option<&Path>,
-) -> Result<LoadedRun, EvalError> {
-    let units = store
-        .units(info.id)
-        .map_err(|e| store_err(store.path(), e))?;
-    let (problems, content) = match info.kind.as_str() {
+/// Reads every unit of a resolved run, by its kind's stored types.
+pub fn read_run(store: &dyn RunStore, info: RunInfo) -> Result<LoadedRun, EvalError> {
+    let location = store.location();
+    let problems = store
+        .problems(info.id)
+        .map_err(|e| store_err(&location, e))?;
+    let content = match info.kind.as_str() {
         SCALE => {
-            let config: ScaleConfig = info
-                .config
-                .get("scale")
-                .cloned()
-                .ok_or_else(|| {
-                    EvalError::Invalid(format!("run {}: no scale configuration stored", info.id))
-                })
-                .and_then(|v| {
-                    serde_json::from_value(v).map_err(|e| {
-                        EvalError::Invalid(format!("run {}: scale configuration: {e}", info.id))
-                    })
-                })?;
-            let mut out = Vec::with_capacity(units.len());
-            for u in units {
-                out.push(
-                    serde_json::from_value(u.unit.payload)
-                        .map_err(|e| unit_err(&info, &u.unit.key, e))?,
-                );
+            if problems.is_empty() {
+                // correctness needs the gold answers
+                return Err(EvalError::Invalid(format!(
+                    "run {} (scale, version {}) stores no problems, so its answers cannot be checked; rerun it with this stepwise",
+                    info.id, info.version
+                )));
             }
-            // correctness needs the gold answers: the dataset must load
-            let problems = run_problems(store, &info, data_dir)?;
-            (problems, RunContent::Scale { config, units: out })
+            let config = stored_config::<Scale>(&info).map_err(job_err)?.scale;
+            let units = records::<Scale>(store, info.id)
+                .map_err(job_err)?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+            RunContent::Scale { config, units }
         }
         SOLVE => {
-            let mut out = Vec::with_capacity(units.len());
-            for u in units {
-                let correct = u.unit.payload.get("correct").and_then(|c| c.as_bool());
-                let outcome: Outcome = serde_json::from_value(u.unit.payload)
-                    .map_err(|e| unit_err(&info, &u.unit.key, e))?;
-                let mut sample_correct = vec![None; outcome.samples.len()];
+            let mut out = Vec::new();
+            for (u, r) in records::<Solve>(store, info.id).map_err(job_err)? {
+                let mut sample_correct = vec![None; r.outcome.samples.len()];
                 for row in &u.unit.samples {
                     if let Some(c) = sample_correct.get_mut(row.sample_idx as usize) {
                         *c = row.correct;
                     }
                 }
                 out.push(SolveUnit {
-                    outcome,
-                    correct,
+                    outcome: r.outcome,
+                    correct: r.correct,
                     sample_correct,
                 });
             }
-            // questions for the drill-down; correctness is stored, so a dataset that no
-            // longer loads only costs the question texts
-            let problems = match run_problems(store, &info, data_dir) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!("{e}; the report shows problem ids without questions");
-                    Vec::new()
-                }
-            };
-            (problems, RunContent::Solve(out))
+            RunContent::Solve(out)
         }
         ANNOTATE => {
-            let mut out = Vec::with_capacity(units.len());
-            for u in units {
-                out.push(
-                    serde_json::from_value(u.unit.payload)
-                        .map_err(|e| unit_err(&info, &u.unit.key, e))?,
-                );
+            let mut out = Vec::new();
+            for u in store.units(info.id).map_err(|e| store_err(&location, e))? {
+                out.push(serde_json::from_value(u.unit.payload).map_err(|e| {
+                    EvalError::Invalid(format!(
+                        "run {} (annotate): unit {} is not an annotate result: {e}",
+                        info.id, u.unit.key
+                    ))
+                })?);
             }
-            let problems = run_problems(store, &info, data_dir).unwrap_or_default();
-            (problems, RunContent::Annotate(out))
+            RunContent::Annotate(out)
         }
         other => {
             return Err(EvalError::Invalid(format!(
@@ -307,7 +231,7 @@ pub fn read_run(
     };
     Ok(LoadedRun {
         info,
-        store: store.path().to_path_buf(),
+        store: PathBuf::from(location),
         problems,
         content,
     })
@@ -426,7 +350,7 @@ pub fn compute_data(run: &LoadedRun) -> Result<ComputeData, EvalError> {
                     continue;
                 }
                 match u {
-                    UnitResult::Samples {
+                    ScaleRecord::Samples {
                         problem_id,
                         samples,
                         ..
@@ -448,7 +372,7 @@ pub fn compute_data(run: &LoadedRun) -> Result<ComputeData, EvalError> {
                             samples: s,
                         });
                     }
-                    UnitResult::Tree {
+                    ScaleRecord::Tree {
                         strategy,
                         n,
                         outcome,

@@ -1,11 +1,13 @@
-//! Running real scorers and a scripted critic over hand-made ProcessBench records.
-#![cfg(feature = "runner")]
+//! Running real scorers and a scripted critic over hand-made ProcessBench records, as a
+//! job of the job runner.
 
 use std::sync::Arc;
-use stepwise_eval::pbrun::{PbItem, PbMode, run};
+use stepwise_eval::pbrun::{PbConfig, PbItem, PbJob, PbMode, run};
 use stepwise_eval::processbench::{PbRecord, Prediction, evaluate};
+use stepwise_jobs::{RunOptions, RunStatus, RunStore, Stop};
 use stepwise_score::ArithScorer;
 use stepwise_score::testing::ScriptedGenerator;
+use stepwise_store::SqliteStore;
 
 fn item(subset: &str, id: &str, steps: &[&str], label: i64) -> PbItem {
     PbItem {
@@ -50,6 +52,26 @@ fn items() -> Vec<PbItem> {
     ]
 }
 
+fn job(mode: PbMode) -> PbJob {
+    let config = PbConfig {
+        subsets: vec!["gsm8k".into(), "math".into()],
+        limit: None,
+        balanced: false,
+        spec: "test".into(),
+        mode: mode.name(),
+        critic_max_tokens: 16,
+    };
+    PbJob::new(config, items(), mode)
+}
+
+fn opts(concurrency: usize) -> RunOptions {
+    RunOptions {
+        concurrency,
+        stop: Stop::Never,
+        ..RunOptions::default()
+    }
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -60,14 +82,19 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn arith_checker_finds_wrong_arithmetic() {
     let mode = PbMode::Scorer(Arc::new(ArithScorer::default()));
-    let mut got = Vec::new();
-    let n = rt()
-        .block_on(run(&mode, items(), 2, |r| {
-            got.push(r);
-            Ok(())
-        }))
-        .unwrap();
-    assert_eq!(n, 4);
+    let store = SqliteStore::in_memory().unwrap();
+    let (report, got) = rt().block_on(run(&store, &job(mode), &opts(2))).unwrap();
+    assert_eq!((report.total, report.done_now), (4, 4));
+    // the store holds one unit per record, with its step scores as rows
+    let units = store.units(report.run).unwrap();
+    assert_eq!(units.len(), 4);
+    assert_eq!(
+        units
+            .iter()
+            .map(|u| u.unit.step_scores.len())
+            .sum::<usize>(),
+        3 + 3 + 3 + 2
+    );
     // in input order, one score per step, steps kept for the report
     assert_eq!(
         got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -111,12 +138,8 @@ fn critic_mode_reads_boxed_indices() {
         generator: Arc::new(g),
         params: Default::default(),
     };
-    let mut got = Vec::new();
-    rt().block_on(run(&mode, items(), 1, |r| {
-        got.push(r);
-        Ok(())
-    }))
-    .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let (_, got) = rt().block_on(run(&store, &job(mode), &opts(1))).unwrap();
     assert_eq!(got[0].critic, Some(Prediction::Index(-1)));
     assert_eq!(got[1].critic, Some(Prediction::Index(0)));
     assert_eq!(got[2].critic, Some(Prediction::Index(1)));
@@ -128,18 +151,52 @@ fn critic_mode_reads_boxed_indices() {
     assert_eq!(rep.subsets[1].acc_correct, Some(0.0));
 }
 
-#[test]
-fn a_failing_callback_stops_the_run() {
-    let mode = PbMode::Scorer(Arc::new(ArithScorer::default()));
-    let mut seen = 0;
-    let r = rt().block_on(run(&mode, items(), 1, |_| {
-        seen += 1;
-        if seen == 2 {
-            Err(stepwise_eval::EvalError::Invalid("disk full".into()))
-        } else {
-            Ok(())
+/// A scorer whose server "dies" on problem g2: every other record scores 1 per step.
+struct DiesOnG2;
+
+#[async_trait::async_trait]
+impl stepwise_score::StepScorer for DiesOnG2 {
+    fn name(&self) -> String {
+        "dies-on-g2".into()
+    }
+
+    async fn score_step(
+        &self,
+        problem: &stepwise_core::Problem,
+        _prefix: &[stepwise_core::Step],
+        step: &stepwise_core::Step,
+        _answer: Option<&str>,
+    ) -> Result<stepwise_score::Scored, stepwise_score::ScoreError> {
+        if problem.id == "g2" {
+            return Err(stepwise_score::ScoreError::Unusable {
+                scorer: self.name(),
+                reason: "server at 127.0.0.1:9 refused the connection".into(),
+            });
         }
-    }));
-    assert!(r.unwrap_err().to_string().contains("disk full"));
-    assert_eq!(seen, 2);
+        Ok(stepwise_score::Scored {
+            scores: vec![stepwise_core::StepScore::new(step.index, 1.0, self.name())],
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn a_failing_scorer_fails_the_run_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("runs.sqlite")).unwrap();
+    let e = rt()
+        .block_on(run(
+            &store,
+            &job(PbMode::Scorer(Arc::new(DiesOnG2))),
+            &opts(1),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("failed at unit 'gsm8k/g2'") && e.contains("refused"),
+        "{e}"
+    );
+    let info = store.list_runs().unwrap().pop().unwrap();
+    assert_eq!((info.status, info.units), (RunStatus::Failed, 2));
+    assert!(info.error.unwrap().contains("gsm8k/g2"));
 }

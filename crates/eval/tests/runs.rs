@@ -1,20 +1,21 @@
 //! Reports and accuracy versus compute of stored runs, made through the real code paths:
-//! a `scale` run (ScaleRunner units recorded as `stepwise scale` records them), a
-//! `solve` run (strategy outcomes recorded with `record::unit_record`, as `stepwise
-//! solve` does) and an `annotate` job (`run_job`), each with a scripted model.
+//! a `scale` and a `solve` run made by their jobs (`ScaleJob`, `SolveJob`) through the
+//! job runner, as `stepwise scale` and `stepwise solve` make them, and an `annotate`
+//! job (`run_job`), each with a scripted model.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use stepwise_core::{Aggregation, Budget, Problem};
-use stepwise_data::store::{RunStatus, RunStore, UnitRecord};
+use stepwise_core::{Aggregation, Problem};
 use stepwise_eval::EvalError;
 use stepwise_eval::compute::Resampling;
 use stepwise_eval::runreport::run_report;
 use stepwise_eval::runs::{self, RunContent, RunRef};
-use stepwise_score::ArithScorer;
+use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy, summarize};
+use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
+use stepwise_jobs::{RunOptions, RunStore, Stop};
 use stepwise_score::testing::ScriptedGenerator;
-use stepwise_search::scale::{ScaleConfig, ScaleRunner, summarize};
-use stepwise_search::{Context, Sampling, Strategy, record};
+use stepwise_search::jobs::{Backends, ScaleJob, SolveJob};
+use stepwise_store::SqliteStore;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -38,54 +39,62 @@ fn dataset(dir: &Path) -> PathBuf {
 }
 
 /// Sample i is right ("3 + 4 = 7") when i % 3 == 2, else a wrong claim 3 + 4 = 8 + (i % 2).
-fn context() -> Context {
+fn backends() -> Backends {
     let g = Arc::new(ScriptedGenerator::new(|_, i| {
         let a = if i % 3 == 2 { 7 } else { 8 + (i % 2) };
         format!("3 + 4 = {a}\n\nThe answer is {a}.")
     }));
-    let mut ctx = Context::new(g).with_scorer(Arc::new(ArithScorer::default()));
-    ctx.aggregation = Aggregation::Min;
-    ctx
+    Backends {
+        policy: g,
+        judge: None,
+        prm: Default::default(),
+    }
+}
+
+fn settings() -> SearchSettings {
+    SearchSettings {
+        scorer: Some("arith".into()),
+        aggregation: Aggregation::Min,
+        ..SearchSettings::default()
+    }
 }
 
 fn load(data: &Path) -> Vec<Problem> {
-    let ds = data.display().to_string().parse().unwrap();
-    stepwise_data::load(&ds, &Default::default())
-        .unwrap()
-        .problems
+    stepwise_data::load_spec(&data.display().to_string(), None, None).unwrap()
 }
 
-/// A scale run stored exactly as `stepwise scale` stores it; returns (run id, config).
-fn scale_run(store: &mut RunStore, data: &Path) -> (i64, ScaleConfig) {
+fn no_stop() -> RunOptions {
+    RunOptions {
+        concurrency: 2,
+        stop: Stop::Never,
+        ..RunOptions::default()
+    }
+}
+
+/// A scale run made by the scale job; returns (run id, config).
+fn scale_run(store: &dyn RunStore, data: &Path) -> (i64, ScaleConfig) {
     let problems = load(data);
     let config = ScaleConfig {
         strategies: vec![
-            "majority".parse().unwrap(),
-            "bon".parse().unwrap(),
-            "weighted".parse().unwrap(),
-            "beam".parse().unwrap(),
+            ScaleStrategy::Majority,
+            ScaleStrategy::Bon,
+            ScaleStrategy::Weighted,
+            ScaleStrategy::Beam,
         ],
         ns: vec![1, 2, 4],
         expansions: 2,
         max_steps: 3,
     };
-    let runner = ScaleRunner::new(context(), config.clone(), problems).unwrap();
-    let run_config = serde_json::json!({
-        "data": data.display().to_string(), "limit": null, "scale": config,
-        "policy": "scripted", "search": {"scorer": "arith"},
-    });
-    let id = store.create_or_resume("scale", &run_config, None).unwrap();
-    for (key, unit) in runner.units() {
-        let r = block_on(runner.run(&unit)).unwrap();
-        let u = UnitRecord::new(
-            key,
-            r.problem_id().to_string(),
-            serde_json::to_value(&r).unwrap(),
-        );
-        store.record(id, &u).unwrap();
-    }
-    store.set_status(id, RunStatus::Done).unwrap();
-    (id, config)
+    let job_config = ScaleJobConfig {
+        dataset: data.display().to_string(),
+        limit: None,
+        scale: config.clone(),
+        policy: "scripted".into(),
+        search: settings(),
+    };
+    let job = ScaleJob::new(job_config, problems, &backends()).unwrap();
+    let summary = block_on(stepwise_search::jobs::scale(store, &job, &no_stop())).unwrap();
+    (summary.run, config)
 }
 
 fn opts() -> Resampling {
@@ -101,11 +110,11 @@ fn scale_run_report_and_compute() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
     let store_path = dir.path().join("runs.sqlite");
-    let mut store = RunStore::open(&store_path).unwrap();
-    let (id, config) = scale_run(&mut store, &data);
+    let store = SqliteStore::open(&store_path).unwrap();
+    let (id, config) = scale_run(&store, &data);
     drop(store);
 
-    let run = runs::load_run(&store_path, RunRef::Id(id), None).unwrap();
+    let run = runs::load_run(&store_path, RunRef::Id(id)).unwrap();
     assert_eq!(run.problems.len(), 4);
     let RunContent::Scale { units, .. } = &run.content else {
         panic!("not a scale run")
@@ -194,7 +203,7 @@ fn scale_run_report_and_compute() {
     assert!(html.contains("1/4 samples correct"));
 
     // `latest` is this run
-    let again = runs::load_run(&store_path, RunRef::Latest, None).unwrap();
+    let again = runs::load_run(&store_path, RunRef::Latest).unwrap();
     assert_eq!(again.info.id, id);
 }
 
@@ -204,7 +213,7 @@ fn unknown_run_and_missing_store_are_clear_errors() {
     let data = dataset(dir.path());
     let store_path = dir.path().join("runs.sqlite");
     let missing = dir.path().join("nope.sqlite");
-    let e = runs::load_run(&missing, RunRef::Id(1), None).unwrap_err();
+    let e = runs::load_run(&missing, RunRef::Id(1)).unwrap_err();
     assert!(matches!(e, EvalError::NoStore { .. }), "{e}");
     assert!(
         e.to_string().contains(&missing.display().to_string()),
@@ -212,21 +221,21 @@ fn unknown_run_and_missing_store_are_clear_errors() {
     );
     assert!(!missing.exists(), "reading must not create a store");
 
-    let mut store = RunStore::open(&store_path).unwrap();
-    let e = runs::load_run(&store_path, RunRef::Latest, None).unwrap_err();
+    let store = SqliteStore::open(&store_path).unwrap();
+    let e = runs::load_run(&store_path, RunRef::Latest).unwrap_err();
     assert!(e.to_string().contains("no runs"), "{e}");
-    let (id, _) = scale_run(&mut store, &data);
-    let e = runs::load_run(&store_path, RunRef::Id(id + 41), None).unwrap_err();
+    let (id, _) = scale_run(&store, &data);
+    let e = runs::load_run(&store_path, RunRef::Id(id + 41)).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, EvalError::UnknownRun { .. }), "{msg}");
     assert!(msg.contains(&format!("run {}", id + 41)), "{msg}");
     assert!(msg.contains(&store_path.display().to_string()), "{msg}");
     assert!(msg.contains(&format!("{id} (scale)")), "{msg}");
 
-    // a scale run whose dataset is gone cannot be scored: say so
+    // the run keeps its problems: it reads without the dataset file
     std::fs::remove_file(&data).unwrap();
-    let e = runs::load_run(&store_path, RunRef::Id(id), None).unwrap_err();
-    assert!(e.to_string().contains("reloading its dataset"), "{e}");
+    let run = runs::load_run(&store_path, RunRef::Id(id)).unwrap();
+    assert_eq!(run.problems.len(), 4);
 }
 
 #[test]
@@ -235,22 +244,22 @@ fn solve_run_report() {
     let data = dataset(dir.path());
     let problems = load(&data);
     let store_path = dir.path().join("runs.sqlite");
-    let mut store = RunStore::open(&store_path).unwrap();
-    let ctx = context();
-    let strategy = Sampling::weighted(4);
-    let config = serde_json::json!({
-        "data": data.display().to_string(), "limit": null, "strategy": strategy.name(),
-        "budget": null, "policy": "scripted", "search": {"scorer": "arith"},
-    });
-    let id = store.create_or_resume("solve", &config, None).unwrap();
-    for p in &problems {
-        let o = block_on(strategy.solve(p, &Budget::unlimited(), &ctx)).unwrap();
-        store
-            .record(id, &record::unit_record(p, &o, &ctx.verify))
-            .unwrap();
-    }
+    let store = SqliteStore::open(&store_path).unwrap();
+    let config = SolveConfig {
+        dataset: data.display().to_string(),
+        limit: None,
+        strategy: ScaleStrategy::Weighted,
+        n: 4,
+        budget: None,
+        policy: "scripted".into(),
+        search: settings(),
+    };
+    let job = SolveJob::new(config, problems, &backends()).unwrap();
+    let id = block_on(stepwise_search::jobs::solve(&store, &job, &no_stop(), None))
+        .unwrap()
+        .run;
     drop(store);
-    let run = runs::load_run(&store_path, RunRef::Id(id), None).unwrap();
+    let run = runs::load_run(&store_path, RunRef::Id(id)).unwrap();
     let d = runs::compute_data(&run).unwrap();
     assert_eq!(d.outcomes.len(), 4);
     // weighted by min score: the right answer (score 1) beats the wrong ones (score 0)
@@ -281,15 +290,10 @@ fn solve_run_report() {
 
 #[test]
 fn annotate_run_report() {
-    use stepwise_annotate::run::{AnnotateConfig, Job, run_job};
-    use stepwise_annotate::testing::ScriptedPolicy;
+    use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("runs.sqlite");
     let dataset = "arith:ops=3,n=3,seed=5,kind=word";
-    let problems = stepwise_data::load(&dataset.parse().unwrap(), &Default::default())
-        .unwrap()
-        .problems;
-    let g = Arc::new(ScriptedPolicy::for_problems(&problems, 0.5));
     let mut cfg = AnnotateConfig {
         dataset: dataset.into(),
         samples: 2,
@@ -299,17 +303,22 @@ fn annotate_run_report() {
     cfg.mc.k = 3;
     let job = Job {
         config: cfg,
-        store_path: store_path.clone(),
+        store: store_path.display().to_string(),
         resume: None,
         data_dir: None,
-        concurrency: 2,
-        progress: false,
+        run: no_stop(),
         out: None,
         eval_against_truth: false,
         stored_only: false,
     };
-    let out = block_on(run_job(&job, g, |_| {})).unwrap();
-    let run = runs::load_run(&store_path, RunRef::Id(out.run), None).unwrap();
+    let out = block_on(run_job(
+        &job,
+        PolicySource::Scripted {
+            delay: std::time::Duration::ZERO,
+        },
+    ))
+    .unwrap();
+    let run = runs::load_run(&store_path, RunRef::Id(out.run)).unwrap();
     assert_eq!(run.problems.len(), 3);
     assert!(runs::compute_data(&run).is_err(), "labels are not answers");
     let html = run_report(&run, None, opts(), 10).unwrap().to_html();
@@ -329,9 +338,9 @@ fn run_report_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
     let store_path = dir.path().join("runs.sqlite");
-    let mut store = RunStore::open(&store_path).unwrap();
-    let (id, _) = scale_run(&mut store, &data);
-    let run = runs::load_run(&store_path, RunRef::Id(id), None).unwrap();
+    let store = SqliteStore::open(&store_path).unwrap();
+    let (id, _) = scale_run(&store, &data);
+    let run = runs::load_run(&store_path, RunRef::Id(id)).unwrap();
     let page = dir.path().join("run.html");
     std::fs::write(&page, run_report(&run, None, opts(), 10).unwrap().to_html()).unwrap();
     if !Path::new(CHROMIUM).exists() {

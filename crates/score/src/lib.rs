@@ -36,7 +36,6 @@
 //! # }
 //! ```
 
-mod answers;
 mod arith;
 pub mod claims;
 mod head;
@@ -48,7 +47,6 @@ mod rollout;
 mod spec;
 pub mod testing;
 
-pub use answers::{AnswerGroup, best_group, group_answers};
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
 pub use head::{
     DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, HEAD_FORMAT_VERSION, HeadError,
@@ -62,6 +60,7 @@ pub use outcome::OutcomeScorer;
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
 pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer, needs_model};
+pub use stepwise_verify::groups::{AnswerGroup, best_group, group_answers};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

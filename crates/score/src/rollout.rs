@@ -1,11 +1,11 @@
 //! Rollout value (Math-Shepherd): how often continuations from a step reach the right answer.
 
-use crate::answers::{best_group, group_answers};
 use crate::{PolicyPrompt, ScoreError, Scored, StepScorer, engine_err};
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{AnswerExtractor, Problem, Spent, Step, StepScore, StepSplitter};
 use stepwise_engine::{GenerateRequest, Generator, SamplingParams};
+use stepwise_verify::groups::{best_group, group_answers};
 use stepwise_verify::{Options, verify};
 
 /// Soft value of a step prefix: the fraction of `k` continuations (sampled from the

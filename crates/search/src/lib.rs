@@ -36,21 +36,21 @@
 //! ```
 
 mod beam;
+pub mod jobs;
 mod mcts;
-pub mod record;
 mod sampling;
 pub mod scale;
 
 pub use beam::{BeamSearch, Dvts};
 pub use mcts::Mcts;
-pub use sampling::{Sampling, Selection};
+pub use sampling::Sampling;
+pub use stepwise_jobs::kinds::solve::{Outcome, Sample, Selection, select};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use stepwise_core::{
-    Aggregation, AnswerExtractor, Budget, ExtractRule, Problem, Rationale, Spent, StepScore,
-    StepSplitter, Trace,
+    Aggregation, AnswerExtractor, Budget, ExtractRule, Problem, Rationale, Spent, StepSplitter,
+    Trace,
 };
 use stepwise_engine::{Completion, FinishReason, GenerateRequest, Generator, SamplingParams};
 use stepwise_score::{PolicyPrompt, ScoreError, StepScorer};
@@ -154,52 +154,6 @@ impl Context {
     /// Parses a finished answer text into a rationale with its answer.
     pub fn parse(&self, text: &str) -> Rationale {
         Rationale::parse(text, &self.splitter, &self.extractor)
-    }
-}
-
-/// One candidate solution a strategy produced.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Sample {
-    /// The text as kept (cut after the final answer).
-    pub text: String,
-    pub rationale: Rationale,
-    /// Step scores, when the strategy scored it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scores: Vec<StepScore>,
-    /// The rationale score (aggregated step scores), when scored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<f64>,
-    /// Policy tokens generated for this sample (its own steps, in tree search).
-    pub tokens: u64,
-    /// Whether the sample reached a final answer by itself (not cut by a limit).
-    pub finished: bool,
-    /// Prompt tokens the policy read for this sample (sampling strategies).
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    /// What scoring this sample cost (sampling strategies).
-    #[serde(default)]
-    pub judge: Spent,
-}
-
-/// What a strategy returns for one problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub problem_id: String,
-    pub strategy: String,
-    /// The chosen final answer.
-    pub answer: Option<String>,
-    /// Index into `samples` of the chosen rationale.
-    pub chosen: Option<usize>,
-    pub samples: Vec<Sample>,
-    /// Everything spent: policy and judges, tokens and calls.
-    pub spent: Spent,
-    pub trace: Trace,
-}
-
-impl Outcome {
-    /// The chosen sample.
-    pub fn chosen_sample(&self) -> Option<&Sample> {
-        self.chosen.and_then(|i| self.samples.get(i))
     }
 }
 
@@ -415,14 +369,4 @@ pub(crate) fn ended(c: &Completion) -> bool {
     matches!(c.finish, FinishReason::Eos)
 }
 
-/// Index of the largest score; ties go to the lowest index; NaN never wins.
-pub(crate) fn argmax(scores: impl IntoIterator<Item = f64>) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, s) in scores.into_iter().enumerate() {
-        let s = if s.is_nan() { f64::NEG_INFINITY } else { s };
-        if best.is_none_or(|(_, b)| s > b) {
-            best = Some((i, s));
-        }
-    }
-    best.map(|b| b.0)
-}
+pub(crate) use stepwise_jobs::kinds::solve::argmax;

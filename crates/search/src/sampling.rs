@@ -1,37 +1,8 @@
 //! Strategies over independent samples: majority vote, weighted self-consistency, best-of-N.
 
-use crate::{Context, Ledger, Outcome, Sample, SearchError, Strategy, argmax, ended};
+use crate::{Context, Ledger, Outcome, Sample, SearchError, Selection, Strategy, ended, select};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use stepwise_core::{Budget, Problem, TraceEvent};
-use stepwise_score::{best_group, group_answers};
-
-/// How a sampling strategy picks from its samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Selection {
-    /// The answer most samples give (answers grouped by `verify` equivalence).
-    Majority,
-    /// The answer whose samples have the largest summed score (weighted self-consistency).
-    Weighted,
-    /// The single sample with the highest score.
-    BestOfN,
-}
-
-impl Selection {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Majority => "majority",
-            Self::Weighted => "weighted",
-            Self::BestOfN => "bon",
-        }
-    }
-
-    /// Whether the selection needs step scores.
-    pub fn needs_scores(self) -> bool {
-        self != Self::Majority
-    }
-}
 
 /// `n` independent samples, then a [`Selection`].
 #[derive(Debug, Clone, PartialEq)]
@@ -127,41 +98,6 @@ impl Sampling {
             }
         }
         Ok(samples)
-    }
-}
-
-/// Picks an answer from samples: `(answer, chosen index)`.
-pub fn select(
-    selection: Selection,
-    samples: &[Sample],
-    opts: &stepwise_verify::Options,
-) -> (Option<String>, Option<usize>) {
-    match selection {
-        Selection::Majority | Selection::Weighted => {
-            let answers: Vec<Option<String>> =
-                samples.iter().map(|s| s.rationale.answer.clone()).collect();
-            let weights: Vec<f64> = samples
-                .iter()
-                .map(|s| match selection {
-                    Selection::Majority => 1.0,
-                    _ => s.score.unwrap_or(0.0),
-                })
-                .collect();
-            let groups = group_answers(&answers, &weights, opts);
-            match best_group(&groups) {
-                None => (None, None),
-                Some(g) => {
-                    // the group's best-scored member (first on ties) stands for it
-                    let pick =
-                        g.members[argmax(g.members.iter().map(|&i| weights[i])).unwrap_or(0)];
-                    (Some(g.answer.clone()), Some(pick))
-                }
-            }
-        }
-        Selection::BestOfN => {
-            let best = argmax(samples.iter().map(|s| s.score.unwrap_or(f64::NEG_INFINITY)));
-            (best.and_then(|i| samples[i].rationale.answer.clone()), best)
-        }
     }
 }
 

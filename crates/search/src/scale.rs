@@ -7,156 +7,35 @@
 //!   sampling strategy is asked for). Majority, weighted self-consistency, best-of-N and
 //!   pass@N at every `n` are computed from the first `n` of these samples, which is
 //!   exactly what running the strategy with `n` gives: sample `i` of a call depends only
-//!   on the seed and `i` (a [`stepwise_engine::Generator`] contract), and the cost of `n`
+//!   on the seed and `i` (a [`Generator`](stepwise_engine::Generator) contract), and the cost of `n`
 //!   samples is the sum of their own tokens (one policy call; judge costs per sample).
 //! - `{problem}/{strategy}/n={n}`: one tree search (beam, vbeam, dvts, mcts) with `n`
 //!   candidates per step.
 
-use crate::sampling::select;
-use crate::{
-    BeamSearch, Context, Dvts, Ledger, Mcts, Outcome, Sample, Sampling, SearchError, Selection,
-    Strategy,
-};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-use stepwise_core::{Budget, Problem, Spent};
-use stepwise_verify::verify;
+use crate::{BeamSearch, Context, Dvts, Ledger, Mcts, Sampling, SearchError, Strategy};
+use stepwise_core::{Budget, Problem};
 
-/// A strategy on the compute axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScaleStrategy {
-    Majority,
-    Weighted,
-    Bon,
-    Beam,
-    Vbeam,
-    Dvts,
-    Mcts,
-}
+pub use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleRecord, ScaleStrategy};
 
-impl ScaleStrategy {
-    pub const ALL: [ScaleStrategy; 7] = [
-        Self::Majority,
-        Self::Weighted,
-        Self::Bon,
-        Self::Beam,
-        Self::Vbeam,
-        Self::Dvts,
-        Self::Mcts,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Majority => "majority",
-            Self::Weighted => "weighted",
-            Self::Bon => "bon",
-            Self::Beam => "beam",
-            Self::Vbeam => "vbeam",
-            Self::Dvts => "dvts",
-            Self::Mcts => "mcts",
+/// The strategy `s` with `n` samples (sampling) or `n` candidates per step (tree search).
+pub fn build_strategy(
+    s: ScaleStrategy,
+    n: usize,
+    expansions: usize,
+    max_steps: usize,
+) -> Box<dyn Strategy> {
+    match s {
+        ScaleStrategy::Majority => Box::new(Sampling::majority(n)),
+        ScaleStrategy::Weighted => Box::new(Sampling::weighted(n)),
+        ScaleStrategy::Bon => Box::new(Sampling::best_of_n(n)),
+        ScaleStrategy::Beam => Box::new(BeamSearch::for_n(n, expansions, max_steps)),
+        ScaleStrategy::Vbeam => {
+            let mut b = BeamSearch::for_n(n, expansions, max_steps);
+            b.value_guided = true;
+            Box::new(b)
         }
-    }
-
-    /// The selection rule of a sampling strategy.
-    pub fn selection(self) -> Option<Selection> {
-        match self {
-            Self::Majority => Some(Selection::Majority),
-            Self::Weighted => Some(Selection::Weighted),
-            Self::Bon => Some(Selection::BestOfN),
-            _ => None,
-        }
-    }
-
-    /// Whether the strategy needs a scorer.
-    pub fn needs_scorer(self) -> bool {
-        self != Self::Majority
-    }
-
-    /// The strategy with `n` samples (sampling) or `n` candidates per step (tree search).
-    pub fn build(self, n: usize, expansions: usize, max_steps: usize) -> Box<dyn Strategy> {
-        match self {
-            Self::Majority => Box::new(Sampling::majority(n)),
-            Self::Weighted => Box::new(Sampling::weighted(n)),
-            Self::Bon => Box::new(Sampling::best_of_n(n)),
-            Self::Beam => Box::new(BeamSearch::for_n(n, expansions, max_steps)),
-            Self::Vbeam => {
-                let mut b = BeamSearch::for_n(n, expansions, max_steps);
-                b.value_guided = true;
-                Box::new(b)
-            }
-            Self::Dvts => Box::new(Dvts::for_n(n, expansions, max_steps)),
-            Self::Mcts => Box::new(Mcts::for_n(n, expansions, max_steps)),
-        }
-    }
-}
-
-impl fmt::Display for ScaleStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ScaleStrategy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim().to_ascii_lowercase();
-        let t = match t.as_str() {
-            "best-of-n" | "bestofn" | "best_of_n" => "bon",
-            "maj" | "majority-vote" => "majority",
-            "wsc" | "weighted-sc" => "weighted",
-            "ovm" | "value-beam" => "vbeam",
-            other => other,
-        };
-        Self::ALL
-            .into_iter()
-            .find(|x| x.name() == t)
-            .ok_or_else(|| format!("unknown strategy '{s}' (expected majority, weighted, bon, beam, vbeam, dvts or mcts)"))
-    }
-}
-
-/// What to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScaleConfig {
-    pub strategies: Vec<ScaleStrategy>,
-    /// Samples (sampling strategies) or candidates per step (tree search).
-    pub ns: Vec<usize>,
-    /// Expansions per beam / per node in tree search.
-    pub expansions: usize,
-    pub max_steps: usize,
-}
-
-impl ScaleConfig {
-    pub fn validate(&self) -> Result<(), SearchError> {
-        if self.strategies.is_empty() {
-            return Err(SearchError::Config("no strategies given".into()));
-        }
-        if self.ns.is_empty() || self.ns.contains(&0) {
-            return Err(SearchError::Config(
-                "budgets (n) must be a non-empty list of positive numbers".into(),
-            ));
-        }
-        if self.expansions == 0 || self.max_steps == 0 {
-            return Err(SearchError::Config(
-                "expansions and max steps must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn max_n(&self) -> usize {
-        self.ns.iter().copied().max().unwrap_or(1)
-    }
-
-    fn scored_sampling(&self) -> bool {
-        self.strategies
-            .iter()
-            .any(|s| s.selection().is_some_and(|x| x.needs_scores()))
-    }
-
-    fn any_sampling(&self) -> bool {
-        self.strategies.iter().any(|s| s.selection().is_some())
+        ScaleStrategy::Dvts => Box::new(Dvts::for_n(n, expansions, max_steps)),
+        ScaleStrategy::Mcts => Box::new(Mcts::for_n(n, expansions, max_steps)),
     }
 }
 
@@ -173,33 +52,6 @@ pub enum Unit {
     },
 }
 
-/// A finished unit's result, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "unit", rename_all = "snake_case")]
-pub enum UnitResult {
-    /// `max(n)` samples of one problem, with what the draw cost.
-    Samples {
-        problem_id: String,
-        samples: Vec<Sample>,
-        policy_calls: u64,
-    },
-    /// One tree search.
-    Tree {
-        strategy: ScaleStrategy,
-        n: usize,
-        outcome: Box<Outcome>,
-    },
-}
-
-impl UnitResult {
-    pub fn problem_id(&self) -> &str {
-        match self {
-            Self::Samples { problem_id, .. } => problem_id,
-            Self::Tree { outcome, .. } => &outcome.problem_id,
-        }
-    }
-}
-
 /// Runs units of a scale experiment.
 pub struct ScaleRunner {
     pub ctx: Context,
@@ -213,7 +65,7 @@ impl ScaleRunner {
         config: ScaleConfig,
         problems: Vec<Problem>,
     ) -> Result<Self, SearchError> {
-        config.validate()?;
+        config.validate().map_err(SearchError::Config)?;
         if config.strategies.iter().any(|s| s.needs_scorer()) && ctx.scorer.is_none() {
             let s = config
                 .strategies
@@ -258,7 +110,7 @@ impl ScaleRunner {
     }
 
     /// Runs one unit.
-    pub async fn run(&self, unit: &Unit) -> Result<UnitResult, SearchError> {
+    pub async fn run(&self, unit: &Unit) -> Result<ScaleRecord, SearchError> {
         match *unit {
             Unit::Samples { problem } => {
                 let p = &self.problems[problem];
@@ -267,7 +119,7 @@ impl ScaleRunner {
                 let samples = s
                     .draw(&mut ledger, &self.ctx, self.config.scored_sampling())
                     .await?;
-                Ok(UnitResult::Samples {
+                Ok(ScaleRecord::Samples {
                     problem_id: p.id.clone(),
                     samples,
                     policy_calls: ledger.spent.policy_calls,
@@ -279,11 +131,11 @@ impl ScaleRunner {
                 n,
             } => {
                 let p = &self.problems[problem];
-                let st = strategy.build(n, self.config.expansions, self.config.max_steps);
+                let st = build_strategy(strategy, n, self.config.expansions, self.config.max_steps);
                 let mut outcome = st.solve(p, &Budget::unlimited(), &self.ctx).await?;
                 // the trace is for `solve`; the table needs only answers and costs
                 outcome.trace.events.clear();
-                Ok(UnitResult::Tree {
+                Ok(ScaleRecord::Tree {
                     strategy,
                     n,
                     outcome: Box::new(outcome),
@@ -293,192 +145,11 @@ impl ScaleRunner {
     }
 }
 
-/// One cell of the table: a strategy at a budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScaleRow {
-    /// Strategy name, or `pass@N` for the ceiling.
-    pub strategy: String,
-    pub n: usize,
-    pub problems: usize,
-    pub correct: usize,
-    /// Mean generated tokens per problem, policy + judges.
-    pub mean_tokens: f64,
-    pub mean_policy_tokens: f64,
-    pub mean_judge_tokens: f64,
-    /// Mean calls per problem, policy + judges.
-    pub mean_calls: f64,
-}
-
-impl ScaleRow {
-    pub fn accuracy(&self) -> f64 {
-        if self.problems == 0 {
-            0.0
-        } else {
-            self.correct as f64 / self.problems as f64
-        }
-    }
-}
-
-fn is_correct(problem: &Problem, answer: Option<&str>, opts: &stepwise_verify::Options) -> bool {
-    stepwise_verify::answer_correct(problem.gold.as_deref(), answer, opts).unwrap_or(false)
-}
-
-/// The cost of the first `n` samples of a draw.
-fn prefix_spent(samples: &[Sample], policy_calls: u64, scored: bool) -> Spent {
-    let mut s = Spent {
-        policy_calls,
-        ..Spent::default()
-    };
-    for x in samples {
-        s.policy_tokens += x.tokens;
-        s.policy_prompt_tokens += x.prompt_tokens;
-        if scored {
-            let w = s.wall_ms;
-            s += x.judge;
-            s.wall_ms = w;
-        }
-    }
-    s
-}
-
-#[derive(Default)]
-struct Acc {
-    problems: usize,
-    correct: usize,
-    spent: Spent,
-}
-
-impl Acc {
-    fn add(&mut self, correct: bool, spent: Spent) {
-        self.problems += 1;
-        self.correct += usize::from(correct);
-        self.spent += spent;
-    }
-
-    fn row(&self, strategy: &str, n: usize) -> ScaleRow {
-        let d = self.problems.max(1) as f64;
-        ScaleRow {
-            strategy: strategy.to_string(),
-            n,
-            problems: self.problems,
-            correct: self.correct,
-            mean_tokens: self.spent.generated_tokens() as f64 / d,
-            mean_policy_tokens: self.spent.policy_tokens as f64 / d,
-            mean_judge_tokens: self.spent.judge_tokens as f64 / d,
-            mean_calls: self.spent.calls() as f64 / d,
-        }
-    }
-}
-
-/// Tabulates finished units: one row per strategy and `n`, plus `pass@N` rows (the
-/// ceiling: some sample among the first `n` is right; its cost is that of the samples).
-/// Problems whose units are missing are left out of the cells that need them.
-pub fn summarize(
-    config: &ScaleConfig,
-    problems: &[Problem],
-    results: &[UnitResult],
-    opts: &stepwise_verify::Options,
-) -> Vec<ScaleRow> {
-    let by_id: std::collections::HashMap<&str, &Problem> =
-        problems.iter().map(|p| (p.id.as_str(), p)).collect();
-    let mut rows = Vec::new();
-    let scored = config.scored_sampling();
-    for &st in &config.strategies {
-        for &n in &config.ns {
-            let mut acc = Acc::default();
-            for r in results {
-                let Some(p) = by_id.get(r.problem_id()) else {
-                    continue;
-                };
-                match (r, st.selection()) {
-                    (
-                        UnitResult::Samples {
-                            samples,
-                            policy_calls,
-                            ..
-                        },
-                        Some(sel),
-                    ) => {
-                        let k = n.min(samples.len());
-                        let first = &samples[..k];
-                        let (answer, _) = select(sel, first, opts);
-                        let spent =
-                            prefix_spent(first, *policy_calls, sel.needs_scores() && scored);
-                        acc.add(is_correct(p, answer.as_deref(), opts), spent);
-                    }
-                    (
-                        UnitResult::Tree {
-                            strategy,
-                            n: m,
-                            outcome,
-                        },
-                        None,
-                    ) if *strategy == st && *m == n => {
-                        acc.add(
-                            is_correct(p, outcome.answer.as_deref(), opts),
-                            outcome.spent,
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            if acc.problems > 0 {
-                rows.push(acc.row(st.name(), n));
-            }
-        }
-    }
-    if config.any_sampling() {
-        for &n in &config.ns {
-            let mut acc = Acc::default();
-            for r in results {
-                if let UnitResult::Samples {
-                    samples,
-                    policy_calls,
-                    problem_id,
-                } = r
-                    && let Some(p) = by_id.get(problem_id.as_str())
-                {
-                    let first = &samples[..n.min(samples.len())];
-                    let any = first
-                        .iter()
-                        .any(|s| is_correct(p, s.rationale.answer.as_deref(), opts));
-                    acc.add(any, prefix_spent(first, *policy_calls, false));
-                }
-            }
-            if acc.problems > 0 {
-                rows.push(acc.row("pass@N", n));
-            }
-        }
-    }
-    rows
-}
-
-/// The table as Markdown.
-pub fn markdown_table(rows: &[ScaleRow]) -> String {
-    let mut s = String::from(
-        "| strategy | N | accuracy | correct / problems | mean tokens (policy + judge) | policy | judge | calls |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "| {} | {} | {:.1}% | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-            r.strategy,
-            r.n,
-            100.0 * r.accuracy(),
-            r.correct,
-            r.problems,
-            r.mean_tokens,
-            r.mean_policy_tokens,
-            r.mean_judge_tokens,
-            r.mean_calls
-        ));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use stepwise_jobs::kinds::scale::{Acc, is_correct, markdown_table, summarize};
     use stepwise_score::ArithScorer;
     use stepwise_score::testing::ScriptedGenerator;
 
@@ -519,8 +190,7 @@ mod tests {
             let st: ScaleStrategy = row.strategy.parse().unwrap();
             let mut acc = Acc::default();
             for p in &r.problems {
-                let out = st
-                    .build(row.n, 2, 4)
+                let out = build_strategy(st, row.n, 2, 4)
                     .solve(p, &Budget::unlimited(), &r.ctx)
                     .await
                     .unwrap();
@@ -560,7 +230,7 @@ mod tests {
             ["a/beam/n=2", "a/beam/n=4", "b/beam/n=2", "b/beam/n=4"]
         );
         let res = r.run(&units[1].1).await.unwrap();
-        let UnitResult::Tree { outcome, .. } = &res else {
+        let ScaleRecord::Tree { outcome, .. } = &res else {
             panic!()
         };
         assert!(outcome.spent.policy_tokens > 0);

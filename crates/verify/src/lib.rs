@@ -21,6 +21,7 @@ mod equiv;
 mod exact;
 pub mod expr;
 pub mod extract;
+pub mod groups;
 mod ineq;
 mod lex;
 pub mod limits;
@@ -32,6 +33,7 @@ mod surd;
 
 pub use expr::{Const, Expr, RelOp};
 pub use extract::Source;
+pub use groups::{AnswerGroup, best_group, group_answers};
 pub use parse::parse;
 
 use rayon::prelude::*;

@@ -3,17 +3,15 @@
 
 use crate::Global;
 use crate::cmd::backend::BackendArgs;
+use crate::cmd::jobargs::{StoreArgs, run_options};
 use anyhow::Context;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use stepwise_annotate::Method;
 use stepwise_annotate::formats::ExportFormat;
 use stepwise_annotate::grounded::{Fidelity, GroundedRule};
 use stepwise_annotate::reference::JudgeTemplate;
-use stepwise_annotate::run::{AnnotateConfig, Job, parse_policy_prompt, run_job};
-use stepwise_annotate::testing::ScriptedPolicy;
-use stepwise_engine::Generator;
+use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, parse_policy_prompt, run_job};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -109,9 +107,8 @@ pub struct Args {
     /// Questions labelled at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// The run store.
-    #[arg(long, value_name = "PATH", default_value = ".stepwise/runs.sqlite")]
-    pub store: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Continue run RUN_ID where it stopped (its stored configuration is used; the
     /// labelling flags above are ignored). A finished run is just exported again.
     #[arg(long, value_name = "RUN_ID")]
@@ -185,24 +182,6 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     Ok(c)
 }
 
-fn scripted(a: &Args, g: &Global) -> anyhow::Result<Arc<dyn Generator>> {
-    let problems = match a.resume {
-        Some(id) => stepwise_data::RunStore::open(&a.store)?.problems(id)?,
-        None => {
-            let ds: stepwise_data::Dataset = a.dataset.parse()?;
-            let opts = stepwise_data::LoadOptions {
-                data_dir: g.data_dir.clone(),
-                limit: a.limit,
-                ..Default::default()
-            };
-            stepwise_data::load(&ds, &opts)?.problems
-        }
-    };
-    let mut s = ScriptedPolicy::for_problems(&problems, 0.5);
-    s.delay = Duration::from_millis(a.scripted_delay_ms);
-    Ok(Arc::new(s))
-}
-
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     if args.print_judge_prompt {
         print!("{}", JudgeTemplate::default_text());
@@ -213,18 +192,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         return Ok(());
     }
     let cfg = config(&args)?;
-    let generator = if args.scripted_policy {
-        scripted(&args, g)?
+    let source = if args.scripted_policy {
+        PolicySource::Scripted {
+            delay: Duration::from_millis(args.scripted_delay_ms),
+        }
     } else {
-        args.backend.open()?
+        PolicySource::Model(args.backend.open()?)
     };
     let job = Job {
         config: cfg,
-        store_path: args.store.clone(),
+        store: args.store.store.to_string_lossy().into_owned(),
         resume: args.resume,
         data_dir: g.data_dir.clone(),
-        concurrency: args.concurrency,
-        progress: !g.quiet,
+        run: run_options(args.resume, args.concurrency, g),
         out: args.out.clone().map(|p| (p, args.format)),
         eval_against_truth: args.eval_against_truth,
         stored_only: args.stored_only,
@@ -232,15 +212,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let quiet = g.quiet;
     let started = std::time::Instant::now();
     let outcome = crate::cmd::runtime()?
-        .block_on(run_job(&job, generator, |run| {
-            if !quiet {
-                eprintln!(
-                    "annotate run {run} in {} (after a crash: stepwise annotate --store {} --resume {run})",
-                    job.store_path.display(),
-                    job.store_path.display()
-                );
-            }
-        }))
+        .block_on(run_job(&job, source))
         .context("annotate")?;
     let cost = outcome
         .results

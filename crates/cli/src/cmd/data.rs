@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
 use stepwise_data::mapping::{Field, GoldRule};
-use stepwise_data::store::{RunStore, default_store_path};
 use stepwise_data::{ArithSpec, Dataset, LoadOptions, ProcessBenchRecord, load};
+use stepwise_store::{RunStore, SqliteStore, default_store_path};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -329,7 +329,7 @@ fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let store = RunStore::open(path)?;
+    let store = SqliteStore::open(path)?;
     let runs = store.list_runs()?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -341,7 +341,7 @@ fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:>5}  {:<12} {:<8} {:>7} {:>8}  {:<20}  config",
+        "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  config",
         "id", "kind", "status", "units", "problems", "created"
     )?;
     for r in &runs {
@@ -351,9 +351,12 @@ fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
         }
         writeln!(
             out,
-            "{:>5}  {:<12} {:<8} {:>7} {:>8}  {:<20}  {config}",
+            "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  {config}",
             r.id, r.kind, r.status, r.units, r.problems, r.created
         )?;
+        if let Some(e) = &r.error {
+            writeln!(out, "       error: {e}")?;
+        }
     }
     if runs.is_empty() {
         writeln!(out, "(no runs in {})", path.display())?;
@@ -371,19 +374,21 @@ fn export(
     if !path.exists() {
         bail!("no run store at {}", path.display());
     }
-    let store = RunStore::open(path)?;
+    let store = SqliteStore::open(path)?;
     let out = out.filter(|p| p.as_os_str() != "-");
     let n = match (format, &out) {
         (ExportFormat::Parquet, None) => bail!("--format parquet needs --out FILE"),
-        (ExportFormat::Parquet, Some(file)) => store.export_parquet(run, file)?,
+        (ExportFormat::Parquet, Some(file)) => stepwise_store::export_parquet(&store, run, file)?,
         (ExportFormat::Jsonl, Some(file)) => {
             let f = std::fs::File::create(file)
                 .with_context(|| format!("creating {}", file.display()))?;
-            store.export_jsonl(run, std::io::BufWriter::new(f))?
+            stepwise_store::export_jsonl(&store, run, std::io::BufWriter::new(f))?
         }
-        (ExportFormat::Jsonl, None) => {
-            store.export_jsonl(run, std::io::BufWriter::new(std::io::stdout().lock()))?
-        }
+        (ExportFormat::Jsonl, None) => stepwise_store::export_jsonl(
+            &store,
+            run,
+            std::io::BufWriter::new(std::io::stdout().lock()),
+        )?,
     };
     if !g.quiet {
         let dest = out.map_or_else(|| "stdout".to_string(), |p| p.display().to_string());

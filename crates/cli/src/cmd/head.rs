@@ -134,7 +134,7 @@ fn load_records(a: &TrainArgs, g: &Global) -> anyhow::Result<(Vec<LabelledRecord
         let Some(subsets) = spec.strip_prefix("processbench:") else {
             bail!("--data takes processbench:SUBSET[,SUBSET] (got '{spec}')");
         };
-        let dir = crate::cmd::eval::data_dir(g)?.join("processbench");
+        let dir = stepwise_data::data_dir(g.data_dir.as_deref())?.join("processbench");
         for s in subsets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if !SUBSETS.contains(&s) {
                 bail!(

@@ -10,6 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod head;
+pub mod jobargs;
 pub mod model;
 pub mod report;
 pub mod scale;

@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(value_name = "RUN_ID|RESULTS")]
     pub results: String,
     /// Run store (SQLite) holding RUN_ID.
-    #[arg(long, value_name = "PATH", default_value_os_t = stepwise_data::store::default_store_path())]
+    #[arg(long, value_name = "PATH", default_value_os_t = stepwise_store::default_store_path())]
     pub store: PathBuf,
     /// Where to write the page (default: report.html beside the results, or
     /// run-RUN_ID.html in the current folder for a stored run).
@@ -36,13 +36,13 @@ pub struct Args {
     pub seed: u64,
 }
 
-pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
+pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     let opts = Resampling {
         seed: args.seed,
         ..Resampling::default()
     };
     if let Some(r) = RunRef::parse(&args.results) {
-        let run = runs::load_run(&args.store, r, g.data_dir.as_deref())
+        let run = runs::load_run(&args.store, r)
             .with_context(|| format!("reading run {r} of {}", args.store.display()))?;
         let rep = runreport::run_report(&run, args.title.as_deref(), opts, args.problems)?;
         let out = args

@@ -1,15 +1,13 @@
 //! `stepwise scale`: accuracy versus compute for several strategies over budgets.
 
 use super::backend::BackendArgs;
-use super::solve::{SearchArgs, load_problems, progress};
+use super::jobargs::run_options;
+use super::solve::SearchArgs;
 use crate::Global;
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use std::path::PathBuf;
-use stepwise_data::RunStore;
-use stepwise_search::record;
-use stepwise_search::scale::{
-    ScaleConfig, ScaleRunner, ScaleStrategy, UnitResult, markdown_table, summarize,
-};
+use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy};
+use stepwise_search::jobs::ScaleJob;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,109 +37,34 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
-    let problems = load_problems(&args.data, args.limit, g)?;
-    let s = &args.search;
-    let mut ctx = s.context(&args.backend)?;
-    if ctx.scorer.is_none() && args.strategies.iter().any(|x| x.needs_scorer()) {
-        bail!("strategies other than majority need --scorer (e.g. --scorer arith)");
-    }
-    if args.strategies.iter().all(|x| !x.needs_scorer()) {
-        ctx.scorer = None;
-    }
-    let config = ScaleConfig {
-        strategies: args.strategies.clone(),
-        ns: args.n.clone(),
-        expansions: s.expansions,
-        max_steps: s.max_steps,
+    let problems = stepwise_data::load_spec(&args.data, args.limit, g.data_dir.as_deref())
+        .with_context(|| format!("--data {}", args.data))?;
+    let backends = args.search.backends(&args.backend)?;
+    let config = ScaleJobConfig {
+        dataset: args.data.clone(),
+        limit: args.limit,
+        scale: ScaleConfig {
+            strategies: args.strategies.clone(),
+            ns: args.n.clone(),
+            expansions: args.search.expansions,
+            max_steps: args.search.max_steps,
+        },
+        policy: backends.policy.name(),
+        search: args
+            .search
+            .settings(backends.judge.as_ref().map(|j| j.name()))?,
     };
-    let policy_name = ctx.policy.name();
-    let runner = ScaleRunner::new(ctx, config.clone(), problems)?;
-
-    if let Some(dir) = s.store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut store =
-        RunStore::open(&s.store).with_context(|| format!("opening {}", s.store.display()))?;
-    let run_config = serde_json::json!({
-        "data": args.data, "limit": args.limit, "scale": config,
-        "policy": policy_name, "search": s.fingerprint(),
-    });
-    let run_id = store.create_or_resume("scale", &run_config, args.resume)?;
-    let done = store.done_keys(run_id)?;
-    let units = runner.units();
-    let todo: Vec<_> = units
-        .into_iter()
-        .filter(|(k, _)| !done.contains(k))
-        .collect();
-    eprintln!(
-        "run {run_id} in {}: {} units to do, {} already done (resume with --resume {run_id})",
-        s.store.display(),
-        todo.len(),
-        done.len()
-    );
-    let pb = progress(todo.len() as u64, g, "scale");
-    let rt = super::runtime()?;
-    rt.block_on(record::for_each_concurrent(
-        todo,
-        s.jobs,
-        |(key, unit)| {
-            let runner = &runner;
-            async move {
-                let r = runner.run(&unit).await.map_err(anyhow::Error::from)?;
-                Ok::<_, anyhow::Error>((key, r))
-            }
-        },
-        |(key, result)| -> anyhow::Result<()> {
-            let payload = serde_json::to_value(&result)?;
-            let u = stepwise_data::UnitRecord::new(
-                key.clone(),
-                result.problem_id().to_string(),
-                payload,
-            );
-            store.record(run_id, &u)?;
-            pb.inc(1);
-            pb.set_message(key);
-            Ok(())
-        },
-    ))?;
-    pb.finish_and_clear();
-    store.set_status(run_id, stepwise_data::store::RunStatus::Done)?;
-
-    let mut results = Vec::new();
-    for u in store.units(run_id)? {
-        let r: UnitResult = serde_json::from_value(u.unit.payload)
-            .with_context(|| format!("run {run_id}: unit {} is not a scale result", u.unit.key))?;
-        results.push(r);
-    }
-    let rows = summarize(&config, &runner.problems, &results, &runner.ctx.verify);
-    let table = markdown_table(&rows);
-    println!("{table}");
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let job = ScaleJob::new(config, problems, &backends)?;
+    let store = args.search.store.open()?;
+    let opts = run_options(args.resume, args.search.jobs, g);
+    let summary =
+        super::runtime()?.block_on(stepwise_search::jobs::scale(store.as_ref(), &job, &opts))?;
+    println!("{}", summary.markdown());
     let title = format!(
         "{}: accuracy vs tokens ({} problems)",
-        args.data,
-        runner.problems.len()
+        args.data, summary.problems
     );
-    std::fs::write(args.out.join("scale.md"), &table)
-        .with_context(|| format!("writing {}", args.out.join("scale.md").display()))?;
-    std::fs::write(
-        args.out.join("scale.json"),
-        serde_json::to_string_pretty(&rows)?,
-    )
-    .with_context(|| format!("writing {}", args.out.join("scale.json").display()))?;
-    // accuracy (with bootstrap intervals over problems) against mean tokens, pass@N dashed
-    let points = stepwise_eval::runs::scale_points(&rows, Default::default());
-    stepwise_eval::plot::write_both(
-        &stepwise_eval::plot::AccuracyVsTokens {
-            title,
-            points: &points,
-        },
-        &args.out.join("scale"),
-    )?;
-    eprintln!(
-        "wrote {0}/scale.md, scale.json, scale.png, scale.svg",
-        args.out.display()
-    );
+    let written = stepwise_eval::commands::write_scale_outputs(&summary.rows, &title, &args.out)?;
+    eprintln!("wrote {written}");
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! `stepwise verify`: compare answers, one pair from flags or many from a JSONL file.
 
 use crate::Global;
+use crate::cmd::jobargs::{StoreArgs, run_options};
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use stepwise_verify::{Explanation, Options, Verdict, explain, explain_batch, verify_text};
+use stepwise_jobs::verify::{Output, verify_file};
+use stepwise_verify::{Options, Verdict, explain, verify_text};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,10 +26,16 @@ pub struct Args {
     /// A JSONL file of {"gold": …, "pred": …} records (other fields are copied through as "id" when present).
     #[arg(long, value_name = "FILE", required_unless_present = "gold")]
     pub jsonl: Option<PathBuf>,
-    /// Where to write one verdict per line (default: stdout). An existing file is resumed:
-    /// records already written are skipped and new ones appended.
+    /// Where to write one verdict per line, in input order, once all are verified
+    /// (default: stdout, streamed). With a file the run is kept in the run store:
+    /// rerunning the same command continues an interrupted run.
     #[arg(long, value_name = "FILE", requires = "jsonl")]
     pub out: Option<PathBuf>,
+    /// With --out: continue run RUN_ID of the store.
+    #[arg(long, value_name = "RUN_ID", requires = "out")]
+    pub resume: Option<i64>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Count malformed JSONL lines and go on instead of stopping at the first.
     #[arg(long)]
     pub skip_bad: bool,
@@ -47,26 +51,6 @@ pub struct Args {
     /// Print the single-pair result as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Deserialize)]
-struct PairIn {
-    gold: String,
-    pred: String,
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct VerdictOut<'a> {
-    line: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a serde_json::Value>,
-    verdict: Verdict,
-    gold: &'a str,
-    pred: &'a str,
-    gold_parsed: Option<&'a str>,
-    pred_parsed: Option<&'a str>,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
@@ -129,126 +113,43 @@ fn print_side(name: &str, s: &stepwise_verify::Side) {
     }
 }
 
-/// Records already in `out` (for resuming).
-fn done_lines(out: &Path) -> anyhow::Result<usize> {
-    if !out.exists() {
-        return Ok(0);
-    }
-    let f = File::open(out).with_context(|| format!("opening {}", out.display()))?;
-    let mut n = 0;
-    for line in BufReader::new(f).lines() {
-        let line = line.with_context(|| format!("reading {}", out.display()))?;
-        if !line.trim().is_empty() {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 fn batch(path: &Path, args: &Args, opts: &Options, g: &Global) -> anyhow::Result<()> {
-    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut pairs: Vec<(usize, PairIn)> = Vec::new();
-    let mut bad = 0usize;
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: reading", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<PairIn>(&line) {
-            Ok(p) => pairs.push((i + 1, p)),
-            Err(e) if args.skip_bad => {
-                bad += 1;
-                tracing::warn!(
-                    file = %path.display(),
-                    line = i + 1,
-                    error = %e,
-                    "skipped malformed record"
-                );
-            }
-            Err(e) => bail!(
-                "{}:{}: malformed record (expected {{\"gold\": …, \"pred\": …}}): {e}",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    let skip = match &args.out {
-        Some(out) => done_lines(out)?,
-        None => 0,
+    let output = match &args.out {
+        Some(p) => Output::File(p.clone()),
+        None => Output::Stdout,
     };
-    if skip > pairs.len() {
-        bail!(
-            "{} already holds {skip} verdicts but {} has only {} records",
-            args.out.as_deref().unwrap_or(Path::new("-")).display(),
-            path.display(),
-            pairs.len()
-        );
+    let store = args.store.open()?;
+    // with --out, rerunning the same command continues its unfinished run
+    let mut run = run_options(args.resume, 1, g);
+    if args.resume.is_none() {
+        run.resume = stepwise_jobs::Resume::Matching;
     }
-    let mut sink: Box<dyn Write> = match &args.out {
-        Some(out) => Box::new(BufWriter::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(out)
-                .with_context(|| format!("opening {}", out.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    let todo = &pairs[skip..];
-    let pb = if g.quiet || args.out.is_none() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(pairs.len() as u64)
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} pairs {per_sec} eta {eta}")
-            .context("progress bar template")?,
-    );
-    pb.set_position(skip as u64);
-    let mut counts = [0usize; 3];
-    for chunk in todo.chunks(2048) {
-        let refs: Vec<(&str, &str)> = chunk
-            .iter()
-            .map(|(_, p)| (p.gold.as_str(), p.pred.as_str()))
-            .collect();
-        let results: Vec<Explanation> = explain_batch(&refs, opts);
-        for ((line, p), ex) in chunk.iter().zip(&results) {
-            counts[match ex.verdict {
-                Verdict::Equal => 0,
-                Verdict::NotEqual => 1,
-                Verdict::Undecided => 2,
-            }] += 1;
-            let rec = VerdictOut {
-                line: *line,
-                id: p.id.as_ref(),
-                verdict: ex.verdict,
-                gold: &p.gold,
-                pred: &p.pred,
-                gold_parsed: ex.gold.parsed.as_deref(),
-                pred_parsed: ex.pred.parsed.as_deref(),
-            };
-            serde_json::to_writer(&mut sink, &rec).context("writing a verdict")?;
-            sink.write_all(b"\n").context("writing a verdict")?;
-        }
-        // Flush per chunk so an interrupted run resumes from here.
-        sink.flush().context("flushing verdicts")?;
-        pb.inc(chunk.len() as u64);
-    }
-    pb.finish_and_clear();
+    run.progress &= args.out.is_some();
+    let s = crate::cmd::runtime()?.block_on(verify_file(
+        store.as_ref(),
+        path,
+        opts.clone(),
+        args.skip_bad,
+        &output,
+        &run,
+    ))?;
     if !g.quiet {
         eprintln!(
             "{} pairs: {} equal, {} not equal, {} undecided{}{}",
-            todo.len(),
-            counts[0],
-            counts[1],
-            counts[2],
-            if skip > 0 {
-                format!(" ({skip} already done, resumed)")
+            s.pairs,
+            s.counts.equal,
+            s.counts.not_equal,
+            s.counts.undecided,
+            if s.resumed_chunks > 0 {
+                format!(
+                    " ({} chunks already done in run {}, resumed)",
+                    s.resumed_chunks, s.run
+                )
             } else {
                 String::new()
             },
-            if bad > 0 {
-                format!("; {bad} malformed lines skipped")
+            if s.skipped_lines > 0 {
+                format!("; {} malformed lines skipped", s.skipped_lines)
             } else {
                 String::new()
             }

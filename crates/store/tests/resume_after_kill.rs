@@ -7,7 +7,9 @@
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use stepwise_data::store::{RunId, RunStore, SampleRow, StepLabelRow, StepScoreRow, UnitRecord};
+use stepwise_store::{
+    RunId, RunStatus, RunStore, SampleRow, SqliteStore, StepLabelRow, StepScoreRow, UnitRecord,
+};
 
 const UNITS: u32 = 400;
 const SAMPLES: u32 = 20;
@@ -49,9 +51,9 @@ fn config() -> serde_json::Value {
 
 /// The writer: resume the run and record every unit not yet done.
 fn child(path: &str, run: RunId) {
-    let mut store = RunStore::open(path).expect("open store");
+    let store = SqliteStore::open(path).expect("open store");
     store
-        .open_run(run, "crash-test", &config())
+        .open_run(run, "crash-test", 1, &config())
         .expect("reopen run");
     let done = store.done_keys(run).expect("done keys");
     for i in 0..UNITS {
@@ -62,7 +64,7 @@ fn child(path: &str, run: RunId) {
         store.record(run, &u).expect("record");
     }
     store
-        .set_status(run, stepwise_data::RunStatus::Done)
+        .set_status(run, RunStatus::Done, None)
         .expect("status");
 }
 
@@ -76,7 +78,7 @@ fn spawn_child(path: &std::path::Path, run: RunId) -> std::process::Child {
         .expect("spawn writer")
 }
 
-fn check_complete_units(store: &RunStore, run: RunId) -> usize {
+fn check_complete_units(store: &SqliteStore, run: RunId) -> usize {
     let units = store.units(run).unwrap();
     let mut keys = std::collections::HashSet::new();
     for s in &units {
@@ -100,10 +102,10 @@ fn parent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("runs.sqlite");
     let run = {
-        let mut store = RunStore::open(&path).unwrap();
-        store.create_run("crash-test", &config()).unwrap()
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_run("crash-test", 1, &config()).unwrap()
     };
-    let reader = RunStore::open(&path).unwrap();
+    let reader = SqliteStore::open(&path).unwrap();
     let mut kills = 0;
     // Kill after roughly 15%, 40% and 70% of the units, then let it finish.
     for target in [UNITS * 15 / 100, UNITS * 40 / 100, UNITS * 70 / 100] {
@@ -141,7 +143,7 @@ fn parent() {
     let n = check_complete_units(&reader, run);
     assert_eq!(n as u32, UNITS);
     let info = reader.run(run).unwrap();
-    assert_eq!(info.status, stepwise_data::RunStatus::Done);
+    assert_eq!(info.status, RunStatus::Done);
     println!("resume_after_kill: {kills} kills, {n} units, each exactly once: ok");
 }
 

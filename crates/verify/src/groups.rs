@@ -1,6 +1,6 @@
 //! Grouping final answers by mathematical equivalence (not string equality).
 
-use stepwise_verify::{Options, verify};
+use crate::{Options, verify};
 
 /// Answers that `verify` finds equal to the group's first member.
 #[derive(Debug, Clone, PartialEq)]

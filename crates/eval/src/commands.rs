@@ -1,0 +1,406 @@
+//! What each `stepwise eval` subcommand (and `stepwise scale`'s output folder) does,
+//! behind one call each: the binary parses arguments, opens backends and stores, and
+//! calls one of these.
+
+use crate::compute::{CurvePoint, Resampling};
+use crate::pbrun::{PbConfig, PbItem, PbJob, PbMode};
+use crate::processbench::{self, PbResult, SUBSETS};
+use crate::runs::{self, RunRef};
+use crate::views::{self, Results};
+use crate::{EvalError, plot};
+use std::path::{Path, PathBuf};
+use stepwise_jobs::kinds::scale::ScaleRow;
+use stepwise_jobs::{RunOptions, RunStore};
+
+fn write(path: &Path, text: &str) -> Result<(), EvalError> {
+    std::fs::write(path, text).map_err(|source| EvalError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn create_dir(dir: &Path) -> Result<(), EvalError> {
+    std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// `stepwise eval processbench`: which records, how to score them, where to write.
+#[derive(Debug, Clone)]
+pub struct PbRequest {
+    /// The data folder holding `processbench/<subset>.jsonl`.
+    pub data_dir: PathBuf,
+    pub subsets: Vec<String>,
+    pub limit: Option<usize>,
+    pub balanced: bool,
+    /// The scorer spec as given (stored with the run).
+    pub spec: String,
+    pub critic_max_tokens: u32,
+    /// A fixed threshold (default: the best F1 on GSM8K).
+    pub threshold: Option<f64>,
+    /// Output folder: results.jsonl, summary.md/.csv/.json, plots, report.html.
+    pub out: PathBuf,
+    pub report_problems: usize,
+    /// The command line, for the summary and the report.
+    pub command: String,
+}
+
+/// What a ProcessBench run gave.
+#[derive(Debug, Clone)]
+pub struct PbOutcome {
+    pub run: stepwise_jobs::RunId,
+    pub summary: processbench::PbReport,
+    /// The result table as Markdown.
+    pub table: String,
+    /// How the threshold was chosen, in a sentence.
+    pub threshold: String,
+}
+
+/// The selected records of `subsets`, in order.
+pub fn processbench_items(req: &PbRequest) -> Result<Vec<PbItem>, EvalError> {
+    for s in &req.subsets {
+        if !SUBSETS.contains(&s.as_str()) {
+            return Err(EvalError::Invalid(format!(
+                "unknown ProcessBench subset '{s}' (expected {})",
+                SUBSETS.join(", ")
+            )));
+        }
+    }
+    let dir = req.data_dir.join("processbench");
+    let mut items = Vec::new();
+    for s in &req.subsets {
+        let recs = processbench::read_jsonl(&dir.join(format!("{s}.jsonl")))?;
+        let recs = processbench::select(recs, req.limit, req.balanced);
+        items.extend(recs.into_iter().map(|record| PbItem {
+            subset: s.clone(),
+            record,
+        }));
+    }
+    Ok(items)
+}
+
+/// Scores every selected record with `mode` through the job runner (continuing an
+/// unfinished run of the same config by default), then writes the results folder.
+pub async fn processbench(
+    store: &dyn RunStore,
+    req: &PbRequest,
+    mode: PbMode,
+    opts: &RunOptions,
+) -> Result<PbOutcome, EvalError> {
+    let items = processbench_items(req)?;
+    let mode_name = mode.name();
+    let config = PbConfig {
+        subsets: req.subsets.clone(),
+        limit: req.limit,
+        balanced: req.balanced,
+        spec: req.spec.clone(),
+        mode: mode_name.clone(),
+        critic_max_tokens: req.critic_max_tokens,
+    };
+    let job = PbJob::new(config, items, mode);
+    let (report, done) = crate::pbrun::run(store, &job, opts).await?;
+    create_dir(&req.out)?;
+    write_results_jsonl(&req.out.join("results.jsonl"), &done)?;
+    let summary = processbench::evaluate(&done, req.threshold)?;
+    let table = processbench::report_table(&summary);
+    let mut md = format!(
+        "# ProcessBench: {mode_name}\n\nCommand:\n\n```\n{}\n```\n\n{}\n\n{}",
+        req.command,
+        views::threshold_sentence(&summary),
+        table.to_markdown()
+    );
+    md.push_str(&format!(
+        "\nRecords: {} ({}). Run {} of the run store. Mean tokens per record: {:.1} generated, {:.1} prompt tokens read. Accuracies and F1 in percent; F1 is the harmonic mean of the two accuracies; \"average\" is the mean F1 over subsets.\n",
+        done.len(),
+        match (req.limit, req.balanced) {
+            (None, _) => "all records of each subset in the shipped 70% developer portion".to_string(),
+            (Some(n), false) => format!("first {n} per subset of the shipped 70% developer portion"),
+            (Some(n), true) => format!("per subset, the first {} without and first {} with an error, of the shipped 70% developer portion", n.div_ceil(2), n - n.div_ceil(2)),
+        },
+        report.run,
+        summary.mean_generated_tokens,
+        summary.mean_prompt_tokens
+    ));
+    write(&req.out.join("summary.md"), &md)?;
+    write(&req.out.join("summary.csv"), &table.to_csv())?;
+    write(
+        &req.out.join("summary.json"),
+        &serde_json::to_string_pretty(&summary).map_err(|e| EvalError::Invalid(e.to_string()))?,
+    )?;
+    plot::write_both(
+        &plot::ProcessBenchBars {
+            title: format!("ProcessBench: {mode_name}"),
+            subsets: &summary.subsets,
+        },
+        &req.out.join("processbench"),
+    )?;
+    if let Some(c) = views::step_calibration(&done) {
+        plot::write_both(
+            &plot::Reliability {
+                title: format!("Step scores of {mode_name} (ECE {:.3})", c.ece),
+                bins: &c.bins,
+            },
+            &req.out.join("reliability"),
+        )?;
+    }
+    let rep = views::processbench_report(
+        &format!("ProcessBench: {mode_name}"),
+        vec![
+            ("command".into(), req.command.clone()),
+            ("scorer".into(), mode_name.clone()),
+            ("run".into(), report.run.to_string()),
+            ("records".into(), done.len().to_string()),
+        ],
+        &done,
+        &summary,
+        req.report_problems,
+    )?;
+    write(&req.out.join("report.html"), &rep.to_html())?;
+    Ok(PbOutcome {
+        run: report.run,
+        threshold: views::threshold_sentence(&summary),
+        table: table.to_markdown(),
+        summary,
+    })
+}
+
+/// Writes results as JSONL (one [`PbResult`] a line), through a temporary file.
+fn write_results_jsonl(path: &Path, results: &[PbResult]) -> Result<(), EvalError> {
+    let mut text = String::new();
+    for r in results {
+        text.push_str(&serde_json::to_string(r).map_err(|e| EvalError::Invalid(e.to_string()))?);
+        text.push('\n');
+    }
+    let tmp = path.with_extension("jsonl.partial");
+    write(&tmp, &text)?;
+    std::fs::rename(&tmp, path).map_err(|source| EvalError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// `stepwise eval compute`: where the samples come from and how to resample.
+#[derive(Debug, Clone)]
+pub struct ComputeRequest {
+    /// A run id (or `latest`) of `store`, a scale output folder or `scale.json`, or a
+    /// results JSONL.
+    pub source: String,
+    pub store: PathBuf,
+    pub out: PathBuf,
+    pub resampling: Resampling,
+    pub command: String,
+}
+
+/// Accuracy versus compute of a source; writes compute.md/.csv and the plot, returns
+/// the table as Markdown.
+pub fn compute(req: &ComputeRequest) -> Result<String, EvalError> {
+    let opts = req.resampling;
+    let (what, points, notes) = compute_points(req)?;
+    create_dir(&req.out)?;
+    let t = crate::compute::curve_table(&points);
+    let mut md = format!(
+        "# Accuracy versus compute: {what}\n\nCommand:\n\n```\n{}\n```\n\n{}",
+        req.command,
+        t.to_markdown()
+    );
+    md.push_str(&format!(
+        "\nAccuracy in percent with {:.0}% percentile bootstrap intervals over problems ({} resamples, seed {}). Mean generated tokens per problem: policy tokens, plus judge tokens where the selection reads step scores.{notes}\n",
+        opts.level * 100.0,
+        opts.bootstrap,
+        opts.seed
+    ));
+    write(&req.out.join("compute.md"), &md)?;
+    write(&req.out.join("compute.csv"), &t.to_csv())?;
+    plot::write_both(
+        &plot::AccuracyVsTokens {
+            title: format!("Accuracy vs compute: {what}"),
+            points: &crate::compute::headline(&points),
+        },
+        &req.out.join("accuracy_vs_tokens"),
+    )?;
+    Ok(t.to_markdown())
+}
+
+/// What the source is, its curve points, and notes for the Markdown.
+fn compute_points(req: &ComputeRequest) -> Result<(String, Vec<CurvePoint>, String), EvalError> {
+    let opts = req.resampling;
+    if let Some(r) = RunRef::parse(&req.source) {
+        let store = runs::open_store(&req.store)?;
+        let info = runs::resolve(store.as_ref(), r, &[runs::SOLVE, runs::SCALE])?;
+        let run = runs::read_run(store.as_ref(), info)?;
+        let d = runs::compute_data(&run)?;
+        let mut notes = format!(
+            " Source: run {} ({}) of {}.",
+            run.info.id,
+            run.info.kind,
+            req.store.display()
+        );
+        if d.unknown > 0 {
+            notes.push_str(&format!(
+                " {} units without a gold answer are left out.",
+                d.unknown
+            ));
+        }
+        return Ok((
+            format!("run {} ({})", run.info.id, run.info.kind),
+            d.points(opts),
+            notes,
+        ));
+    }
+    let path = PathBuf::from(&req.source);
+    let scale_json = if path.is_dir() {
+        Some(path.join("scale.json")).filter(|p| p.is_file())
+    } else {
+        Some(path.clone()).filter(|p| p.extension().is_some_and(|e| e == "json"))
+    };
+    if let Some(sj) = scale_json {
+        let rows = runs::read_scale_rows(&sj)?;
+        return Ok((
+            sj.display().to_string(),
+            runs::scale_points(&rows, opts),
+            " Source: a scale table (one row per strategy and N); pass the run id for pass@k, maj@k, weighted@k and best-of-k per aggregation.".into(),
+        ));
+    }
+    let file = views::results_file(&path);
+    if !file.is_file() {
+        return Err(EvalError::Invalid(format!(
+            "{}: not a run id, a scale output folder, scale.json or a results JSONL file",
+            req.source
+        )));
+    }
+    let points = match views::read_results(&file)? {
+        Results::Samples(p) => {
+            let n = p.iter().map(|x| x.samples.len()).max().unwrap_or(0);
+            crate::compute::sample_curves(
+                &p,
+                &crate::compute::default_ks(n),
+                &crate::compute::Selection::all(),
+                opts,
+            )
+        }
+        Results::Outcomes(o) => crate::compute::run_curves(&o, opts),
+        Results::ProcessBench(_) => {
+            return Err(EvalError::Invalid(format!(
+                "{} holds ProcessBench results; use `stepwise eval processbench`",
+                file.display()
+            )));
+        }
+    };
+    Ok((file.display().to_string(), points, String::new()))
+}
+
+/// `stepwise eval calibration`: a run id (or `latest`) of `store`, or a results file.
+#[derive(Debug, Clone)]
+pub struct CalibrationRequest {
+    pub results: String,
+    pub store: PathBuf,
+    pub out: PathBuf,
+}
+
+/// `(what, (aggregated step score, final answer correct))` for every aggregation.
+fn sample_pairs(p: &[crate::compute::ProblemSamples]) -> Vec<(String, Vec<(f64, bool)>)> {
+    stepwise_core::Aggregation::ALL
+        .into_iter()
+        .map(|agg| {
+            (
+                format!("{agg} step score vs final answer correct"),
+                p.iter()
+                    .flat_map(|x| x.samples.iter())
+                    .filter_map(|s| Some((agg.apply(&s.step_scores)?, s.correct)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Calibration (ECE, Brier, AUROC, reliability diagrams) of step scores; writes
+/// calibration.md/.csv and the plots, returns the table as Markdown.
+pub fn calibration(req: &CalibrationRequest) -> Result<String, EvalError> {
+    let results = if let Some(r) = RunRef::parse(&req.results) {
+        let store = runs::open_store(&req.store)?;
+        let info = runs::resolve(store.as_ref(), r, &[runs::SOLVE, runs::SCALE])?;
+        let run = runs::read_run(store.as_ref(), info)?;
+        let scored = runs::scored_samples(&run)?;
+        if scored.is_empty() {
+            return Err(EvalError::Invalid(format!(
+                "run {} has no scored samples with a known answer (run it with --scorer on a dataset with gold answers)",
+                run.info.id
+            )));
+        }
+        Results::Samples(scored)
+    } else {
+        views::read_results(Path::new(&req.results))?
+    };
+    let pairs: Vec<(String, Vec<(f64, bool)>)> = match &results {
+        Results::Samples(p) => sample_pairs(p),
+        Results::ProcessBench(r) => vec![(
+            "step score vs step before the first error".to_string(),
+            views::step_pairs(r),
+        )],
+        Results::Outcomes(_) => {
+            return Err(EvalError::Invalid(format!(
+                "{} holds strategy outcomes without scores; calibration needs samples with step scores or ProcessBench results",
+                req.results
+            )));
+        }
+    };
+    create_dir(&req.out)?;
+    let mut t =
+        crate::table::Table::new(["what", "n", "positives", "ECE (15 bins)", "Brier", "AUROC"]);
+    for (i, (what, p)) in pairs.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
+        let c = crate::calibration::calibrate(p);
+        t.push([
+            what.clone(),
+            c.n.to_string(),
+            c.positives.to_string(),
+            format!("{:.4}", c.ece),
+            format!("{:.4}", c.brier),
+            c.auroc.map_or("n/a".into(), |x| format!("{x:.4}")),
+        ]);
+        plot::write_both(
+            &plot::Reliability {
+                title: format!("Reliability: {what} (ECE {:.3})", c.ece),
+                bins: &c.bins,
+            },
+            &req.out.join(format!("reliability-{i}")),
+        )?;
+    }
+    write(&req.out.join("calibration.md"), &t.to_markdown())?;
+    write(&req.out.join("calibration.csv"), &t.to_csv())?;
+    Ok(t.to_markdown())
+}
+
+/// The files of a `stepwise scale` output folder: scale.md (the table), scale.json (its
+/// rows), scale.png and scale.svg (accuracy with bootstrap intervals against mean
+/// tokens, pass@N dashed). Returns what was written, for a message.
+pub fn write_scale_outputs(
+    rows: &[ScaleRow],
+    title: &str,
+    dir: &Path,
+) -> Result<String, EvalError> {
+    create_dir(dir)?;
+    write(
+        &dir.join("scale.md"),
+        &stepwise_jobs::kinds::scale::markdown_table(rows),
+    )?;
+    write(
+        &dir.join("scale.json"),
+        &serde_json::to_string_pretty(rows).map_err(|e| EvalError::Invalid(e.to_string()))?,
+    )?;
+    let points = runs::scale_points(rows, Resampling::default());
+    plot::write_both(
+        &plot::AccuracyVsTokens {
+            title: title.to_string(),
+            points: &points,
+        },
+        &dir.join("scale"),
+    )?;
+    Ok(format!(
+        "{0}/scale.md, scale.json, scale.png, scale.svg",
+        dir.display()
+    ))
+}

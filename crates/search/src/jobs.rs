@@ -1,0 +1,457 @@
+//! `solve` and `scale` as jobs of the job runner (`stepwise-jobs`).
+//!
+//! - [`SolveJob`]: one unit per problem (key: the problem id); a strategy under a token
+//!   budget; the record is the [`Outcome`](crate::Outcome) with `correct`.
+//! - [`ScaleJob`]: the units of a [`ScaleRunner`] (`{problem}/samples`,
+//!   `{problem}/{strategy}/n={n}`); the record is a [`ScaleRecord`].
+//!
+//! Both are built from their stored config ([`SolveConfig`], [`ScaleJobConfig`]) and the
+//! backends the binary opened ([`Backends`]), so the same settings always rebuild the
+//! same job, and a resumed run is checked against exactly what is stored.
+
+use crate::scale::{ScaleRecord, ScaleRunner, Unit, build_strategy};
+use crate::{Context, SearchError, Strategy};
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use stepwise_core::{Budget, Delimiter, Problem, Spent, StepSplitter};
+use stepwise_engine::Generator;
+use stepwise_jobs::kinds::scale::{Scale, ScaleJobConfig, ScaleRow, markdown_table, summarize};
+use stepwise_jobs::kinds::solve::{SearchSettings, Solve, SolveConfig, SolveRecord};
+use stepwise_jobs::{Job, JobError, RunOptions, RunStore, UnitError, records};
+use stepwise_score::{
+    JudgeTemplate, PolicyPrompt, PrmSettings, Reasoning, ScorerSettings, build_scorer,
+};
+use stepwise_store::{SampleRow, StepScoreRow, UnitRecord};
+use stepwise_verify::Options;
+
+/// The models a search job talks to, opened by the caller.
+#[derive(Clone)]
+pub struct Backends {
+    pub policy: Arc<dyn Generator>,
+    /// The judge of `judge` scorers when it is not the policy.
+    pub judge: Option<Arc<dyn Generator>>,
+    /// How `prm:URL` scorers reach their server.
+    pub prm: PrmSettings,
+}
+
+impl Context {
+    /// The context `settings` describe, with its scorer built over `backends`.
+    pub fn from_settings(
+        settings: &SearchSettings,
+        backends: &Backends,
+    ) -> Result<Self, SearchError> {
+        let cfg = |e: String| SearchError::Config(e);
+        let policy_prompt = match &settings.policy_prompt {
+            Some(text) => {
+                PolicyPrompt::parse(text, "policy prompt").map_err(|e| cfg(e.to_string()))?
+            }
+            None => PolicyPrompt::default(),
+        };
+        let judge_template = match &settings.judge_prompt {
+            Some(text) => {
+                JudgeTemplate::parse(text, "judge prompt").map_err(|e| cfg(e.to_string()))?
+            }
+            None => JudgeTemplate::default(),
+        };
+        let delimiter = Delimiter::from_str(&settings.delimiter)
+            .map_err(|e| cfg(format!("delimiter '{}': {e}", settings.delimiter)))?;
+        let mut ctx = Context::new(backends.policy.clone());
+        ctx.prompt = policy_prompt.clone();
+        ctx.splitter = StepSplitter::new(delimiter);
+        ctx.sampling.temperature = settings.temperature;
+        ctx.sampling.max_tokens = settings.max_tokens;
+        ctx.sampling.seed = settings.seed;
+        ctx.max_step_tokens = settings.max_step_tokens;
+        ctx.aggregation = settings.aggregation;
+        if let Some(spec) = &settings.scorer {
+            let scorer_settings = ScorerSettings {
+                policy_prompt,
+                judge_template,
+                rollouts: settings.rollouts,
+                rollout_params: ctx.sampling.clone(),
+                judgments: settings.judgments,
+                reasoning: settings.judge_reasoning.map(|t| Reasoning {
+                    max_tokens: t,
+                    ..Reasoning::default()
+                }),
+                seed: settings.seed,
+                prm: backends.prm.clone(),
+                ..ScorerSettings::default()
+            };
+            let scorer = build_scorer(
+                spec,
+                Some(backends.policy.clone()),
+                backends.judge.clone(),
+                &scorer_settings,
+            )
+            .map_err(|e| cfg(format!("scorer '{spec}': {e}")))?;
+            ctx.scorer = Some(scorer);
+        }
+        Ok(ctx)
+    }
+}
+
+/// `solve`: a strategy under a budget over every problem.
+pub struct SolveJob {
+    config: SolveConfig,
+    problems: Vec<Problem>,
+    ctx: Context,
+    strategy: Box<dyn Strategy>,
+    budget: Budget,
+}
+
+impl SolveJob {
+    /// The job `config` describes over `problems`, on `backends`.
+    pub fn new(
+        config: SolveConfig,
+        problems: Vec<Problem>,
+        backends: &Backends,
+    ) -> Result<Self, SearchError> {
+        let s = &config.search;
+        let ctx = Context::from_settings(s, backends)?;
+        if config.n == 0 {
+            return Err(SearchError::Config("n must be at least 1".into()));
+        }
+        let strategy: Box<dyn Strategy> = match config.strategy {
+            crate::scale::ScaleStrategy::Beam | crate::scale::ScaleStrategy::Vbeam => {
+                let mut b = crate::BeamSearch::for_n(config.n, s.expansions, s.max_steps);
+                b.lookahead = s.lookahead;
+                b.value_guided = config.strategy == crate::scale::ScaleStrategy::Vbeam;
+                Box::new(b)
+            }
+            crate::scale::ScaleStrategy::Mcts => {
+                let mut m = crate::Mcts::for_n(config.n, s.expansions, s.max_steps);
+                m.c_puct = s.c_puct;
+                Box::new(m)
+            }
+            other => build_strategy(other, config.n, s.expansions, s.max_steps),
+        };
+        if config.strategy.needs_scorer() && ctx.scorer.is_none() {
+            return Err(SearchError::NeedsScorer {
+                strategy: config.strategy.to_string(),
+            });
+        }
+        let budget = config.budget.map_or(Budget::unlimited(), Budget::tokens);
+        Ok(Self {
+            config,
+            problems,
+            ctx,
+            strategy,
+            budget,
+        })
+    }
+
+    /// The strategy's name with its settings (e.g. `beam(w=2,e=4)`).
+    pub fn strategy_name(&self) -> String {
+        self.strategy.name()
+    }
+}
+
+/// Running totals of a solve run, for the progress line.
+#[derive(Debug, Default)]
+pub struct SolveTally {
+    done: usize,
+    right: usize,
+    tokens: u64,
+}
+
+#[async_trait::async_trait]
+impl Job for SolveJob {
+    type Kind = Solve;
+    type Unit = usize;
+    type Tally = SolveTally;
+
+    fn config(&self) -> &SolveConfig {
+        &self.config
+    }
+
+    fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    fn units(&self) -> Vec<(String, usize)> {
+        self.problems
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect()
+    }
+
+    async fn run_unit(&self, unit: &usize) -> Result<SolveRecord, UnitError> {
+        let p = &self.problems[*unit];
+        let outcome = self.strategy.solve(p, &self.budget, &self.ctx).await?;
+        let correct = stepwise_verify::answer_correct(
+            p.gold.as_deref(),
+            outcome.answer.as_deref(),
+            &self.ctx.verify,
+        );
+        Ok(SolveRecord { outcome, correct })
+    }
+
+    fn store_unit(
+        &self,
+        key: &str,
+        unit: &usize,
+        record: &SolveRecord,
+    ) -> Result<UnitRecord, UnitError> {
+        let p = &self.problems[*unit];
+        let mut u = UnitRecord::new(key, p.id.clone(), serde_json::to_value(record)?);
+        add_sample_rows(&mut u, p, &record.outcome.samples, &self.ctx.verify);
+        Ok(u)
+    }
+
+    fn tally(&self, t: &mut SolveTally, r: &SolveRecord) -> String {
+        t.done += 1;
+        t.right += usize::from(r.correct == Some(true));
+        t.tokens += r.outcome.spent.generated_tokens();
+        format!(
+            "{}/{} right, {:.0} tokens/problem",
+            t.right,
+            t.done,
+            t.tokens as f64 / t.done as f64
+        )
+    }
+}
+
+/// Sample rows (with answer, correctness and tokens) and finite step scores of
+/// `samples`, added to a store unit so exports and reports read them untyped.
+fn add_sample_rows(u: &mut UnitRecord, p: &Problem, samples: &[crate::Sample], opts: &Options) {
+    for (i, s) in samples.iter().enumerate() {
+        let mut row = SampleRow::new(i as u32, s.text.clone());
+        row.answer = s.rationale.answer.clone();
+        row.correct =
+            stepwise_verify::answer_correct(p.gold.as_deref(), s.rationale.answer.as_deref(), opts);
+        row.tokens = Some(s.tokens);
+        u.samples.push(row);
+        for sc in &s.scores {
+            if sc.score.is_finite() {
+                u.step_scores.push(StepScoreRow {
+                    sample_idx: i as u32,
+                    step_idx: sc.step as u32,
+                    scorer: sc.scorer.clone(),
+                    score: sc.score,
+                });
+            }
+        }
+    }
+}
+
+/// What a whole solve run gave (resumed parts included).
+#[derive(Debug, Clone)]
+pub struct SolveSummary {
+    pub run: stepwise_jobs::RunId,
+    pub strategy: String,
+    pub scorer: Option<String>,
+    pub problems: usize,
+    pub right: usize,
+    pub spent: Spent,
+}
+
+impl std::fmt::Display for SolveSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.problems.max(1) as f64;
+        let t = &self.spent;
+        writeln!(
+            f,
+            "run {}: {} with {}",
+            self.run,
+            self.strategy,
+            self.scorer.as_deref().unwrap_or("no scorer")
+        )?;
+        writeln!(f, "problems       {}", self.problems)?;
+        writeln!(
+            f,
+            "accuracy       {:.1}% ({}/{})",
+            100.0 * self.right as f64 / n,
+            self.right,
+            self.problems
+        )?;
+        writeln!(
+            f,
+            "tokens/problem {:.1} (policy {:.1}, judge {:.1})",
+            t.generated_tokens() as f64 / n,
+            t.policy_tokens as f64 / n,
+            t.judge_tokens as f64 / n
+        )?;
+        write!(
+            f,
+            "calls/problem  {:.1} (policy {:.1}, judge {:.1})",
+            t.calls() as f64 / n,
+            t.policy_calls as f64 / n,
+            t.judge_calls as f64 / n
+        )
+    }
+}
+
+/// Why a search job stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchJobError {
+    #[error(transparent)]
+    Setup(#[from] SearchError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error("writing {path}: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs (or resumes) a solve job; with `outcomes`, every outcome finished now is also
+/// appended to that JSONL file (one stored record per line). Returns the whole run's
+/// summary, resumed parts included.
+pub async fn solve(
+    store: &dyn RunStore,
+    job: &SolveJob,
+    opts: &RunOptions,
+    outcomes: Option<&Path>,
+) -> Result<SolveSummary, SearchJobError> {
+    let out_err = |path: &Path, source| SearchJobError::Output {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut out = match outcomes {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| out_err(p, e))?,
+        )),
+        None => None,
+    };
+    let report = stepwise_jobs::run_with(store, job, opts, |_, r| {
+        if let Some(w) = out.as_mut() {
+            serde_json::to_writer(&mut *w, r)?;
+            w.write_all(b"\n")?;
+            w.flush()?;
+        }
+        Ok(())
+    })
+    .await?;
+    let recs = records::<Solve>(store, report.run)?;
+    Ok(SolveSummary {
+        run: report.run,
+        strategy: job.strategy_name(),
+        scorer: job.config.search.scorer.clone(),
+        problems: recs.len(),
+        right: recs.iter().filter(|(_, r)| r.correct == Some(true)).count(),
+        spent: recs.iter().map(|(_, r)| r.outcome.spent).sum(),
+    })
+}
+
+/// `scale`: strategies over budgets.
+pub struct ScaleJob {
+    config: ScaleJobConfig,
+    runner: ScaleRunner,
+}
+
+impl ScaleJob {
+    /// The job `config` describes over `problems`, on `backends`.
+    pub fn new(
+        config: ScaleJobConfig,
+        problems: Vec<Problem>,
+        backends: &Backends,
+    ) -> Result<Self, SearchError> {
+        let mut ctx = Context::from_settings(&config.search, backends)?;
+        if config.scale.strategies.iter().all(|x| !x.needs_scorer()) {
+            // majority alone: samples are not scored even if a scorer is named
+            ctx.scorer = None;
+        }
+        let runner = ScaleRunner::new(ctx, config.scale.clone(), problems)?;
+        Ok(Self { config, runner })
+    }
+
+    /// The problems of the experiment.
+    pub fn problem_list(&self) -> &[Problem] {
+        &self.runner.problems
+    }
+}
+
+#[async_trait::async_trait]
+impl Job for ScaleJob {
+    type Kind = Scale;
+    type Unit = Unit;
+    type Tally = ();
+
+    fn config(&self) -> &ScaleJobConfig {
+        &self.config
+    }
+
+    fn problems(&self) -> &[Problem] {
+        &self.runner.problems
+    }
+
+    fn units(&self) -> Vec<(String, Unit)> {
+        self.runner.units()
+    }
+
+    async fn run_unit(&self, unit: &Unit) -> Result<ScaleRecord, UnitError> {
+        Ok(self.runner.run(unit).await?)
+    }
+
+    fn store_unit(
+        &self,
+        key: &str,
+        unit: &Unit,
+        record: &ScaleRecord,
+    ) -> Result<UnitRecord, UnitError> {
+        let problem = match unit {
+            Unit::Samples { problem } | Unit::Tree { problem, .. } => *problem,
+        };
+        let p = &self.runner.problems[problem];
+        let mut u = UnitRecord::new(key, p.id.clone(), serde_json::to_value(record)?);
+        let samples = match record {
+            ScaleRecord::Samples { samples, .. } => samples,
+            ScaleRecord::Tree { outcome, .. } => &outcome.samples,
+        };
+        add_sample_rows(&mut u, p, samples, &self.runner.ctx.verify);
+        Ok(u)
+    }
+
+    fn tally(&self, _: &mut (), r: &ScaleRecord) -> String {
+        r.problem_id().to_string()
+    }
+}
+
+/// The table of a whole scale run (resumed parts included).
+#[derive(Debug, Clone)]
+pub struct ScaleSummary {
+    pub run: stepwise_jobs::RunId,
+    pub rows: Vec<ScaleRow>,
+    pub problems: usize,
+}
+
+impl ScaleSummary {
+    /// The table as Markdown.
+    pub fn markdown(&self) -> String {
+        markdown_table(&self.rows)
+    }
+}
+
+/// Runs (or resumes) a scale job and tabulates every stored unit.
+pub async fn scale(
+    store: &dyn RunStore,
+    job: &ScaleJob,
+    opts: &RunOptions,
+) -> Result<ScaleSummary, SearchJobError> {
+    let report = stepwise_jobs::run(store, job, opts).await?;
+    let results: Vec<ScaleRecord> = records::<Scale>(store, report.run)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let rows = summarize(
+        &job.config.scale,
+        &job.runner.problems,
+        &results,
+        &job.runner.ctx.verify,
+    );
+    Ok(ScaleSummary {
+        run: report.run,
+        rows,
+        problems: job.runner.problems.len(),
+    })
+}

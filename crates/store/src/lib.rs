@@ -1,0 +1,157 @@
+//! The run store: where long jobs keep what they finished.
+//!
+//! A *run* is one job (`kind`, e.g. `solve` or `annotate`, plus its configuration as
+//! JSON and the version of that kind's stored types). Its work is split into *units* with
+//! stable keys (e.g. `gsm8k:test:17/samples`). [`RunStore::record`] writes a unit (its
+//! JSON payload, samples, step scores and step labels) atomically, so after a crash at
+//! any point (kill -9 included) a unit is either fully stored or absent, and a resumed
+//! run skips exactly the units that [`RunStore::done_keys`] reports. Recording a unit
+//! twice stores it once.
+//!
+//! [`RunStore`] is the seam: the job runner of `stepwise-jobs` and every reader (eval,
+//! reports, exports) use only the trait. [`SqliteStore`] (one SQLite file, WAL) is the
+//! embedded default; a server-backed store implements the same trait. [`open`] picks the
+//! implementation from a store spec.
+//!
+//! ```
+//! # fn main() -> Result<(), stepwise_store::StoreError> {
+//! use stepwise_store::{RunStore, SampleRow, SqliteStore, UnitRecord};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path().join("runs.sqlite"))?;
+//! let config = serde_json::json!({"dataset": "arith:n=2", "k": 1});
+//! let run = store.create_run("solve", 1, &config)?;
+//! for key in ["p0", "p1"] {
+//!     if store.done_keys(run)?.contains(key) { continue; }
+//!     let mut unit = UnitRecord::new(key, key, serde_json::json!({"answer": "7"}));
+//!     unit.samples.push(SampleRow::new(0, "3 + 4 = 7"));
+//!     store.record(run, &unit)?;
+//! }
+//! assert_eq!(store.run(run)?.units, 2);
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod export;
+mod schema;
+mod sqlite;
+mod types;
+
+pub use error::{Result, StoreError};
+pub use export::{export_jsonl, export_parquet, export_schema};
+pub use sqlite::SqliteStore;
+pub use types::{
+    RunId, RunInfo, RunStatus, SampleRow, StepLabelRow, StepScoreRow, StoredUnit, UnitRecord,
+    json_diff, validate_unit,
+};
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use stepwise_core::Problem;
+
+/// Environment variable naming the run store (a path, for the SQLite store).
+pub const STORE_ENV: &str = "STEPWISE_STORE";
+
+/// Where the store lives unless told otherwise: `.stepwise/runs.sqlite` under the
+/// current directory.
+pub fn default_store_path() -> PathBuf {
+    Path::new(".stepwise").join("runs.sqlite")
+}
+
+/// A place that holds runs and their finished units.
+///
+/// Every method is safe to call from several threads; writes of one unit are atomic.
+/// Implementations name themselves in errors ([`RunStore::location`]).
+pub trait RunStore: Send + Sync {
+    /// Where the store is, for messages (a file path, a server address).
+    fn location(&self) -> String;
+
+    /// Starts a new run of `kind` whose stored types are at `version`; status `running`.
+    fn create_run(&self, kind: &str, version: u32, config: &serde_json::Value) -> Result<RunId>;
+
+    /// One run.
+    fn run(&self, id: RunId) -> Result<RunInfo>;
+
+    /// Every run, oldest first.
+    fn list_runs(&self) -> Result<Vec<RunInfo>>;
+
+    /// Sets a run's status; `error` is kept with a failed run (and cleared otherwise).
+    fn set_status(&self, id: RunId, status: RunStatus, error: Option<&str>) -> Result<()>;
+
+    /// Registers the run's problems (idempotent: a problem id already present is kept).
+    fn add_problems(&self, run: RunId, problems: &[Problem]) -> Result<()>;
+
+    /// The run's problems, in the order they were added.
+    fn problems(&self, run: RunId) -> Result<Vec<Problem>>;
+
+    /// The keys of every finished unit of `run`.
+    fn done_keys(&self, run: RunId) -> Result<HashSet<String>>;
+
+    /// Writes a unit with its samples, step scores and step labels atomically. Returns
+    /// `false` (and writes nothing) when the unit was already recorded.
+    fn record(&self, run: RunId, unit: &UnitRecord) -> Result<bool>;
+
+    /// Every finished unit of `run` with its samples, scores and labels, in the order
+    /// recorded.
+    fn units(&self, run: RunId) -> Result<Vec<StoredUnit>>;
+
+    /// Reopens run `id` to resume it: the kind and configuration must equal the ones it
+    /// was created with ([`StoreError::ConfigMismatch`] lists every difference), and its
+    /// stored types must not be newer than `version`. Sets the status back to running.
+    fn open_run(
+        &self,
+        id: RunId,
+        kind: &str,
+        version: u32,
+        config: &serde_json::Value,
+    ) -> Result<RunInfo> {
+        let info = self.run(id)?;
+        let mut diffs = Vec::new();
+        if info.kind != kind {
+            diffs.push(format!("kind: stored '{}', given '{kind}'", info.kind));
+        }
+        json_diff("config", &info.config, config, &mut diffs);
+        if !diffs.is_empty() {
+            return Err(StoreError::ConfigMismatch { id, diffs });
+        }
+        if info.version > version {
+            return Err(StoreError::NewerRun {
+                id,
+                kind: info.kind,
+                stored: info.version,
+                known: version,
+            });
+        }
+        self.set_status(id, RunStatus::Running, None)?;
+        self.run(id)
+    }
+
+    /// The newest run of `kind` whose configuration equals `config` and which has not
+    /// finished (running, interrupted or failed), if any: what "rerun the same command
+    /// to continue" resumes.
+    fn find_unfinished(&self, kind: &str, config: &serde_json::Value) -> Result<Option<RunInfo>> {
+        Ok(self
+            .list_runs()?
+            .into_iter()
+            .rev()
+            .find(|r| r.kind == kind && r.status != RunStatus::Done && &r.config == config))
+    }
+}
+
+/// Opens the store a spec names: a path (SQLite; parent folders are created).
+/// Server-backed stores are named by URL (`scheme://…`); a scheme this build does not
+/// know is an error naming it.
+pub fn open(spec: &str) -> Result<Arc<dyn RunStore>> {
+    if let Some((scheme, _)) = spec.split_once("://")
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        && !scheme.is_empty()
+    {
+        return Err(StoreError::UnknownStore {
+            spec: spec.to_string(),
+            reason: format!("no '{scheme}' store in this build (a path opens a SQLite store)"),
+        });
+    }
+    Ok(Arc::new(SqliteStore::open(spec)?))
+}
