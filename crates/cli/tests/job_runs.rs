@@ -272,7 +272,7 @@ fn annotate_killed_and_resumed_equals_an_uninterrupted_run() {
             "--dataset",
             "arith:ops=3,n=6,seed=11",
         ])
-        .args(["--methods", "mc,grounded", "--samples", "2", "--seed", "42"])
+        .args(["--method", "mc,grounded", "--samples", "2", "--seed", "42"])
         .args([
             "--scripted-policy",
             "--scripted-delay-ms",

@@ -23,6 +23,7 @@ pub mod jsonl;
 pub mod mapping;
 pub mod parquet_io;
 pub mod processbench;
+pub mod show;
 
 pub use arith::{
     ArithConfig, ArithKind, ArithOp, ArithSpec, ArithStep, GroundTruth, StepVerdict,

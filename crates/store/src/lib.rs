@@ -32,6 +32,7 @@
 
 mod error;
 pub mod export;
+pub mod listing;
 mod schema;
 mod sqlite;
 mod types;

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
 use stepwise_data::mapping::{Field, GoldRule};
-use stepwise_data::{ArithSpec, Dataset, LoadOptions, ProcessBenchRecord, load};
-use stepwise_store::{RunStore, SqliteStore, default_store_path};
+use stepwise_data::{Dataset, LoadOptions, load};
+use stepwise_store::{SqliteStore, default_store_path};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -206,53 +206,8 @@ fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
         field_map,
     };
     let loaded = load(&dataset, &opts)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = (|| -> std::io::Result<()> {
-        for (i, p) in loaded.problems.iter().enumerate() {
-            if a.json {
-                serde_json::to_writer(&mut out, p)?;
-                writeln!(out)?;
-                continue;
-            }
-            if i > 0 {
-                writeln!(out)?;
-            }
-            writeln!(out, "── {} ──", p.id)?;
-            writeln!(out, "{}", p.question.trim_end())?;
-            writeln!(out, "gold: {}", p.gold.as_deref().unwrap_or("(none)"))?;
-            if let Ok(spec) = ArithSpec::from_problem(p) {
-                let steps: Vec<String> = spec
-                    .steps
-                    .iter()
-                    .map(|s| format!("{} = {}", s.expr, s.value))
-                    .collect();
-                writeln!(out, "steps: {}", steps.join(" ; "))?;
-            }
-            if let Ok(pb) = ProcessBenchRecord::from_problem(p) {
-                let label = pb.first_error().map_or_else(
-                    || "no error".to_string(),
-                    |k| format!("first error at step {k}"),
-                );
-                writeln!(
-                    out,
-                    "solution by {}: {} steps, {label}, final answer {}",
-                    pb.generator,
-                    pb.steps.len(),
-                    if pb.final_answer_correct {
-                        "correct"
-                    } else {
-                        "wrong"
-                    }
-                )?;
-            }
-        }
-        out.flush()
-    })();
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-        other => other.context("writing to stdout")?,
-    }
+    stepwise_data::show::print_problems(std::io::stdout().lock(), &loaded.problems, a.json)
+        .context("writing to stdout")?;
     if !g.quiet {
         let source = loaded
             .source
@@ -280,38 +235,7 @@ fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
     };
     config.validate().map_err(anyhow::Error::msg)?;
     let problems = stepwise_data::arith::generate(&config)?;
-    match &a.out {
-        Some(path)
-            if stepwise_data::parquet_io::Format::from_path(path)
-                == Some(stepwise_data::parquet_io::Format::Parquet) =>
-        {
-            let records: Vec<_> = problems
-                .iter()
-                .map(|p| match serde_json::to_value(p) {
-                    Ok(serde_json::Value::Object(m)) => Ok(m),
-                    Ok(_) => bail!("problem {} did not serialize to an object", p.id),
-                    Err(e) => Err(e.into()),
-                })
-                .collect::<anyhow::Result<_>>()?;
-            stepwise_data::parquet_io::write_parquet_records(path, &records)?;
-        }
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            stepwise_data::jsonl::write_jsonl(std::io::BufWriter::new(file), &problems)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            match stepwise_data::jsonl::write_jsonl(
-                std::io::BufWriter::new(stdout.lock()),
-                &problems,
-            ) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.context("writing to stdout")?,
-            }
-        }
-    }
+    stepwise_data::show::write_problems(a.out.as_deref(), &problems)?;
     if !g.quiet {
         eprintln!(
             "generated {} problem(s) of arith:{}",
@@ -330,38 +254,12 @@ fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
         );
     }
     let store = SqliteStore::open(path)?;
-    let runs = store.list_runs()?;
+    let text = stepwise_store::listing::runs(&store, json)?;
     let mut out = std::io::stdout().lock();
-    if json {
-        for r in &runs {
-            serde_json::to_writer(&mut out, r)?;
-            writeln!(out)?;
-        }
-        return Ok(());
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
     }
-    writeln!(
-        out,
-        "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  config",
-        "id", "kind", "status", "units", "problems", "created"
-    )?;
-    for r in &runs {
-        let mut config = r.config.to_string();
-        if config.chars().count() > 60 {
-            config = config.chars().take(57).collect::<String>() + "...";
-        }
-        writeln!(
-            out,
-            "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  {config}",
-            r.id, r.kind, r.status, r.units, r.problems, r.created
-        )?;
-        if let Some(e) = &r.error {
-            writeln!(out, "       error: {e}")?;
-        }
-    }
-    if runs.is_empty() {
-        writeln!(out, "(no runs in {})", path.display())?;
-    }
-    Ok(())
 }
 
 fn export(

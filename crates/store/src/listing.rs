@@ -1,0 +1,70 @@
+//! The run list of `stepwise data runs`: a table for people (a failed run's error on
+//! the line below it) or one JSON object per run.
+
+use crate::{Result, RunStore};
+use std::fmt::Write;
+
+/// Every run of `store`, oldest first, as a table or as JSON lines.
+pub fn runs(store: &dyn RunStore, json: bool) -> Result<String> {
+    let runs = store.list_runs()?;
+    let mut out = String::new();
+    if json {
+        for r in &runs {
+            out.push_str(
+                &serde_json::to_string(r).map_err(|e| crate::StoreError::Corrupt {
+                    location: store.location(),
+                    message: format!("run {} does not serialize: {e}", r.id),
+                })?,
+            );
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    let _ = writeln!(
+        out,
+        "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  config",
+        "id", "kind", "status", "units", "problems", "created"
+    );
+    for r in &runs {
+        let mut config = r.config.to_string();
+        if config.chars().count() > 60 {
+            config = config.chars().take(57).collect::<String>() + "...";
+        }
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  {config}",
+            r.id, r.kind, r.status, r.units, r.problems, r.created
+        );
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "       error: {e}");
+        }
+    }
+    if runs.is_empty() {
+        let _ = writeln!(out, "(no runs in {})", store.location());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{RunStatus, RunStore, SqliteStore};
+
+    #[test]
+    fn a_failed_run_shows_its_error() {
+        let s = SqliteStore::in_memory().unwrap();
+        let a = s
+            .create_run("solve", 2, &serde_json::json!({"k": 1}))
+            .unwrap();
+        s.set_status(a, RunStatus::Failed, Some("unit 'p3': server refused"))
+            .unwrap();
+        let t = super::runs(&s, false).unwrap();
+        assert!(
+            t.contains("failed") && t.contains("error: unit 'p3': server refused"),
+            "{t}"
+        );
+        let j = super::runs(&s, true).unwrap();
+        let v: serde_json::Value = serde_json::from_str(j.trim()).unwrap();
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["error"], "unit 'p3': server refused");
+    }
+}
