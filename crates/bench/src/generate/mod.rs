@@ -67,9 +67,14 @@ impl Report {
         if let Some(cmd) = &self.reference_cmd {
             let _ = writeln!(s, "Reference: `{cmd}`");
         }
+        let order = if self.reference_cmd.is_some() {
+            "each round runs every configuration on stepwise, then llama.cpp's bench"
+        } else {
+            "stepwise only: no reference run"
+        };
         let _ = writeln!(
             s,
-            "Rounds: {} (each round runs every configuration on stepwise, then llama.cpp's bench); cells show the median and, in brackets, the range over the rounds; the ratio is of the medians.\n",
+            "Rounds: {} ({order}); cells show the median and, in brackets, the range over the rounds; the ratio is of the medians.\n",
             self.rounds
         );
         let mut t = Table::new(&[
@@ -314,6 +319,10 @@ mod tests {
         };
         let md = r.to_markdown();
         assert!(!md.contains("Reference:"), "{md}");
+        assert!(
+            md.contains("Rounds: 1 (stepwise only: no reference run)"),
+            "{md}"
+        );
         assert!(
             md.contains("| 35 | 1 | 0.100 (34) | – | 100.0 | – | – |"),
             "{md}"
