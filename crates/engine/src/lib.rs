@@ -4,7 +4,6 @@
 //! - [`http`]: OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, Ollama, llama-cpp-python).
 //! - [`fetch`]: the default model (SmolLM2-135M-Instruct Q4_1 from PyPI), checked before use.
 
-pub mod bench;
 pub mod fetch;
 mod generator;
 pub mod http;

@@ -25,7 +25,6 @@
 
 pub mod api;
 mod app;
-pub mod bench;
 pub mod config;
 pub mod metrics;
 pub mod pool;

@@ -1,7 +1,10 @@
-//! `stepwise bench …`: side-by-side comparisons against the named peers.
+//! `stepwise bench …`: side-by-side comparisons against the named peers (`stepwise-bench`).
 
 use crate::Global;
+use anyhow::Context;
 use clap::Subcommand;
+use std::path::PathBuf;
+use stepwise_bench::{generate, serve, verify};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -12,17 +15,29 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 pub enum What {
     /// Answer verification: stepwise versus HF math-verify (pairs/s, agreement).
-    Verify(super::bench_verify::Args),
+    Verify(verify::Args),
     /// Generation throughput: embedded backend versus llama.cpp's batched-bench.
-    Generate(super::bench_generate::Args),
+    Generate(generate::Args),
     /// Reward server load test: stepwise serve versus FastAPI + math-verify.
-    Serve(super::bench_serve::Args),
+    Serve(serve::Args),
+}
+
+/// The data folder of the built-in datasets (`--data-dir`, `STEPWISE_DATA`, or `shared/data`
+/// above the working directory).
+fn data_dir(g: &Global) -> anyhow::Result<PathBuf> {
+    stepwise_data::resolve_data_dir(g.data_dir.as_deref()).map_err(|looked| {
+        let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+        anyhow::anyhow!(
+            "data folder not found (looked at {}); pass --data-dir or set STEPWISE_DATA",
+            looked.join(", ")
+        )
+    })
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     match args.what {
-        What::Verify(a) => super::bench_verify::run(a, g),
-        What::Generate(a) => super::bench_generate::run(a, g),
-        What::Serve(a) => super::bench_serve::run(a, g),
+        What::Verify(a) => verify::run(&a, &data_dir(g)?).context("bench verify"),
+        What::Generate(a) => generate::run(&a).context("bench generate"),
+        What::Serve(a) => serve::run(&a, &data_dir(g)?).context("bench serve"),
     }
 }

@@ -3,9 +3,6 @@
 pub mod annotate;
 pub mod backend;
 pub mod bench;
-pub mod bench_generate;
-pub mod bench_serve;
-pub mod bench_verify;
 pub mod data;
 pub mod eval;
 pub mod generate;

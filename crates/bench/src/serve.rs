@@ -4,58 +4,91 @@
 //! 1. Builds N MATH-style rewards from MATH-500: gold answers, equivalent
 //!    rewrites and wrong answers, wrapped in model-like responses (with and
 //!    without `<think>` blocks, `<answer>` tags, truncated ones).
-//! 2. Starts stepwise's server in this process and the Python server in a private
-//!    venv (created once under the cache folder), both on 127.0.0.1.
+//! 2. Starts stepwise's server in this process and the Python server
+//!    (`assets/reward_app.py`) in the reference venv, both on 127.0.0.1.
 //! 3. Agreement pass: every item once through each server's `/get_reward`;
 //!    rewards are compared where math-verify did not time out, and each item whose
 //!    rewards differ goes to the reference's `/diagnose`, which recomputes it with
 //!    one recipe setting changed so the report names the cause ([`Cause`]).
-//! 4. Load pass: `wrk` (Debian's `wrk`, a Lua script for the POST bodies) cycles
-//!    through the same N rewards against each server for a fixed time, and
-//!    throughput is completed requests × rewards per request / that time. (A
-//!    send-each-once run cannot be timed with wrk: its main thread sleeps the
-//!    whole `-d` even after every thread has stopped, so the measured duration
-//!    would always be the bound.)
+//! 4. Load rounds: in each round `wrk` (Debian's `wrk`, with `assets/post.lua` for the
+//!    POST bodies) cycles through the same N rewards against stepwise, then against the
+//!    reference, for a fixed time each; throughput is completed requests × rewards per
+//!    request / that time. (A send-each-once run cannot be timed with wrk: its main
+//!    thread sleeps the whole `-d` even after every thread has stopped, so the measured
+//!    duration would always be the bound.)
 //!
 //! Soak mode keeps `wrk` on the stepwise server for a given time at high
 //! concurrency and samples this process's resident memory from `/proc/self/status`.
 
-use crate::Server;
-use crate::config::Config;
+use crate::report::{Align, Table, publish};
+use crate::stats::{alternate, median, spread};
+use crate::{BenchError, CommonArgs, io};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use stepwise_serve::config::Config;
+use stepwise_serve::{ServeError, Server};
 
-/// Errors of the bench, each naming what failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    #[error("{path}:{line}: {msg}")]
-    Data {
-        path: String,
-        line: usize,
-        msg: String,
-    },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Tool(String),
-    #[error(transparent)]
-    Serve(#[from] crate::ServeError),
-    #[error("{what}: {source}")]
-    Http {
-        what: String,
-        source: reqwest::Error,
-    },
+/// Rounds when `--rounds` is not given (the published table's setting).
+pub const DEFAULT_ROUNDS: usize = 1;
+
+/// `stepwise bench serve`: the reward server under load, versus FastAPI + math-verify.
+///
+/// The Python reference (FastAPI + uvicorn + math-verify) runs in the reference venv;
+/// wrk drives both on 127.0.0.1. Prints rewards/s, p50/p99 latency, errors and reward
+/// agreement. `--soak SECS` instead keeps wrk on stepwise alone and samples its memory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Rewards to send to each server (built from MATH-500).
+    #[arg(long, default_value_t = 10_000)]
+    pub items: usize,
+    /// Rewards per request.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// wrk connections (the soak uses them as well).
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    pub wrk_threads: usize,
+    /// Length of each load run, in seconds (wrk cycles through the rewards for this long).
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// uvicorn worker processes for the Python server (0: as many as --threads).
+    #[arg(long, default_value_t = 0)]
+    pub py_workers: usize,
+    /// Soak mode: this many seconds of load on stepwise, memory sampled from /proc.
+    #[arg(long, value_name = "SECS")]
+    pub soak: Option<u64>,
+    /// Seed of the reward set.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
-    let what = what.into();
-    move |source| BenchError::Io { what, source }
+impl Args {
+    fn check(&self) -> Result<(), BenchError> {
+        if self.items == 0
+            || self.batch == 0
+            || self.connections == 0
+            || self.wrk_threads == 0
+            || self.seconds == 0
+        {
+            return Err(BenchError::Options(
+                "--items, --batch, --connections, --wrk-threads and --seconds must be positive"
+                    .into(),
+            ));
+        }
+        if self.soak.is_some() && self.common.rounds.is_some_and(|r| r > 1) {
+            return Err(BenchError::Options(
+                "--soak is one long run; it takes no --rounds".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One reward to compute.
@@ -289,152 +322,7 @@ pub fn bodies(items: &[BenchItem], batch: usize) -> Vec<String> {
 ///
 /// `POST /diagnose` is used only for the items whose rewards differ: it recomputes
 /// each with one setting of the recipe changed, so the report can name the cause.
-pub const PYTHON_APP: &str = r#"# Written by `stepwise bench serve`: the reference reward server.
-# Accuracy follows open-r1's GRPO accuracy_reward recipe (src/open_r1/rewards.py).
-import logging
-
-from fastapi import FastAPI
-from latex2sympy2_extended import NormalizationConfig
-from math_verify import LatexExtractionConfig, parse, verify
-from pydantic import BaseModel
-
-
-class _TimeoutCounter(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.n = 0
-
-    def emit(self, record):
-        if "Timeout" in record.getMessage():
-            self.n += 1
-
-
-_timeouts = _TimeoutCounter()
-logging.getLogger("math_verify").addHandler(_timeouts)
-logging.getLogger("math_verify").setLevel(logging.WARNING)
-# the recipe passes equations=True, which latex2sympy2_extended 1.x warns about on every
-# parse (it is a no-op now); keep that warning out of the timed path
-logging.getLogger("latex2sympy2_extended").setLevel(logging.ERROR)
-
-GOLD_CONFIG = [LatexExtractionConfig()]
-
-
-def answer_config(malformed_operators=False):
-    return [
-        LatexExtractionConfig(
-            normalization_config=NormalizationConfig(
-                nits=False,
-                malformed_operators=malformed_operators,
-                basic_latex=True,
-                equations=True,
-                boxed="all",
-                units=True,
-            ),
-            boxed_match_priority=0,
-            try_extract_without_anchor=False,
-        )
-    ]
-
-
-ANSWER_CONFIG = answer_config()
-ANSWER_CONFIG_MALFORMED_OPS = answer_config(malformed_operators=True)
-
-app = FastAPI()
-
-
-class Req(BaseModel):
-    query: list[str]
-    prompts: list[str]
-    labels: list[str]
-
-
-def format_ok(prompt: str, response: str) -> bool:
-    r = response.strip()
-    if r.count("</think>") != 1:
-        return False
-    opens = r.count("<think>")
-    opened_here = r.startswith("<think>") and opens == 1
-    prefilled = opens == 0 and prompt.rstrip().endswith("<think>")
-    if not (opened_here or prefilled):
-        return False
-    after = r[r.find("</think>") + len("</think>"):]
-    i = after.find("<answer>")
-    return "\\boxed{" in after or (i >= 0 and "</answer>" in after[i:])
-
-
-def parse_gold(label: str):
-    return parse("\\boxed{" + label + "}", extraction_mode="first_match", extraction_config=GOLD_CONFIG)
-
-
-def parse_answer(response: str, config=ANSWER_CONFIG):
-    return parse(response, extraction_config=config, extraction_mode="first_match")
-
-
-def safe_verify(a, b) -> float:
-    try:
-        return 1.0 if verify(a, b) else 0.0
-    except Exception:
-        return 0.0
-
-
-def accuracy(response: str, label: str):
-    """(accuracy, timed out, gold unparseable), as open-r1's accuracy_reward scores it."""
-    before = _timeouts.n
-    gold = parse_gold(label)
-    if len(gold) == 0:
-        return 1.0, 1.0 if _timeouts.n > before else 0.0, 1.0
-    a = safe_verify(parse_answer(response), gold)
-    return a, (1.0 if _timeouts.n > before else 0.0), 0.0
-
-
-def split(q: str, p: str) -> str:
-    return q[len(p):] if q.startswith(p) else q
-
-
-@app.get("/health")
-async def health():
-    return {"status": "ok"}
-
-
-@app.post("/get_reward")
-async def get_reward(req: Req):
-    rewards, acc, fmt, timed_out, gold_unparsed = [], [], [], [], []
-    for q, p, l in zip(req.query, req.prompts, req.labels):
-        response = split(q, p)
-        a, t, u = accuracy(response, l)
-        f = 1.0 if format_ok(p, response) else 0.0
-        rewards.append(a + f)
-        acc.append(a)
-        fmt.append(f)
-        timed_out.append(t)
-        gold_unparsed.append(u)
-    return {
-        "rewards": rewards,
-        "scores": rewards,
-        "extra_logs": {
-            "accuracy": acc,
-            "format": fmt,
-            "timed_out": timed_out,
-            "gold_unparsed": gold_unparsed,
-        },
-    }
-
-
-@app.post("/diagnose")
-async def diagnose(req: Req):
-    out = {"gold": [], "answer": [], "malformed_operators_on": [], "gold_first": []}
-    for q, p, l in zip(req.query, req.prompts, req.labels):
-        response = split(q, p)
-        gold = parse_gold(l)
-        ans = parse_answer(response)
-        out["gold"].append(str(gold))
-        out["answer"].append(str(ans))
-        out["malformed_operators_on"].append(
-            safe_verify(parse_answer(response, ANSWER_CONFIG_MALFORMED_OPS), gold)
-        )
-        out["gold_first"].append(safe_verify(gold, ans))
-    return out
-"#;
+pub const PYTHON_APP: &str = include_str!("../assets/reward_app.py");
 
 /// What the reference computes, for the report.
 pub const REFERENCE_RECIPE: &str = "\nThe reference scores accuracy with open-r1's GRPO `accuracy_reward` recipe: the response parsed by math-verify with boxed-first LaTeX extraction (`boxed_match_priority=0`, `try_extract_without_anchor=False`, `malformed_operators=False`, `first_match`), the gold label parsed as `\\boxed{label}` with `LatexExtractionConfig()`, compared by `verify(answer, gold)`; format is the deepseek-r1 preset's rule written in Python.\n";
@@ -449,43 +337,7 @@ pub const PYTHON_REQUIREMENTS: [&str; 3] = [
 /// The wrk script: each thread sends its share of the bodies exactly once
 /// (cycling only to keep connections busy until the last responses arrive),
 /// then stops; `done` prints one JSON line.
-pub const WRK_SCRIPT: &str = r#"-- Written by `stepwise bench serve`.
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  local path, nthreads, once = args[1], tonumber(args[2]), args[3] == "once"
-  bodies = {}
-  local all = {}
-  for line in io.lines(path) do all[#all + 1] = line end
-  for i = id + 1, #all, nthreads do bodies[#bodies + 1] = all[i] end
-  quota = once and #bodies or -1
-  sent, got = 0, 0
-end
-
-function request()
-  sent = sent + 1
-  local body = bodies[((sent - 1) % #bodies) + 1]
-  return wrk.format("POST", "/get_reward", {["Content-Type"] = "application/json"}, body)
-end
-
-function response(status, headers, body)
-  got = got + 1
-  if quota > 0 and got >= quota then wrk.thread:stop() end
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nSTEPWISE_WRK {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"#;
+pub const WRK_SCRIPT: &str = include_str!("../assets/post.lua");
 
 /// One load run measured by wrk.
 #[derive(Debug, Clone, Deserialize)]
@@ -527,29 +379,6 @@ impl LoadResult {
     pub fn rewards_per_s(&self) -> f64 {
         self.rewards as f64 / self.seconds().max(1e-9)
     }
-}
-
-/// Options of the bench.
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    /// MATH-500 `test.jsonl`.
-    pub math500: PathBuf,
-    pub items: usize,
-    /// Items per request.
-    pub batch: usize,
-    /// wrk connections and threads.
-    pub connections: usize,
-    pub threads: usize,
-    /// Upper bound on each load run.
-    pub max_seconds: u64,
-    /// Where the Python venv lives.
-    pub cache_dir: PathBuf,
-    pub python: String,
-    /// uvicorn worker processes (0: one per core).
-    pub py_workers: usize,
-    /// Skip the Python server (stepwise only).
-    pub skip_python: bool,
-    pub seed: u64,
 }
 
 /// Why the reference's reward for an item differs from stepwise's, as `/diagnose`
@@ -636,12 +465,18 @@ impl Agreement {
 /// The whole comparison.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
-    pub options: BenchOptions,
-    pub stepwise: LoadResult,
-    pub python: Option<LoadResult>,
-    pub agreement: Option<Agreement>,
+    pub items: usize,
+    pub batch: usize,
+    pub wrk_threads: usize,
+    pub connections: usize,
+    /// stepwise's verification threads and the reference's uvicorn workers.
     pub workers: usize,
     pub py_workers: usize,
+    pub rounds: usize,
+    /// One load run per round and server (`python` is empty with `--no-reference`).
+    pub stepwise: Vec<LoadResult>,
+    pub python: Vec<LoadResult>,
+    pub agreement: Option<Agreement>,
 }
 
 /// Rewards and logs of one pass over all items.
@@ -934,59 +769,6 @@ impl Drop for PyServer {
     }
 }
 
-/// The user cache folder's `stepwise/bench-serve` (the temp folder when there is none).
-pub fn default_cache_dir() -> PathBuf {
-    stepwise_core::paths::cache_dir("bench-serve")
-}
-
-/// Creates (once) the venv of the reference server and returns its python.
-pub fn ensure_venv(cache_dir: &Path, python: &str) -> Result<PathBuf, BenchError> {
-    let venv = cache_dir.join("venv-mathverify-0.9.0");
-    let py = venv.join("bin").join("python");
-    let marker = venv.join(".stepwise-ready");
-    if marker.exists() && py.exists() {
-        return Ok(py);
-    }
-    std::fs::create_dir_all(cache_dir).map_err(io(format!("creating {}", cache_dir.display())))?;
-    eprintln!(
-        "bench serve: creating the reference venv in {} (once)",
-        venv.display()
-    );
-    let st = std::process::Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .map_err(io(format!(
-            "running {python} -m venv (is python3 installed?)"
-        )))?;
-    if !st.success() {
-        return Err(BenchError::Tool(format!(
-            "{python} -m venv {} failed",
-            venv.display()
-        )));
-    }
-    let st = std::process::Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PYTHON_REQUIREMENTS)
-        .status()
-        .map_err(io("running pip install"))?;
-    if !st.success() {
-        return Err(BenchError::Tool(format!(
-            "pip install {} failed",
-            PYTHON_REQUIREMENTS.join(" ")
-        )));
-    }
-    std::fs::write(&marker, PYTHON_REQUIREMENTS.join("\n"))
-        .map_err(io("marking the venv ready"))?;
-    Ok(py)
-}
-
 fn free_port() -> Result<u16, BenchError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
     l.local_addr()
@@ -1045,26 +827,35 @@ async fn start_python(
     Ok((server, base))
 }
 
-async fn start_stepwise() -> Result<
-    (
-        String,
-        std::sync::Arc<crate::AppState>,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<Result<(), crate::ServeError>>,
-    ),
-    BenchError,
-> {
-    let mut cfg = Config::with_preset("deepseek-r1").map_err(crate::ServeError::from)?;
-    // the bench measures throughput, not admission control: let every wrk connection in
-    cfg.server.max_concurrency = 4096;
-    let server = Server::bind("127.0.0.1:0".parse().expect("literal address"), cfg).await?;
-    let base = format!("http://{}", server.local_addr());
-    let state = server.state();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    Ok((base, state, tx, handle))
+/// stepwise's server, running on the current runtime until `stop` is sent.
+struct Stepwise {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl Stepwise {
+    /// Binds a free loopback port with the deepseek-r1 preset and `workers` verification threads.
+    async fn start(workers: usize) -> Result<Self, BenchError> {
+        let mut cfg = Config::with_preset("deepseek-r1").map_err(ServeError::from)?;
+        // the bench measures throughput, not admission control: let every wrk connection in
+        cfg.server.max_concurrency = 4096;
+        cfg.server.workers = workers;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = Server::bind(addr, cfg).await?;
+        let base = format!("http://{}", server.local_addr());
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Ok(Self { base, stop, handle })
+    }
+
+    /// Stops accepting, finishes what is in flight.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.await;
+    }
 }
 
 /// The rewards of a run, and the scratch folder where wrk reads their bodies.
@@ -1075,14 +866,15 @@ struct Workload {
     bodies_file: PathBuf,
     threads: usize,
     connections: usize,
+    batch: usize,
 }
 
 impl Workload {
-    fn prepare(opts: &BenchOptions) -> Result<Self, BenchError> {
+    fn prepare(args: &Args, data_dir: &Path) -> Result<Self, BenchError> {
         find_wrk()?;
-        let records = read_math500(&opts.math500)?;
-        let items = build_items(&records, opts.items, opts.seed);
-        let bodies = bodies(&items, opts.batch);
+        let records = read_math500(&data_dir.join("math500").join("test.jsonl"))?;
+        let items = build_items(&records, args.items, args.seed);
+        let bodies = bodies(&items, args.batch);
         let dir = tempfile::tempdir().map_err(io("creating a scratch folder"))?;
         let bodies_file = dir.path().join("bodies.jsonl");
         std::fs::write(&bodies_file, bodies.join("\n") + "\n")
@@ -1092,8 +884,9 @@ impl Workload {
             bodies,
             dir,
             bodies_file,
-            threads: opts.threads,
-            connections: opts.connections,
+            threads: args.wrk_threads,
+            connections: args.connections,
+            batch: args.batch,
         })
     }
 
@@ -1109,113 +902,206 @@ impl Workload {
         )
         .await
     }
+
+    /// One load run against `base`, as a row of the table.
+    async fn measure(
+        &self,
+        server: &str,
+        base: &str,
+        seconds: u64,
+        round: usize,
+    ) -> Result<LoadResult, BenchError> {
+        let wrk = self.load(base, seconds).await?;
+        let r = LoadResult {
+            server: server.to_string(),
+            // Rewards carried by the requests wrk completed (bodies cycle, each holds `batch`).
+            rewards: wrk.requests * self.batch as u64,
+            planned: self.items.len() as u64,
+            wrk,
+        };
+        eprintln!(
+            "round {round} {server}: {:.0} rewards/s, p99 {:.2} ms, {} errors",
+            r.rewards_per_s(),
+            r.wrk.p99_us as f64 / 1e3,
+            r.wrk.errors()
+        );
+        Ok(r)
+    }
 }
 
-/// Runs the comparison.
-pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
-    let work = Workload::prepare(&opts)?;
-    let (items, bodies) = (&work.items, &work.bodies);
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let py_workers = if opts.py_workers == 0 {
-        cores
-    } else {
-        opts.py_workers
-    };
+/// Label of stepwise's rows.
+const STEPWISE_LABEL: &str = "stepwise serve (deepseek-r1 preset)";
 
-    let (base, _state, stop, handle) = start_stepwise().await?;
+/// Runs the comparison: an agreement pass through each server, then `--rounds`
+/// alternating load runs (stepwise, then the reference) with both servers up.
+pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> {
+    args.check()?;
+    let c = &args.common;
+    let rounds = c.rounds_or(DEFAULT_ROUNDS);
+    let workers = c.threads();
+    let py_workers = if args.py_workers == 0 {
+        workers
+    } else {
+        args.py_workers
+    };
+    let work = Workload::prepare(args, data_dir)?;
+    let (items, bodies) = (&work.items, &work.bodies);
+    // pip before any server starts: the first time it takes minutes
+    let env = if c.no_reference {
+        None
+    } else {
+        Some(c.python_env(&PYTHON_REQUIREMENTS)?)
+    };
+    let rt = crate::runtime()?;
+    let ours = rt.block_on(Stepwise::start(workers))?;
     eprintln!(
-        "bench serve: stepwise on {base}; {} items in {} requests",
+        "bench serve: stepwise on {}; {} items in {} requests",
+        ours.base,
         items.len(),
         bodies.len()
     );
-    let ours = pass(&base, bodies, "stepwise").await?;
-    let wrk_ours = work.load(&base, opts.max_seconds).await?;
-    let _ = stop.send(());
-    let _ = handle.await;
-    let stepwise = LoadResult {
-        server: "stepwise serve (deepseek-r1 preset)".into(),
-        rewards: rewards_done(&wrk_ours, opts.batch),
-        planned: items.len() as u64,
-        wrk: wrk_ours,
+    let our_pass = rt.block_on(pass(&ours.base, bodies, "stepwise"))?;
+    // `_server` stops the Python server (its process group) when dropped
+    let (_server, reference) = match &env {
+        None => (None, None),
+        Some(env) => {
+            let (server, pbase) =
+                rt.block_on(start_python(env.python(), work.dir.path(), py_workers))?;
+            eprintln!("bench serve: Python reference on {pbase} ({py_workers} uvicorn workers)");
+            let their_pass = rt.block_on(pass(&pbase, bodies, "python"))?;
+            let mut agreement = compare(items, &our_pass, &their_pass);
+            rt.block_on(diagnose(&pbase, items, &mut agreement))?;
+            (Some(server), Some((pbase, agreement)))
+        }
     };
-
-    let (python, agreement) = if opts.skip_python {
-        (None, None)
-    } else {
-        let py = ensure_venv(&opts.cache_dir, &opts.python)?;
-        let (_server, pbase) = start_python(&py, work.dir.path(), py_workers).await?;
-        eprintln!("bench serve: Python reference on {pbase} ({py_workers} uvicorn workers)");
-        let theirs = pass(&pbase, bodies, "python").await?;
-        let wrk_theirs = work.load(&pbase, opts.max_seconds).await?;
-        let mut agreement = compare(items, &ours, &theirs);
-        diagnose(&pbase, items, &mut agreement).await?;
-        (
-            Some(LoadResult {
-                server: format!(
-                    "FastAPI + uvicorn ({py_workers} workers) + math-verify 0.9.0, open-r1 accuracy recipe"
-                ),
-                rewards: rewards_done(&wrk_theirs, opts.batch),
-                planned: items.len() as u64,
-                wrk: wrk_theirs,
-            }),
-            Some(agreement),
-        )
-    };
+    let python_label = format!(
+        "FastAPI + uvicorn ({py_workers} workers) + math-verify 0.9.0, open-r1 accuracy recipe"
+    );
+    let (mut stepwise, mut python) = (Vec::new(), Vec::new());
+    alternate(
+        rounds,
+        |round| {
+            stepwise.push(rt.block_on(work.measure(
+                STEPWISE_LABEL,
+                &ours.base,
+                args.seconds,
+                round,
+            ))?);
+            Ok(())
+        },
+        |round| {
+            if let Some((pbase, _)) = &reference {
+                python.push(rt.block_on(work.measure(
+                    &python_label,
+                    pbase,
+                    args.seconds,
+                    round,
+                ))?);
+            }
+            Ok::<(), BenchError>(())
+        },
+    )?;
+    rt.block_on(ours.stop());
     Ok(BenchReport {
-        options: opts.clone(),
+        items: args.items,
+        batch: args.batch,
+        wrk_threads: args.wrk_threads,
+        connections: args.connections,
+        workers,
+        py_workers,
+        rounds,
         stepwise,
         python,
-        agreement,
-        workers: cores,
-        py_workers,
+        agreement: reference.map(|(_, a)| a),
     })
 }
 
-/// Rewards carried by the completed requests (every body but maybe the last is full).
-/// Rewards carried by the requests wrk completed (bodies cycle, each holds `batch`).
-fn rewards_done(w: &WrkSummary, batch: usize) -> u64 {
-    w.requests * batch as u64
+/// `stepwise bench serve` (or its soak with `--soak`): measures, prints the Markdown
+/// section and writes it to `--out`.
+pub fn run(args: &Args, data_dir: &Path) -> Result<(), BenchError> {
+    let md = match args.soak {
+        Some(seconds) => soak(args, data_dir, seconds)?.to_markdown(),
+        None => measure(args, data_dir)?.to_markdown(),
+    };
+    publish(&md, args.common.out.as_deref())
+}
+
+/// A table row summarizing one server's load runs over the rounds.
+fn load_row(t: &mut Table, runs: &[LoadResult]) {
+    let Some(first) = runs.first() else {
+        return;
+    };
+    let of = |f: &dyn Fn(&LoadResult) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    let rewards = of(&|r| r.rewards as f64);
+    let short = runs.iter().any(|r| r.rewards < r.planned);
+    t.row([
+        first.server.clone(),
+        format!(
+            "{}{}",
+            spread(&rewards, 0),
+            if short {
+                format!(" (fewer than the {} distinct rewards)", first.planned)
+            } else {
+                String::new()
+            }
+        ),
+        spread(&of(&|r| r.seconds()), 2),
+        spread(&of(&|r| r.rewards_per_s()), 0),
+        spread(&of(&|r| r.wrk.p50_us as f64 / 1e3), 2),
+        spread(&of(&|r| r.wrk.p90_us as f64 / 1e3), 2),
+        spread(&of(&|r| r.wrk.p99_us as f64 / 1e3), 2),
+        runs.iter().map(|r| r.wrk.errors()).sum::<u64>().to_string(),
+    ]);
 }
 
 impl BenchReport {
     /// The comparison as a Markdown section.
     pub fn to_markdown(&self) -> String {
-        let o = &self.options;
         let mut s = String::new();
         let _ = writeln!(
             s,
             "{} MATH-style rewards ({} per request, OpenRLHF `/get_reward`), wrk with {} threads and {} connections, on 127.0.0.1; stepwise verifies on {} threads.\n",
-            o.items, o.batch, o.threads, o.connections, self.workers
+            self.items, self.batch, self.wrk_threads, self.connections, self.workers
         );
-        s.push_str(
-            "| server | rewards scored | seconds | rewards/s | p50 ms | p90 ms | p99 ms | errors |\n",
-        );
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in std::iter::once(&self.stepwise).chain(self.python.as_ref()) {
+        if self.rounds > 1 {
             let _ = writeln!(
                 s,
-                "| {} | {}{} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
-                r.server,
-                r.rewards,
-                if r.rewards < r.planned {
-                    format!(" (fewer than the {} distinct rewards)", r.planned)
-                } else {
-                    String::new()
-                },
-                r.seconds(),
-                r.rewards_per_s(),
-                r.wrk.p50_us as f64 / 1e3,
-                r.wrk.p90_us as f64 / 1e3,
-                r.wrk.p99_us as f64 / 1e3,
-                r.wrk.errors(),
+                "Rounds: {} (each round runs wrk against stepwise, then against the reference); cells show the median and, in brackets, the range over the rounds; errors are summed; the ratio is of the medians.\n",
+                self.rounds
             );
         }
-        if let Some(p) = &self.python {
+        let mut t = Table::new(&[
+            ("server", Align::Left),
+            ("rewards scored", Align::Right),
+            ("seconds", Align::Right),
+            ("rewards/s", Align::Right),
+            ("p50 ms", Align::Right),
+            ("p90 ms", Align::Right),
+            ("p99 ms", Align::Right),
+            ("errors", Align::Right),
+        ]);
+        load_row(&mut t, &self.stepwise);
+        load_row(&mut t, &self.python);
+        s.push_str(&t.to_markdown());
+        let rate = |runs: &[LoadResult]| {
+            median(
+                &runs
+                    .iter()
+                    .map(LoadResult::rewards_per_s)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        if !self.python.is_empty() {
+            let p99: Vec<f64> = self
+                .stepwise
+                .iter()
+                .map(|r| r.wrk.p99_us as f64 / 1e3)
+                .collect();
             let _ = writeln!(
                 s,
                 "\nThroughput ratio: **{:.1}x** (target ≥ 20x). stepwise p99: {:.2} ms (target < 50 ms).",
-                self.stepwise.rewards_per_s() / p.rewards_per_s().max(1e-9),
-                self.stepwise.wrk.p99_us as f64 / 1e3
+                rate(&self.stepwise) / rate(&self.python).max(1e-9),
+                median(&p99)
             );
         }
         if let Some(a) = &self.agreement {
@@ -1247,15 +1133,21 @@ impl BenchReport {
                 reference_side,
                 other
             );
-            s.push_str("| item kind | compared | rewards differ | reference-side bug |\n|---|---:|---:|---:|\n");
+            let mut t = Table::new(&[
+                ("item kind", Align::Left),
+                ("compared", Align::Right),
+                ("rewards differ", Align::Right),
+                ("reference-side bug", Align::Right),
+            ]);
             for (k, (n, d)) in &a.by_kind {
                 let refs = a
                     .differences
                     .iter()
                     .filter(|x| &x.kind == k && x.cause.is_reference_side())
                     .count();
-                let _ = writeln!(s, "| {k} | {n} | {d} | {refs} |");
+                t.row([k.clone(), n.to_string(), d.to_string(), refs.to_string()]);
             }
+            s.push_str(&t.to_markdown());
             for (cause, diffs) in &causes {
                 let _ = writeln!(
                     s,
@@ -1369,48 +1261,51 @@ impl SoakReport {
 }
 
 /// Keeps wrk on the stepwise server for `seconds`, sampling RSS once a second.
-pub async fn soak(opts: BenchOptions, seconds: u64) -> Result<SoakReport, BenchError> {
-    let work = Workload::prepare(&opts)?;
-    let (base, _state, stop, handle) = start_stepwise().await?;
-    let start = Instant::now();
-    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
-    let sampler = tokio::spawn(async move {
-        let mut samples = Vec::new();
-        let bar = indicatif::ProgressBar::new(seconds).with_message("soak");
-        loop {
+pub fn soak(args: &Args, data_dir: &Path, seconds: u64) -> Result<SoakReport, BenchError> {
+    args.check()?;
+    let work = Workload::prepare(args, data_dir)?;
+    let rt = crate::runtime()?;
+    rt.block_on(async {
+        let server = Stepwise::start(args.common.threads()).await?;
+        let start = Instant::now();
+        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+        let sampler = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let bar = indicatif::ProgressBar::new(seconds).with_message("soak");
+            loop {
+                if let Some(k) = rss_kib() {
+                    samples.push((start.elapsed().as_secs_f64(), k));
+                }
+                bar.set_position(start.elapsed().as_secs().min(seconds));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = done_rx.changed() => break,
+                }
+            }
+            bar.finish_and_clear();
             if let Some(k) = rss_kib() {
                 samples.push((start.elapsed().as_secs_f64(), k));
             }
-            bar.set_position(start.elapsed().as_secs().min(seconds));
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = done_rx.changed() => break,
-            }
-        }
-        bar.finish_and_clear();
-        if let Some(k) = rss_kib() {
-            samples.push((start.elapsed().as_secs_f64(), k));
-        }
-        samples
-    });
-    let wrk = work.load(&base, seconds).await;
-    let _ = done_tx.send(true);
-    let rss = sampler
-        .await
-        .map_err(|e| BenchError::Tool(format!("the RSS sampler failed: {e}")))?;
-    let _ = stop.send(());
-    let _ = handle.await;
-    let wrk = wrk?;
-    Ok(SoakReport {
-        seconds,
-        connections: opts.connections,
-        load: LoadResult {
-            server: "stepwise serve".into(),
-            rewards: wrk.requests * opts.batch as u64,
-            planned: 0,
-            wrk,
-        },
-        rss,
+            samples
+        });
+        let wrk = work.load(&server.base, seconds).await;
+        let _ = done_tx.send(true);
+        let rss = sampler
+            .await
+            .map_err(|e| BenchError::Tool(format!("the RSS sampler failed: {e}")))?;
+        server.stop().await;
+        let wrk = wrk?;
+        Ok(SoakReport {
+            seconds,
+            connections: args.connections,
+            load: LoadResult {
+                server: "stepwise serve".into(),
+                rewards: wrk.requests * args.batch as u64,
+                planned: 0,
+                wrk,
+            },
+            rss,
+        })
     })
 }
 
@@ -1503,24 +1398,8 @@ mod tests {
         assert_eq!(a.differences.len(), 2);
         a.differences[0].cause = Cause::UnbracedTex;
         let report = BenchReport {
-            options: BenchOptions {
-                math500: PathBuf::new(),
-                items: 40,
-                batch: 8,
-                connections: 1,
-                threads: 1,
-                max_seconds: 1,
-                cache_dir: PathBuf::new(),
-                python: String::new(),
-                py_workers: 1,
-                skip_python: false,
-                seed: 3,
-            },
-            stepwise: load(),
-            python: Some(load()),
             agreement: Some(a),
-            workers: 1,
-            py_workers: 1,
+            ..report(1, vec![load()], vec![load()])
         };
         let md = report.to_markdown();
         assert!(md.contains("Rewards that differ: 2 — 1 traced"), "{md}");
@@ -1530,12 +1409,120 @@ mod tests {
     }
 
     fn load() -> LoadResult {
+        run(1, 1, 1, 0)
+    }
+
+    /// A load run of `requests` requests of 8 rewards over `ms` milliseconds.
+    fn run(requests: u64, ms: u64, p99_us: u64, errors: u64) -> LoadResult {
         LoadResult {
             server: String::new(),
-            wrk: serde_json::from_str(r#"{"requests":1,"duration_us":1,"connect":0,"read":0,"write":0,"status":0,"timeout":0,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1}"#).unwrap(),
-            rewards: 1,
-            planned: 0,
+            wrk: WrkSummary {
+                requests,
+                duration_us: ms * 1000,
+                connect: 0,
+                read: 0,
+                write: 0,
+                status: errors,
+                timeout: 0,
+                p50_us: p99_us / 10,
+                p90_us: p99_us / 2,
+                p99_us,
+                max_us: p99_us * 2,
+            },
+            rewards: requests * 8,
+            planned: 80,
         }
+    }
+
+    fn report(rounds: usize, stepwise: Vec<LoadResult>, python: Vec<LoadResult>) -> BenchReport {
+        BenchReport {
+            items: 80,
+            batch: 8,
+            wrk_threads: 2,
+            connections: 32,
+            workers: 2,
+            py_workers: 2,
+            rounds,
+            stepwise,
+            python,
+            agreement: None,
+        }
+    }
+
+    fn named(mut r: LoadResult, server: &str) -> LoadResult {
+        r.server = server.into();
+        r
+    }
+
+    #[test]
+    fn one_round_reads_like_the_published_table() {
+        let md = report(
+            1,
+            vec![named(run(1000, 2000, 32_400, 0), "stepwise")],
+            vec![named(run(5, 2000, 528_000, 0), "python")],
+        )
+        .to_markdown();
+        assert!(md.starts_with("80 MATH-style rewards (8 per request, OpenRLHF `/get_reward`), wrk with 2 threads and 32 connections, on 127.0.0.1; stepwise verifies on 2 threads.\n"), "{md}");
+        assert!(!md.contains("Rounds:"), "{md}");
+        assert!(
+            md.contains("| stepwise | 8000 | 2.00 | 4000 | 3.24 | 16.20 | 32.40 | 0 |"),
+            "{md}"
+        );
+        assert!(md.contains("| python | 40 (fewer than the 80 distinct rewards) | 2.00 | 20 | 52.80 | 264.00 | 528.00 | 0 |"), "{md}");
+        assert!(
+            md.contains("Throughput ratio: **200.0x** (target ≥ 20x). stepwise p99: 32.40 ms"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn rounds_show_medians_and_ranges_and_sum_the_errors() {
+        let ours = vec![
+            named(run(1000, 1000, 30_000, 1), "stepwise"),
+            named(run(3000, 1000, 10_000, 0), "stepwise"),
+            named(run(2000, 1000, 20_000, 2), "stepwise"),
+        ];
+        let md = report(3, ours, vec![]).to_markdown();
+        assert!(
+            md.contains(
+                "Rounds: 3 (each round runs wrk against stepwise, then against the reference)"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| stepwise | 16000 (8000–24000) | 1.00 (1.00–1.00) | 16000 (8000–24000) | 2.00 (1.00–3.00) | 10.00 (5.00–15.00) | 20.00 (10.00–30.00) | 3 |"),
+            "{md}"
+        );
+        assert!(!md.contains("Throughput ratio"), "{md}");
+    }
+
+    #[test]
+    fn defaults_are_the_published_settings_and_options_are_checked() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |a: &[&str]| {
+            Cli::try_parse_from(std::iter::once("serve").chain(a.iter().copied())).map(|c| c.args)
+        };
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.items, a.batch, a.connections, a.wrk_threads, a.seconds),
+            (10_000, 8, 32, 2, 20)
+        );
+        assert_eq!(a.common.rounds_or(DEFAULT_ROUNDS), 1);
+        assert!(a.check().is_ok());
+        let a = parse(&["--soak", "180", "--connections", "256"]).unwrap();
+        assert_eq!((a.soak, a.connections), (Some(180), 256));
+        assert!(a.check().is_ok());
+        let e = parse(&["--soak", "5", "--rounds", "2"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(e.to_string().contains("--soak"), "{e}");
+        assert!(parse(&["--batch", "0"]).unwrap().check().is_err());
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Generation throughput of the embedded backend beside llama.cpp's own `llama-batched-bench`.
+//! The two sides of `bench generate`: the embedded backend (the only module of this crate
+//! that uses `stepwise-engine`) and llama.cpp's own `llama-batched-bench`.
 //!
 //! The reference is built from the PyPI sdist of `llama-cpp-python` (which vendors the whole
 //! llama.cpp tree, including `tools/batched-bench`) into the stepwise cache, once.
 
-use crate::{EngineError, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams};
+use crate::{BenchError, CommonArgs, io, run_tool as run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use stepwise_engine::{
+    EmbeddedConfig, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams, fetch,
+};
 
 /// `LLAMA_LIB_PROFILE` when this crate was compiled. `llama-cpp-sys-2` compiles llama.cpp as
 /// CMake `RelWithDebInfo` (`-O2`) whenever the cargo profile has debug info (this workspace's
@@ -26,6 +30,27 @@ pub fn llama_build_profile() -> String {
 /// Version of the llama-cpp-python sdist whose vendored llama.cpp is the reference.
 pub const REFERENCE_SDIST: &str = "llama-cpp-python==0.3.36";
 const SDIST_DIR: &str = "llama_cpp_python-0.3.36";
+
+/// The default model, fetched when missing.
+pub fn default_model() -> Result<PathBuf, BenchError> {
+    Ok(fetch::ensure_default_model()?)
+}
+
+/// The embedded backend sized for the largest configuration: every run pays its own
+/// prompt processing (no prefix cache), `n_seq_max` leaves room for the largest N.
+pub fn open_engine(
+    model: &Path,
+    threads: usize,
+    ctx: u32,
+    max_n: usize,
+) -> Result<LlamaGenerator, BenchError> {
+    let mut cfg = EmbeddedConfig::new(model);
+    cfg.threads = Some(threads);
+    cfg.ctx_size = ctx;
+    cfg.n_seq_max = (max_n as u32 + 4).max(8);
+    cfg.prefix_cache_entries = 0;
+    Ok(LlamaGenerator::open(cfg)?)
+}
 
 /// One measured configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,10 +74,7 @@ pub struct BenchRow {
 }
 
 /// A prompt of about `target` tokens (raw text) and its exact token count.
-pub async fn make_prompt(
-    g: &LlamaGenerator,
-    target: usize,
-) -> Result<(String, usize), EngineError> {
+pub async fn make_prompt(g: &LlamaGenerator, target: usize) -> Result<(String, usize), BenchError> {
     const WORDS: &str = "Janet has three apples and buys five more at the market before giving two to her \
         neighbour who needs them for a pie that she will bake on Sunday afternoon with her children";
     let words: Vec<&str> = WORDS.split_whitespace().collect();
@@ -77,7 +99,7 @@ pub async fn measure(
     n: usize,
     gen_len: usize,
     seed: u64,
-) -> Result<BenchRow, EngineError> {
+) -> Result<BenchRow, BenchError> {
     let req = GenerateRequest {
         prompt: Prompt::Text(prompt.to_string()),
         assistant_prefix: String::new(),
@@ -124,20 +146,21 @@ pub struct ReferenceRow {
     pub t_total: f64,
 }
 
-/// Path of `llama-batched-bench`, building it if needed (pip download of the sdist, cmake).
-pub fn ensure_batched_bench() -> Result<PathBuf, EngineError> {
+/// Path of `llama-batched-bench`, building it if needed (pip download of the sdist with the
+/// reference venv's pip, cmake).
+pub fn ensure_batched_bench(common: &CommonArgs) -> Result<PathBuf, BenchError> {
     let root = stepwise_core::paths::cache_root().join("llama-cpp-src");
     let bin = root.join("build").join("bin").join("llama-batched-bench");
     if bin.exists() {
         return Ok(bin);
     }
-    std::fs::create_dir_all(&root)
-        .map_err(|e| EngineError::Setup(format!("cannot create {}: {e}", root.display())))?;
+    std::fs::create_dir_all(&root).map_err(io(format!("cannot create {}", root.display())))?;
     let src = root.join(SDIST_DIR).join("vendor").join("llama.cpp");
     if !src.join("tools").join("batched-bench").exists() {
         let tarball = root.join(format!("{SDIST_DIR}.tar.gz"));
         if !tarball.exists() {
-            run(Command::new("python3")
+            let env = common.python_env(&[])?;
+            run(Command::new(env.python())
                 .args([
                     "-m",
                     "pip",
@@ -180,29 +203,12 @@ pub fn ensure_batched_bench() -> Result<PathBuf, EngineError> {
         &jobs,
     ]))?;
     if !bin.exists() {
-        return Err(EngineError::Setup(format!(
+        return Err(BenchError::Tool(format!(
             "build finished but {} is missing",
             bin.display()
         )));
     }
     Ok(bin)
-}
-
-fn run(cmd: &mut Command) -> Result<(), EngineError> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| EngineError::Setup(format!("cannot run {shown}: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(10).collect();
-        return Err(EngineError::Setup(format!(
-            "{shown} failed ({}):\n{}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )));
-    }
-    Ok(())
 }
 
 /// Runs llama.cpp's batched bench with a shared prompt and unified KV (the settings the
@@ -215,7 +221,7 @@ pub fn run_reference(
     gen_len: usize,
     threads: usize,
     ctx: u32,
-) -> Result<(Vec<ReferenceRow>, String), EngineError> {
+) -> Result<(Vec<ReferenceRow>, String), BenchError> {
     let join = |v: &[usize]| {
         v.iter()
             .map(|x| x.to_string())
@@ -237,11 +243,9 @@ pub fn run_reference(
         .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
         .args(["-pps", "-kvu", "--output-format", "jsonl"]);
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| EngineError::Setup(format!("cannot run {shown}: {e}")))?;
+    let out = cmd.output().map_err(io(format!("cannot run {shown}")))?;
     if !out.status.success() {
-        return Err(EngineError::Setup(format!(
+        return Err(BenchError::Tool(format!(
             "{shown} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -250,8 +254,20 @@ pub fn run_reference(
                 .unwrap_or("")
         )));
     }
+    let rows = parse_reference(&String::from_utf8_lossy(&out.stdout));
+    if rows.is_empty() {
+        return Err(BenchError::Tool(format!(
+            "{shown} printed no JSONL results"
+        )));
+    }
+    let shown = shown.replace('"', "");
+    Ok((rows, shown))
+}
+
+/// The result lines of `llama-batched-bench --output-format jsonl` (other lines skipped).
+pub fn parse_reference(stdout: &str) -> Vec<ReferenceRow> {
     let mut rows = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in stdout.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
             continue;
         };
@@ -268,11 +284,38 @@ pub fn run_reference(
             });
         }
     }
-    if rows.is_empty() {
-        return Err(EngineError::Setup(format!(
-            "{shown} printed no JSONL results"
-        )));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_results_are_read_from_the_jsonl_lines() {
+        let out = "main: n_kv_max = 4884\n\
+            {\"n_kv_max\": 4884, \"pp\": 35, \"tg\": 128, \"pl\": 4, \"n_kv\": 547, \"t_pp\": 0.116, \"speed_pp\": 301.7, \"t_tg\": 3.2, \"speed_tg\": 159.1, \"t\": 3.3, \"speed\": 165.0}\n\
+            not json\n\
+            {\"pp\": 500}\n";
+        assert_eq!(
+            parse_reference(out),
+            [ReferenceRow {
+                pp: 35,
+                n: 4,
+                t_pp: 0.116,
+                s_tg: 159.1,
+                t_total: 3.3
+            }]
+        );
+        assert!(parse_reference("").is_empty());
     }
-    let shown = shown.replace('"', "");
-    Ok((rows, shown))
+
+    #[test]
+    fn the_build_profile_is_named() {
+        // .cargo/config.toml sets LLAMA_LIB_PROFILE=Release for every build of the workspace
+        match LLAMA_LIB_PROFILE {
+            Some(p) => assert_eq!(llama_build_profile(), format!("{p} (LLAMA_LIB_PROFILE)")),
+            None => assert!(!llama_build_profile().is_empty()),
+        }
+    }
 }
