@@ -98,6 +98,8 @@ fn train_a_head_resume_its_features_and_score_processbench_with_it() {
         .args(["--scorer", &spec])
         .arg("--out")
         .arg(&out_dir)
+        .arg("--store")
+        .arg(dir.path().join("runs.sqlite"))
         .output()
         .unwrap();
     ok(&out);

@@ -60,6 +60,8 @@ fn eval(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .args(["--quiet", "eval", "processbench", "--subsets", "gsm8k"])
         .arg("--out")
         .arg(out)
+        .arg("--store")
+        .arg(data.join("runs.sqlite"))
         .args(extra)
         .output()
         .expect("run stepwise")
@@ -161,14 +163,24 @@ fn remote_stepwise_server_scores_like_the_local_checker() {
     // the wrong claims are where the labels say
     assert!(b[0].1[1] < 0.5 && b[0].1[0] > 0.5, "{:?}", b[0]);
     assert!(b[1].1[0] < 0.5, "{:?}", b[1]);
-    // the folder remembers which server it scored with
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(remote.join("run.json")).unwrap()).unwrap();
-    assert_eq!(run["spec"], spec);
+    // the run in the store remembers which server it scored with
+    let runs = stepwise()
+        .args(["data", "runs", "--json", "--store"])
+        .arg(dir.path().join("runs.sqlite"))
+        .output()
+        .unwrap();
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&runs.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["config"]["spec"], spec);
+    assert_eq!(runs[1]["kind"], "eval-processbench");
+    // another server is another run: a dead one fails it with an error naming it
     let again = eval(dir.path(), &remote, &["--scorer", "prm:http://127.0.0.1:1"]);
     assert!(!again.status.success());
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("choose another --out"),
+        String::from_utf8_lossy(&again.stderr).contains("127.0.0.1:1"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
