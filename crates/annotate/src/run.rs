@@ -17,13 +17,13 @@ use crate::omega::OmegaConfig;
 use crate::policy::{Policy, RolloutParams};
 use crate::reference::ReferenceConfig;
 use crate::truth::{self, TruthRow};
-use crate::{AnnotateError, Cost, LabelledSolution, Method, QuestionResult, Result, mix_seed};
+use crate::{AnnotateError, LabelledSolution, Method, QuestionResult, Result, mix_seed};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 use stepwise_data::store::{RunId, RunStatus, RunStore, SampleRow, StepLabelRow, UnitRecord};
 use stepwise_engine::Generator;
 use stepwise_score::PolicyPrompt;
@@ -166,16 +166,17 @@ pub async fn run_units(
     }))
     .buffer_unordered(concurrency.max(1));
     let mut n = 0usize;
-    let mut spent = Cost::default();
+    let mut spent = Spent::default();
+    let mut rollouts = 0u64;
     while let Some(r) = stream.next().await {
         let r = r?;
         store.record(run, &unit_record(&r)?)?;
-        spent += r.cost;
+        spent += r.spent;
+        rollouts += r.rollouts;
         n += 1;
         bar.inc(1);
         bar.set_message(format!(
-            "{} rollouts, {} generated tokens",
-            spent.rollouts,
+            "{rollouts} rollouts, {} generated tokens",
             spent.generated_tokens()
         ));
     }
