@@ -58,9 +58,9 @@
 
 use crate::mc::{Solution, sample_solutions};
 use crate::policy::{Policy, Rollout};
-use crate::{Cost, Method, QuestionResult, Result, StepLabel, mix_seed};
+use crate::{Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 use stepwise_score::ArithScorer;
 
 /// How tool verdicts and rollout outcomes are combined (see the module docs).
@@ -261,20 +261,21 @@ fn tool_reason(v: i8, detail: &str) -> String {
 }
 
 /// Labels one solution's steps with `cfg.rule`. Returns `None` for the labels when the
-/// paper rule's `Fidelity::Drop` leaves the solution out.
+/// paper rule's `Fidelity::Drop` leaves the solution out, then what the labels cost and
+/// the number of rollouts made (counted whether or not the labels are kept).
 async fn label_solution(
     policy: &Policy,
     problem: &Problem,
     solution: &Solution,
     cfg: &GroundedConfig,
     seed: u64,
-) -> Result<(Option<Vec<StepLabel>>, Cost)> {
+) -> Result<(Option<Vec<StepLabel>>, Spent, u64)> {
     let checker = ArithScorer::default();
     let n = solution.steps.len();
     let futs = (0..n).map(|i| {
         let checker = checker.clone();
         async move {
-            let mut cost = Cost::default();
+            let mut spent = Spent::default();
             let (verdict, detail) = tool_verdict(&checker, &solution.steps[i]);
             let last = i + 1 == n && solution.answer.is_some();
             let rollouts = if last {
@@ -287,7 +288,7 @@ async fn label_solution(
                         &solution.steps[..=i],
                         cfg.k,
                         mix_seed(seed, &tag),
-                        &mut cost,
+                        &mut spent,
                     )
                     .await?
             };
@@ -298,22 +299,23 @@ async fn label_solution(
                     last,
                     rollouts,
                 },
-                cost,
+                spent,
             ))
         }
     });
     let mut prefixes = Vec::with_capacity(n);
-    let mut cost = Cost::default();
+    let mut spent = Spent::default();
     for r in futures::future::join_all(futs).await {
         let (p, c) = r?;
         prefixes.push(p);
-        cost += c;
+        spent += c;
     }
+    let rollouts = prefixes.iter().map(|p| p.rollouts.len() as u64).sum();
     let labels = match cfg.rule {
         GroundedRule::Weighted => Some(weighted_labels(cfg, &checker, solution, &prefixes)),
         GroundedRule::Paper => paper_labels(cfg, &checker, solution, &prefixes),
     };
-    Ok((labels, cost))
+    Ok((labels, spent, rollouts))
 }
 
 fn outcome_reason(solution: &Solution, p: &PrefixOutcome, extra: &str) -> String {
@@ -446,12 +448,14 @@ pub async fn label(
     cfg: &GroundedConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut cost = Cost::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut cost).await?;
+    let mut spent = Spent::default();
+    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
+    let mut rollouts = sols.len() as u64;
     let mut solutions = Vec::with_capacity(sols.len());
     for s in &sols {
-        let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
-        cost += c;
+        let (labels, c, n) = label_solution(policy, problem, s, cfg, seed).await?;
+        spent += c;
+        rollouts += n;
         match labels {
             Some(labels) => solutions.push(s.labelled(problem, labels)),
             None => tracing::debug!(
@@ -466,7 +470,8 @@ pub async fn label(
         method: Method::Grounded,
         solutions,
         prefixes: Vec::new(),
-        cost,
+        spent,
+        rollouts,
     })
 }
 

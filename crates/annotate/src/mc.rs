@@ -7,9 +7,9 @@
 //! so it costs no rollouts.
 
 use crate::policy::Policy;
-use crate::{Cost, LabelledSolution, Method, QuestionResult, Result, StepLabel, mix_seed};
+use crate::{LabelledSolution, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 
 /// Settings of the `mc` method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,16 +48,17 @@ impl Solution {
     }
 }
 
-/// Samples `n` solutions of `problem` (the rollouts from the empty prefix).
+/// Samples `n` solutions of `problem` (the rollouts from the empty prefix, one per
+/// returned solution); adds their cost to `spent`.
 pub async fn sample_solutions(
     policy: &Policy,
     problem: &Problem,
     n: usize,
     seed: u64,
-    cost: &mut Cost,
+    spent: &mut Spent,
 ) -> Result<Vec<Solution>> {
     let rs = policy
-        .rollouts(problem, &[], n, mix_seed(seed, "solutions"), cost)
+        .rollouts(problem, &[], n, mix_seed(seed, "solutions"), spent)
         .await?;
     Ok(rs
         .into_iter()
@@ -71,43 +72,44 @@ pub async fn sample_solutions(
         .collect())
 }
 
-/// MC labels of every step of `solution`, and what they cost.
+/// MC labels of every step of `solution`, and what they cost. Every rollout made is
+/// counted in its step's label ([`StepLabel::rollouts`]).
 pub async fn label_solution(
     policy: &Policy,
     problem: &Problem,
     solution: &Solution,
     cfg: &McConfig,
     seed: u64,
-) -> Result<(Vec<StepLabel>, Cost)> {
+) -> Result<(Vec<StepLabel>, Spent)> {
     let n = solution.steps.len();
     let futs = (0..n).map(|i| {
         let prefix = &solution.steps[..=i];
         let last = i + 1 == n && solution.answer.is_some();
         async move {
-            let mut cost = Cost::default();
+            let mut spent = Spent::default();
             if last {
                 let c = u32::from(solution.correct);
                 return Ok::<_, crate::AnnotateError>((
                     StepLabel::from_mc(c, 1).with_rollouts(0),
-                    cost,
+                    spent,
                 ));
             }
             let tag = format!("mc/{}/{i}", solution.sample);
             let rs = policy
-                .rollouts(problem, prefix, cfg.k, mix_seed(seed, &tag), &mut cost)
+                .rollouts(problem, prefix, cfg.k, mix_seed(seed, &tag), &mut spent)
                 .await?;
             let correct = rs.iter().filter(|r| r.correct).count() as u32;
-            Ok((StepLabel::from_mc(correct, rs.len() as u32), cost))
+            Ok((StepLabel::from_mc(correct, rs.len() as u32), spent))
         }
     });
     let mut labels = Vec::with_capacity(n);
-    let mut cost = Cost::default();
+    let mut spent = Spent::default();
     for r in futures::future::join_all(futs).await {
         let (l, c) = r?;
         labels.push(l);
-        cost += c;
+        spent += c;
     }
-    Ok((labels, cost))
+    Ok((labels, spent))
 }
 
 impl StepLabel {
@@ -130,12 +132,14 @@ pub async fn label(
     cfg: &McConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut cost = Cost::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut cost).await?;
+    let mut spent = Spent::default();
+    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
+    let mut rollouts = sols.len() as u64;
     let mut solutions = Vec::with_capacity(sols.len());
     for s in &sols {
         let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
-        cost += c;
+        spent += c;
+        rollouts += labels.iter().map(|l| u64::from(l.rollouts)).sum::<u64>();
         solutions.push(s.labelled(problem, labels));
     }
     Ok(QuestionResult {
@@ -143,6 +147,7 @@ pub async fn label(
         method: Method::Mc,
         solutions,
         prefixes: Vec::new(),
-        cost,
+        spent,
+        rollouts,
     })
 }

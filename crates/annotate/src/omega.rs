@@ -23,11 +23,9 @@
 //! good, the error step bad).
 
 use crate::policy::{Policy, Rollout};
-use crate::{
-    Cost, LabelledSolution, Method, PrefixLabel, QuestionResult, Result, StepLabel, mix_seed,
-};
+use crate::{LabelledSolution, Method, PrefixLabel, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 
 /// OmegaPRM parameters (defaults are the paper's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,14 +144,15 @@ pub async fn label(
     cfg: &OmegaConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut cost = Cost::default();
+    let mut spent = Spent::default();
     let mut tree = Tree {
         nodes: Vec::new(),
         pool: Vec::new(),
     };
     let root_rollouts = policy
-        .rollouts(problem, &[], cfg.k, mix_seed(seed, "omega/0"), &mut cost)
+        .rollouts(problem, &[], cfg.k, mix_seed(seed, "omega/0"), &mut spent)
         .await?;
+    let mut rollouts = root_rollouts.len() as u64;
     tree.add(None, Vec::new(), root_rollouts);
     let mut solutions = Vec::new();
     for iter in 0..cfg.search_limit {
@@ -173,8 +172,9 @@ pub async fn label(
             steps.extend_from_slice(&rollout.steps[..mid]);
             let tag = format!("omega/{}", tree.nodes.len());
             let rs = policy
-                .rollouts(problem, &steps, cfg.k, mix_seed(seed, &tag), &mut cost)
+                .rollouts(problem, &steps, cfg.k, mix_seed(seed, &tag), &mut spent)
                 .await?;
+            rollouts += rs.len() as u64;
             let id = tree.add(Some(last_good), steps, rs);
             path.push((mid, id));
             if tree.nodes[id].mc > 0.0 {
@@ -239,7 +239,8 @@ pub async fn label(
         method: Method::OmegaPrm,
         solutions,
         prefixes,
-        cost,
+        spent,
+        rollouts,
     })
 }
 

@@ -1,10 +1,10 @@
 //! Rollouts: continuations of a partial rationale, checked against the gold answer.
 
-use crate::{AnnotateError, Cost, Result};
+use crate::{AnnotateError, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::Mutex;
-use stepwise_core::{AnswerExtractor, Problem, StepSplitter};
+use stepwise_core::{AnswerExtractor, Problem, Spent, StepSplitter};
 use stepwise_engine::{Completion, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_score::PolicyPrompt;
 
@@ -48,7 +48,7 @@ pub struct Policy {
     pub splitter: StepSplitter,
     pub extractor: AnswerExtractor,
     pub verify: stepwise_verify::Options,
-    cost: Mutex<Cost>,
+    spent: Mutex<Spent>,
 }
 
 impl Policy {
@@ -60,17 +60,17 @@ impl Policy {
             splitter: StepSplitter::default(),
             extractor: AnswerExtractor::default(),
             verify: stepwise_verify::Options::default(),
-            cost: Mutex::new(Cost::default()),
+            spent: Mutex::new(Spent::default()),
         }
     }
 
     /// Everything spent through this policy so far (all questions).
-    pub fn total_cost(&self) -> Cost {
-        self.cost.lock().map(|c| *c).unwrap_or_default()
+    pub fn total_spent(&self) -> Spent {
+        self.spent.lock().map(|c| *c).unwrap_or_default()
     }
 
-    fn add_cost(&self, c: Cost) {
-        if let Ok(mut g) = self.cost.lock() {
+    fn add_spent(&self, c: Spent) {
+        if let Ok(mut g) = self.spent.lock() {
             *g += c;
         }
     }
@@ -82,14 +82,15 @@ impl Policy {
     }
 
     /// `n` continuations of `prefix` (step texts) for `problem`, with a seed derived from
-    /// `seed`. Adds what they cost to `cost`.
+    /// `seed`. Adds what they cost to `spent`, in the policy columns (one continuation
+    /// per returned [`Rollout`]).
     pub async fn rollouts(
         &self,
         problem: &Problem,
         prefix: &[String],
         n: usize,
         seed: u64,
-        cost: &mut Cost,
+        spent: &mut Spent,
     ) -> Result<Vec<Rollout>> {
         if n == 0 {
             return Ok(Vec::new());
@@ -127,15 +128,14 @@ impl Policy {
             },
         };
         let out = self.send(problem, &req).await?;
-        let mut c = Cost {
-            calls: 1,
-            ..Cost::default()
+        let mut c = Spent {
+            policy_calls: 1,
+            ..Spent::default()
         };
         let mut rollouts = Vec::with_capacity(out.len());
         for comp in out {
-            c.rollouts += 1;
-            c.rollout_tokens += comp.generated_tokens;
-            c.prompt_tokens += comp.prompt_tokens;
+            c.policy_tokens += comp.generated_tokens;
+            c.policy_prompt_tokens += comp.prompt_tokens;
             let text = cut_after_answer(&comp.text);
             let answer = self.extractor.extract(text).map(|e| e.text);
             let correct = self.is_correct(problem, answer.as_deref());
@@ -152,8 +152,8 @@ impl Policy {
                 tokens: comp.generated_tokens,
             });
         }
-        *cost += c;
-        self.add_cost(c);
+        *spent += c;
+        self.add_spent(c);
         Ok(rollouts)
     }
 
@@ -168,7 +168,8 @@ impl Policy {
             })
     }
 
-    /// Sends a judge request (reference method) and counts its cost.
+    /// Sends a judge request (reference method) and adds its cost to `spent`, in the
+    /// judge columns (the policy model judges on behalf of the labels).
     pub async fn judge(
         &self,
         problem: &Problem,
@@ -176,7 +177,7 @@ impl Policy {
         assistant_prefix: String,
         max_tokens: u32,
         seed: u64,
-        cost: &mut Cost,
+        spent: &mut Spent,
     ) -> Result<String> {
         let req = GenerateRequest {
             prompt,
@@ -193,19 +194,18 @@ impl Policy {
             },
         };
         let out = self.send(problem, &req).await?;
-        let mut c = Cost {
-            calls: 1,
-            ..Cost::default()
+        let mut c = Spent {
+            judge_calls: 1,
+            ..Spent::default()
         };
         let mut text = String::new();
         for comp in out.into_iter().take(1) {
-            c.judge_calls += 1;
             c.judge_tokens += comp.generated_tokens;
-            c.prompt_tokens += comp.prompt_tokens;
+            c.judge_prompt_tokens += comp.prompt_tokens;
             text = comp.text;
         }
-        *cost += c;
-        self.add_cost(c);
+        *spent += c;
+        self.add_spent(c);
         Ok(text)
     }
 }

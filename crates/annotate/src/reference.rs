@@ -11,9 +11,9 @@
 
 use crate::mc::{Solution, sample_solutions};
 use crate::policy::Policy;
-use crate::{AnnotateError, Cost, Method, QuestionResult, Result, StepLabel, mix_seed};
+use crate::{AnnotateError, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 use stepwise_engine::{ChatMessage, Prompt};
 use stepwise_score::{PromptTemplate, fill_template};
 
@@ -166,14 +166,14 @@ impl Default for ReferenceConfig {
     }
 }
 
-/// Labels `solution` with one judge pass.
+/// Labels `solution` with one judge pass; adds its cost to `spent` (judge columns).
 pub async fn label_solution(
     policy: &Policy,
     problem: &Problem,
     solution: &Solution,
     cfg: &ReferenceConfig,
     seed: u64,
-    cost: &mut Cost,
+    spent: &mut Spent,
 ) -> Result<Vec<StepLabel>> {
     let (prompt, start) = cfg.template.render(problem, &solution.steps)?;
     let tag = format!("reference/{}", solution.sample);
@@ -184,7 +184,7 @@ pub async fn label_solution(
             start.clone(),
             cfg.max_tokens,
             mix_seed(seed, &tag),
-            cost,
+            spent,
         )
         .await?;
     let verdicts = parse_judgement(&format!("{start}{text}"), solution.steps.len());
@@ -221,11 +221,12 @@ pub async fn label(
     cfg: &ReferenceConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut cost = Cost::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut cost).await?;
+    let mut spent = Spent::default();
+    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
+    let rollouts = sols.len() as u64;
     let mut solutions = Vec::with_capacity(sols.len());
     for s in &sols {
-        let labels = label_solution(policy, problem, s, cfg, seed, &mut cost).await?;
+        let labels = label_solution(policy, problem, s, cfg, seed, &mut spent).await?;
         solutions.push(s.labelled(problem, labels));
     }
     Ok(QuestionResult {
@@ -233,7 +234,8 @@ pub async fn label(
         method: Method::Reference,
         solutions,
         prefixes: Vec::new(),
-        cost,
+        spent,
+        rollouts,
     })
 }
 

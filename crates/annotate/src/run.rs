@@ -17,12 +17,12 @@ use crate::omega::OmegaConfig;
 use crate::policy::{Policy, RolloutParams};
 use crate::reference::ReferenceConfig;
 use crate::truth::{self, TruthRow};
-use crate::{AnnotateError, Cost, LabelledSolution, Method, QuestionResult, Result, mix_seed};
+use crate::{AnnotateError, LabelledSolution, Method, QuestionResult, Result, mix_seed};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stepwise_core::Problem;
+use stepwise_core::{Problem, Spent};
 use stepwise_engine::Generator;
 use stepwise_jobs::{Resume, RunKind, RunOptions, UnitError};
 use stepwise_score::PolicyPrompt;
@@ -144,7 +144,7 @@ pub struct AnnotateJob {
 impl stepwise_jobs::Job for AnnotateJob {
     type Kind = Annotate;
     type Unit = (usize, Method);
-    type Tally = Cost;
+    type Tally = (Spent, u64);
 
     fn config(&self) -> &AnnotateConfig {
         &self.config
@@ -178,12 +178,13 @@ impl stepwise_jobs::Job for AnnotateJob {
         Ok(unit_record(record)?)
     }
 
-    fn tally(&self, spent: &mut Cost, r: &QuestionResult) -> String {
-        *spent += r.cost;
+    fn tally(&self, t: &mut (Spent, u64), r: &QuestionResult) -> String {
+        t.0 += r.spent;
+        t.1 += r.rollouts;
         format!(
             "{} rollouts, {} generated tokens",
-            spent.rollouts,
-            spent.generated_tokens()
+            t.1,
+            t.0.generated_tokens()
         )
     }
 }

@@ -76,8 +76,8 @@ pub fn evaluate(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<
         let spec = ArithSpec::from_problem(p)?;
         let a = acc.entry(r.method).or_default();
         a.questions += 1;
-        a.rollouts += r.cost.rollouts;
-        a.tokens += r.cost.generated_tokens();
+        a.rollouts += r.rollouts;
+        a.tokens += r.spent.generated_tokens();
         for s in &r.solutions {
             if s.labels.is_empty() {
                 continue;

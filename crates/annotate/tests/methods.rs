@@ -9,8 +9,8 @@ use stepwise_annotate::policy::{Policy, RolloutParams};
 use stepwise_annotate::reference::ReferenceConfig;
 use stepwise_annotate::run::{AnnotateConfig, label_question};
 use stepwise_annotate::testing::{Planted, ScriptedPolicy};
-use stepwise_annotate::{Cost, Method, truth};
-use stepwise_core::Problem;
+use stepwise_annotate::{Method, StepLabel, truth};
+use stepwise_core::{Problem, Spent};
 use stepwise_data::ArithSpec;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -44,6 +44,11 @@ fn planted_solution(pl: &Planted) -> Solution {
     }
 }
 
+/// Rollouts counted in a solution's labels (mc counts every rollout in its step's label).
+fn rollouts_of(labels: &[StepLabel]) -> u64 {
+    labels.iter().map(|l| u64::from(l.rollouts)).sum()
+}
+
 #[test]
 fn planted_error_is_the_ground_truth_first_error() {
     let (p, pl, _, _) = setup(4, 0.5);
@@ -55,7 +60,7 @@ fn planted_error_is_the_ground_truth_first_error() {
 #[test]
 fn mc_labels_clean_prefixes_good_and_erroneous_ones_bad() {
     let (p, pl, _, policy) = setup(4, 0.5);
-    let (labels, cost) = block_on(stepwise_annotate::mc::label_solution(
+    let (labels, spent) = block_on(stepwise_annotate::mc::label_solution(
         &policy,
         &p,
         &planted_solution(&pl),
@@ -74,12 +79,13 @@ fn mc_labels_clean_prefixes_good_and_erroneous_ones_bad() {
         }
     }
     // 6 prefixes × 16 rollouts; the answer step is read off the answer itself.
-    assert_eq!(cost.rollouts, 96);
+    assert_eq!(rollouts_of(&labels), 96);
     assert_eq!(labels[6].rollouts, 0);
-    // Exact token accounting: the scripted policy counts words.
+    // Exact token accounting: the scripted policy counts words; rollouts are the policy's.
     let words: u64 = 96; // every rollout text has at least one word
-    assert!(cost.rollout_tokens >= words);
-    assert_eq!(cost.calls, 6);
+    assert!(spent.policy_tokens >= words);
+    assert_eq!(spent.policy_calls, 6);
+    assert_eq!((spent.judge_tokens, spent.judge_calls), (0, 0));
 }
 
 #[test]
@@ -105,8 +111,8 @@ fn omegaprm_binary_search_finds_the_planted_error_with_fewer_rollouts_than_mc() 
             "labelled up to and including the first error"
         );
         // Binary search over 7 steps: at most 3 probes after the root's rollouts.
-        assert!(r.cost.rollouts <= 16 + 3 * 16, "{}", r.cost.rollouts);
-        let (_, mc_cost) = block_on(stepwise_annotate::mc::label_solution(
+        assert!(r.rollouts <= 16 + 3 * 16, "{}", r.rollouts);
+        let (mc_labels, _) = block_on(stepwise_annotate::mc::label_solution(
             &policy,
             &p,
             &planted_solution(&pl),
@@ -115,10 +121,10 @@ fn omegaprm_binary_search_finds_the_planted_error_with_fewer_rollouts_than_mc() 
         ))
         .unwrap();
         assert!(
-            r.cost.rollouts < mc_cost.rollouts,
+            r.rollouts < rollouts_of(&mc_labels),
             "omegaprm {} rollouts vs mc {} for error at {e}",
-            r.cost.rollouts,
-            mc_cost.rollouts
+            r.rollouts,
+            rollouts_of(&mc_labels)
         );
         // Every labelled prefix carries its MC value: clean prefixes > 0, erroneous = 0.
         for n in r.prefixes.iter().filter(|n| n.parent.is_some()) {
@@ -177,7 +183,8 @@ fn root_with_mc_one_or_zero_gives_no_search() {
         .unwrap();
         assert!(r.solutions.is_empty());
         assert_eq!(r.prefixes.len(), 1);
-        assert_eq!(r.cost.rollouts, 4);
+        assert_eq!(r.rollouts, 4);
+        assert_eq!(r.spent.policy_calls, 1);
     }
 }
 
@@ -277,20 +284,23 @@ fn grounded_backprop_over_one_chain_blames_the_clean_prefixes() {
 #[test]
 fn reference_judge_labels_each_step_with_a_reason_in_one_pass() {
     let (p, pl, g, policy) = setup(2, 0.5);
-    let mut cost = Cost::default();
+    let mut spent = Spent::default();
     let labels = block_on(stepwise_annotate::reference::label_solution(
         &policy,
         &p,
         &planted_solution(&pl),
         &ReferenceConfig::default(),
         1,
-        &mut cost,
+        &mut spent,
     ))
     .unwrap();
     assert_eq!(g.calls(), 1, "a single judge pass");
-    assert_eq!(cost.judge_calls, 1);
-    assert!(cost.judge_tokens > 0);
-    assert_eq!(cost.rollouts, 0);
+    // The judge's tokens go in the judge columns; no rollout was made.
+    assert_eq!(spent.judge_calls, 1);
+    assert!(spent.judge_tokens > 0);
+    assert!(spent.judge_prompt_tokens > 0);
+    assert_eq!((spent.policy_calls, spent.policy_tokens), (0, 0));
+    assert_eq!(rollouts_of(&labels), 0);
     let good: Vec<bool> = labels.iter().map(|l| l.good).collect();
     assert_eq!(good, vec![true, true, false, false, false, false, false]);
     assert!(labels.iter().all(|l| l.reason.is_some()));

@@ -74,6 +74,8 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    closed_stdout::end_quietly_on_sigpipe();
     let cli = Cli::parse();
     init_logging(&cli.global);
     let result = match cli.command {
@@ -128,4 +130,57 @@ fn init_logging(g: &Global) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+/// Ending quietly when stdout's reader goes away (`stepwise … | head`).
+///
+/// Rust starts programs with SIGPIPE ignored, so a write to a closed pipe fails with
+/// EPIPE: `println!` panics with a backtrace and `?` on a write prints an error. The usual
+/// fix, the default disposition, would also let the kernel kill the process when a socket
+/// peer goes away during a vectored write (`writev`, which hyper uses and std does not
+/// guard with `MSG_NOSIGNAL`): `serve` and the HTTP backends must see that as an error.
+/// So SIGPIPE gets a handler that ends the process only when stdout is a pipe or socket
+/// with no reader left (poll reports `POLLERR` or `POLLHUP`), the way the default
+/// disposition would (killed by SIGPIPE, status 141 in a shell, nothing on stderr); any
+/// other SIGPIPE returns, and its write fails with EPIPE as before.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod closed_stdout {
+    #[cfg(target_os = "linux")]
+    use libc::__errno_location as errno_location;
+    #[cfg(target_os = "macos")]
+    use libc::__error as errno_location;
+
+    /// Installs the handler; call first in `main`, before any thread exists.
+    pub fn end_quietly_on_sigpipe() {
+        // SAFETY: `sa` is fully initialized (zeroed, then the handler and an empty mask)
+        // and the handler only calls async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigpipe as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            // On failure SIGPIPE stays ignored (Rust's default): a closed stdout is an error.
+            libc::sigaction(libc::SIGPIPE, &sa, std::ptr::null_mut());
+        }
+    }
+
+    extern "C" fn on_sigpipe(_: libc::c_int) {
+        let mut out = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll, signal and raise are async-signal-safe; `out` outlives the call;
+        // errno is restored for the interrupted code when the handler returns.
+        unsafe {
+            let errno = *errno_location();
+            if libc::poll(&mut out, 1, 0) == 1 && out.revents & (libc::POLLERR | libc::POLLHUP) != 0
+            {
+                // Pending until the handler returns, then fatal as the default is.
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+            *errno_location() = errno;
+        }
+    }
 }

@@ -382,11 +382,11 @@ fn annotate_sections(
             format!("{}/{}", known.iter().filter(|c| **c).count(), known.len()),
             format!(
                 "{:.1}",
-                rs.iter().map(|r| r.cost.generated_tokens()).sum::<u64>() as f64 / q
+                rs.iter().map(|r| r.spent.generated_tokens()).sum::<u64>() as f64 / q
             ),
             format!(
                 "{:.1}",
-                rs.iter().map(|r| r.cost.calls).sum::<u64>() as f64 / q
+                rs.iter().map(|r| r.spent.calls()).sum::<u64>() as f64 / q
             ),
         ]);
         for s in &sols {

@@ -214,13 +214,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let outcome = crate::cmd::runtime()?
         .block_on(run_job(&job, source))
         .context("annotate")?;
-    let cost = outcome
-        .results
-        .iter()
-        .fold(stepwise_annotate::Cost::default(), |mut a, r| {
-            a += r.cost;
-            a
-        });
+    let spent: stepwise_core::Spent = outcome.results.iter().map(|r| r.spent).sum();
+    let rollouts: u64 = outcome.results.iter().map(|r| r.rollouts).sum();
     let steps: usize = outcome.results.iter().map(|r| r.labelled_steps()).sum();
     if !quiet {
         eprintln!(
@@ -229,8 +224,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             outcome.results.len(),
             outcome.units_done_now,
             steps,
-            cost.rollouts,
-            cost.generated_tokens(),
+            rollouts,
+            spent.generated_tokens(),
             started.elapsed().as_secs_f64()
         );
         if let Some((p, f)) = &job.out {

@@ -58,21 +58,22 @@ struct TrainArgs {
     /// L2 penalty on the weights (over standardized features). The default is strong:
     /// labelled steps are few next to 576 features (on 265 ProcessBench MATH records,
     /// validation AUROC 0.65 at 0.01, 0.70 at 1).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainConfig::default().l2)]
     l2: f64,
     /// Full-batch optimisation steps (Adam).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     lr: f64,
     /// Weigh good and bad steps as they occur instead of balancing the two classes.
     #[arg(long)]
     no_balance: bool,
     /// Fraction of records held out for validation (split by record, seeded).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = TrainConfig::default().val_frac)]
     val_frac: f64,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the train/validation split.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     #[command(flatten)]
     backend: crate::cmd::backend::BackendArgs,
@@ -239,7 +240,7 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         l2: a.l2,
         epochs: a.epochs,
         learning_rate: a.lr,
-        class_balanced: !a.no_balance,
+        class_balanced: TrainConfig::default().class_balanced && !a.no_balance,
         val_frac: a.val_frac,
         seed: a.seed,
     };
