@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use stepwise_core::Problem;
 use stepwise_data::store::{RunId, RunStatus, RunStore, SampleRow, StepLabelRow, UnitRecord};
-use stepwise_engine::Generator;
+use stepwise_model::Generator;
 use stepwise_score::PolicyPrompt;
 
 /// The run kind in the store.

@@ -32,7 +32,6 @@ pub fn cache_dir() -> PathBuf {
     stepwise_core::paths::cache_root().join("models")
 }
 
-
 /// Path where the default model is (or will be) stored.
 pub fn default_model_path() -> PathBuf {
     cache_dir().join(DEFAULT_MODEL_FILE)

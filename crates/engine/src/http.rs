@@ -17,18 +17,17 @@
 //!   requests in flight. 429, 5xx, timeouts and connection errors are retried with exponential
 //!   backoff (honouring `Retry-After`), on whichever endpoint is least loaded then.
 
-use crate::llama::sample_seed;
-use crate::template::{render_chatml, role_name, with_default_system};
-use crate::{
-    ChatMessage, Completion, EngineError, FinishReason, GenerateRequest, Generator,
-    NextTokenLogprobs, PartialGeneration, Prompt, SamplingParams, TokenLogprob,
-};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use stepwise_model::template::{render_chatml, role_name, with_default_system};
+use stepwise_model::{
+    ChatMessage, Completion, EngineError, FinishReason, GenerateRequest, Generator,
+    NextTokenLogprobs, PartialGeneration, Prompt, SamplingParams, TokenLogprob, sample_seed,
+};
 use tokio::sync::Semaphore;
 
 /// How chat prompts are sent.

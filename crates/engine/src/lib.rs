@@ -1,4 +1,4 @@
-//! Generation engine: the [`Generator`] trait and its backends.
+//! Generation engine: the backends of the [`Generator`] trait (which lives in `stepwise-model`).
 //!
 //! - [`llama`]: embedded llama.cpp (continuous batching, prefix KV sharing, seeded sampling).
 //! - [`http`]: OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, Ollama, llama-cpp-python).
@@ -6,12 +6,10 @@
 
 pub mod bench;
 pub mod fetch;
-mod generator;
 pub mod http;
 pub mod llama;
 pub mod stop;
-pub mod template;
 
-pub use generator::*;
 pub use http::{ChatMode, HttpConfig, HttpGenerator};
 pub use llama::{EmbeddedConfig, GenOptions, LlamaGenerator, ModelInfo, RequestStats};
+pub use stepwise_model::*;

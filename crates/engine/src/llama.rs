@@ -17,12 +17,9 @@
 //! `seed_i = mix(seed, i)`, so a sample's tokens do not depend on what else is in the batch.
 
 use crate::stop::StopMatcher;
-use crate::template::{
-    default_system_prompt_of_template, render_chatml, role_name, with_default_system,
-};
 use crate::{
     Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs,
-    PieceEmbeddings, Prompt, SamplingParams, TokenLogprob,
+    PieceEmbeddings, Prompt, SamplingParams, TokenLogprob, sample_seed,
 };
 use async_trait::async_trait;
 use llama_cpp_2::context::LlamaContext;
@@ -39,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use stepwise_model::template::{render_chatml, role_name, with_default_system};
 use tokio::sync::oneshot;
 
 /// How the embedded backend is set up.
@@ -178,16 +176,6 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         })
         .as_ref()
         .map_err(|e| EngineError::Setup(format!("llama.cpp backend: {e}")))
-}
-
-/// Seed of sample `i` of a request seeded with `seed`: independent of batching.
-pub fn sample_seed(seed: u64, i: usize) -> u32 {
-    let mut z = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 32) as u32
 }
 
 impl LlamaGenerator {
@@ -489,6 +477,22 @@ struct Engine<'m> {
     next_id: u64,
     n_ctx: usize,
     timing: EngineClock,
+}
+
+/// Finds the default system prompt a Jinja chat template inserts when the conversation has
+/// none (SmolLM2: "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
+/// llama.cpp's built-in template engine does not run Jinja, so the embedded backend adds it.
+pub fn default_system_prompt_of_template(template: &str) -> Option<String> {
+    const OPEN: &str = "<|im_start|>system\n";
+    let start = template.find(OPEN)? + OPEN.len();
+    let rest = &template[start..];
+    let end = rest.find("<|im_end|>")?;
+    let text = &rest[..end];
+    // A template that prints the user's system message has Jinja syntax here, not a literal.
+    if text.is_empty() || text.contains("{{") || text.contains("{%") || text.contains('\'') {
+        return None;
+    }
+    Some(text.to_string())
 }
 
 fn lcp(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -1598,18 +1602,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeds_differ_per_sample_and_are_stable() {
-        let a: Vec<u32> = (0..8).map(|i| sample_seed(42, i)).collect();
-        let b: Vec<u32> = (0..8).map(|i| sample_seed(42, i)).collect();
-        assert_eq!(a, b);
-        let mut d = a.clone();
-        d.sort_unstable();
-        d.dedup();
-        assert_eq!(d.len(), 8);
-        assert_ne!(sample_seed(1, 0), sample_seed(2, 0));
-    }
-
-    #[test]
     fn log_softmax_normalizes() {
         let l = vec![1.0f32, 2.0, 3.0, -50.0];
         let s: f32 = log_softmax(&l).iter().map(|x| x.exp()).sum();
@@ -1622,5 +1614,21 @@ mod tests {
             ),
             1
         );
+    }
+
+    #[test]
+    fn finds_smollm_default_system_prompt() {
+        let t = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}";
+        assert_eq!(
+            default_system_prompt_of_template(t).as_deref(),
+            Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+        );
+        assert_eq!(
+            default_system_prompt_of_template(
+                "{{ '<|im_start|>system\n' + message['content'] + '<|im_end|>' }}"
+            ),
+            None
+        );
+        assert_eq!(default_system_prompt_of_template("no chatml"), None);
     }
 }

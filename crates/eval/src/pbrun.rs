@@ -5,7 +5,7 @@ use crate::processbench::{PbRecord, PbResult, parse_critic};
 use futures::StreamExt;
 use std::sync::Arc;
 use stepwise_core::{Problem, Rationale};
-use stepwise_engine::{ChatMessage, GenerateRequest, Generator, Prompt, SamplingParams};
+use stepwise_model::{ChatMessage, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_score::StepScorer;
 
 /// How first-error indices are predicted.

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use stepwise_eval::pbrun::{PbItem, PbMode, run};
 use stepwise_eval::processbench::{PbRecord, Prediction, evaluate};
+use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_score::ArithScorer;
-use stepwise_score::testing::ScriptedGenerator;
 
 fn item(subset: &str, id: &str, steps: &[&str], label: i64) -> PbItem {
     PbItem {

@@ -11,8 +11,8 @@ use stepwise_eval::EvalError;
 use stepwise_eval::compute::Resampling;
 use stepwise_eval::runreport::run_report;
 use stepwise_eval::runs::{self, RunContent, RunRef};
+use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_score::ArithScorer;
-use stepwise_score::testing::ScriptedGenerator;
 use stepwise_search::scale::{ScaleConfig, ScaleRunner, summarize};
 use stepwise_search::{Context, Sampling, Strategy, record};
 

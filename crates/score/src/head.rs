@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use stepwise_core::{Problem, Rationale, Spent, Step, StepScore};
-use stepwise_engine::{ChatMessage, EngineError, Generator, Prompt};
+use stepwise_model::{ChatMessage, EngineError, Generator, Prompt};
 
 /// Version of the head file format written by [`PrmHead::save`].
 pub const HEAD_FORMAT_VERSION: u32 = 1;
@@ -838,7 +838,7 @@ impl StepScorer for HeadScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ScriptedGenerator;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("stepwise-head-{}-{name}", std::process::id()));
@@ -1138,8 +1138,8 @@ mod tests {
             }
             async fn generate(
                 &self,
-                r: &stepwise_engine::GenerateRequest,
-            ) -> Result<Vec<stepwise_engine::Completion>, EngineError> {
+                r: &stepwise_model::GenerateRequest,
+            ) -> Result<Vec<stepwise_model::Completion>, EngineError> {
                 self.0.generate(r).await
             }
             async fn next_token_logprobs(
@@ -1147,7 +1147,7 @@ mod tests {
                 p: &Prompt,
                 a: &str,
                 c: &[String],
-            ) -> Result<stepwise_engine::NextTokenLogprobs, EngineError> {
+            ) -> Result<stepwise_model::NextTokenLogprobs, EngineError> {
                 self.0.next_token_logprobs(p, a, c).await
             }
         }
@@ -1176,7 +1176,9 @@ mod spec_tests {
         h.model = "scripted".into();
         h.save(&p).unwrap();
         let g: Arc<dyn Generator> =
-            Arc::new(crate::testing::ScriptedGenerator::new(|_, _| String::new()));
+            Arc::new(stepwise_model::scripted::ScriptedGenerator::new(|_, _| {
+                String::new()
+            }));
         let st = ScorerSettings::default();
         let spec = format!("head:{}", p.display());
         let s = build_scorer(&spec, Some(g.clone()), None, &st).unwrap();

@@ -46,7 +46,6 @@ mod outcome;
 mod prompt;
 mod rollout;
 mod spec;
-pub mod testing;
 
 pub use answers::{AnswerGroup, best_group, group_answers};
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
@@ -66,8 +65,8 @@ pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer, needs_model};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 pub use stepwise_core::{Aggregation, Problem, Rationale, Spent, Step, StepScore};
-use stepwise_engine::EngineError;
-pub use stepwise_engine::Generator;
+use stepwise_model::EngineError;
+pub use stepwise_model::Generator;
 
 /// Errors of scorers.
 #[derive(Debug, thiserror::Error)]

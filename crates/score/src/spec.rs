@@ -7,7 +7,7 @@ use crate::{
     RolloutScorer, ScoreError, StepScorer,
 };
 use std::sync::Arc;
-use stepwise_engine::{Generator, SamplingParams};
+use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
 pub const SCORER_NAMES: [&str; 6] = ["outcome", "arith", "rollout", "judge", "self-judge", "prm"];
@@ -176,7 +176,7 @@ pub fn build_scorer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ScriptedGenerator;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     #[test]
     fn names() {
