@@ -3,9 +3,10 @@
 //! The reference is built from the PyPI sdist of `llama-cpp-python` (which vendors the whole
 //! llama.cpp tree, including `tools/batched-bench`) into the stepwise cache, once.
 
-use crate::{EngineError, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams};
+use crate::{GenOptions, LlamaGenerator};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use stepwise_model::{EngineError, GenerateRequest, Prompt, SamplingParams};
 
 /// `LLAMA_LIB_PROFILE` when this crate was compiled. `llama-cpp-sys-2` compiles llama.cpp as
 /// CMake `RelWithDebInfo` (`-O2`) whenever the cargo profile has debug info (this workspace's

@@ -1,9 +1,9 @@
 //! Times generation steps of the embedded backend: decode vs sampling per step.
 //!
-//! `cargo run --release -p stepwise-engine --example gen_probe -- [PROMPT_TOKENS] [N,N,...] [REPEATS] [GEN_TOKENS]`
+//! `cargo run --release -p stepwise-llama --example gen_probe -- [PROMPT_TOKENS] [N,N,...] [REPEATS] [GEN_TOKENS]`
 //! (model: `STEPWISE_MODEL` or the default model; 2 threads unless `STEPWISE_THREADS`).
 
-use stepwise_engine::{EmbeddedConfig, LlamaGenerator, bench, fetch};
+use stepwise_llama::{EmbeddedConfig, LlamaGenerator, bench, fetch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
