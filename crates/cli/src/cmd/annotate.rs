@@ -13,7 +13,7 @@ use stepwise_annotate::grounded::{Fidelity, GroundedRule};
 use stepwise_annotate::reference::JudgeTemplate;
 use stepwise_annotate::run::{AnnotateConfig, Job, parse_policy_prompt, run_job};
 use stepwise_annotate::testing::ScriptedPolicy;
-use stepwise_engine::Generator;
+use stepwise_model::Generator;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -2,8 +2,8 @@
 
 use crate::Global;
 use anyhow::Context;
-use stepwise_engine::bench::{self, BenchRow};
-use stepwise_engine::{EmbeddedConfig, LlamaGenerator, fetch};
+use stepwise_llama::bench::{self, BenchRow};
+use stepwise_llama::{EmbeddedConfig, LlamaGenerator, fetch};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -239,7 +239,7 @@ fn processbench_cmd(a: PbArgs, g: &Global) -> anyhow::Result<()> {
             let generator = a.backend.open().context("opening the critic model")?;
             PbMode::Critic {
                 generator,
-                params: stepwise_engine::SamplingParams {
+                params: stepwise_model::SamplingParams {
                     temperature: 0.0,
                     max_tokens: a.critic_max_tokens,
                     ..Default::default()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use stepwise_core::{Aggregation, Budget, Delimiter, StepSplitter};
 use stepwise_data::{Dataset, LoadOptions, RunStore, load};
-use stepwise_engine::Generator;
+use stepwise_model::Generator;
 use stepwise_score::{JudgeTemplate, PolicyPrompt, Reasoning, ScorerSettings, build_scorer};
 use stepwise_search::scale::ScaleStrategy;
 use stepwise_search::{Context, Mcts, Strategy, record};
