@@ -60,7 +60,9 @@ pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
-pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer, needs_model};
+pub use spec::{
+    SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
