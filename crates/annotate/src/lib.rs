@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use stepwise_core::Spent;
-pub use stepwise_engine::Generator;
+pub use stepwise_model::Generator;
 
 /// Errors of the annotation layer.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum AnnotateError {
     Engine {
         problem: String,
         #[source]
-        source: stepwise_engine::EngineError,
+        source: stepwise_model::EngineError,
     },
     #[error("problem '{0}' has no gold answer; automatic labels need one")]
     NoGold(String),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::Mutex;
 use stepwise_core::{AnswerExtractor, Problem, Spent, StepSplitter};
-use stepwise_engine::{Completion, GenerateRequest, Generator, Prompt, SamplingParams};
+use stepwise_model::{Completion, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_score::PolicyPrompt;
 
 /// Sampling settings of rollouts.

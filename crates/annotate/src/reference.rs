@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::{AnnotateError, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
 use stepwise_core::{Problem, Spent};
-use stepwise_engine::{ChatMessage, Prompt};
+use stepwise_model::{ChatMessage, Prompt};
 use stepwise_score::{PromptTemplate, fill_template};
 
 const DEFAULT_TEMPLATE: &str = include_str!("../prompts/spare.txt");

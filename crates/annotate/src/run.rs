@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use stepwise_core::{Problem, Spent};
-use stepwise_engine::Generator;
 use stepwise_jobs::{Resume, RunKind, RunOptions, UnitError};
+use stepwise_model::Generator;
 use stepwise_score::PolicyPrompt;
 use stepwise_store::{RunId, RunStore, SampleRow, StepLabelRow, UnitRecord};
 

@@ -26,7 +26,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use stepwise_core::{Problem, StepSplitter};
-use stepwise_engine::{
+use stepwise_model::scripted::count_tokens as words;
+use stepwise_model::{
     Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs, Prompt,
 };
 
@@ -212,11 +213,6 @@ impl ScriptedPolicy {
             .map(str::to_string)
             .unwrap_or(joined)
     }
-}
-
-fn words(t: &str) -> u64 {
-    let n = t.split_whitespace().count() as u64;
-    if n == 0 && !t.is_empty() { 1 } else { n }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
 use stepwise_annotate::testing::ScriptedPolicy;
 use stepwise_annotate::{AnnotateError, Method};
-use stepwise_engine::{
+use stepwise_model::{
     Completion, EngineError, GenerateRequest, Generator, NextTokenLogprobs, Prompt,
 };
 

@@ -49,7 +49,7 @@ pub enum BenchError {
     Serve(#[from] stepwise_serve::ServeError),
     /// The embedded engine under test.
     #[error(transparent)]
-    Engine(#[from] stepwise_engine::EngineError),
+    Engine(#[from] stepwise_model::EngineError),
     /// An HTTP exchange with a server under test.
     #[error("{what}: {source}")]
     Http {

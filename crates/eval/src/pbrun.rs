@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use stepwise_core::{Problem, Rationale};
-use stepwise_engine::{ChatMessage, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_jobs::{Job, RunKind, RunOptions, RunStore, UnitError, records};
+use stepwise_model::{ChatMessage, GenerateRequest, Generator, Prompt, SamplingParams};
 use stepwise_score::StepScorer;
 use stepwise_store::{SampleRow, StepScoreRow, UnitRecord};
 

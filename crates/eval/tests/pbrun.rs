@@ -5,8 +5,8 @@ use std::sync::Arc;
 use stepwise_eval::pbrun::{PbConfig, PbItem, PbJob, PbMode, run};
 use stepwise_eval::processbench::{PbRecord, Prediction, evaluate};
 use stepwise_jobs::{RunOptions, RunStatus, RunStore, Stop};
+use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_score::ArithScorer;
-use stepwise_score::testing::ScriptedGenerator;
 use stepwise_store::SqliteStore;
 
 fn item(subset: &str, id: &str, steps: &[&str], label: i64) -> PbItem {

@@ -13,7 +13,7 @@ use stepwise_eval::runs::{self, RunContent, RunRef};
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy, summarize};
 use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
 use stepwise_jobs::{RunOptions, RunStore, Stop};
-use stepwise_score::testing::ScriptedGenerator;
+use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_search::jobs::{Backends, ScaleJob, SolveJob};
 use stepwise_store::SqliteStore;
 

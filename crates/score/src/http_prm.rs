@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use std::str::FromStr;
 use std::time::Duration;
 use stepwise_core::{Problem, Rationale, Spent, Step, StepScore};
-use stepwise_engine::{HttpConfig, HttpGenerator};
+use stepwise_http::{HttpConfig, HttpGenerator};
 
 /// The system prompt of the Qwen2.5-Math-PRM model card (the default of `vllm`).
 pub const QWEN_PRM_SYSTEM: &str =

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
 use stepwise_core::{Problem, Spent, Step, StepScore};
-use stepwise_engine::{GenerateRequest, Generator, SamplingParams};
+use stepwise_model::{GenerateRequest, Generator, SamplingParams};
 
 const JUDGE_DEFAULT: &str = include_str!("../prompts/judge.txt");
 
@@ -152,7 +152,7 @@ impl JudgeScorer {
 
     async fn verdict(
         &self,
-        prompt: &stepwise_engine::Prompt,
+        prompt: &stepwise_model::Prompt,
         prefix: &str,
         spent: &mut Spent,
     ) -> Result<Option<f64>, ScoreError> {
@@ -265,9 +265,9 @@ impl StepScorer for JudgeScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ScriptedGenerator;
     use stepwise_core::Rationale;
-    use stepwise_engine::Prompt;
+    use stepwise_model::Prompt;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     fn user_text(p: &Prompt) -> String {
         match p {

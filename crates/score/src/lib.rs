@@ -45,7 +45,6 @@ mod outcome;
 mod prompt;
 mod rollout;
 mod spec;
-pub mod testing;
 
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
 pub use head::{
@@ -59,14 +58,16 @@ pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
-pub use spec::{SCORER_NAMES, ScorerSettings, build_scorer, needs_model};
+pub use spec::{
+    SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
+};
 pub use stepwise_verify::groups::{AnswerGroup, best_group, group_answers};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 pub use stepwise_core::{Aggregation, Problem, Rationale, Spent, Step, StepScore};
-use stepwise_engine::EngineError;
-pub use stepwise_engine::Generator;
+use stepwise_model::EngineError;
+pub use stepwise_model::Generator;
 
 /// Errors of scorers.
 #[derive(Debug, thiserror::Error)]

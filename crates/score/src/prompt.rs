@@ -9,7 +9,7 @@ use crate::ScoreError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use stepwise_core::Problem;
-use stepwise_engine::{ChatMessage, Prompt};
+use stepwise_model::{ChatMessage, Prompt};
 
 /// A parsed template: system, user and assistant-prefix sections. Other crates with
 /// their own placeholders (e.g. annotate's reference judge) parse and fill through it.

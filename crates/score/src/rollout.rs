@@ -4,7 +4,7 @@ use crate::{PolicyPrompt, ScoreError, Scored, StepScorer, engine_err};
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{AnswerExtractor, Problem, Spent, Step, StepScore, StepSplitter};
-use stepwise_engine::{GenerateRequest, Generator, SamplingParams};
+use stepwise_model::{GenerateRequest, Generator, SamplingParams};
 use stepwise_verify::groups::{best_group, group_answers};
 use stepwise_verify::{Options, verify};
 
@@ -169,8 +169,8 @@ impl StepScorer for RolloutScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ScriptedGenerator;
     use stepwise_core::Rationale;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     #[tokio::test]
     async fn soft_values_with_and_without_gold() {

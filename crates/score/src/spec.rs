@@ -1,5 +1,6 @@
-//! Building scorers from names, as the command line gives them (`arith`, `judge`,
-//! `arith*judge` for a product of scorers, `prm:URL` for a scorer with an argument).
+//! Building scorers from names, as the command line and the reward server give them
+//! (`arith`, `judge`, `arith*judge` for a product of scorers, `prm:URL` for a scorer with an
+//! argument). This is the one parser of scorer specs: [`ScorerSpec`].
 
 use crate::http_prm::{HttpPrmScorer, PrmSettings};
 use crate::{
@@ -7,27 +8,257 @@ use crate::{
     RolloutScorer, ScoreError, StepScorer,
 };
 use std::sync::Arc;
-use stepwise_engine::{Generator, SamplingParams};
+use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
 pub const SCORER_NAMES: [&str; 6] = ["outcome", "arith", "rollout", "judge", "self-judge", "prm"];
 
-/// One part of a scorer spec: `name` or `name:argument`.
-fn split_part(part: &str) -> (String, Option<&str>) {
-    match part.split_once(':') {
-        Some((name, arg)) => (name.trim().to_ascii_lowercase(), Some(arg.trim())),
-        None => (part.trim().to_ascii_lowercase(), None),
+/// A scorer a spec can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScorerKind {
+    /// `outcome` (or `verifier`): the final answer against the gold answer.
+    Outcome,
+    /// `arith` (or `arithmetic`): the arithmetic claim checker.
+    Arith,
+    /// `rollout` (or `mc`): Monte-Carlo rollouts by the policy.
+    Rollout,
+    /// `judge`: a judge model (the policy when no judge is given).
+    Judge,
+    /// `self-judge` (or `self`): the policy judging its own steps.
+    SelfJudge,
+    /// `prm:URL`: a process reward model behind HTTP.
+    Prm,
+    /// `head:PATH`: a trained head on the model's hidden states.
+    Head,
+}
+
+impl ScorerKind {
+    /// The kind a name (or one of its aliases) stands for, ignoring case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "outcome" | "verifier" => Self::Outcome,
+            "arith" | "arithmetic" => Self::Arith,
+            "rollout" | "mc" => Self::Rollout,
+            "judge" => Self::Judge,
+            "self-judge" | "self" => Self::SelfJudge,
+            "prm" => Self::Prm,
+            "head" => Self::Head,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Outcome => "outcome",
+            Self::Arith => "arith",
+            Self::Rollout => "rollout",
+            Self::Judge => "judge",
+            Self::SelfJudge => "self-judge",
+            Self::Prm => "prm",
+            Self::Head => "head",
+        }
+    }
+
+    /// Whether it needs a language model (a policy or a judge) injected.
+    pub fn needs_model(self) -> bool {
+        matches!(
+            self,
+            Self::Rollout | Self::Judge | Self::SelfJudge | Self::Head
+        )
+    }
+
+    /// Whether it needs the problem's gold answer.
+    pub fn needs_gold(self) -> bool {
+        self == Self::Outcome
+    }
+
+    /// Whether it sends requests to servers (the URLs in its argument).
+    pub fn calls_server(self) -> bool {
+        self == Self::Prm
+    }
+
+    /// Whether it takes an argument (`prm:URL`, `head:PATH`).
+    fn takes_arg(self) -> bool {
+        matches!(self, Self::Prm | Self::Head)
     }
 }
 
-/// Whether a scorer spec needs a language model (policy or judge) to be opened.
+/// One part of a scorer spec: a scorer and its argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecPart {
+    pub kind: ScorerKind,
+    /// The text after `:` (`prm:URL`, `head:PATH`).
+    pub arg: Option<String>,
+}
+
+/// A parsed scorer spec: one scorer, or several joined by `*` (their product).
+///
+/// ```
+/// use stepwise_score::{ScorerKind, ScorerSettings, ScorerSpec};
+///
+/// let spec: ScorerSpec = "arith*Outcome".parse().unwrap();
+/// assert!(spec.needs_gold() && !spec.needs_model());
+/// assert_eq!(spec.parts[1].kind, ScorerKind::Outcome);
+/// // Built without a model: fine for model-free scorers...
+/// assert_eq!(spec.build(None, None, &ScorerSettings::default()).unwrap().name(), "arith*outcome");
+/// // ...and an error that names the scorer otherwise.
+/// let judge: ScorerSpec = "arith*judge".parse().unwrap();
+/// let e = judge.build(None, None, &ScorerSettings::default()).err().unwrap();
+/// assert!(e.to_string().starts_with("judge: needs a model"), "{e}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScorerSpec {
+    pub parts: Vec<SpecPart>,
+}
+
+impl std::str::FromStr for ScorerSpec {
+    type Err = ScoreError;
+
+    fn from_str(spec: &str) -> Result<Self, ScoreError> {
+        let parts = spec
+            .split('*')
+            .map(|part| {
+                let (name, arg) = match part.split_once(':') {
+                    Some((name, arg)) => (name.trim(), Some(arg.trim())),
+                    None => (part.trim(), None),
+                };
+                let kind = ScorerKind::from_name(name).ok_or_else(|| ScoreError::Unusable {
+                    scorer: name.to_ascii_lowercase(),
+                    reason: format!(
+                        "unknown scorer (expected {}, or several joined by '*')",
+                        SCORER_NAMES.join(", ")
+                    ),
+                })?;
+                if arg.is_some() != kind.takes_arg() {
+                    return Err(ScoreError::Unusable {
+                        scorer: name.to_ascii_lowercase(),
+                        reason: match kind {
+                            ScorerKind::Head => "give its file as head:PATH".to_string(),
+                            ScorerKind::Prm => format!("give its server as {}:URL", kind.name()),
+                            _ => format!("takes no argument (got '{}')", part.trim()),
+                        },
+                    });
+                }
+                Ok(SpecPart {
+                    kind,
+                    arg: arg.map(String::from),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { parts })
+    }
+}
+
+impl ScorerSpec {
+    /// Whether any part needs a language model.
+    pub fn needs_model(&self) -> bool {
+        self.parts.iter().any(|p| p.kind.needs_model())
+    }
+
+    /// Whether any part needs the problem's gold answer.
+    pub fn needs_gold(&self) -> bool {
+        self.parts.iter().any(|p| p.kind.needs_gold())
+    }
+
+    /// Whether any part sends requests to servers.
+    pub fn calls_server(&self) -> bool {
+        self.parts.iter().any(|p| p.kind.calls_server())
+    }
+
+    /// Builds the scorer. `policy` serves the model-backed parts, `judge` (when given) the
+    /// `judge` and `head` parts; a part that needs a model when none is given is an error
+    /// naming it.
+    pub fn build(
+        &self,
+        policy: Option<Arc<dyn Generator>>,
+        judge: Option<Arc<dyn Generator>>,
+        settings: &ScorerSettings,
+    ) -> Result<Arc<dyn StepScorer>, ScoreError> {
+        let mut scorers = self
+            .parts
+            .iter()
+            .map(|p| p.build(policy.as_ref(), judge.as_ref(), settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(if scorers.len() == 1 {
+            scorers.remove(0)
+        } else {
+            Arc::new(ProductScorer::new(scorers))
+        })
+    }
+}
+
+impl SpecPart {
+    fn build(
+        &self,
+        policy: Option<&Arc<dyn Generator>>,
+        judge: Option<&Arc<dyn Generator>>,
+        settings: &ScorerSettings,
+    ) -> Result<Arc<dyn StepScorer>, ScoreError> {
+        let name = self.kind.name();
+        let policy = || {
+            policy.cloned().ok_or_else(|| ScoreError::Unusable {
+                scorer: name.to_string(),
+                reason: "needs a model, and none was given".into(),
+            })
+        };
+        let judge_or_policy = || judge.cloned().map_or_else(policy, Ok);
+        let arg = self.arg.as_deref().unwrap_or_default();
+        Ok(match self.kind {
+            ScorerKind::Outcome => Arc::new(OutcomeScorer::default()),
+            ScorerKind::Arith => {
+                let mut a = ArithScorer::default();
+                a.unchecked = settings.unchecked;
+                Arc::new(a)
+            }
+            ScorerKind::Rollout => Arc::new(RolloutScorer::new(
+                policy()?,
+                settings.policy_prompt.clone(),
+                settings.rollouts,
+                settings.rollout_params.clone(),
+            )),
+            ScorerKind::Judge | ScorerKind::SelfJudge => {
+                let mut j = if self.kind == ScorerKind::SelfJudge {
+                    JudgeScorer::self_judge(policy()?, settings.judge_template.clone())
+                } else {
+                    JudgeScorer::new(judge_or_policy()?, settings.judge_template.clone())
+                };
+                j.seed = settings.seed;
+                if let Some(r) = &settings.reasoning {
+                    j = j.with_reasoning(r.clone(), settings.judgments);
+                }
+                Arc::new(j)
+            }
+            ScorerKind::Prm => {
+                let urls = arg
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(String::from)
+                    .collect();
+                Arc::new(HttpPrmScorer::new(urls, settings.prm.clone())?)
+            }
+            ScorerKind::Head => {
+                let head = crate::PrmHead::load(std::path::Path::new(arg)).map_err(|e| {
+                    ScoreError::Unusable {
+                        scorer: name.to_string(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Arc::new(crate::HeadScorer::new(
+                    judge_or_policy()?,
+                    Arc::new(head),
+                    false,
+                )?)
+            }
+        })
+    }
+}
+
+/// Whether a scorer spec needs a language model (policy or judge) to be opened. A spec that
+/// does not parse needs none: building it reports what is wrong with it.
 pub fn needs_model(spec: &str) -> bool {
-    spec.split('*').any(|part| {
-        !matches!(
-            split_part(part).0.as_str(),
-            "outcome" | "verifier" | "arith" | "arithmetic" | "prm"
-        )
-    })
+    spec.parse::<ScorerSpec>().is_ok_and(|s| s.needs_model())
 }
 
 /// Settings the model-backed scorers use.
@@ -66,117 +297,21 @@ impl Default for ScorerSettings {
 }
 
 /// Builds a scorer from `spec`: one name of [`SCORER_NAMES`], or several joined by `*`
-/// (their product). `judge` is the judge model for `judge` (the policy when `None`).
-/// `policy` may be `None` when the spec [needs no model](needs_model).
+/// (their product); see [`ScorerSpec::build`] for the models. `policy` may be `None` when the
+/// spec [needs no model](needs_model).
 pub fn build_scorer(
     spec: &str,
     policy: Option<Arc<dyn Generator>>,
     judge: Option<Arc<dyn Generator>>,
     settings: &ScorerSettings,
 ) -> Result<Arc<dyn StepScorer>, ScoreError> {
-    let model = |name: &str| {
-        policy.clone().ok_or_else(|| ScoreError::Unusable {
-            scorer: name.to_string(),
-            reason: "needs a model, and none was opened".into(),
-        })
-    };
-    let parts: Vec<&str> = spec.split('*').map(str::trim).collect();
-    let mut scorers: Vec<Arc<dyn StepScorer>> = Vec::new();
-    for part in &parts {
-        let (name, arg) = split_part(part);
-        let name = name.as_str();
-        let needs_arg = matches!(name, "prm" | "head");
-        if arg.is_some() != needs_arg {
-            return Err(ScoreError::Unusable {
-                scorer: name.to_string(),
-                reason: if name == "head" {
-                    "give its file as head:PATH".to_string()
-                } else if needs_arg {
-                    format!("give its server as {name}:URL")
-                } else {
-                    format!("takes no argument (got '{part}')")
-                },
-            });
-        }
-        let s: Arc<dyn StepScorer> = match name {
-            "outcome" | "verifier" => Arc::new(OutcomeScorer::default()),
-            "arith" | "arithmetic" => {
-                let mut a = ArithScorer::default();
-                a.unchecked = settings.unchecked;
-                Arc::new(a)
-            }
-            "rollout" | "mc" => Arc::new(RolloutScorer::new(
-                model(name)?,
-                settings.policy_prompt.clone(),
-                settings.rollouts,
-                settings.rollout_params.clone(),
-            )),
-            "judge" | "self-judge" | "self" => {
-                let self_judge = name.starts_with("self");
-                let model = if self_judge {
-                    model(name)?
-                } else {
-                    match judge.clone() {
-                        Some(j) => j,
-                        None => model(name)?,
-                    }
-                };
-                let mut j = if self_judge {
-                    JudgeScorer::self_judge(model, settings.judge_template.clone())
-                } else {
-                    JudgeScorer::new(model, settings.judge_template.clone())
-                };
-                j.seed = settings.seed;
-                if let Some(r) = &settings.reasoning {
-                    j = j.with_reasoning(r.clone(), settings.judgments);
-                }
-                Arc::new(j)
-            }
-            "prm" => {
-                let urls = arg
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .map(String::from)
-                    .collect();
-                Arc::new(HttpPrmScorer::new(urls, settings.prm.clone())?)
-            }
-            "head" => {
-                let path = std::path::Path::new(arg.unwrap_or_default());
-                let head = crate::PrmHead::load(path).map_err(|e| ScoreError::Unusable {
-                    scorer: name.to_string(),
-                    reason: e.to_string(),
-                })?;
-                let model = match judge.clone() {
-                    Some(j) => j,
-                    None => model(name)?,
-                };
-                Arc::new(crate::HeadScorer::new(model, Arc::new(head), false)?)
-            }
-            other => {
-                return Err(ScoreError::Unusable {
-                    scorer: other.to_string(),
-                    reason: format!(
-                        "unknown scorer (expected {}, or several joined by '*')",
-                        SCORER_NAMES.join(", ")
-                    ),
-                });
-            }
-        };
-        scorers.push(s);
-    }
-    Ok(if scorers.len() == 1 {
-        scorers.remove(0)
-    } else {
-        Arc::new(ProductScorer::new(scorers))
-    })
+    spec.parse::<ScorerSpec>()?.build(policy, judge, settings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ScriptedGenerator;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     #[test]
     fn names() {
@@ -209,5 +344,14 @@ mod tests {
             "arith*judge"
         );
         assert!(build_scorer("oracle", Some(g), None, &s).is_err());
+        assert!(!needs_model("oracle"));
+        let e = build_scorer("arith*rollout", None, None, &s)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e, "rollout: needs a model, and none was given");
+        let spec: ScorerSpec = "Arithmetic * verifier * prm:http://h:1".parse().unwrap();
+        assert!(spec.needs_gold() && spec.calls_server() && !spec.needs_model());
+        assert_eq!(spec.parts[2].arg.as_deref(), Some("http://h:1"));
     }
 }

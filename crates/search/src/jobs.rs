@@ -16,10 +16,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use stepwise_core::{Budget, Delimiter, Problem, Spent, StepSplitter};
-use stepwise_engine::Generator;
 use stepwise_jobs::kinds::scale::{Scale, ScaleJobConfig, ScaleRow, markdown_table, summarize};
 use stepwise_jobs::kinds::solve::{SearchSettings, Solve, SolveConfig, SolveRecord};
 use stepwise_jobs::{Job, JobError, RunOptions, RunStore, UnitError, records};
+use stepwise_model::Generator;
 use stepwise_score::{
     JudgeTemplate, PolicyPrompt, PrmSettings, Reasoning, ScorerSettings, build_scorer,
 };

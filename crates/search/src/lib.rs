@@ -20,7 +20,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use stepwise_core::{Budget, Problem};
-//! use stepwise_score::testing::ScriptedGenerator;
+//! use stepwise_model::scripted::ScriptedGenerator;
 //! use stepwise_search::{Context, Sampling, Strategy};
 //!
 //! // A scripted policy: sample i answers 7 unless i is 1.
@@ -52,7 +52,7 @@ use stepwise_core::{
     Aggregation, AnswerExtractor, Budget, ExtractRule, Problem, Rationale, Spent, StepSplitter,
     Trace,
 };
-use stepwise_engine::{Completion, FinishReason, GenerateRequest, Generator, SamplingParams};
+use stepwise_model::{Completion, FinishReason, GenerateRequest, Generator, SamplingParams};
 use stepwise_score::{PolicyPrompt, ScoreError, StepScorer};
 
 /// Errors of strategies.
@@ -62,7 +62,7 @@ pub enum SearchError {
     Policy {
         problem: String,
         #[source]
-        source: stepwise_engine::EngineError,
+        source: stepwise_model::EngineError,
     },
     #[error("scoring failed for problem {problem}: {source}")]
     Score {

@@ -133,7 +133,7 @@ impl Strategy for Sampling {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use stepwise_score::testing::ScriptedGenerator;
+    use stepwise_model::scripted::ScriptedGenerator;
     use stepwise_score::{ArithScorer, OutcomeScorer};
 
     /// Sample answers by index: a right claim "3 + 4 = 7" or a wrong one.

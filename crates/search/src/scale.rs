@@ -7,7 +7,7 @@
 //!   sampling strategy is asked for). Majority, weighted self-consistency, best-of-N and
 //!   pass@N at every `n` are computed from the first `n` of these samples, which is
 //!   exactly what running the strategy with `n` gives: sample `i` of a call depends only
-//!   on the seed and `i` (a [`Generator`](stepwise_engine::Generator) contract), and the cost of `n`
+//!   on the seed and `i` (a [`Generator`](stepwise_model::Generator) contract), and the cost of `n`
 //!   samples is the sum of their own tokens (one policy call; judge costs per sample).
 //! - `{problem}/{strategy}/n={n}`: one tree search (beam, vbeam, dvts, mcts) with `n`
 //!   candidates per step.
@@ -150,8 +150,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use stepwise_jobs::kinds::scale::{Acc, is_correct, markdown_table, summarize};
+    use stepwise_model::scripted::ScriptedGenerator;
     use stepwise_score::ArithScorer;
-    use stepwise_score::testing::ScriptedGenerator;
 
     fn runner(strategies: &str, ns: &[usize]) -> ScaleRunner {
         // sample i: right ("3 + 4 = 7") when i % 3 == 2, else a wrong claim 3 + 4 = 8 + (i % 2)

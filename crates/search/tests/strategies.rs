@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{Aggregation, Budget, Problem, Spent, Step, StepScore, TraceEvent};
-use stepwise_engine::GenerateRequest;
-use stepwise_score::testing::ScriptedGenerator;
+use stepwise_model::GenerateRequest;
+use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_score::{ScoreError, Scored, StepScorer};
 use stepwise_search::{BeamSearch, Context, Dvts, Mcts, Outcome, Strategy};
 

@@ -383,23 +383,16 @@ struct Job {
     gold: String,
 }
 
-/// Runs `f` over `items` on the verification pool until `deadline`, and counts the
-/// items, the ones cut off and the ones that panicked in the metrics and the log
-/// (`what` names the work). Each caller decides what a cut-off item answers.
-async fn on_pool<T, R, F>(
+/// Awaits `work` (a [`Pool`] map of `n` items) and counts the items, the ones cut off and
+/// the ones that panicked in the metrics and the log (`what` names the work). Each caller
+/// decides what a cut-off item answers.
+async fn on_pool<R>(
     st: &AppState,
     what: &'static str,
-    items: Vec<T>,
-    f: F,
-    deadline: Instant,
-) -> Vec<Outcome<R>>
-where
-    T: Send + Sync + 'static,
-    R: Send + 'static,
-    F: Fn(&T) -> R + Send + Sync + 'static,
-{
-    let n = items.len() as u64;
-    let outcomes = st.pool.map(items, f, deadline).await;
+    n: u64,
+    work: impl std::future::Future<Output = Vec<Outcome<R>>>,
+) -> Vec<Outcome<R>> {
+    let outcomes = work.await;
     let count = |p: fn(&Outcome<R>) -> bool| outcomes.iter().filter(|o| p(o)).count() as u64;
     let timed_out = count(|o| matches!(o, Outcome::TimedOut));
     let panicked = count(|o| matches!(o, Outcome::Panicked));
@@ -433,7 +426,8 @@ async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec
         st2.reward_fn(j.source.as_deref())
             .score(&j.prompt, &j.response, &j.gold, &st2.limits)
     };
-    on_pool(st, "reward", jobs, score, deadline)
+    let n = jobs.len() as u64;
+    on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
         .await
         .into_iter()
         .map(|o| match o {
@@ -673,7 +667,8 @@ async fn verify(
         };
         (verdict, pred)
     };
-    let results = on_pool(&st, "verify", req.pairs, check, deadline)
+    let work = st.pool.map(req.pairs, check, deadline);
+    let results = on_pool(&st, "verify", n, work)
         .await
         .into_iter()
         .map(|o| {
@@ -709,43 +704,44 @@ async fn step_rewards(
     axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
     ApiJson(req): ApiJson<StepRewardsRequest>,
 ) -> Result<Counted<StepRewardsResponse>, ApiError> {
-    use crate::reward::{build_step_scorer, parse_delimiter, score_steps};
+    use crate::reward::{parse_delimiter, request_scorer, score_steps};
     let n = req.items.len() as u64;
     check_count(req.items.len(), st.settings.max_items, "items")?;
-    let spec = req.scorer.unwrap_or_else(|| "arith".into());
-    let scorer = build_step_scorer(&spec).map_err(ApiError::invalid)?;
+    let (spec, scorer) =
+        request_scorer(req.scorer.as_deref().unwrap_or("arith")).map_err(ApiError::invalid)?;
     let agg_name = req.aggregation.unwrap_or_else(|| "min".into());
     let aggregation: stepwise_core::Aggregation = agg_name.parse().map_err(ApiError::invalid)?;
     let splitter = parse_delimiter(req.delimiter.as_deref().unwrap_or("blank-line"))
         .map_err(ApiError::invalid)?;
-    let needs_gold = spec.split('*').any(|p| {
-        matches!(
-            p.trim().to_ascii_lowercase().as_str(),
-            "outcome" | "verifier"
-        )
-    });
     for (i, it) in req.items.iter().enumerate() {
         if it.response.is_none() && it.steps.is_none() {
             return Err(ApiError::invalid(format!(
                 "items[{i}] has neither response nor steps"
             )));
         }
-        if needs_gold && it.gold.is_none() {
+        if spec.needs_gold() && it.gold.is_none() {
             return Err(ApiError::invalid(format!(
                 "items[{i}] has no gold answer, which the outcome scorer needs"
             )));
         }
     }
     let scorer_name = scorer.name();
-    let score = move |it: &StepRewardItem| {
-        score_steps(
-            &scorer,
-            &it.prompt,
-            it.response.as_deref().unwrap_or(""),
-            it.steps.as_deref(),
-            it.gold.as_deref(),
-            &splitter,
-        )
+    // Each item's scorer future is awaited on the verification pool (polled there, so its
+    // CPU work stays off the runtime, and holding no pool thread while it waits).
+    let score = move |it: StepRewardItem| {
+        let scorer = Arc::clone(&scorer);
+        let splitter = splitter.clone();
+        async move {
+            score_steps(
+                scorer.as_ref(),
+                &it.prompt,
+                it.response.as_deref().unwrap_or(""),
+                it.steps.as_deref(),
+                it.gold.as_deref(),
+                &splitter,
+            )
+            .await
+        }
     };
     let empty = |timed_out: bool, error: Option<String>| StepRewardResult {
         steps: vec![],
@@ -754,7 +750,8 @@ async fn step_rewards(
         timed_out,
         error,
     };
-    let results = on_pool(&st, "step_rewards", req.items, score, deadline)
+    let work = st.pool.map_async(req.items, score, deadline);
+    let results = on_pool(&st, "step_rewards", n, work)
         .await
         .into_iter()
         .map(|o| match o {

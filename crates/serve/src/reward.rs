@@ -1,7 +1,8 @@
 //! Reward functions: weighted sums of components, built from [`RewardSpec`]s.
 //!
-//! Everything here is synchronous and CPU-bound; the server runs it on its
-//! worker pool, never on the async runtime.
+//! Reward functions are synchronous and CPU-bound; the server runs them on its worker pool,
+//! never on the async runtime. Step scorers ([`score_steps`]) are async (a scorer may wait on
+//! a model); the server awaits their futures on the same pool ([`crate::pool::Pool::map_async`]).
 //!
 //! ```
 //! use stepwise_serve::config::{preset, RewardSpec};
@@ -23,7 +24,7 @@ use stepwise_core::{
     Aggregation, AnswerExtractor, Delimiter, ExtractRule, Problem, Rationale, StepSplitter,
     find_boxed,
 };
-use stepwise_score::{ArithScorer, OutcomeScorer, ProductScorer, StepScorer};
+use stepwise_score::{ArithScorer, ScorerSettings, ScorerSpec, StepScorer};
 use stepwise_verify::{Options, Verdict};
 
 /// Bounds applied while scoring.
@@ -85,6 +86,7 @@ enum Kind {
     StepCheck {
         aggregation: Aggregation,
         splitter: StepSplitter,
+        arith: ArithScorer,
     },
 }
 
@@ -194,6 +196,7 @@ impl RewardFn {
                         Kind::StepCheck {
                             aggregation,
                             splitter,
+                            arith: ArithScorer::default(),
                         },
                     )
                 }
@@ -274,13 +277,17 @@ impl RewardFn {
                 Kind::StepCheck {
                     aggregation,
                     splitter,
+                    arith,
                 } => {
-                    let arith: Arc<dyn StepScorer> = Arc::new(ArithScorer::default());
-                    let r = score_steps(&arith, prompt, response, None, None, splitter);
-                    match r {
-                        Ok(s) => aggregation.apply(&s.scores).unwrap_or(0.0),
-                        Err(_) => 0.0,
-                    }
+                    // The claim checker is synchronous: its score of each step, here.
+                    let rationale =
+                        Rationale::parse(response, splitter, &AnswerExtractor::default());
+                    let scores: Vec<f64> = rationale
+                        .steps
+                        .iter()
+                        .map(|s| arith.score_text(&s.text).0)
+                        .collect();
+                    aggregation.apply(&scores).unwrap_or(0.0)
                 }
                 Kind::Choice { letters } => {
                     let pred = choice_letter(response, letters);
@@ -326,37 +333,30 @@ pub fn parse_delimiter(s: &str) -> Result<StepSplitter, String> {
     }
 }
 
-/// The model-free step scorers the server can run: `arith`, `outcome`, or a `*` product.
-pub fn build_step_scorer(spec: &str) -> Result<Arc<dyn StepScorer>, String> {
-    let mut parts: Vec<Arc<dyn StepScorer>> = Vec::new();
-    for name in spec.split('*').map(str::trim) {
-        parts.push(match name.to_ascii_lowercase().as_str() {
-            "arith" | "arithmetic" => Arc::new(ArithScorer::default()),
-            "outcome" | "verifier" => Arc::new(OutcomeScorer::default()),
-            "rollout" | "mc" | "judge" | "prm" | "self-judge" => {
-                return Err(format!(
-                    "scorer '{name}' needs a model; the reward server runs model-free scorers only (arith, outcome)"
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "unknown scorer '{name}' (expected arith, outcome, or both joined by '*')"
-                ));
-            }
-        });
+/// The step scorer a request names, built by `stepwise-score` from its spec with no model
+/// injected: a scorer that needs one is refused with score's error naming it. Scorers that
+/// send requests to servers (`prm:URL`) are refused too, since the request would choose
+/// where the server sends them.
+pub fn request_scorer(spec: &str) -> Result<(ScorerSpec, Arc<dyn StepScorer>), String> {
+    let parsed: ScorerSpec = spec
+        .parse()
+        .map_err(|e: stepwise_score::ScoreError| e.to_string())?;
+    if let Some(p) = parsed.parts.iter().find(|p| p.kind.calls_server()) {
+        return Err(format!(
+            "{}: calls other servers, which the reward server does not do for a request",
+            p.kind.name()
+        ));
     }
-    Ok(if parts.len() == 1 {
-        parts.remove(0)
-    } else {
-        Arc::new(ProductScorer::new(parts))
-    })
+    let scorer = parsed
+        .build(None, None, &ScorerSettings::default())
+        .map_err(|e| e.to_string())?;
+    Ok((parsed, scorer))
 }
 
-/// Scores the steps of a solution with a [`StepScorer`] (run to completion here: the
-/// server's scorers use no model, so their futures never wait). `steps` overrides
+/// Scores the steps of a solution with a [`StepScorer`], awaiting it. `steps` overrides
 /// splitting `response`.
-pub fn score_steps(
-    scorer: &Arc<dyn StepScorer>,
+pub async fn score_steps(
+    scorer: &dyn StepScorer,
     prompt: &str,
     response: &str,
     steps: Option<&[String]>,
@@ -376,7 +376,9 @@ pub fn score_steps(
     };
     let mut problem = Problem::new("request", prompt);
     problem.gold = gold.map(String::from);
-    let scored = futures::executor::block_on(scorer.score_rationale(&problem, &rationale))
+    let scored = scorer
+        .score_rationale(&problem, &rationale)
+        .await
         .map_err(|e| e.to_string())?;
     Ok(StepsScored {
         scores: scored.scores.iter().map(|s| s.score).collect(),
@@ -771,13 +773,42 @@ mod tests {
         assert!(good.result.components["step_check"] > bad.result.components["step_check"]);
         assert!(good.result.components["step_mean"] > bad.result.components["step_mean"]);
         assert_eq!(f.score("", "", "1", &l).result.reward, 0.0);
+    }
+
+    #[test]
+    fn request_scorers_are_model_free_and_call_no_server() {
+        let e = request_scorer("arith*judge").err().unwrap();
+        assert!(e.starts_with("judge: needs a model"), "{e}");
+        let e = request_scorer("prm:http://127.0.0.1:9").err().unwrap();
+        assert!(e.contains("calls other servers"), "{e}");
         assert!(
-            build_step_scorer("judge")
+            request_scorer("oracle")
                 .err()
                 .unwrap()
-                .contains("needs a model")
+                .contains("unknown scorer")
         );
-        assert!(build_step_scorer("arith*outcome").is_ok());
+        let (spec, scorer) = request_scorer("Arith*verifier").unwrap();
+        assert!(spec.needs_gold());
+        assert_eq!(scorer.name(), "arith*outcome");
+    }
+
+    #[tokio::test]
+    async fn steps_are_scored_by_awaiting_the_scorer() {
+        let (_, scorer) = request_scorer("arith").unwrap();
+        let split = parse_delimiter("blank-line").unwrap();
+        let s = score_steps(
+            scorer.as_ref(),
+            "",
+            "3 + 4 = 7\n\n7 * 2 = 15",
+            None,
+            None,
+            &split,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.scores.len(), 2);
+        assert!(s.scores[0] > s.scores[1]);
+        assert!(s.details[1].as_deref().unwrap_or("").contains("wrong"));
     }
 
     #[test]

@@ -428,11 +428,15 @@ async fn step_rewards_score_each_step() {
     let v = r.post_value("/v1/step_rewards", &body2).await;
     assert_eq!(v["results"][0]["aggregate"], 0.0);
     assert!(v["results"][1]["aggregate"].as_f64().unwrap() > 0.0);
-    // model scorers and missing gold are refused with a reason
+    // model scorers, scorers that call servers and missing gold are refused with a reason
     for (bad, want) in [
         (
             json!({"scorer": "judge", "items": [{"response": "1 = 1"}]}),
             "needs a model",
+        ),
+        (
+            json!({"scorer": "prm:http://127.0.0.1:9", "items": [{"response": "1 = 1"}]}),
+            "calls other servers",
         ),
         (
             json!({"scorer": "outcome", "items": [{"response": "1 = 1"}]}),

@@ -1,5 +1,5 @@
 //! The two sides of `bench generate`: the embedded backend (the only module of this crate
-//! that uses `stepwise-engine`) and llama.cpp's own `llama-batched-bench`.
+//! that uses `stepwise-llama`) and llama.cpp's own `llama-batched-bench`.
 //!
 //! The reference is built from the PyPI sdist of `llama-cpp-python` (which vendors the whole
 //! llama.cpp tree, including `tools/batched-bench`) into the stepwise cache, once.
@@ -7,9 +7,8 @@
 use crate::{BenchError, CommonArgs, io, run_tool as run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use stepwise_engine::{
-    EmbeddedConfig, GenOptions, GenerateRequest, LlamaGenerator, Prompt, SamplingParams, fetch,
-};
+use stepwise_llama::{EmbeddedConfig, GenOptions, LlamaGenerator, fetch};
+use stepwise_model::{GenerateRequest, Prompt, SamplingParams};
 
 /// `LLAMA_LIB_PROFILE` when this crate was compiled. `llama-cpp-sys-2` compiles llama.cpp as
 /// CMake `RelWithDebInfo` (`-O2`) whenever the cargo profile has debug info (this workspace's

@@ -4,9 +4,9 @@
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stepwise_engine::{
-    ChatMode, EmbeddedConfig, Generator, HttpConfig, HttpGenerator, LlamaGenerator,
-};
+use stepwise_http::{ChatMode, HttpConfig, HttpGenerator};
+use stepwise_llama::{EmbeddedConfig, LlamaGenerator};
+use stepwise_model::Generator;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
@@ -95,7 +95,7 @@ impl BackendArgs {
     pub fn open_embedded(&self) -> anyhow::Result<LlamaGenerator> {
         let path = match &self.model {
             Some(p) => p.clone(),
-            None => stepwise_engine::fetch::ensure_default_model()
+            None => stepwise_llama::fetch::ensure_default_model()
                 .context("getting the default model (or pass --model PATH.gguf)")?,
         };
         let mut cfg = EmbeddedConfig::new(&path);

@@ -172,7 +172,7 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
     let mode = match a.scorer.as_str() {
         "critic" => PbMode::Critic {
             generator: a.backend.open().context("opening the critic model")?,
-            params: stepwise_engine::SamplingParams {
+            params: stepwise_model::SamplingParams {
                 temperature: 0.0,
                 max_tokens: a.critic_max_tokens,
                 ..Default::default()

@@ -4,7 +4,7 @@ use crate::Global;
 use crate::cmd::backend::BackendArgs;
 use anyhow::Context;
 use std::time::Instant;
-use stepwise_engine::{ChatMessage, FinishReason, GenerateRequest, Prompt, SamplingParams};
+use stepwise_model::{ChatMessage, FinishReason, GenerateRequest, Prompt, SamplingParams};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

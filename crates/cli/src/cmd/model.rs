@@ -4,7 +4,7 @@ use crate::Global;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
-use stepwise_engine::fetch;
+use stepwise_llama::fetch;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,10 +39,10 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
                 None => fetch::ensure_default_model().context("fetching the default model")?,
             };
             let header = fetch::check_gguf(&path)?;
-            let mut cfg = stepwise_engine::EmbeddedConfig::new(&path);
+            let mut cfg = stepwise_llama::EmbeddedConfig::new(&path);
             cfg.ctx_size = 512;
             cfg.n_seq_max = 2;
-            let g = stepwise_engine::LlamaGenerator::open(cfg)
+            let g = stepwise_llama::LlamaGenerator::open(cfg)
                 .with_context(|| format!("loading {}", path.display()))?;
             let i = g.info();
             println!("path          {}", path.display());

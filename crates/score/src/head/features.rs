@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
-use stepwise_engine::{EngineError, Generator};
+use stepwise_model::{EngineError, Generator};
 
 /// Labels under ProcessBench semantics: steps before the first bad one are good, the
 /// first bad step is bad, later steps are unlabelled (dropped). `good` may be shorter
@@ -222,10 +222,10 @@ pub async fn extract_features(
 mod tests {
     use super::*;
     use crate::head::test_util::{scripted, tmp};
-    use crate::testing::ScriptedGenerator;
     use async_trait::async_trait;
     use std::sync::Arc;
-    use stepwise_engine::Prompt;
+    use stepwise_model::Prompt;
+    use stepwise_model::scripted::ScriptedGenerator;
 
     #[test]
     fn labels_stop_after_the_first_error() {
@@ -305,8 +305,8 @@ mod tests {
             }
             async fn generate(
                 &self,
-                r: &stepwise_engine::GenerateRequest,
-            ) -> Result<Vec<stepwise_engine::Completion>, EngineError> {
+                r: &stepwise_model::GenerateRequest,
+            ) -> Result<Vec<stepwise_model::Completion>, EngineError> {
                 self.0.generate(r).await
             }
             async fn next_token_logprobs(
@@ -314,7 +314,7 @@ mod tests {
                 p: &Prompt,
                 a: &str,
                 c: &[String],
-            ) -> Result<stepwise_engine::NextTokenLogprobs, EngineError> {
+            ) -> Result<stepwise_model::NextTokenLogprobs, EngineError> {
                 self.0.next_token_logprobs(p, a, c).await
             }
         }

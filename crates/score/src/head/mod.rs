@@ -3,7 +3,7 @@
 //!
 //! The pipeline, one module per job:
 //! - `features`: labelled records (question, steps, per-step good/bad) → features (one
-//!   [`Generator::embed_pieces`](stepwise_engine::Generator::embed_pieces) call per record:
+//!   [`Generator::embed_pieces`](stepwise_model::Generator::embed_pieces) call per record:
 //!   the hidden state at the last token of each step, cached on disk and resumable);
 //! - `train`: [`train_head`] (L2-regularised logistic regression, full batch, Adam,
 //!   deterministic; train/validation split by record, AUROC);
@@ -32,7 +32,7 @@ pub use scorer::HeadScorer;
 pub use train::{TrainConfig, auroc, split_records, train_head};
 
 use std::path::Path;
-use stepwise_engine::{ChatMessage, EngineError, Prompt};
+use stepwise_model::{ChatMessage, EngineError, Prompt};
 
 /// Separator written after every step (training and scoring).
 pub const DEFAULT_SEPARATOR: &str = "\n\n";

@@ -5,7 +5,7 @@ use crate::{ScoreError, Scored, StepScorer, engine_err};
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{Problem, Rationale, Spent, Step, StepScore};
-use stepwise_engine::Generator;
+use stepwise_model::Generator;
 
 /// A [`StepScorer`] from a trained head: `sigmoid(w · standardize(h) + b)` of the
 /// generator's hidden state at the end of the step (after the separator).
@@ -180,7 +180,9 @@ mod tests {
         h.model = "scripted".into();
         h.save(&p).unwrap();
         let g: Arc<dyn Generator> =
-            Arc::new(crate::testing::ScriptedGenerator::new(|_, _| String::new()));
+            Arc::new(stepwise_model::scripted::ScriptedGenerator::new(|_, _| {
+                String::new()
+            }));
         let st = ScorerSettings::default();
         let spec = format!("head:{}", p.display());
         let s = build_scorer(&spec, Some(g.clone()), None, &st).unwrap();

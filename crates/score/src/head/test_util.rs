@@ -1,9 +1,9 @@
 //! Fixtures shared by the head modules' tests.
 
 use super::{HEAD_FORMAT_VERSION, PrmHead, TrainConfig, TrainingSummary};
-use crate::testing::ScriptedGenerator;
 use std::sync::Arc;
-use stepwise_engine::Generator;
+use stepwise_model::Generator;
+use stepwise_model::scripted::ScriptedGenerator;
 
 /// A fresh temporary folder for one test.
 pub(super) fn tmp(name: &str) -> std::path::PathBuf {

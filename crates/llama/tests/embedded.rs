@@ -2,9 +2,9 @@
 //! pip on first use. Few tokens, seeded.
 
 use std::sync::OnceLock;
-use stepwise_engine::{
-    ChatMessage, EmbeddedConfig, EngineError, FinishReason, GenOptions, GenerateRequest, Generator,
-    LlamaGenerator, Prompt, SamplingParams, fetch,
+use stepwise_llama::{EmbeddedConfig, GenOptions, LlamaGenerator, fetch};
+use stepwise_model::{
+    ChatMessage, EngineError, FinishReason, GenerateRequest, Generator, Prompt, SamplingParams,
 };
 
 fn model_path() -> std::path::PathBuf {

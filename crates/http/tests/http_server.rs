@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use stepwise_engine::{
-    ChatMessage, ChatMode, FinishReason, GenerateRequest, Generator, HttpConfig, HttpGenerator,
-    Prompt, SamplingParams, fetch,
+use stepwise_http::{ChatMode, HttpConfig, HttpGenerator};
+use stepwise_llama::fetch;
+use stepwise_model::{
+    ChatMessage, FinishReason, GenerateRequest, Generator, Prompt, SamplingParams,
 };
 
 const PACKAGE: &str = "llama-cpp-python[server]==0.3.36";

@@ -1,4 +1,4 @@
-//! Backend for OpenAI-compatible servers: vLLM, SGLang, llama.cpp's `llama-server`, Ollama,
+//! The HTTP backend of [`Generator`]: OpenAI-compatible servers: vLLM, SGLang, llama.cpp's `llama-server`, Ollama,
 //! llama-cpp-python.
 //!
 //! - Text prompts go to `/v1/completions`.
@@ -17,18 +17,17 @@
 //!   requests in flight. 429, 5xx, timeouts and connection errors are retried with exponential
 //!   backoff (honouring `Retry-After`), on whichever endpoint is least loaded then.
 
-use crate::llama::sample_seed;
-use crate::template::{render_chatml, role_name, with_default_system};
-use crate::{
-    ChatMessage, Completion, EngineError, FinishReason, GenerateRequest, Generator,
-    NextTokenLogprobs, PartialGeneration, Prompt, SamplingParams, TokenLogprob,
-};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use stepwise_model::template::{render_chatml, role_name, with_default_system};
+use stepwise_model::{
+    ChatMessage, Completion, EngineError, FinishReason, GenerateRequest, Generator,
+    NextTokenLogprobs, PartialGeneration, Prompt, SamplingParams, TokenLogprob, sample_seed,
+};
 use tokio::sync::Semaphore;
 
 /// How chat prompts are sent.
@@ -48,18 +47,23 @@ pub struct HttpConfig {
     pub endpoints: Vec<String>,
     /// Model name sent with each request (some servers require it).
     pub model: Option<String>,
+    /// Bearer token sent with each request.
     pub api_key: Option<String>,
     /// Requests in flight per endpoint.
     pub max_concurrency: usize,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// Timeout of establishing a connection.
     pub connect_timeout: Duration,
     /// Retries after the first attempt.
     pub max_retries: u32,
+    /// First backoff between retries; it doubles with every retry.
     pub backoff_base: Duration,
+    /// Longest backoff (and longest `Retry-After` honoured).
     pub backoff_max: Duration,
     /// Samples per HTTP request (`n`); 1 = one request per sample.
     pub samples_per_request: usize,
+    /// How chat prompts are sent.
     pub chat_mode: ChatMode,
     /// System prompt added to chat prompts without one ([`ChatMode::ChatMl`] only).
     pub system_prompt: Option<String>,
@@ -68,6 +72,7 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    /// Default settings for `endpoints`.
     pub fn new(endpoints: Vec<String>) -> Self {
         Self {
             endpoints,
@@ -98,8 +103,11 @@ struct Endpoint {
 /// Counters, for progress displays and tests.
 #[derive(Debug, Default)]
 pub struct HttpStats {
+    /// Requests answered successfully.
     pub requests_ok: AtomicU64,
+    /// Attempts retried after a transient failure.
     pub retries: AtomicU64,
+    /// Requests given up on.
     pub failures: AtomicU64,
 }
 
@@ -119,6 +127,7 @@ fn normalize_base(url: &str) -> String {
 }
 
 impl HttpGenerator {
+    /// A generator for `cfg`'s endpoints (checks their URLs; connects on first use).
     pub fn new(cfg: HttpConfig) -> Result<Self, EngineError> {
         if cfg.endpoints.is_empty() {
             return Err(EngineError::InvalidRequest("no endpoint given".into()));
@@ -157,10 +166,12 @@ impl HttpGenerator {
         })
     }
 
+    /// The request counters.
     pub fn stats(&self) -> Arc<HttpStats> {
         self.stats.clone()
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &HttpConfig {
         &self.cfg
     }
