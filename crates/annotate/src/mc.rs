@@ -112,18 +112,6 @@ pub async fn label_solution(
     Ok((labels, spent))
 }
 
-impl StepLabel {
-    /// The same label with its rollout count replaced (a label read off the final answer
-    /// itself made no rollouts).
-    pub fn with_rollouts(mut self, n: u32) -> Self {
-        self.rollouts = n;
-        if n == 0 {
-            self.correct = 0;
-        }
-        self
-    }
-}
-
 /// Math-Shepherd labels of `samples` sampled solutions of `problem`.
 pub async fn label(
     policy: &Policy,

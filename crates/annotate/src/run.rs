@@ -29,7 +29,7 @@ use stepwise_score::PolicyPrompt;
 use stepwise_store::{RunId, RunStore, SampleRow, StepLabelRow, UnitRecord};
 
 /// The run kind in the store.
-pub const KIND: &str = "annotate";
+pub const KIND: &str = stepwise_jobs::kinds::annotate::KIND;
 
 /// Everything that decides a job's labels (stored with the run; a resume must match it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +128,7 @@ pub struct Annotate;
 
 impl RunKind for Annotate {
     const KIND: &'static str = KIND;
-    const VERSION: u32 = 1;
+    const VERSION: u32 = stepwise_jobs::kinds::annotate::VERSION;
     type Config = AnnotateConfig;
     type Record = QuestionResult;
 }
@@ -227,7 +227,7 @@ pub fn export_records(problems: &[Problem], results: &[QuestionResult]) -> Vec<L
                 .map_or((String::new(), None), |p| {
                     (p.question.clone(), p.gold.clone())
                 });
-            r.export_records(&q, g.as_deref())
+            crate::export_records(r, &q, g.as_deref())
         })
         .filter(|s| !s.labels.is_empty())
         .collect()

@@ -158,7 +158,7 @@ fn omegaprm_tree_grows_with_the_search_limit_and_is_deterministic() {
         assert_eq!(s.first_error(), Some(4), "{:?}", s.steps);
     }
     // export records: one per non-root node, its last step labelled with its MC
-    let recs = a.export_records(&p.question, p.gold.as_deref());
+    let recs = stepwise_annotate::export_records(&a, &p.question, p.gold.as_deref());
     assert_eq!(recs.len(), a.prefixes.len() - 1);
     for r in &recs {
         let node = a.prefixes.iter().find(|n| n.node == r.sample).unwrap();

@@ -13,8 +13,8 @@ use crate::runs::{
 use crate::table::Table;
 use crate::views::{calibration_section, score_calibration_sections};
 use std::collections::HashMap;
-use stepwise_annotate::QuestionResult;
 use stepwise_core::Problem;
+use stepwise_jobs::kinds::annotate::QuestionResult;
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleRecord, summarize};
 use stepwise_jobs::kinds::solve::Sample;
 use stepwise_verify::Options;

@@ -19,8 +19,8 @@ use crate::stats::bootstrap_mean;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use stepwise_annotate::QuestionResult;
 use stepwise_core::Problem;
+use stepwise_jobs::kinds::annotate::QuestionResult;
 use stepwise_jobs::kinds::scale::{Scale, ScaleConfig, ScaleRecord, ScaleRow};
 use stepwise_jobs::kinds::solve::{Outcome, Sample, Solve};
 use stepwise_jobs::{RunKind, records, stored_config};
@@ -30,7 +30,7 @@ use stepwise_verify::{Options, verify};
 /// The run kinds this module reads.
 pub const SOLVE: &str = Solve::KIND;
 pub const SCALE: &str = Scale::KIND;
-pub const ANNOTATE: &str = stepwise_annotate::run::KIND;
+pub const ANNOTATE: &str = stepwise_jobs::kinds::annotate::KIND;
 
 /// A run of the store: its id, or the newest one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

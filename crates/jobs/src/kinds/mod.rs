@@ -8,10 +8,12 @@
 //! |---|---|---|---|
 //! | `solve` | `stepwise-search` | [`solve::SolveConfig`] | [`solve::SolveRecord`] (per problem) |
 //! | `scale` | `stepwise-search` | [`scale::ScaleJobConfig`] | [`scale::ScaleRecord`] (a draw or a tree search) |
+//! | `annotate` | `stepwise-annotate` | (annotate's `AnnotateConfig`) | [`annotate::QuestionResult`] (per method and question) |
 //! | `verify` | this crate ([`crate::verify`]) | [`crate::verify::VerifyConfig`] | [`crate::verify::VerifyChunk`] |
 //!
 //! Version 1 of `solve` and `scale` is what stepwise stored before the job runner (an
 //! untyped config); its records have the same shape as version 2.
 
+pub mod annotate;
 pub mod scale;
 pub mod solve;
