@@ -52,7 +52,7 @@ fn train_a_head_resume_its_features_and_score_processbench_with_it() {
     let stdout = ok(&first);
     assert!(stdout.contains("AUROC"), "{stdout}");
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(stderr.contains("0 from the cache"), "{stderr}");
+    assert!(stderr.contains("0 already stored"), "{stderr}");
     let h: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
     assert_eq!(h["dim"], 576, "SmolLM2-135M's hidden size");
@@ -67,7 +67,7 @@ fn train_a_head_resume_its_features_and_score_processbench_with_it() {
     let again = train(&[]);
     ok(&again);
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(stderr.contains("8 from the cache"), "{stderr}");
+    assert!(stderr.contains("8 already stored"), "{stderr}");
     let h2: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
     assert_eq!(h["weights"], h2["weights"]);

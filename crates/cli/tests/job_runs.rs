@@ -156,8 +156,20 @@ type Make = dyn Fn(&Path) -> Command;
 /// `min_units` are stored, resumes it with `--resume 1`, and checks B's records equal
 /// A's, each once. Returns the number of units.
 fn kill_resume_equals_uninterrupted(dir: &Path, make: &Make, min_units: usize) -> usize {
-    let a = dir.join("a.sqlite");
-    run_ok(&mut make(&a));
+    kill_resume_in(dir, make, min_units, &|p: &Path| p.to_path_buf())
+}
+
+/// [`kill_resume_equals_uninterrupted`] for a command whose store lies at
+/// `store_of(path given to make)`.
+fn kill_resume_in(
+    dir: &Path,
+    make: &Make,
+    min_units: usize,
+    store_of: &dyn Fn(&Path) -> PathBuf,
+) -> usize {
+    let a_arg = dir.join("a.sqlite");
+    let a = store_of(&a_arg);
+    run_ok(&mut make(&a_arg));
     let expected = records(&a, 1);
     let total = expected.len();
     assert!(
@@ -165,8 +177,9 @@ fn kill_resume_equals_uninterrupted(dir: &Path, make: &Make, min_units: usize) -
         "the job is too small to kill mid-run ({total} units)"
     );
 
-    let b = dir.join("b.sqlite");
-    let mut child: Child = make(&b)
+    let b_arg = dir.join("b.sqlite");
+    let b = store_of(&b_arg);
+    let mut child: Child = make(&b_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -196,7 +209,7 @@ fn kill_resume_equals_uninterrupted(dir: &Path, make: &Make, min_units: usize) -
         "a killed run looks like a running one"
     );
 
-    run_ok(make(&b).args(["--resume", "1"]));
+    run_ok(make(&b_arg).args(["--resume", "1"]));
     let got = records(&b, 1);
     assert_eq!(got.len(), total);
     for (key, want) in &expected {
@@ -456,4 +469,44 @@ fn a_failing_unit_marks_the_run_failed_and_data_runs_shows_why() {
         listed.contains("error: unit 'q2'") && listed.contains("400"),
         "{listed}"
     );
+}
+
+fn shared_data() -> PathBuf {
+    if let Some(d) = std::env::var_os("STEPWISE_DATA") {
+        return PathBuf::from(d);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+#[test]
+fn head_train_features_killed_and_resumed_equal_an_uninterrupted_run() {
+    // the embedded default model over real ProcessBench records; the feature store of
+    // `--cache DIR` is DIR/features.sqlite
+    let dir = tempfile::tempdir().unwrap();
+    let make = |store: &Path| {
+        let mut c = stepwise();
+        c.arg("--data-dir")
+            .arg(shared_data())
+            .args(["--quiet", "head", "train", "--data", "processbench:gsm8k"])
+            .args([
+                "--limit",
+                "10",
+                "--balanced",
+                "--threads",
+                "2",
+                "--ctx-size",
+                "4096",
+            ])
+            .arg("--out")
+            .arg(store.with_extension("head.json"))
+            .arg("--cache")
+            .arg(store.with_extension("cache"));
+        c
+    };
+    let store_of = |p: &Path| p.with_extension("cache").join("features.sqlite");
+    assert_eq!(kill_resume_in(dir.path(), &make, 3, &store_of), 10);
+    let head: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("b.head.json")).unwrap())
+            .unwrap();
+    assert_eq!(head["dim"], 576);
 }

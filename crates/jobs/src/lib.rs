@@ -115,6 +115,9 @@ pub enum Resume {
     /// Continue the newest unfinished run of this kind with the same config, else start
     /// a new one.
     Matching,
+    /// Use the newest run of this kind with the same config, finished or not (a cache:
+    /// a finished run is read back without doing anything), else start a new one.
+    Reuse,
 }
 
 impl From<Option<RunId>> for Resume {

@@ -227,6 +227,17 @@ fn open<K: RunKind>(
             Some(info) if info.version <= K::VERSION => reopen(info.id),
             _ => Ok((store.create_run(K::KIND, K::VERSION, config)?, false)),
         },
+        Resume::Reuse => {
+            let same = store
+                .list_runs()?
+                .into_iter()
+                .rev()
+                .find(|r| r.kind == K::KIND && r.version <= K::VERSION && &r.config == config);
+            match same {
+                Some(info) => reopen(info.id),
+                None => Ok((store.create_run(K::KIND, K::VERSION, config)?, false)),
+            }
+        }
     }
 }
 

@@ -48,10 +48,10 @@ mod spec;
 
 pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
 pub use head::{
-    DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, HEAD_FORMAT_VERSION, HeadError,
-    HeadScorer, LabelledRecord, PrmHead, TrainConfig, TrainingSummary, auroc, extract_features,
-    head_input, labels_until_first_error, processbench_labels, read_feature_cache, split_records,
-    train_head,
+    DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig,
+    HEAD_FORMAT_VERSION, HeadError, HeadFeatures, HeadScorer, LabelledRecord, PrmHead, TrainConfig,
+    TrainingSummary, auroc, extract_features, head_input, labels_until_first_error,
+    processbench_labels, split_records, train_head,
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};

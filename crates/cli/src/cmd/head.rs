@@ -52,9 +52,15 @@ struct TrainArgs {
     /// The head file to write.
     #[arg(long, default_value = "head.json")]
     out: PathBuf,
-    /// Feature cache folder (default: `OUT.cache/` beside --out).
+    /// Feature cache folder (default: `OUT.cache/` beside --out): a run store
+    /// (`features.sqlite`) whose runs hold one record's features per unit. Rerunning the
+    /// same command reuses the stored features and continues an interrupted extraction.
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
+    /// Continue feature run RUN_ID of the cache (default: the newest run of the same
+    /// model and records, finished or not).
+    #[arg(long, value_name = "RUN_ID")]
+    resume: Option<i64>,
     /// L2 penalty on the weights (over standardized features). The default is strong:
     /// labelled steps are few next to 576 features (on 265 ProcessBench MATH records,
     /// validation AUROC 0.65 at 0.01, 0.70 at 1).
@@ -198,38 +204,36 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         p.push(".cache");
         PathBuf::from(p)
     });
-    let cache = cache_dir.join("features.jsonl");
+    // the feature cache is a run store of its own: one run per (model, records)
+    let cache = cache_dir.join("features.sqlite");
+    let store = stepwise_store::open(&cache.to_string_lossy())?;
     let generator = a.backend.open().context("opening the model")?;
     let model = generator.name();
-
-    let pb = crate::cmd::progress_bar(records.len() as u64, "head features", g.quiet);
+    let mut opts = crate::cmd::jobargs::run_options(a.resume, 1, g);
+    if a.resume.is_none() {
+        // the cache: the features of the same model and records, finished or not
+        opts.resume = stepwise_jobs::Resume::Reuse;
+    }
     let started = std::time::Instant::now();
-    let rt = crate::cmd::runtime()?;
-    let extracted = rt
+    let extracted = crate::cmd::runtime()?
         .block_on(extract_features(
+            store.as_ref(),
             generator.as_ref(),
             &records,
             DEFAULT_SEPARATOR,
-            &cache,
-            |p| {
-                pb.set_position(p.done as u64);
-                pb.set_message(format!(
-                    "{} cached, {} skipped, {} tokens read",
-                    p.cached, p.skipped, p.tokens
-                ));
-            },
+            &data,
+            &opts,
         ))
         .with_context(|| {
             format!(
-                "extracting features (cached in {}; rerun to resume)",
+                "extracting features (kept in {}; rerun to resume)",
                 cache.display()
             )
         })?;
-    pb.finish_and_clear();
     let p = extracted.progress;
     let extract_s = started.elapsed().as_secs_f64();
     eprintln!(
-        "features: {} records ({} from the cache, {} skipped), {} tokens read, {extract_s:.1} s",
+        "features: {} records ({} already stored, {} skipped), {} tokens read, {extract_s:.1} s",
         extracted.records.len(),
         p.cached,
         p.skipped,

@@ -24,21 +24,3 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("starting the async runtime")
 }
-
-/// A progress bar for `len` items named `prefix` (hidden with `--quiet`), in the style
-/// the record-by-record commands share.
-pub fn progress_bar(len: u64, prefix: &str, quiet: bool) -> indicatif::ProgressBar {
-    let pb = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(len)
-    };
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb.set_prefix(prefix.to_string());
-    pb
-}

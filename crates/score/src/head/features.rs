@@ -1,11 +1,12 @@
 //! Feature extraction: the hidden state at the end of every labelled step of a record,
-//! appended to a JSONL cache so an interrupted extraction resumes where it stopped.
+//! as a job of the job runner (one stored unit per record), so an interrupted extraction
+//! resumes where it stopped.
 
-use super::{HeadError, head_input, io_err};
+use super::{HeadError, head_input};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::Path;
+use stepwise_jobs::{Job, RunKind, RunOptions, RunStore, UnitError, records as records_of};
 use stepwise_model::{EngineError, Generator};
 
 /// Labels under ProcessBench semantics: steps before the first bad one are good, the
@@ -52,7 +53,7 @@ pub struct ExtractProgress {
     /// Records handled so far (extracted, cached or skipped) of `total`.
     pub done: usize,
     pub total: usize,
-    /// Records found in the cache.
+    /// Records already stored when this call started (a resumed run).
     pub cached: usize,
     /// Records skipped (no labelled step, or too long for the context).
     pub skipped: usize,
@@ -61,171 +62,215 @@ pub struct ExtractProgress {
 }
 
 /// What extraction produced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Extracted {
     /// One entry per usable record, in input order.
     pub records: Vec<FeatureRecord>,
     pub progress: ExtractProgress,
+    /// The run of the store that holds them.
+    pub run: stepwise_jobs::RunId,
 }
 
-/// Reads a feature cache (JSONL, one [`FeatureRecord`] per line). A torn last line (no
-/// trailing newline, unparsable) is dropped and the file truncated to the last good line;
-/// a bad line elsewhere is an error naming `file:line`.
-pub fn read_feature_cache(path: &Path) -> Result<Vec<FeatureRecord>, HeadError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let mut out = Vec::new();
-    let mut offset = 0usize;
-    let mut good_end = 0usize;
-    for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        let complete = line.ends_with(b"\n");
-        offset += line.len();
-        let text = String::from_utf8_lossy(line);
-        if text.trim().is_empty() {
-            good_end = offset;
-            continue;
+/// Extracting features as runs of the job runner: one unit per record (keyed by its
+/// id), so an interrupted extraction continues where it stopped.
+pub struct HeadFeatures;
+
+impl RunKind for HeadFeatures {
+    const KIND: &'static str = "head-features";
+    const VERSION: u32 = 1;
+    type Config = FeaturesConfig;
+    type Record = FeatureUnit;
+}
+
+/// What decides a feature run: the model, the separator and the exact records (their
+/// count and a SHA-256 over ids, questions, steps and labels, so a changed source is a
+/// new run, never a mix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturesConfig {
+    pub model: String,
+    pub separator: String,
+    /// Where the records came from, as shown to people.
+    pub data: String,
+    pub records: usize,
+    pub records_sha256: String,
+}
+
+/// One stored unit: the record's features, or why it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FeatureUnit {
+    /// Hidden states of the labelled steps, and the tokens the model read for them.
+    Extracted { record: FeatureRecord, tokens: u64 },
+    /// No labelled step, or too long for the model's context.
+    Skipped { reason: String },
+}
+
+struct FeaturesJob<'a> {
+    config: FeaturesConfig,
+    records: &'a [LabelledRecord],
+    generator: &'a dyn Generator,
+}
+
+#[async_trait::async_trait]
+impl Job for FeaturesJob<'_> {
+    type Kind = HeadFeatures;
+    type Unit = usize;
+    type Tally = (usize, u64);
+
+    fn config(&self) -> &FeaturesConfig {
+        &self.config
+    }
+
+    fn units(&self) -> Vec<(String, usize)> {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect()
+    }
+
+    async fn run_unit(&self, unit: &usize) -> Result<FeatureUnit, UnitError> {
+        let rec = &self.records[*unit];
+        let labels = labels_until_first_error(&rec.good);
+        let n = labels.len().min(rec.steps.len());
+        if n == 0 {
+            tracing::debug!("record {}: no labelled step, skipped", rec.id);
+            return Ok(FeatureUnit::Skipped {
+                reason: "no labelled step".into(),
+            });
         }
-        match (complete, serde_json::from_str::<FeatureRecord>(text.trim())) {
-            (true, Ok(r)) => {
-                out.push(r);
-                good_end = offset;
-            }
-            (false, _) => {
+        let (prompt, pieces) = head_input(&rec.question, &rec.steps[..n], &self.config.separator);
+        match self.generator.embed_pieces(&prompt, &pieces).await {
+            Ok(e) => Ok(FeatureUnit::Extracted {
+                record: FeatureRecord {
+                    id: rec.id.clone(),
+                    model: self.config.model.clone(),
+                    separator: self.config.separator.clone(),
+                    labels: labels[..n].to_vec(),
+                    features: e.vectors,
+                },
+                tokens: e.prompt_tokens,
+            }),
+            Err(EngineError::ContextFull { needed, available }) => {
                 tracing::warn!(
-                    "{}:{}: torn last line dropped (an interrupted write)",
-                    path.display(),
-                    n + 1
+                    "record {}: {needed} tokens do not fit the context ({available}), skipped",
+                    rec.id
                 );
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(io_err(path))?;
-                f.set_len(good_end as u64).map_err(io_err(path))?;
-                break;
+                Ok(FeatureUnit::Skipped {
+                    reason: format!("{needed} tokens do not fit the context ({available})"),
+                })
             }
-            (true, Err(e)) => {
-                return Err(HeadError::Parse {
-                    place: format!("{}:{}", path.display(), n + 1),
-                    reason: e.to_string(),
-                });
-            }
+            Err(source) => Err(Box::new(HeadError::Engine {
+                id: rec.id.clone(),
+                source,
+            })),
         }
     }
-    Ok(out)
+
+    fn tally(&self, t: &mut (usize, u64), r: &FeatureUnit) -> String {
+        match r {
+            FeatureUnit::Extracted { tokens, .. } => t.1 += tokens,
+            FeatureUnit::Skipped { .. } => t.0 += 1,
+        }
+        format!("{} skipped, {} tokens read", t.0, t.1)
+    }
 }
 
-/// Extracts features of `records` with `generator`, resumable through the cache file
-/// `cache` (records whose id is there are not re-embedded). Records without a labelled
-/// step, and records too long for the model's context, are skipped (logged). `progress`
-/// is called after every record.
+fn records_digest(records: &[LabelledRecord]) -> String {
+    let mut h = Sha256::new();
+    for r in records {
+        for part in [r.id.as_str(), r.question.as_str()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for s in &r.steps {
+            h.update(s.as_bytes());
+            h.update([1]);
+        }
+        h.update(r.good.iter().map(|&g| u8::from(g)).collect::<Vec<u8>>());
+        h.update([2]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Extracts features of `records` with `generator` through the job runner, in `store`
+/// (`opts.resume`: [`stepwise_jobs::Resume::Reuse`] reads back or continues the
+/// newest run of the same model, separator and records). Records without a labelled step, and records too long for
+/// the model's context, are skipped (and stored as skipped, so a resume does not retry
+/// them). Returns the features in input order.
 pub async fn extract_features(
+    store: &dyn RunStore,
     generator: &dyn Generator,
     records: &[LabelledRecord],
     separator: &str,
-    cache: &Path,
-    mut progress: impl FnMut(&ExtractProgress),
+    data: &str,
+    opts: &RunOptions,
 ) -> Result<Extracted, HeadError> {
-    let model = generator.name();
-    let mut cached = HashMap::new();
-    for r in read_feature_cache(cache)? {
-        if r.model != model || r.separator != separator {
-            return Err(HeadError::Invalid {
-                path: cache.display().to_string(),
-                reason: format!(
-                    "cache holds features of model '{}' with separator {:?}; this run uses '{}' with {:?} (use another cache)",
-                    r.model, r.separator, model, separator
-                ),
-            });
-        }
-        cached.insert(r.id.clone(), r);
+    let mut seen = HashSet::new();
+    if let Some(r) = records.iter().find(|r| !seen.insert(r.id.as_str())) {
+        return Err(HeadError::Training(format!(
+            "record id '{}' appears twice",
+            r.id
+        )));
     }
-    if let Some(dir) = cache.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(cache)
-        .map_err(io_err(cache))?;
+    let job = FeaturesJob {
+        config: FeaturesConfig {
+            model: generator.name(),
+            separator: separator.to_string(),
+            data: data.to_string(),
+            records: records.len(),
+            records_sha256: records_digest(records),
+        },
+        records,
+        generator,
+    };
+    let report = stepwise_jobs::run(store, &job, opts)
+        .await
+        .map_err(job_err)?;
+    let mut by_id: HashMap<String, FeatureUnit> = records_of::<HeadFeatures>(store, report.run)
+        .map_err(job_err)?
+        .into_iter()
+        .map(|(u, r)| (u.unit.key, r))
+        .collect();
     let mut p = ExtractProgress {
+        done: records.len(),
         total: records.len(),
+        cached: report.done_before,
         ..Default::default()
     };
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
     for rec in records {
-        if !seen.insert(rec.id.as_str()) {
-            return Err(HeadError::Training(format!(
-                "record id '{}' appears twice",
-                rec.id
-            )));
-        }
-        if let Some(r) = cached.remove(&rec.id) {
-            p.cached += 1;
-            out.push(r);
-        } else {
-            let labels = labels_until_first_error(&rec.good);
-            let n = labels.len().min(rec.steps.len());
-            if n == 0 {
-                tracing::debug!("record {}: no labelled step, skipped", rec.id);
-                p.skipped += 1;
-            } else {
-                let (prompt, pieces) = head_input(&rec.question, &rec.steps[..n], separator);
-                match generator.embed_pieces(&prompt, &pieces).await {
-                    Ok(e) => {
-                        p.tokens += e.prompt_tokens;
-                        let r = FeatureRecord {
-                            id: rec.id.clone(),
-                            model: model.clone(),
-                            separator: separator.to_string(),
-                            labels: labels[..n].to_vec(),
-                            features: e.vectors,
-                        };
-                        let line = serde_json::to_string(&r).map_err(|e| HeadError::Parse {
-                            place: cache.display().to_string(),
-                            reason: e.to_string(),
-                        })?;
-                        file.write_all(format!("{line}\n").as_bytes())
-                            .and_then(|_| file.flush())
-                            .map_err(io_err(cache))?;
-                        out.push(r);
-                    }
-                    Err(EngineError::ContextFull { needed, available }) => {
-                        tracing::warn!(
-                            "record {}: {needed} tokens do not fit the context ({available}), skipped",
-                            rec.id
-                        );
-                        p.skipped += 1;
-                    }
-                    Err(source) => {
-                        return Err(HeadError::Engine {
-                            id: rec.id.clone(),
-                            source,
-                        });
-                    }
-                }
+        match by_id.remove(&rec.id) {
+            Some(FeatureUnit::Extracted { record, tokens }) => {
+                p.tokens += tokens;
+                out.push(record);
+            }
+            Some(FeatureUnit::Skipped { .. }) => p.skipped += 1,
+            None => {
+                return Err(HeadError::Training(format!(
+                    "run {}: record {} has no stored features",
+                    report.run, rec.id
+                )));
             }
         }
-        p.done += 1;
-        progress(&p);
     }
     Ok(Extracted {
         records: out,
         progress: p,
+        run: report.run,
     })
+}
+
+fn job_err(e: stepwise_jobs::JobError) -> HeadError {
+    HeadError::Training(format!("feature extraction: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::test_util::{scripted, tmp};
+    use crate::head::test_util::scripted;
     use async_trait::async_trait;
-    use std::sync::Arc;
     use stepwise_model::Prompt;
-    use stepwise_model::scripted::ScriptedGenerator;
 
     #[test]
     fn labels_stop_after_the_first_error() {
@@ -242,12 +287,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn extraction_is_resumable_and_tolerates_a_torn_line() {
-        let d = tmp("extract");
-        let cache = d.join("features.jsonl");
-        let g = scripted();
-        let recs = vec![
+    fn recs() -> Vec<LabelledRecord> {
+        vec![
             LabelledRecord {
                 id: "a".into(),
                 question: "q one".into(),
@@ -266,12 +307,24 @@ mod tests {
                 steps: vec!["x".into()],
                 good: vec![],
             },
-        ];
-        let mut seen = Vec::new();
-        let first = extract_features(g.as_ref(), &recs, "\n\n", &cache, |p| seen.push(*p))
+        ]
+    }
+
+    fn matching() -> RunOptions {
+        RunOptions {
+            resume: stepwise_jobs::Resume::Reuse,
+            stop: stepwise_jobs::Stop::Never,
+            ..RunOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn extraction_is_a_resumable_job() {
+        let store = stepwise_store::SqliteStore::in_memory().unwrap();
+        let g = scripted();
+        let first = extract_features(&store, g.as_ref(), &recs(), "\n\n", "test", &matching())
             .await
             .unwrap();
-        assert_eq!(seen.len(), 3);
         assert_eq!(first.progress.skipped, 1);
         assert_eq!(first.progress.cached, 0);
         assert_eq!(first.records.len(), 2);
@@ -279,52 +332,59 @@ mod tests {
         assert_eq!(a.labels, vec![true, false]);
         assert_eq!(a.features, vec![vec![2.0, 0.0], vec![4.0, 1.0]]);
 
-        // A torn write at the end is dropped; cached ids are not embedded again.
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&cache)
-            .unwrap();
-        f.write_all(b"{\"id\":\"zz\",\"mo").unwrap();
-        drop(f);
-        let second = extract_features(g.as_ref(), &recs, "\n\n", &cache, |_| {})
+        // the same records again: every unit is already stored (none is embedded again)
+        let second = extract_features(&store, g.as_ref(), &recs(), "\n\n", "test", &matching())
             .await
             .unwrap();
-        assert_eq!(second.progress.cached, 2);
-        assert_eq!(second.progress.tokens, 0);
+        assert_eq!(second.run, first.run);
+        assert_eq!(second.progress.cached, 3);
         assert_eq!(second.records, first.records);
-        assert_eq!(read_feature_cache(&cache).unwrap().len(), 2);
 
-        // Another model's cache is refused; a corrupt middle line names its place.
-        let other =
-            Arc::new(ScriptedGenerator::new(|_, _| String::new()).with_embedder(|_, _| vec![0.0]));
-        struct Renamed(Arc<ScriptedGenerator>);
+        // changed records are another run; a repeated id is refused
+        let mut changed = recs();
+        changed[1].steps[0] = "changed".into();
+        let third = extract_features(&store, g.as_ref(), &changed, "\n\n", "test", &matching())
+            .await
+            .unwrap();
+        assert_ne!(third.run, first.run);
+        let mut twice = recs();
+        twice[2].id = "a".into();
+        let e = extract_features(&store, g.as_ref(), &twice, "\n\n", "test", &matching())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("'a' appears twice"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_model_failure_fails_the_run_naming_the_record() {
+        struct Broken;
         #[async_trait]
-        impl Generator for Renamed {
+        impl Generator for Broken {
             fn name(&self) -> String {
-                "other".into()
+                "broken".into()
             }
             async fn generate(
                 &self,
-                r: &stepwise_model::GenerateRequest,
+                _: &stepwise_model::GenerateRequest,
             ) -> Result<Vec<stepwise_model::Completion>, EngineError> {
-                self.0.generate(r).await
+                Err(EngineError::Setup("the model file is damaged".into()))
             }
             async fn next_token_logprobs(
                 &self,
-                p: &Prompt,
-                a: &str,
-                c: &[String],
+                _: &Prompt,
+                _: &str,
+                _: &[String],
             ) -> Result<stepwise_model::NextTokenLogprobs, EngineError> {
-                self.0.next_token_logprobs(p, a, c).await
+                Err(EngineError::Setup("the model file is damaged".into()))
             }
         }
-        let e = extract_features(&Renamed(other), &recs, "\n\n", &cache, |_| {})
+        let store = stepwise_store::SqliteStore::in_memory().unwrap();
+        let e = extract_features(&store, &Broken, &recs(), "\n\n", "test", &matching())
             .await
-            .unwrap_err();
-        assert!(e.to_string().contains("model 'scripted'"), "{e}");
-        let text = std::fs::read_to_string(&cache).unwrap();
-        std::fs::write(&cache, format!("not json\n{text}")).unwrap();
-        let e = read_feature_cache(&cache).unwrap_err();
-        assert!(e.to_string().contains("features.jsonl:1"), "{e}");
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unit 'a'"), "{e}");
+        let info = store.list_runs().unwrap().pop().unwrap();
+        assert_eq!(info.status, stepwise_jobs::RunStatus::Failed);
     }
 }

@@ -24,8 +24,8 @@ mod test_util;
 mod train;
 
 pub use features::{
-    ExtractProgress, Extracted, FeatureRecord, LabelledRecord, extract_features,
-    labels_until_first_error, processbench_labels, read_feature_cache,
+    ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig, HeadFeatures,
+    LabelledRecord, extract_features, labels_until_first_error, processbench_labels,
 };
 pub use file::{HEAD_FORMAT_VERSION, PrmHead, TrainingSummary};
 pub use scorer::HeadScorer;
