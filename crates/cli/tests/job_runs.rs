@@ -220,19 +220,24 @@ fn kill_resume_in(
     total
 }
 
+/// The flags that point a command at the scripted policy server.
+fn endpoint(url: &str) -> [&str; 6] {
+    [
+        "--endpoint",
+        url,
+        "--http-chat-mode",
+        "chatml",
+        "--http-retries",
+        "0",
+    ]
+}
+
 fn solve_cmd(url: String) -> impl Fn(&Path) -> Command {
     move |store: &Path| {
         let mut c = stepwise();
         c.args(["--quiet", "solve", "--data", "arith:ops=1,n=10,seed=3"])
             .args(["--strategy", "majority", "--n", "2", "--jobs", "1"])
-            .args([
-                "--endpoint",
-                &url,
-                "--http-chat-mode",
-                "chatml",
-                "--http-retries",
-                "0",
-            ])
+            .args(endpoint(&url))
             .arg("--store")
             .arg(store);
         c
@@ -256,14 +261,7 @@ fn scale_killed_and_resumed_equals_an_uninterrupted_run() {
         let mut c = stepwise();
         c.args(["--quiet", "scale", "--data", "arith:ops=1,n=10,seed=4"])
             .args(["--strategies", "majority", "--n", "1,2", "--jobs", "1"])
-            .args([
-                "--endpoint",
-                &url,
-                "--http-chat-mode",
-                "chatml",
-                "--http-retries",
-                "0",
-            ])
+            .args(endpoint(&url))
             .arg("--out")
             .arg(&out)
             .arg("--store")
@@ -444,14 +442,7 @@ fn a_failing_unit_marks_the_run_failed_and_data_runs_shows_why() {
         .args(["--quiet", "solve", "--data"])
         .arg(&data)
         .args(["--strategy", "majority", "--n", "1", "--jobs", "1"])
-        .args([
-            "--endpoint",
-            &url,
-            "--http-chat-mode",
-            "chatml",
-            "--http-retries",
-            "0",
-        ])
+        .args(endpoint(&url))
         .arg("--store")
         .arg(&store)
         .output()

@@ -1,14 +1,12 @@
 //! `stepwise data`: inspect, generate and convert datasets; list and export runs.
 
 use crate::Global;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use std::io::Write;
 use std::path::PathBuf;
 use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
-use stepwise_data::mapping::{Field, GoldRule};
 use stepwise_data::{Dataset, LoadOptions, load};
-use stepwise_store::{SqliteStore, default_store_path};
+use stepwise_store::default_store_path;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -62,7 +60,7 @@ struct StoreArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum ExportFormat {
+pub(crate) enum ExportFormat {
     Jsonl,
     Parquet,
 }
@@ -145,60 +143,26 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DataCommand::Runs { store, json } => runs(&store.store, json),
+        DataCommand::Runs { store, json } => super::data_runs::runs(&store.store, json),
         DataCommand::Export {
             run,
             format,
             out,
             store,
-        } => export(run, format, out, &store.store, g),
+        } => super::data_runs::export(run, format, out, &store.store, g),
     }
-}
-
-fn field(name: &Option<String>) -> Field {
-    name.as_ref()
-        .map_or(Field::Auto, |n| Field::named(n.clone()))
 }
 
 fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
     let dataset: Dataset = a.dataset.parse()?;
-    let custom = a.question_field.is_some()
-        || a.gold_field.is_some()
-        || a.gold_rule.is_some()
-        || a.reference_field.is_some()
-        || a.id_field.is_some();
-    let field_map = if custom {
-        let Dataset::File(_) = dataset else {
-            bail!(
-                "field options (--question-field, --gold-field, ...) apply to files, not to the built-in '{dataset}'"
-            );
-        };
-        let mut map = dataset.field_map();
-        if a.question_field.is_some() {
-            map.question = field(&a.question_field);
-        }
-        if a.gold_field.is_some() {
-            map.gold = field(&a.gold_field);
-        }
-        if a.reference_field.is_some() {
-            map.reference = field(&a.reference_field);
-        }
-        if a.id_field.is_some() {
-            map.id = field(&a.id_field);
-        }
-        if let Some(rule) = &a.gold_rule {
-            map.gold_rule = if rule.trim() == "verbatim" {
-                GoldRule::Verbatim
-            } else {
-                let ex = stepwise_core::AnswerExtractor::parse_rules(rule)
-                    .map_err(anyhow::Error::msg)?;
-                GoldRule::Extract(ex.rules)
-            };
-        }
-        Some(map)
-    } else {
-        None
+    let overrides = stepwise_data::mapping::FieldOverrides {
+        question: a.question_field.clone(),
+        gold: a.gold_field.clone(),
+        reference: a.reference_field.clone(),
+        id: a.id_field.clone(),
+        gold_rule: a.gold_rule.clone(),
     };
+    let field_map = overrides.apply(&dataset).map_err(anyhow::Error::msg)?;
     let opts = LoadOptions {
         data_dir: g.data_dir.clone(),
         skip_bad: a.skip_bad,
@@ -242,55 +206,6 @@ fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
             problems.len(),
             config.to_spec()
         );
-    }
-    Ok(())
-}
-
-fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    if !path.exists() {
-        bail!(
-            "no run store at {} (runs are created by solve, annotate, eval, ...; --store picks another file)",
-            path.display()
-        );
-    }
-    let store = SqliteStore::open(path)?;
-    let text = stepwise_store::listing::runs(&store, json)?;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
-}
-
-fn export(
-    run: i64,
-    format: ExportFormat,
-    out: Option<PathBuf>,
-    path: &std::path::Path,
-    g: &Global,
-) -> anyhow::Result<()> {
-    if !path.exists() {
-        bail!("no run store at {}", path.display());
-    }
-    let store = SqliteStore::open(path)?;
-    let out = out.filter(|p| p.as_os_str() != "-");
-    let n = match (format, &out) {
-        (ExportFormat::Parquet, None) => bail!("--format parquet needs --out FILE"),
-        (ExportFormat::Parquet, Some(file)) => stepwise_store::export_parquet(&store, run, file)?,
-        (ExportFormat::Jsonl, Some(file)) => {
-            let f = std::fs::File::create(file)
-                .with_context(|| format!("creating {}", file.display()))?;
-            stepwise_store::export_jsonl(&store, run, std::io::BufWriter::new(f))?
-        }
-        (ExportFormat::Jsonl, None) => stepwise_store::export_jsonl(
-            &store,
-            run,
-            std::io::BufWriter::new(std::io::stdout().lock()),
-        )?,
-    };
-    if !g.quiet {
-        let dest = out.map_or_else(|| "stdout".to_string(), |p| p.display().to_string());
-        eprintln!("exported {n} unit(s) of run {run} to {dest}");
     }
     Ok(())
 }

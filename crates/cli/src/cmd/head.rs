@@ -5,10 +5,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::path::PathBuf;
 use stepwise_annotate::formats::ExportFormat;
-use stepwise_eval::processbench::{self, SUBSETS};
+use stepwise_eval::processbench;
 use stepwise_score::{
-    DEFAULT_SEPARATOR, LabelledRecord, PrmHead, TrainConfig, extract_features, processbench_labels,
-    train_head,
+    DEFAULT_SEPARATOR, LabelledRecord, PrmHead, TrainConfig, extract_features, train_head,
 };
 
 #[derive(clap::Args, Debug)]
@@ -90,48 +89,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         What::Train(a) => train(*a, g),
         What::Show { path } => {
             let head = PrmHead::load(&path)?;
-            println!("{}", summary(&head));
+            println!("{}", head.summary());
             Ok(())
         }
     }
-}
-
-fn fmt_auroc(a: Option<f64>) -> String {
-    a.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
-}
-
-fn summary(h: &PrmHead) -> String {
-    let t = &h.training;
-    format!(
-        "model:      {}\ndata:       {}\ndim:        {}\nseparator:  {:?}\n\
-         train:      {} records, {} steps, {} good ({:.1}%)\n\
-         validation: {} records, {} steps, {} good\n\
-         fit:        l2 {}, {} epochs, lr {}, class-balanced {}, seed {}, loss {:.4}\n\
-         AUROC:      train {}, validation {}",
-        h.model,
-        if t.data.is_empty() {
-            "-"
-        } else {
-            t.data.as_str()
-        },
-        h.dim,
-        h.separator,
-        t.train_records,
-        t.train_steps,
-        t.train_positives,
-        100.0 * t.train_positives as f64 / t.train_steps.max(1) as f64,
-        t.val_records,
-        t.val_steps,
-        t.val_positives,
-        t.config.l2,
-        t.config.epochs,
-        t.config.learning_rate,
-        t.config.class_balanced,
-        t.config.seed,
-        t.final_loss,
-        fmt_auroc(t.train_auroc),
-        fmt_auroc(t.val_auroc),
-    )
 }
 
 fn load_records(a: &TrainArgs, g: &Global) -> anyhow::Result<(Vec<LabelledRecord>, String)> {
@@ -141,25 +102,10 @@ fn load_records(a: &TrainArgs, g: &Global) -> anyhow::Result<(Vec<LabelledRecord
         let Some(subsets) = spec.strip_prefix("processbench:") else {
             bail!("--data takes processbench:SUBSET[,SUBSET] (got '{spec}')");
         };
-        let dir = stepwise_data::data_dir(g.data_dir.as_deref())?.join("processbench");
-        for s in subsets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if !SUBSETS.contains(&s) {
-                bail!(
-                    "unknown ProcessBench subset '{s}' (expected {})",
-                    SUBSETS.join(", ")
-                );
-            }
-            let path = dir.join(format!("{s}.jsonl"));
-            let recs = processbench::read_jsonl(&path)
-                .with_context(|| format!("reading ProcessBench subset {s}"))?;
-            let recs = processbench::select(recs, a.limit, a.balanced);
-            records.extend(recs.into_iter().map(|r| LabelledRecord {
-                id: format!("processbench:{}", r.id),
-                good: processbench_labels(r.steps.len(), r.label),
-                question: r.problem,
-                steps: r.steps,
-            }));
-        }
+        let dir = stepwise_data::data_dir(g.data_dir.as_deref())?;
+        records.extend(processbench::labelled_records(
+            &dir, subsets, a.limit, a.balanced,
+        )?);
         sources.push(spec.clone());
     }
     if let Some(path) = &a.labels {
@@ -253,7 +199,7 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         .context("training the head")?;
     let fit_s = t0.elapsed().as_secs_f64();
     head.save(&a.out)?;
-    println!("{}", summary(&head));
+    println!("{}", head.summary());
     println!(
         "wrote {} (features {extract_s:.1} s, fit {fit_s:.1} s); use it with --scorer head:{}",
         a.out.display(),

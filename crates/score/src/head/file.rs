@@ -142,6 +142,48 @@ impl PrmHead {
     }
 }
 
+fn fmt_auroc(a: Option<f64>) -> String {
+    a.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
+}
+
+impl PrmHead {
+    /// A summary for people: model, data, shape, the fit and its AUROCs.
+    pub fn summary(&self) -> String {
+        let h = self;
+        let t = &h.training;
+        format!(
+            "model:      {}\ndata:       {}\ndim:        {}\nseparator:  {:?}\n\
+             train:      {} records, {} steps, {} good ({:.1}%)\n\
+             validation: {} records, {} steps, {} good\n\
+             fit:        l2 {}, {} epochs, lr {}, class-balanced {}, seed {}, loss {:.4}\n\
+             AUROC:      train {}, validation {}",
+            h.model,
+            if t.data.is_empty() {
+                "-"
+            } else {
+                t.data.as_str()
+            },
+            h.dim,
+            h.separator,
+            t.train_records,
+            t.train_steps,
+            t.train_positives,
+            100.0 * t.train_positives as f64 / t.train_steps.max(1) as f64,
+            t.val_records,
+            t.val_steps,
+            t.val_positives,
+            t.config.l2,
+            t.config.epochs,
+            t.config.learning_rate,
+            t.config.class_balanced,
+            t.config.seed,
+            t.final_loss,
+            fmt_auroc(t.train_auroc),
+            fmt_auroc(t.val_auroc),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
