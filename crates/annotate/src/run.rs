@@ -279,6 +279,38 @@ pub struct JobOutcome {
     pub truth: Option<Vec<TruthRow>>,
 }
 
+impl JobOutcome {
+    /// One line for people: units (done now), labelled steps, rollouts, tokens, time.
+    pub fn summary(&self, secs: f64) -> String {
+        let spent: Spent = self.results.iter().map(|r| r.spent).sum();
+        let rollouts: u64 = self.results.iter().map(|r| r.rollouts).sum();
+        let steps: usize = self.results.iter().map(|r| r.labelled_steps()).sum();
+        format!(
+            "run {}: {} units ({} now), {steps} labelled steps, {rollouts} rollouts, {} generated tokens, {secs:.1}s",
+            self.run,
+            self.results.len(),
+            self.units_done_now,
+            spent.generated_tokens(),
+        )
+    }
+
+    /// The label-quality table against `arith` ground truth, when it was computed.
+    pub fn truth_table(&self) -> Option<String> {
+        self.truth.as_deref().map(truth::markdown)
+    }
+
+    /// The table as a Markdown page naming the model, the run and the command.
+    pub fn truth_report(&self, command: &str, secs: f64) -> Option<String> {
+        Some(format!(
+            "# Step-label quality against arith ground truth\n\nModel: `{}`. Run {} ({} s wall).\n\n```\n{command}\n```\n\n{}",
+            self.config.generator,
+            self.run,
+            secs.round() as u64,
+            self.truth_table()?
+        ))
+    }
+}
+
 /// Runs (or resumes) a job with the policy `source`.
 pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
     if job.stored_only && job.resume.is_none() {

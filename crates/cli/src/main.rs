@@ -23,7 +23,8 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
     /// Folder holding the built-in datasets (gsm8k/, math500/, processbench/).
-    /// Default: ../shared/data beside the working directory or the repository.
+    /// Default: `STEPWISE_DATA`, else the first `shared/data` in the working directory or
+    /// one of its ancestors (so `../shared/data` beside the repository is found).
     #[arg(long, global = true, env = "STEPWISE_DATA", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.

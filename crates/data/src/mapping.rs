@@ -257,6 +257,63 @@ pub fn strip_thousands(s: &str) -> String {
     }
 }
 
+/// Field options given for a file (`--question-field`, `--gold-field`,
+/// `--reference-field`, `--id-field`, `--gold-rule`); `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldOverrides {
+    pub question: Option<String>,
+    pub gold: Option<String>,
+    pub reference: Option<String>,
+    pub id: Option<String>,
+    /// `verbatim`, or answer-extraction rules (see `AnswerExtractor::parse_rules`).
+    pub gold_rule: Option<String>,
+}
+
+impl FieldOverrides {
+    /// The field mapping of `dataset` with these overrides: `None` when none is given; an
+    /// error when some are given for a built-in dataset (they apply to files only) or a
+    /// gold rule does not parse.
+    pub fn apply(&self, dataset: &crate::Dataset) -> Result<Option<FieldMap>, String> {
+        let given = [
+            &self.question,
+            &self.gold,
+            &self.reference,
+            &self.id,
+            &self.gold_rule,
+        ];
+        if given.iter().all(|o| o.is_none()) {
+            return Ok(None);
+        }
+        if !matches!(dataset, crate::Dataset::File(_)) {
+            return Err(format!(
+                "field options (--question-field, --gold-field, ...) apply to files, not to the built-in '{dataset}'"
+            ));
+        }
+        let field = |n: &Option<String>| n.as_ref().map(|n| Field::named(n.clone()));
+        let mut map = dataset.field_map();
+        if let Some(f) = field(&self.question) {
+            map.question = f;
+        }
+        if let Some(f) = field(&self.gold) {
+            map.gold = f;
+        }
+        if let Some(f) = field(&self.reference) {
+            map.reference = f;
+        }
+        if let Some(f) = field(&self.id) {
+            map.id = f;
+        }
+        if let Some(rule) = &self.gold_rule {
+            map.gold_rule = if rule.trim() == "verbatim" {
+                GoldRule::Verbatim
+            } else {
+                GoldRule::Extract(stepwise_core::AnswerExtractor::parse_rules(rule)?.rules)
+            };
+        }
+        Ok(Some(map))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,62 +415,5 @@ mod tests {
         assert_eq!(strip_thousands("12,34"), "12,34");
         assert_eq!(strip_thousands("(1,2)"), "(1,2)");
         assert_eq!(strip_thousands("1234"), "1234");
-    }
-}
-
-/// Field options given for a file (`--question-field`, `--gold-field`,
-/// `--reference-field`, `--id-field`, `--gold-rule`); `None` keeps the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldOverrides {
-    pub question: Option<String>,
-    pub gold: Option<String>,
-    pub reference: Option<String>,
-    pub id: Option<String>,
-    /// `verbatim`, or answer-extraction rules (see `AnswerExtractor::parse_rules`).
-    pub gold_rule: Option<String>,
-}
-
-impl FieldOverrides {
-    /// The field mapping of `dataset` with these overrides: `None` when none is given; an
-    /// error when some are given for a built-in dataset (they apply to files only) or a
-    /// gold rule does not parse.
-    pub fn apply(&self, dataset: &crate::Dataset) -> Result<Option<FieldMap>, String> {
-        let given = [
-            &self.question,
-            &self.gold,
-            &self.reference,
-            &self.id,
-            &self.gold_rule,
-        ];
-        if given.iter().all(|o| o.is_none()) {
-            return Ok(None);
-        }
-        if !matches!(dataset, crate::Dataset::File(_)) {
-            return Err(format!(
-                "field options (--question-field, --gold-field, ...) apply to files, not to the built-in '{dataset}'"
-            ));
-        }
-        let field = |n: &Option<String>| n.as_ref().map(|n| Field::named(n.clone()));
-        let mut map = dataset.field_map();
-        if let Some(f) = field(&self.question) {
-            map.question = f;
-        }
-        if let Some(f) = field(&self.gold) {
-            map.gold = f;
-        }
-        if let Some(f) = field(&self.reference) {
-            map.reference = f;
-        }
-        if let Some(f) = field(&self.id) {
-            map.id = f;
-        }
-        if let Some(rule) = &self.gold_rule {
-            map.gold_rule = if rule.trim() == "verbatim" {
-                GoldRule::Verbatim
-            } else {
-                GoldRule::Extract(stepwise_core::AnswerExtractor::parse_rules(rule)?.rules)
-            };
-        }
-        Ok(Some(map))
     }
 }

@@ -473,6 +473,36 @@ pub fn report_table(r: &PbReport) -> crate::table::Table {
     t
 }
 
+/// ProcessBench records of `subsets` (comma-separated; `data_dir` holds
+/// `processbench/<subset>.jsonl`) as labelled steps for training a head: good until the
+/// first error, the first error bad. `limit` and `balanced` select as in [`select`].
+pub fn labelled_records(
+    data_dir: &Path,
+    subsets: &str,
+    limit: Option<usize>,
+    balanced: bool,
+) -> Result<Vec<stepwise_score::LabelledRecord>, EvalError> {
+    let mut out = Vec::new();
+    for s in subsets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !SUBSETS.contains(&s) {
+            return Err(EvalError::Invalid(format!(
+                "unknown ProcessBench subset '{s}' (expected {})",
+                SUBSETS.join(", ")
+            )));
+        }
+        let recs = read_jsonl(&data_dir.join("processbench").join(format!("{s}.jsonl")))?;
+        out.extend(select(recs, limit, balanced).into_iter().map(|r| {
+            stepwise_score::LabelledRecord {
+                id: format!("processbench:{}", r.id),
+                good: stepwise_score::processbench_labels(r.steps.len(), r.label),
+                question: r.problem,
+                steps: r.steps,
+            }
+        }));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -752,34 +782,4 @@ mod tests {
             }
         }
     }
-}
-
-/// ProcessBench records of `subsets` (comma-separated; `data_dir` holds
-/// `processbench/<subset>.jsonl`) as labelled steps for training a head: good until the
-/// first error, the first error bad. `limit` and `balanced` select as in [`select`].
-pub fn labelled_records(
-    data_dir: &Path,
-    subsets: &str,
-    limit: Option<usize>,
-    balanced: bool,
-) -> Result<Vec<stepwise_score::LabelledRecord>, EvalError> {
-    let mut out = Vec::new();
-    for s in subsets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !SUBSETS.contains(&s) {
-            return Err(EvalError::Invalid(format!(
-                "unknown ProcessBench subset '{s}' (expected {})",
-                SUBSETS.join(", ")
-            )));
-        }
-        let recs = read_jsonl(&data_dir.join("processbench").join(format!("{s}.jsonl")))?;
-        out.extend(select(recs, limit, balanced).into_iter().map(|r| {
-            stepwise_score::LabelledRecord {
-                id: format!("processbench:{}", r.id),
-                good: stepwise_score::processbench_labels(r.steps.len(), r.label),
-                question: r.problem,
-                steps: r.steps,
-            }
-        }));
-    }
-    Ok(out)
 }

@@ -214,36 +214,20 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let outcome = crate::cmd::runtime()?
         .block_on(run_job(&job, source))
         .context("annotate")?;
-    let spent: stepwise_core::Spent = outcome.results.iter().map(|r| r.spent).sum();
-    let rollouts: u64 = outcome.results.iter().map(|r| r.rollouts).sum();
-    let steps: usize = outcome.results.iter().map(|r| r.labelled_steps()).sum();
+    let secs = started.elapsed().as_secs_f64();
     if !quiet {
-        eprintln!(
-            "run {}: {} units ({} now), {} labelled steps, {} rollouts, {} generated tokens, {:.1}s",
-            outcome.run,
-            outcome.results.len(),
-            outcome.units_done_now,
-            steps,
-            rollouts,
-            spent.generated_tokens(),
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("{}", outcome.summary(secs));
         if let Some((p, f)) = &job.out {
             eprintln!("wrote {} {f} records to {}", outcome.exported, p.display());
         }
     }
-    if let Some(rows) = &outcome.truth {
-        let table = stepwise_annotate::truth::markdown(rows);
+    if let Some(table) = outcome.truth_table() {
         println!("{table}");
         if let Some(path) = &args.eval_out {
             let cmdline: Vec<String> = std::env::args().collect();
-            let text = format!(
-                "# Step-label quality against arith ground truth\n\nModel: `{}`. Run {} ({} s wall).\n\n```\n{}\n```\n\n{table}",
-                outcome.config.generator,
-                outcome.run,
-                started.elapsed().as_secs(),
-                cmdline.join(" ")
-            );
+            let text = outcome
+                .truth_report(&cmdline.join(" "), secs)
+                .unwrap_or_default();
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         }
     }
