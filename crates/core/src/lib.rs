@@ -38,3 +38,27 @@ pub use problem::Problem;
 pub use rationale::{Delimiter, Rationale, Step, StepSplitter};
 pub use score::{Aggregation, StepScore};
 pub use trace::{Trace, TraceEvent};
+
+/// An error and its causes on one line, `outer: inner: root`, for places that keep or
+/// send the text of an error (a stored run's error, an HTTP body) rather than the error.
+///
+/// Library errors here do not repeat their `#[source]` in their own message, so this
+/// prints each cause once.
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(stepwise_core::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}

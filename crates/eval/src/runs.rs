@@ -59,10 +59,10 @@ impl std::fmt::Display for RunRef {
     }
 }
 
-fn store_err(location: &str, e: impl std::fmt::Display) -> EvalError {
+fn store_err(location: &str, e: StoreError) -> EvalError {
     EvalError::Store {
         path: location.to_string(),
-        reason: e.to_string(),
+        reason: stepwise_core::error_chain(&e),
     }
 }
 

@@ -143,14 +143,15 @@ pub enum JobError {
         expected: &'static str,
     },
     /// A unit failed; the run is marked failed with this error.
+    /// `cause` is the unit's error with all its causes ([`stepwise_core::error_chain`]),
+    /// the same text the store keeps for `stepwise data runs`.
     #[error(
-        "run {run} failed at unit '{key}': {source} (fix the cause, then resume with --resume {run})"
+        "run {run} failed at unit '{key}': {cause} (fix the cause, then resume with --resume {run})"
     )]
     Unit {
         run: RunId,
         key: String,
-        #[source]
-        source: UnitError,
+        cause: String,
     },
     /// Stopped by Ctrl-C (or a [`Stop`]); finished units are kept.
     #[error("run {run} interrupted with {done} of {total} units done; resume with --resume {run}")]

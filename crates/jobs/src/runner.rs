@@ -184,11 +184,16 @@ where
             Err(source) => {
                 drop(stream);
                 bar.abandon();
-                let message = format!("unit '{key}': {source}");
+                let cause = stepwise_core::error_chain(source.as_ref());
+                let message = format!("unit '{key}': {cause}");
                 if let Err(e) = store.set_status(run, RunStatus::Failed, Some(&message)) {
-                    tracing::error!(run, "could not mark the run failed: {e}");
+                    tracing::error!(
+                        run,
+                        "could not mark the run failed: {}",
+                        stepwise_core::error_chain(&e)
+                    );
                 }
-                return Err(JobError::Unit { run, key, source });
+                return Err(JobError::Unit { run, key, cause });
             }
         }
     }

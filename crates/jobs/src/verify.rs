@@ -64,7 +64,7 @@ impl RunKind for VerifyKind {
 /// Why the input could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyInputError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -334,7 +334,7 @@ pub enum VerifyError {
     Job(#[from] JobError),
     #[error(transparent)]
     Store(#[from] stepwise_store::StoreError),
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Output {
         path: PathBuf,
         #[source]

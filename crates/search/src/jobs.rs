@@ -292,7 +292,7 @@ pub enum SearchJobError {
     Setup(#[from] SearchError),
     #[error(transparent)]
     Job(#[from] JobError),
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Output {
         path: String,
         #[source]
