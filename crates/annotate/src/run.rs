@@ -48,6 +48,11 @@ pub struct AnnotateConfig {
     pub grounded: GroundedConfig,
     /// The generator's name (a resume with another model is refused).
     pub generator: String,
+    /// Whether the generator was reproducible ([`Generator::reproducible`]): a resumed run
+    /// then equals an uninterrupted one byte for byte. A resume in the other mode is
+    /// refused. (Absent in runs made before it existed: they were not.)
+    #[serde(default)]
+    pub reproducible: bool,
     /// Text of the policy prompt template (`### system` / `### user` / `### assistant`,
     /// placeholder `{question}`) that samples solutions and rollouts; `None` is the
     /// built-in `stepwise-score` policy prompt. Stored with the run so a resume uses it.
@@ -69,6 +74,7 @@ impl Default for AnnotateConfig {
             reference: ReferenceConfig::default(),
             grounded: GroundedConfig::default(),
             generator: String::new(),
+            reproducible: false,
             policy_prompt: None,
         }
     }
@@ -354,9 +360,19 @@ pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
                 generator.name()
             )));
         }
+        Some(id) if config.reproducible != generator.reproducible() => {
+            return Err(AnnotateError::Config(format!(
+                "run {id} was made with deterministic decoding {}, but this backend has it {} \
+                 (resume with --deterministic {})",
+                on_off(config.reproducible),
+                on_off(generator.reproducible()),
+                config.reproducible
+            )));
+        }
         Some(_) => config,
         None => AnnotateConfig {
             generator: generator.name(),
+            reproducible: generator.reproducible(),
             ..config
         },
     };
@@ -492,4 +508,8 @@ fn validate(c: &AnnotateConfig) -> Result<()> {
         return bad("grounded final weight must be a finite number >= 0");
     }
     Ok(())
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
 }

@@ -90,6 +90,7 @@ fn scale_run(store: &dyn RunStore, data: &Path) -> (i64, ScaleConfig) {
         limit: None,
         scale: config.clone(),
         policy: "scripted".into(),
+        reproducible: true,
         search: settings(),
     };
     let job = ScaleJob::new(job_config, problems, &backends()).unwrap();
@@ -252,6 +253,7 @@ fn solve_run_report() {
         n: 4,
         budget: None,
         policy: "scripted".into(),
+        reproducible: true,
         search: settings(),
     };
     let job = SolveJob::new(config, problems, &backends()).unwrap();

@@ -24,6 +24,19 @@ pub struct EmbeddedConfig {
     /// System prompt added to chat prompts that have none. `None`: the one found in the
     /// model's chat template (SmolLM2's), if any.
     pub default_system_prompt: Option<String>,
+    /// Reproducible mode: every request runs alone on an emptied KV cache, so its
+    /// completions depend only on the request (prompt, parameters, seed), never on which
+    /// other requests are in flight or which prefixes earlier ones left cached. The
+    /// samples of one request are still batched together and share its prompt.
+    ///
+    /// Why it is needed: llama.cpp's arithmetic is not batch-invariant. A prompt whose KV
+    /// was copied from a cached prefix, or attention over KV cells laid out by a different
+    /// history, gives logits that differ in the last bits, and sampling turns that into
+    /// different text. Reproducible for the same GGUF, thread count and build.
+    ///
+    /// Cost: no batching across requests and no prefix reuse across requests (measured in
+    /// `docs/results/deterministic.md`).
+    pub deterministic: bool,
 }
 
 impl EmbeddedConfig {
@@ -38,6 +51,7 @@ impl EmbeddedConfig {
             kv_unified: true,
             prefix_cache_entries: 24,
             default_system_prompt: None,
+            deterministic: false,
         }
     }
 }
@@ -97,4 +111,6 @@ pub struct ModelInfo {
     pub threads: usize,
     /// KV cache size in tokens.
     pub ctx_size: u32,
+    /// Whether the engine runs in reproducible mode ([`EmbeddedConfig::deterministic`]).
+    pub deterministic: bool,
 }

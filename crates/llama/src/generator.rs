@@ -95,6 +95,10 @@ impl Generator for LlamaGenerator {
         format!("llama.cpp:{}", self.info.name)
     }
 
+    fn reproducible(&self) -> bool {
+        self.info.deterministic
+    }
+
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError> {
         Ok(self.generate_detailed(req, GenOptions::default()).await?.0)
     }

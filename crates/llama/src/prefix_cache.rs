@@ -38,6 +38,7 @@ pub(crate) struct PrefixCache {
     free: Vec<i32>,
     clock: u64,
     capacity: usize,
+    n_seq: u32,
 }
 
 /// Length of the common prefix of `a` and `b`.
@@ -54,6 +55,7 @@ impl PrefixCache {
             free: (0..n_seq as i32).rev().collect(),
             clock: 0,
             capacity,
+            n_seq,
         }
     }
 
@@ -169,6 +171,15 @@ impl PrefixCache {
             }
             None => false,
         }
+    }
+
+    /// Drops every entry and empties the whole KV cache, so that the next request decodes
+    /// onto cells laid out exactly as in a fresh context. Only call it when no request or
+    /// sample is active.
+    pub fn clear(&mut self, ctx: &mut LlamaContext<'_>) {
+        ctx.clear_kv_cache();
+        self.entries.clear();
+        self.free = (0..self.n_seq as i32).rev().collect();
     }
 
     /// Evicts entries until at most `capacity` are unpinned.

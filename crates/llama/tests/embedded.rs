@@ -399,3 +399,89 @@ fn corrupt_or_truncated_models_give_errors() {
     assert!(err.contains("sha256"), "{err}");
     fetch::verify_default_model(&model_path()).unwrap();
 }
+
+/// A deterministic-mode engine of its own.
+fn deterministic() -> LlamaGenerator {
+    let mut cfg = EmbeddedConfig::new(model_path());
+    cfg.ctx_size = 4096;
+    cfg.deterministic = true;
+    LlamaGenerator::open(cfg).expect("loading the default model")
+}
+
+/// Completions down to the bits of their log-probabilities.
+fn fingerprint(cs: &[stepwise_model::Completion]) -> Vec<(Vec<u32>, Vec<u32>)> {
+    cs.iter()
+        .map(|c| {
+            let lps = c
+                .logprobs
+                .iter()
+                .flatten()
+                .map(|l| l.logprob.to_bits())
+                .collect();
+            (c.token_ids.clone(), lps)
+        })
+        .collect()
+}
+
+/// In deterministic mode a request's completions (to the last bit of every log-probability)
+/// and a probe's distribution do not depend on what the engine served before (cached
+/// prefixes of similar prompts) or serves at the same time (batch company). (This small
+/// case happens to agree in the default mode too; the kill-and-resume tests of `scale` and
+/// `annotate` on the embedded model in `crates/cli/tests/job_runs.rs` are the ones whose
+/// default-mode runs differ.)
+#[tokio::test]
+async fn deterministic_mode_ignores_history_and_company() {
+    let mut r = req(
+        chat("What is 17 + 25? Think step by step."),
+        "",
+        4,
+        1.0,
+        40,
+        11,
+    );
+    r.params.logprobs = true;
+    let candidates = vec!["Yes".to_string(), "No".to_string()];
+    let probe_prompt = chat("Is 17 + 25 = 42 correct? Answer Yes or No.");
+
+    let fresh = deterministic();
+    assert!(fresh.reproducible());
+    let alone = fingerprint(&fresh.generate(&r).await.unwrap());
+    let probe_alone = fresh
+        .next_token_logprobs(&probe_prompt, "", &candidates)
+        .await
+        .unwrap();
+    drop(fresh);
+
+    let busy = deterministic();
+    // History: prompts sharing the system prompt and most of the question, whose KV an
+    // ordinary engine would reuse.
+    for q in ["What is 17 + 24? Think step by step.", "What is 17 + 25?"] {
+        busy.generate(&req(chat(q), "", 3, 1.0, 30, 5))
+            .await
+            .unwrap();
+    }
+    busy.generate(&r).await.unwrap();
+    // Company: the same request among others sent at the same time.
+    let others: Vec<GenerateRequest> = (0..3)
+        .map(|i| req(chat(&format!("What is 17 + {i}?")), "", 2, 1.0, 30, i))
+        .collect();
+    let mut calls: Vec<_> = others.iter().map(|o| busy.generate(o)).collect();
+    calls.insert(1, busy.generate(&r));
+    let results = futures::future::join_all(calls).await;
+    let in_company = fingerprint(results[1].as_ref().unwrap());
+    let probe_after = busy
+        .next_token_logprobs(&probe_prompt, "", &candidates)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        alone, in_company,
+        "deterministic mode depended on history or company"
+    );
+    assert_eq!(
+        format!("{probe_alone:?}"),
+        format!("{probe_after:?}"),
+        "a probe depended on history"
+    );
+    assert!(!own().reproducible());
+}

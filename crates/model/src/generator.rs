@@ -223,6 +223,15 @@ pub trait Generator: Send + Sync {
     /// Short name for logs and reports (e.g. `llama.cpp:SmolLM2-135M-Instruct.Q4_1`).
     fn name(&self) -> String;
 
+    /// Whether this backend is reproducible: the same request (prompt, parameters, seed)
+    /// always gets the same completions, log-probabilities and embeddings, whatever other
+    /// requests are in flight or were served before. Runs record it in their configuration,
+    /// so a resumed run is known to equal an uninterrupted one only when it holds.
+    /// Default: false (a server batches as it likes).
+    fn reproducible(&self) -> bool {
+        false
+    }
+
     /// `params.n` continuations of `prompt` + `assistant_prefix`.
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError>;
 

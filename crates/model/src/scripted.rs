@@ -128,6 +128,11 @@ impl Generator for ScriptedGenerator {
         "scripted".into()
     }
 
+    /// A script is a function of the request and the sample index.
+    fn reproducible(&self) -> bool {
+        true
+    }
+
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut l) = self.log.lock() {

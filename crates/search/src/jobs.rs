@@ -36,6 +36,13 @@ pub struct Backends {
     pub prm: PrmSettings,
 }
 
+impl Backends {
+    /// Whether the policy and the judge are reproducible (`Generator::reproducible`).
+    pub fn reproducible(&self) -> bool {
+        self.policy.reproducible() && self.judge.as_ref().is_none_or(|j| j.reproducible())
+    }
+}
+
 impl Context {
     /// The context `settings` describe, with its scorer built over `backends`.
     pub fn from_settings(

@@ -197,7 +197,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             delay: Duration::from_millis(args.scripted_delay_ms),
         }
     } else {
-        PolicySource::Model(args.backend.open()?)
+        PolicySource::Model(args.backend.deterministic_by_default(true).open()?)
     };
     let job = Job {
         config: cfg,

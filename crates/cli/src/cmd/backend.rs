@@ -50,6 +50,14 @@ pub struct BackendArgs {
     /// Timeout of one HTTP request in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub http_timeout: u64,
+    /// Reproducible decoding on the embedded backend: each request runs alone on an
+    /// emptied KV cache, so its text depends only on the request and its seed, and a resumed
+    /// run equals an uninterrupted one byte for byte (same GGUF, threads and build).
+    /// `--deterministic false` batches requests together and reuses cached prefixes (faster
+    /// with --jobs > 1). Default: on for `scale` and `annotate`, off elsewhere. Endpoints are
+    /// never reproducible (their server batches as it likes).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub deterministic: Option<bool>,
 }
 
 impl Default for BackendArgs {
@@ -66,11 +74,19 @@ impl Default for BackendArgs {
             http_chat_mode: "server".into(),
             http_retries: 5,
             http_timeout: 600,
+            deterministic: None,
         }
     }
 }
 
 impl BackendArgs {
+    /// These flags with `--deterministic` defaulting to `on` when it was not given.
+    pub fn deterministic_by_default(&self, on: bool) -> Self {
+        let mut b = self.clone();
+        b.deterministic.get_or_insert(on);
+        b
+    }
+
     /// Opens the chosen backend.
     pub fn open(&self) -> anyhow::Result<Arc<dyn Generator>> {
         if !self.endpoint.is_empty() {
@@ -100,6 +116,7 @@ impl BackendArgs {
         };
         let mut cfg = EmbeddedConfig::new(&path);
         cfg.threads = self.threads;
+        cfg.deterministic = self.deterministic.unwrap_or(false);
         if let Some(c) = self.ctx_size {
             cfg.ctx_size = c;
         }

@@ -39,7 +39,9 @@ pub struct Args {
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let problems = stepwise_data::load_spec(&args.data, args.limit, g.data_dir.as_deref())
         .with_context(|| format!("--data {}", args.data))?;
-    let backends = args.search.backends(&args.backend)?;
+    let backends = args
+        .search
+        .backends(&args.backend.deterministic_by_default(true))?;
     let config = ScaleJobConfig {
         dataset: args.data.clone(),
         limit: args.limit,
@@ -50,6 +52,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             max_steps: args.search.max_steps,
         },
         policy: backends.policy.name(),
+        reproducible: backends.reproducible(),
         search: args
             .search
             .settings(backends.judge.as_ref().map(|j| j.name()))?,

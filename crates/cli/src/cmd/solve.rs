@@ -170,6 +170,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         n: args.n,
         budget: args.budget,
         policy: backends.policy.name(),
+        reproducible: backends.reproducible(),
         search: args
             .search
             .settings(backends.judge.as_ref().map(|j| j.name()))?,

@@ -354,6 +354,11 @@ pub struct ScaleJobConfig {
     pub scale: ScaleConfig,
     /// The policy backend's name.
     pub policy: String,
+    /// Whether the policy (and judge) backends were reproducible
+    /// (`Generator::reproducible`): a resumed run then equals an uninterrupted one byte for
+    /// byte. Runs made before it existed read as `false` (they were not).
+    #[serde(default)]
+    pub reproducible: bool,
     pub search: SearchSettings,
 }
 

@@ -137,11 +137,22 @@ impl Engine<'_> {
 
     /// Moves pending requests into the active set: picks a cache sequence for the prompt prefix
     /// and copies the longest cached common prefix into it.
+    ///
+    /// In deterministic mode a request is admitted only when nothing else is active, and
+    /// onto an emptied KV cache (see [`EmbeddedConfig::deterministic`]).
+    ///
+    /// [`EmbeddedConfig::deterministic`]: crate::EmbeddedConfig::deterministic
     pub(super) fn admit(&mut self) {
         while let Some(req) = self.pending.front() {
             if req.kind.closed() {
                 self.pending.pop_front();
                 continue;
+            }
+            if self.cfg.deterministic {
+                if !self.requests.is_empty() || !self.samples.is_empty() {
+                    break;
+                }
+                self.cache.clear(&mut self.ctx);
             }
             let target = &req.tokens[..req.tokens.len() - 1];
             let best = self.cache.longest_match(target);

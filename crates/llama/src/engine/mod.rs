@@ -375,6 +375,7 @@ impl<'m> Engine<'m> {
             system_prompt: prompts.system_prompt().map(str::to_string),
             threads,
             ctx_size: n_ctx as u32,
+            deterministic: cfg.deterministic,
         };
         Ok(Self {
             model,
