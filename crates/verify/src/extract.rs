@@ -166,7 +166,7 @@ fn phrase_answer(p: &str) -> Option<(String, Source)> {
     let envs = find_math(p);
     let first = envs.first()?;
     if is_prose(p)
-        && let Some((s, e)) = last_number_span(p)
+        && let Some((s, e)) = stated_number_span(p)
         && s >= envs.last().map_or(0, |l| l.3)
         && !negated_near(p, s, e)
     {
@@ -182,7 +182,7 @@ fn math_answer(text: &str, prose: bool) -> Option<(String, Source)> {
     let envs = find_math(text);
     let last = envs.last()?;
     if prose
-        && let Some((s, e)) = last_number_span(text)
+        && let Some((s, e)) = stated_number_span(text)
         && s >= last.3
     {
         return (!negated_near(text, s, e)).then(|| (text[s..e].to_string(), Source::LastNumber));
@@ -627,8 +627,29 @@ pub fn prose_number(text: &str) -> Option<String> {
     if !is_prose(text) {
         return None;
     }
-    let (start, end) = last_number_span(text)?;
+    let (start, end) = stated_number_span(text)?;
     (!negated_near(text, start, end)).then(|| text[start..end].to_string())
+}
+
+/// The span of the last number of prose when it stands alone: not an operand of an
+/// inline formula (`the total is ((3))+0*(48)` states no number: its 48 is a fragment of
+/// a formula, and the formula is not the 48). `= 24` and `is 24 apples` stand alone.
+fn stated_number_span(text: &str) -> Option<(usize, usize)> {
+    let (s, e) = last_number_span(text)?;
+    let before = text[..s].trim_end();
+    let after = text[e..].trim_start();
+    let operand_before = before
+        .chars()
+        .next_back()
+        .is_some_and(|c| "+-*/^([{×·÷_|\\".contains(c))
+        || before
+            .rfind('\\')
+            .is_some_and(|i| before[i + 1..].bytes().all(|b| b.is_ascii_alphabetic()));
+    let operand_after = after
+        .chars()
+        .next()
+        .is_some_and(|c| "+-*/^)]}×·÷!_|=<>\\".contains(c));
+    (!operand_before && !operand_after).then_some((s, e))
 }
 
 /// True when the clause around `text[start..end]` negates it: the words before it (from
