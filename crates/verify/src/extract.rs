@@ -652,14 +652,18 @@ fn stated_number_span(text: &str) -> Option<(usize, usize)> {
     (!operand_before && !operand_after).then_some((s, e))
 }
 
-/// True when the clause around `text[start..end]` negates it: the words before it (from
+/// True when the clause around `text[start..end]` (an answer found in `text`, as byte
+/// offsets) negates it: the words before it (from
 /// the sentence or line start, a comma, or the last digit before it: `not 10 which is
-/// 1,000.99` negates the 10 only) or after it (to the end of its sentence or line). A `.` ends a
+/// 1,000.99` negates the 10 only) or after it (to the end of its sentence or line; the
+/// `>` of a tag such as `</think>` ends a clause too). A `.` ends a
 /// sentence only before a space, a `$`, a `\\` or the end, so `1.5` is not a boundary.
-pub(crate) fn negated_near(text: &str, start: usize, end: usize) -> bool {
+pub fn negated_near(text: &str, start: usize, end: usize) -> bool {
     let b = text.as_bytes();
+    let (start, end) = (start.min(b.len()), end.min(b.len()));
+    let start = start.min(end);
     let boundary = |i: usize| {
-        matches!(b[i], b'\n' | b'!' | b'?' | b';')
+        matches!(b[i], b'\n' | b'!' | b'?' | b';' | b'>')
             || (b[i] == b'.'
                 && b.get(i + 1)
                     .is_none_or(|c| c.is_ascii_whitespace() || matches!(c, b'$' | b'\\')))

@@ -124,6 +124,11 @@ fn negated_answers_are_not_the_answer() {
         Verdict::Equal
     );
     assert_eq!(verify("5", "so the total is 5 apples", &o), Verdict::Equal);
+    // A denial in the reasoning before a tag does not reach the answer after it.
+    assert_eq!(
+        verify_text("5", "<think>it is not obvious</think>\\boxed{5}", &o),
+        Verdict::Equal
+    );
 }
 
 #[test]
