@@ -248,14 +248,18 @@ impl RewardFn {
         for c in &self.components {
             let value = match &c.kind {
                 Kind::Accuracy { extract, opts } => {
-                    let found = extract_answer(response, extract);
+                    let found = find_answer(response, extract);
                     let v = match &found {
                         None => {
                             no_answer = true;
                             Verdict::NotEqual
                         }
-                        Some(pred) => check(gold, pred, opts, limits),
+                        // `not \boxed{72}`: a denied answer is not the answer. Undecided
+                        // scores 0 and is flagged (`undecided` in `extra_logs`).
+                        Some(f) if f.negated => Verdict::Undecided,
+                        Some(f) => check(gold, &f.text, opts, limits),
                     };
+                    let found = found.map(|f| f.text);
                     if answer.is_none() {
                         answer = found;
                     }
@@ -437,15 +441,41 @@ pub fn gold_answer(gold: &str) -> &str {
 
 /// The first answer any rule finds, in rule order.
 pub fn extract_answer(text: &str, rules: &[Extract]) -> Option<String> {
+    find_answer(text, rules).map(|f| f.text)
+}
+
+/// An answer found in a response.
+struct Found {
+    text: String,
+    /// The clause around it denies it (`not \boxed{72}`, `The answer is not 72`).
+    negated: bool,
+}
+
+/// [`extract_answer`], with whether the answer is negated where it was found. The
+/// `last-number` rule follows the verifier's one rule for numbers in text
+/// ([`stepwise_verify::extract::prose_number`]): prose only, standing alone, not denied;
+/// a formula (`((…3…))+0*(5)`) states no last number.
+fn find_answer(text: &str, rules: &[Extract]) -> Option<Found> {
     rules.iter().find_map(|r| match r {
-        Extract::AnswerTag => answer_tag(text),
+        Extract::AnswerTag => answer_tag(text).map(|text| Found {
+            text,
+            negated: false,
+        }),
+        Extract::Rule(ExtractRule::LastNumber) => {
+            stepwise_verify::extract::prose_number(text).map(|text| Found {
+                text,
+                negated: false,
+            })
+        }
         Extract::Rule(rule) => {
             let e = AnswerExtractor::new(vec![*rule]).extract(text)?;
-            Some(if *rule == ExtractRule::Gsm8k {
+            let negated = stepwise_verify::extract::negated_near(text, e.span.start, e.span.end);
+            let text = if *rule == ExtractRule::Gsm8k {
                 clean_number(&e.text)
             } else {
                 e.text
-            })
+            };
+            Some(Found { text, negated })
         }
     })
 }
@@ -745,7 +775,15 @@ mod tests {
         assert_eq!(names, ["accuracy", "acc_last_number"]);
         let s = f.score("", "\\boxed{3} and 4", "3", &Limits::default());
         assert_eq!(s.result.reward, 2.5);
+        // The last-number rule reads prose (`\\boxed{4} and 3` is a formula, no prose).
         let s = f.score("", "\\boxed{4} and 3", "3", &Limits::default());
+        assert_eq!(s.result.reward, 0.0);
+        let s = f.score(
+            "",
+            "\\boxed{4}, so the total is 3 apples",
+            "3",
+            &Limits::default(),
+        );
         assert_eq!(s.result.reward, 0.5);
     }
 
@@ -760,6 +798,51 @@ mod tests {
         );
         assert_eq!(s.verdict, Some(Verdict::Undecided));
         assert_eq!(s.result.components["accuracy"], 0.0);
+    }
+
+    /// Issue #14: an answer the verifier cannot read whole earns no accuracy, only the
+    /// format reward it would earn for any wrong answer, and is flagged undecided.
+    #[test]
+    fn unreadable_or_negated_answers_earn_no_accuracy() {
+        let f = r1();
+        let l = Limits::default();
+        let bomb = "(".repeat(200) + "3" + &")".repeat(200) + "+0*(5)";
+        let s = f.score("", &format!("<think>x</think>\\boxed{{{bomb}}}"), "5", &l);
+        assert_eq!(s.verdict, Some(Verdict::Undecided));
+        assert_eq!(s.result.components["accuracy"], 0.0);
+        assert_eq!(s.result.reward, 1.0, "format only, as for a wrong answer");
+        let wrong = f.score("", "<think>x</think>\\boxed{4}", "5", &l);
+        assert_eq!(s.result.reward, wrong.result.reward);
+        // A continued fraction too deep to parse, a huge matrix, `not 72`: never accuracy.
+        let mut cf = String::from("1");
+        for _ in 0..30 {
+            cf = format!("1+\\frac{{1}}{{{cf}}}");
+        }
+        for (resp, gold) in [
+            (format!("<think>x</think>\\boxed{{{cf}}}"), "1"),
+            ("<think>x</think>not \\boxed{72}".to_string(), "72"),
+            ("<think>x</think><answer>not 72</answer>".to_string(), "72"),
+        ] {
+            let s = f.score("", &resp, gold, &l);
+            assert_eq!(s.result.components["accuracy"], 0.0, "{resp:.60}");
+            assert_ne!(s.verdict, Some(Verdict::Equal), "{resp:.60}");
+        }
+        // The last-number rule reads prose, not formulas.
+        let last =
+            from("[[reward.components]]\nkind = \"accuracy\"\nextract = [\"last-number\"]\n");
+        assert_eq!(last.score("", &bomb, "5", &l).result.reward, 0.0);
+        assert_eq!(last.score("", "it is not 72", "72", &l).result.reward, 0.0);
+        assert_eq!(
+            last.score("", "so the total is 5 apples", "5", &l)
+                .result
+                .reward,
+            1.0
+        );
+        // The right answer still earns both, whatever the reasoning denied before it.
+        let s = f.score("", "<think>x</think>\\boxed{5}", "5", &l);
+        assert_eq!(s.result.reward, 2.0);
+        let s = f.score("", "<think>it is not obvious</think>\\boxed{5}", "5", &l);
+        assert_eq!(s.result.reward, 2.0);
     }
 
     #[test]

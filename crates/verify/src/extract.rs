@@ -76,49 +76,130 @@ pub enum Source {
     LastNumber,
 }
 
-/// Answer strings to try: first the LaTeX reading (the last of `\\boxed{…}` and
-/// `final answer is …`, else the last math environment), then the plain reading
-/// (the answer phrase or whole text when it is a formula, else the last number).
-/// A comparison succeeds when any gold candidate matches any predicted one.
+/// Answer strings to try, most explicit first; see the crate docs for the rule.
+///
+/// 1. A LaTeX reading: the last `\\boxed{…}` (adjacent boxes joined), or the first math
+///    environment after the last answer phrase (`final answer is $…$`) when the phrase
+///    comes after the box, else the last math environment of the text.
+/// 2. The plain reading: the answer phrase, or the whole text, when it is a formula. A
+///    formula whose boxes are values of separate equations (`y_1 = \\boxed{…}` and
+///    `y_2 = \\boxed{…}`) is read whole first: the last box is only part of its answer.
+/// 3. In prose (a phrase's remainder or the whole text that reads as sentences), a number
+///    that comes after the last math environment is the answer instead of that
+///    environment (`… $d = \\frac{90}{n}$ … there are 12 sequences`): the last statement
+///    wins. With no LaTeX reading and no formula, prose gives its last number.
+///
+/// A candidate whose surrounding clause negates it (`not 72`, `anything but $72$`,
+/// `72 is wrong`) is dropped, and nothing replaces it. A gold answer matches when any of
+/// its candidates does; a prediction is judged on its first candidate that parses.
 pub fn candidates(text: &str) -> Vec<(String, Source)> {
     let text = tail(text, MAX_TEXT_BYTES);
     let mut out: Vec<(String, Source)> = Vec::new();
     let bx = boxed(text);
     let phrase = find_phrase(text);
-    // After a phrase the answer is the first math environment (`is $5$. Note: $x$ …`).
-    let phrase_math = phrase.as_ref().and_then(|p| first_math_joined(&p.text));
+    let prose = is_prose(text);
+    // After a phrase the answer is the first math environment (`is $5$. Note: $x$ …`),
+    // or a number of prose after it (`The volume of $ABCH$ is 120`).
+    let phrase_answer = phrase.as_ref().and_then(|p| phrase_answer(&p.text));
     let latex = match (&bx, &phrase) {
-        (Some((b, bstart)), Some(p)) if p.start > *bstart => match &phrase_math {
-            Some(m) => Some((m.clone(), Source::Phrase)),
-            None => Some((b.clone(), Source::Boxed)),
+        (Some(b), Some(p)) if p.start > b.last_start => match &phrase_answer {
+            Some(m) => Some(m.clone()),
+            None => boxed_answer(text, b),
         },
-        (Some((b, _)), _) => Some((b.clone(), Source::Boxed)),
-        (None, Some(_)) => phrase_math.map(|m| (m, Source::Phrase)),
+        (Some(b), _) => boxed_answer(text, b),
+        (None, Some(_)) => phrase_answer.clone(),
         (None, None) => None,
     };
     // With an answer phrase (`A: 221`), math before it is working, not the answer
     // (`$125.0 + $96.0` is money, and not the final answer either).
     let latex = match (&latex, &phrase) {
-        (None, None) => math_envs(text).map(|m| (m, Source::Math)),
+        (None, None) if bx.is_none() => math_answer(text, prose),
         _ => latex,
     };
-    if let Some(l) = latex {
-        out.push(l);
-    }
     let plain = match &phrase {
         Some(p) if !is_prose(&p.text) => Some((p.text.clone(), Source::Phrase)),
-        Some(p) => last_number(&p.text).map(|n| (n, Source::Phrase)),
-        None if !is_prose(text) => Some((text.trim().to_string(), Source::Whole)),
-        None => last_number(text).map(|n| (n, Source::LastNumber)),
+        Some(p) if latex.is_none() && bx.is_none() => {
+            prose_number(&p.text).map(|n| (n, Source::Phrase))
+        }
+        Some(_) => None,
+        None if !prose => Some((text.trim().to_string(), Source::Whole)),
+        None if latex.is_none() && bx.is_none() => {
+            prose_number(text).map(|n| (n, Source::LastNumber))
+        }
+        None => None,
     };
-    if let Some(p) = plain
-        && !out.iter().any(|(c, _)| *c == p.0)
-    {
-        out.push(p);
+    // Boxes that are the values of separate equations (`y_1 = \\boxed{a}` and
+    // `y_2 = \\boxed{b}`, not joined as a list) are parts of one answer: a formula holding
+    // them is read whole first, so the last box alone is not taken for all of it.
+    let whole_first = matches!(&plain, Some((_, Source::Whole)))
+        && bx.as_ref().is_some_and(|b| {
+            let all = boxes(text);
+            all.len() >= 2 && all[0].0 < b.start && outside_boxes(text, &all).contains('=')
+        });
+    let (first, second) = if whole_first {
+        (plain, latex)
+    } else {
+        (latex, plain)
+    };
+    for c in [first, second].into_iter().flatten() {
+        if !out.iter().any(|(t, _)| *t == c.0) {
+            out.push(c);
+        }
     }
+    // Nothing found (or only negated answers): the whole text, read as it is
+    // (`not 72` reads as the product n·o·t·72, which equals no number).
     if out.is_empty() {
         out.push((text.trim().to_string(), Source::Whole));
     }
+    out
+}
+
+/// The boxed answer, unless the clause around the boxes negates it (`not \\boxed{72}`).
+fn boxed_answer(text: &str, b: &Boxed) -> Option<(String, Source)> {
+    (!negated_near(text, b.start, b.end)).then(|| (b.content.clone(), Source::Boxed))
+}
+
+/// The answer of a phrase's remainder: its first math environment (joined with the ones
+/// right after it), or the number of prose after that environment; `None` when the
+/// phrase negates it (`The answer is not $72$`).
+fn phrase_answer(p: &str) -> Option<(String, Source)> {
+    let envs = find_math(p);
+    let first = envs.first()?;
+    if is_prose(p)
+        && let Some((s, e)) = stated_number_span(p)
+        && s >= envs.last().map_or(0, |l| l.3)
+        && !negated_near(p, s, e)
+    {
+        return Some((p[s..e].to_string(), Source::Phrase));
+    }
+    let m = first_math_joined(p)?;
+    (!negated_near(p, first.0, first.3)).then_some((m, Source::Phrase))
+}
+
+/// The answer of text with math environments and no box or phrase: the last ones
+/// (joined), or in prose a number after them; `None` when the clause negates it.
+fn math_answer(text: &str, prose: bool) -> Option<(String, Source)> {
+    let envs = find_math(text);
+    let last = envs.last()?;
+    if prose
+        && let Some((s, e)) = stated_number_span(text)
+        && s >= last.3
+    {
+        return (!negated_near(text, s, e)).then(|| (text[s..e].to_string(), Source::LastNumber));
+    }
+    let m = math_envs(text)?;
+    (!negated_near(text, last.0, last.3)).then_some((m, Source::Math))
+}
+
+/// The text outside the `\\boxed{…}` groups `all` (from [`boxes`]).
+fn outside_boxes(text: &str, all: &[(usize, usize, usize)]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for &(start, _, close) in all {
+        out.push_str(&text[at..start]);
+        at = close + 1;
+    }
+    out.push_str(&text[at..]);
     out
 }
 
@@ -190,7 +271,7 @@ fn boxes(text: &str) -> Vec<(usize, usize, usize)> {
 }
 
 /// The last box, joined with the boxes just before it when only separators lie between.
-fn boxed(text: &str) -> Option<(String, usize)> {
+fn boxed(text: &str) -> Option<Boxed> {
     let bx = boxes(text);
     let last = bx.len().checked_sub(1)?;
     let mut parts = vec![&text[bx[last].1..bx[last].2]];
@@ -208,7 +289,23 @@ fn boxed(text: &str) -> Option<(String, usize)> {
         k -= 1;
     }
     parts.reverse();
-    Some((parts.join(", "), bx[last].0))
+    Some(Boxed {
+        content: parts.join(", "),
+        start: bx[k].0,
+        last_start: bx[last].0,
+        end: bx[last].2 + 1,
+    })
+}
+
+/// The answer in boxes: the contents joined, and where the boxes lie.
+struct Boxed {
+    content: String,
+    /// Start of the first joined box.
+    start: usize,
+    /// Start of the last box.
+    last_start: usize,
+    /// End of the last box (after its `}`).
+    end: usize,
 }
 
 /// True when `gap` holds only list separators: commas, `and`, `or`, spacing, `\text{…}`, math delimiters.
@@ -397,11 +494,9 @@ const KNOWN_WORDS: &[&str] = &[
 
 /// True when the text reads as sentences rather than a formula: two or more
 /// plain words (outside `\\text{…}` groups, not command names), or one word in text
-/// without any LaTeX.
+/// without any LaTeX. Length alone never makes a formula prose: a 300×300 matrix or a
+/// formula nested past the parser's depth cap is still a formula (and is parsed whole).
 fn is_prose(text: &str) -> bool {
-    if text.len() > 300 {
-        return true;
-    }
     // Drop the contents of text-like groups: `5 \\mbox{ inches}` is a formula with a unit.
     let mut stripped = String::with_capacity(text.len());
     let mut rest = text;
@@ -454,8 +549,138 @@ fn is_prose(text: &str) -> bool {
     words >= 2 || (words == 1 && !text.contains('\\'))
 }
 
-/// The last number in prose that is not glued to a preceding letter (`AZYUK2A` has none).
-fn last_number(text: &str) -> Option<String> {
+/// Words that deny the answer next to them (`not 72`, `never 72`, `\\neq 72`). Words
+/// that only turn a sentence (`no,`, `but`, `wrong,` before a correction) are not here:
+/// `No, the answer is \\boxed{2}` states 2.
+const NEGATIONS: &[&str] = &[
+    "not",
+    "nor",
+    "neither",
+    "never",
+    "none",
+    "cannot",
+    "except",
+    "unless",
+    "without",
+    "besides",
+    "excluding",
+    "neq",
+    "ne",
+];
+
+/// Phrases that deny the answer after them (`anything but 72`).
+const NEGATING_PHRASES: &[&str] = &[
+    "anything but",
+    "all but",
+    "everything but",
+    "other than",
+    "rather than",
+    "instead of",
+];
+
+/// Words that deny the answer before them (`72 is wrong`).
+const REJECTIONS: &[&str] = &["wrong", "incorrect", "false", "impossible"];
+
+/// True when `clause` denies the answer it is next to. Before the answer: a word of
+/// [`NEGATIONS`], a phrase of [`NEGATING_PHRASES`], a contraction with `n't` (`isn't`,
+/// `can't`), one of `≠`, `!=`, `=/=`, `<>`, `¬`. After it (`after`): `not`, `n't` or a word
+/// of [`REJECTIONS`].
+fn negates(clause: &str, after: bool) -> bool {
+    if ["n't", "n’t", "N'T"].iter().any(|s| clause.contains(s)) {
+        return true;
+    }
+    let words: Vec<String> = clause
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    if after {
+        // After the answer only a rejection of it counts (`72 is not it`, `72 is wrong`):
+        // `\\boxed{3} with neither` states 3.
+        return words
+            .iter()
+            .any(|w| w == "not" || REJECTIONS.contains(&w.as_str()));
+    }
+    if ["≠", "!=", "=/=", "<>", "¬"]
+        .iter()
+        .any(|s| clause.contains(s))
+    {
+        return true;
+    }
+    let phrase = words.join(" ");
+    words.iter().any(|w| NEGATIONS.contains(&w.as_str()))
+        || NEGATING_PHRASES.iter().any(|p| {
+            phrase == *p
+                || phrase.starts_with(&format!("{p} "))
+                || phrase.contains(&format!(" {p}"))
+        })
+}
+
+/// The number a piece of prose states as its answer: its last number, when the text is
+/// prose (two or more plain words, or one word and no LaTeX) and the clause holding that number (from the sentence or line
+/// before it to the end) neither negates nor hedges. `so the total is 5 apples` gives
+/// `5`; `not 72`, `5 or maybe 6 apples`, `72 is not it` and a formula give `None`. The one
+/// rule by which a number is taken out of surrounding text: [`crate::verify_text`] and the
+/// reward server's `last-number` extraction use it too.
+pub fn prose_number(text: &str) -> Option<String> {
+    let text = tail(text, MAX_TEXT_BYTES);
+    if !is_prose(text) {
+        return None;
+    }
+    let (start, end) = stated_number_span(text)?;
+    (!negated_near(text, start, end)).then(|| text[start..end].to_string())
+}
+
+/// The span of the last number of prose when it stands alone: not an operand of an
+/// inline formula (`the total is ((3))+0*(48)` states no number: its 48 is a fragment of
+/// a formula, and the formula is not the 48). `= 24` and `is 24 apples` stand alone.
+fn stated_number_span(text: &str) -> Option<(usize, usize)> {
+    let (s, e) = last_number_span(text)?;
+    let before = text[..s].trim_end();
+    let after = text[e..].trim_start();
+    let operand_before = before
+        .chars()
+        .next_back()
+        .is_some_and(|c| "+-*/^([{×·÷_|\\".contains(c))
+        || before
+            .rfind('\\')
+            .is_some_and(|i| before[i + 1..].bytes().all(|b| b.is_ascii_alphabetic()));
+    let operand_after = after
+        .chars()
+        .next()
+        .is_some_and(|c| "+-*/^)]}×·÷!_|=<>\\".contains(c));
+    (!operand_before && !operand_after).then_some((s, e))
+}
+
+/// True when the clause around `text[start..end]` (an answer found in `text`, as byte
+/// offsets) negates it: the words before it (from
+/// the sentence or line start, a comma, or the last digit before it: `not 10 which is
+/// 1,000.99` negates the 10 only) or after it (to the end of its sentence or line; the
+/// `>` of a tag such as `</think>` ends a clause too). A `.` ends a
+/// sentence only before a space, a `$`, a `\\` or the end, so `1.5` is not a boundary.
+pub fn negated_near(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let (start, end) = (start.min(b.len()), end.min(b.len()));
+    let start = start.min(end);
+    let boundary = |i: usize| {
+        matches!(b[i], b'\n' | b'!' | b'?' | b';' | b'>')
+            || (b[i] == b'.'
+                && b.get(i + 1)
+                    .is_none_or(|c| c.is_ascii_whitespace() || matches!(c, b'$' | b'\\')))
+    };
+    // Before the answer a comma ends the clause too (`I was wrong, it is 5`).
+    let before = (0..start)
+        .rev()
+        .find(|&i| boundary(i) || b[i] == b',' || b[i].is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let after = (end..b.len()).find(|&i| boundary(i)).unwrap_or(b.len());
+    let slice = |from: usize, to: usize| text.get(from..to).unwrap_or("");
+    negates(slice(before, start), false) || negates(slice(end, after), true)
+}
+
+/// Byte range of the last number in prose that is not glued to a preceding letter
+/// (`AZYUK2A` has none).
+fn last_number_span(text: &str) -> Option<(usize, usize)> {
     let b = text.as_bytes();
     let mut best: Option<(usize, usize)> = None;
     let mut i = 0;
@@ -481,7 +706,7 @@ fn last_number(text: &str) -> Option<String> {
             i += 1;
         }
     }
-    best.map(|(s, e)| text[s..e].to_string())
+    best
 }
 
 #[cfg(test)]
@@ -515,7 +740,22 @@ mod tests {
 
     #[test]
     fn prose_numbers() {
-        assert_eq!(first("the number is not 10 which is 1,000.99€"), "1,000.99");
+        assert_eq!(first("the number is 10 which is 1,000.99€"), "1,000.99");
+        // Negated or hedged prose states no number.
+        for t in [
+            "the number is not 10",
+            "isn't 72",
+            "anything but 72",
+            "72 is wrong",
+            "so it is not $72$",
+            "The answer is not $72$.",
+            "The answer is not 72.",
+        ] {
+            assert!(
+                candidates(t).iter().all(|(_, s)| *s != Source::LastNumber),
+                "{t}"
+            );
+        }
         assert_eq!(first("7,425,000"), "7,425,000");
         assert!(candidates("AZYUK2A").iter().all(|(c, _)| c != "2"));
         assert_eq!(first("Natalia sold 48.\nA: 72"), "72");

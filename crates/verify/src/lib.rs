@@ -11,6 +11,39 @@
 //! depth (see [`limits`]): no signals, no threads, no timeouts needed, and
 //! adversarial input returns a verdict quickly.
 //!
+//! # What is judged: one answer, read whole
+//!
+//! A verifier that rewards must not be gamed (issue #14): an answer whose value differs
+//! from the gold is never `Equal`, however it is wrapped, nested or padded. The rule:
+//!
+//! - **A prediction is judged on one answer.** Its candidates ([`extract::candidates`]:
+//!   the box, the answer phrase, the last math environment, the whole formula) are tried
+//!   in order and the first that parses is the answer; its two readings of a lone `1,5`
+//!   are the only alternatives. Text after a box (`\boxed{6} The answer is 5`, `\boxed{6}+5`)
+//!   does not buy a second try. (A gold answer, trusted, matches when any of its
+//!   candidates does.)
+//! - **An answer not read to its end is `Undecided`.** A candidate stopped by a cap
+//!   (nesting depth, size, length: [`ParseError::is_cap`]) ends the search: no later
+//!   candidate, and no number taken out of it, is judged in its place. `((…(3)…))+0*(5)`
+//!   nested past the depth cap, a 300×300 matrix, a continued fraction too deep to parse
+//!   are `Undecided` against anything. A candidate with a syntax error passes to the next
+//!   candidate, which always covers at least as much of the text.
+//! - **The last number is for prose only.** It is taken ([`extract::prose_number`]) only
+//!   from text that reads as sentences, never from a formula, a box or a parsed answer
+//!   (`so the total is 5 apples` is 5; a formula is parsed whole or not at all). In prose,
+//!   a number after the last math environment is the last statement and wins over it.
+//! - **A negated answer is no answer.** A candidate whose clause denies it (`not 72`,
+//!   `isn't 72`, `anything but 72`, `≠ 72`, `72 is wrong`) is dropped, and nothing is
+//!   taken in its place; the rest of the text is read as it is (`not 72` is the product
+//!   n·o·t·72, equal to no number).
+//! - **Juxtaposition is arithmetic, not a list.** `5 6` is 30 and `5, 6` or `5 or 6` is a
+//!   list; neither equals 5 (a list equals a list).
+//! - `2^{3}!` is `(2^3)!`: a braced exponent is complete, as is a one-character exponent
+//!   in LaTeX (`2^3!` with LaTeX commands around it, as it renders, 2³!). In plain text
+//!   without LaTeX `2^3!` keeps the calculator precedence, `2^(3!)`.
+//!
+//! Undecided is never correct: [`answer_correct`] and the reward server score it 0.
+//!
 //! ```
 //! use stepwise_verify::{verify, exact_value, Options, Verdict};
 //! assert_eq!(verify("\\frac12", "0.5", &Options::default()), Verdict::Equal);
@@ -37,7 +70,7 @@ pub use groups::{AnswerGroup, best_group, group_answers};
 pub use parse::parse;
 
 use rayon::prelude::*;
-use stepwise_core::AnswerExtractor;
+use stepwise_core::{AnswerExtractor, ExtractRule};
 
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
@@ -98,7 +131,7 @@ impl Default for Options {
 /// Both sides may be bare answers (`\\frac12`, `x = 3`, `[0, 1)`) or text that
 /// contains one (`The answer is $\\boxed{4}$.`): the answer is extracted first
 /// (boxed, then answer phrases, then the last math environment, then the whole
-/// text, then the last number).
+/// text; the last number of prose only). See the crate docs for what is judged.
 pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
     compare(gold, pred, opts, false).verdict
 }
@@ -134,6 +167,14 @@ pub fn verify_text(gold: &str, model_text: &str, opts: &Options) -> Verdict {
     // (found by our fuzzer); a panic there must never take the caller down, so it stays guarded.
     let found = std::panic::catch_unwind(|| AnswerExtractor::default().extract(text));
     match found {
+        // The last number is taken from prose only, by this crate's one rule
+        // ([`extract::prose_number`]): the whole text goes through [`verify`], which reads a
+        // formula whole (`((…3…))+0*(5)` is not `5`) and a negated number as none (`not 72`).
+        Ok(Some(ex)) if ex.rule == ExtractRule::LastNumber => verify(gold, text, opts),
+        // A negated answer is no answer (`not \boxed{72}`, `The answer is not 72`).
+        Ok(Some(ex)) if extract::negated_near(text, ex.span.start, ex.span.end) => {
+            Verdict::NotEqual
+        }
         Ok(Some(ex)) => verify(gold, &ex.text, opts),
         Ok(None) => Verdict::NotEqual,
         Err(_) => verify(gold, text, opts),
@@ -204,8 +245,57 @@ pub struct Explanation {
     pub pred: Side,
 }
 
+/// One parse of one candidate: what is shown, the tree, and whether a cap stopped it.
+struct Reading {
+    side: Side,
+    expr: Option<Expr>,
+    /// Parsing hit a cap ([`ParseError::is_cap`]): the answer was not fully read.
+    capped: bool,
+}
+
+impl ParseError {
+    /// True for the errors of the caps in [`limits`] (length, size, depth): the input may
+    /// be well formed, but it was not read to its end.
+    pub fn is_cap(&self) -> bool {
+        matches!(
+            self,
+            ParseError::TooLong(_) | ParseError::TooLarge | ParseError::TooDeep
+        )
+    }
+}
+
+/// The readings a prediction is judged on: those of its first candidate that parses.
+/// A candidate stopped by a cap ends the search with no tree (the verdict is then
+/// `Undecided`): a later candidate would judge a fragment of an answer that was not read.
+/// A candidate with a syntax error passes to the next one (the plain reading of a text
+/// whose LaTeX reading is broken). The last candidate is kept even when it fails, so the
+/// explanation shows why.
+fn answer_readings(mut rs: Vec<Reading>) -> Vec<Reading> {
+    let mut start = 0;
+    while start < rs.len() {
+        let key = rs[start].side.extracted.clone();
+        let end = rs[start..]
+            .iter()
+            .position(|r| r.side.extracted != key)
+            .map_or(rs.len(), |n| start + n);
+        let group = &rs[start..end];
+        let capped = group.iter().any(|r| r.capped);
+        if capped || end == rs.len() || group.iter().any(|r| r.expr.is_some()) {
+            let mut chosen: Vec<Reading> = rs.drain(start..end).collect();
+            if capped {
+                for r in &mut chosen {
+                    r.expr = None;
+                }
+            }
+            return chosen;
+        }
+        start = end;
+    }
+    rs
+}
+
 /// Every parse of every candidate of one side (a lone `1,5` is read both ways).
-fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<(Side, Option<Expr>)> {
+fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<Reading> {
     let mut out = Vec::new();
     for (c, src) in extract::candidates(text) {
         let readings: &[bool] = if parse::has_decimal_comma(&c) {
@@ -227,27 +317,29 @@ fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<(Side, Option<Exp
                     } else {
                         (None, None)
                     };
-                    (
-                        Side {
+                    Reading {
+                        side: Side {
                             extracted: c.clone(),
                             source: src,
                             parsed,
                             normalized,
                             error: None,
                         },
-                        Some(e),
-                    )
+                        expr: Some(e),
+                        capped: false,
+                    }
                 }
-                Err(err) => (
-                    Side {
+                Err(err) => Reading {
+                    side: Side {
                         extracted: c.clone(),
                         source: src,
                         parsed: None,
                         normalized: None,
                         error: Some(err.to_string()),
                     },
-                    None,
-                ),
+                    expr: None,
+                    capped: err.is_cap(),
+                },
             };
             out.push(side);
         }
@@ -279,8 +371,8 @@ fn raw_key(s: &str) -> String {
 }
 
 /// Like [`verify`], with the extracted, parsed and normalized forms of both sides.
-/// Every gold candidate is tried against every predicted one; the first equal pair
-/// (or else the first pair) is reported.
+/// Every gold candidate is tried against the prediction's answer (its readings); the
+/// first equal pair (or else the first pair) is reported.
 pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
     compare(gold, pred, opts, true)
 }
@@ -288,10 +380,12 @@ pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
 fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation {
     num::reset_work();
     let gs = parse_side(gold, opts, detail);
-    let ps = parse_side(pred, opts, detail);
+    let ps = answer_readings(parse_side(pred, opts, detail));
     let mut best: Option<(Verdict, usize, usize)> = None;
-    'outer: for (i, (g, ge)) in gs.iter().enumerate() {
-        for (j, (p, pe)) in ps.iter().enumerate() {
+    'outer: for (i, gr) in gs.iter().enumerate() {
+        let (g, ge) = (&gr.side, &gr.expr);
+        for (j, pr) in ps.iter().enumerate() {
+            let (p, pe) = (&pr.side, &pr.expr);
             let mut v = match (ge, pe) {
                 (Some(a), Some(b)) => equiv::equiv(a, b, opts),
                 _ => Verdict::Undecided,
@@ -330,8 +424,8 @@ fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation 
     };
     Explanation {
         verdict,
-        gold: gs.get(i).map(|s| s.0.clone()).unwrap_or_else(empty),
-        pred: ps.get(j).map(|s| s.0.clone()).unwrap_or_else(empty),
+        gold: gs.get(i).map(|r| r.side.clone()).unwrap_or_else(empty),
+        pred: ps.get(j).map(|r| r.side.clone()).unwrap_or_else(empty),
     }
 }
 

@@ -549,6 +549,11 @@ impl Parser {
         Ok(base)
     }
 
+    /// The exponent after `^`. A braced group `^{…}` is complete: a `!` or `%` after it
+    /// applies to the power (`2^{3}!` is `(2^3)!`), and so does one after a one-character
+    /// LaTeX exponent (`2^3!` in text with LaTeX commands is `(2^3)!`, as it renders: 2³!).
+    /// In plain text with no LaTeX, `2^3!` keeps the usual precedence of calculators and
+    /// CAS, postfix before power: `2^(3!)`.
     fn parse_exponent(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
         match self.peek() {
             Some(Tok::Minus) => {
@@ -559,8 +564,26 @@ impl Parser {
             Some(Tok::Num(s, 0)) if self.latex && s.len() > 1 && !s.contains('.') => {
                 Ok(self.split_num_arg())
             }
+            Some(Tok::LBrace) => self.group_exponent(stops),
+            Some(Tok::Num(s, 0)) if self.latex && s.len() == 1 => self.group_exponent(stops),
             _ => self.parse_power(stops),
         }
+    }
+
+    /// A complete exponent (a braced group or one LaTeX token): no postfix operators
+    /// inside it; a further `^` still nests to the right (`2^{3}^{2}` is `2^(3^2)`).
+    fn group_exponent(&mut self, stops: &[Tok]) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let g = self.parse_primary(stops)?;
+        let r = if self.peek() == Some(&Tok::Caret) {
+            self.pos += 1;
+            let exp = self.parse_exponent(stops)?;
+            Expr::Pow(Box::new(g), Box::new(exp))
+        } else {
+            g
+        };
+        self.leave();
+        Ok(r)
     }
 
     /// Takes the first digit of a multi-digit number token as a one-character LaTeX argument.
