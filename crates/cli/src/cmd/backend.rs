@@ -50,6 +50,9 @@ pub struct BackendArgs {
     /// Timeout of one HTTP request in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub http_timeout: u64,
+    /// Largest answer accepted from a server, in MiB; a larger one fails the request.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub http_max_response_mib: usize,
 }
 
 impl Default for BackendArgs {
@@ -66,6 +69,7 @@ impl Default for BackendArgs {
             http_chat_mode: "server".into(),
             http_retries: 5,
             http_timeout: 600,
+            http_max_response_mib: 32,
         }
     }
 }
@@ -80,6 +84,7 @@ impl BackendArgs {
             cfg.max_concurrency = self.http_concurrency.max(1);
             cfg.max_retries = self.http_retries;
             cfg.timeout = std::time::Duration::from_secs(self.http_timeout.max(1));
+            cfg.max_response_bytes = self.http_max_response_mib.max(1).saturating_mul(1 << 20);
             cfg.chat_mode = if self.http_chat_mode == "chatml" {
                 ChatMode::ChatMl
             } else {
