@@ -198,14 +198,13 @@ fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
         opset: parse_opset(&a.opset).map_err(anyhow::Error::msg)?,
     };
     config.validate().map_err(anyhow::Error::msg)?;
-    let problems = stepwise_data::arith::generate(&config)?;
-    stepwise_data::show::write_problems(a.out.as_deref(), &problems)?;
+    // one problem at a time: `--n 2000000` holds no more than `--n 1`
+    let n = stepwise_data::show::write_problem_stream(
+        a.out.as_deref(),
+        stepwise_data::arith::problems(&config),
+    )?;
     if !g.quiet {
-        eprintln!(
-            "generated {} problem(s) of arith:{}",
-            problems.len(),
-            config.to_spec()
-        );
+        eprintln!("generated {n} problem(s) of arith:{}", config.to_spec());
     }
     Ok(())
 }
