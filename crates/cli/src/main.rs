@@ -1,6 +1,7 @@
 //! The `stepwise` binary: argument parsing and wiring only. All logic lives in the library crates.
 
 mod cmd;
+mod out;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `stepwise … | head`: the reader has what it wanted
+        Err(e) if out::is_closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             if stepwise_jobs::was_interrupted() {

@@ -1,7 +1,6 @@
 //! `stepwise data`: inspect, generate and convert datasets; list and export runs.
 
 use crate::Global;
-use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
@@ -171,7 +170,7 @@ fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
     };
     let loaded = load(&dataset, &opts)?;
     stepwise_data::show::print_problems(std::io::stdout().lock(), &loaded.problems, a.json)
-        .context("writing to stdout")?;
+        .map_err(crate::out::error)?;
     if !g.quiet {
         let source = loaded
             .source
