@@ -125,6 +125,7 @@ fn init_logging(g: &Global) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(log_colours())
         .with_writer(std::io::stderr);
     let _ = match g.log_format {
         LogFormat::Text => builder.try_init(),
@@ -134,6 +135,14 @@ fn init_logging(g: &Global) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+/// Colours in text logs only for a person at a terminal: not when stderr goes to a file
+/// or a pipe, nor with `NO_COLOR` set to anything but the empty string (no-color.org).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 /// Ending quietly when stdout's reader goes away (`stepwise … | head`).
