@@ -139,6 +139,7 @@ fn a_failed_convert_leaves_no_partial_output() {
 }
 
 /// Peak resident memory of `stepwise args` in KiB (wait4's rusage of the child).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's wait cannot replace here
 fn peak_rss_kib(args: &[&str], dir: &Path) -> i64 {
     let child = stepwise()
         .args(args)
