@@ -107,10 +107,15 @@ fn a_full_disk_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn data_commands_report_a_full_disk_too() {
+fn data_commands_and_verdict_streams_report_a_full_disk_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(&pairs, "{\"gold\": \"1\", \"pred\": \"1\"}\n").unwrap();
+    let pairs = pairs.to_str().unwrap();
     for args in [
         vec!["data", "show", "arith:ops=2,n=3,seed=7"],
         vec!["data", "gen", "arith", "--n", "3"],
+        vec!["verify", "--jsonl", pairs],
     ] {
         let full = std::fs::OpenOptions::new()
             .write(true)
@@ -127,5 +132,7 @@ fn data_commands_report_a_full_disk_too() {
             stderr.contains("No space left on device"),
             "stepwise {args:?}: {stderr}"
         );
+        // the verdicts of `verify --jsonl` to stdout live in memory: nothing to resume
+        assert!(!stderr.contains("--resume"), "stepwise {args:?}: {stderr}");
     }
 }

@@ -303,17 +303,34 @@ pub async fn verify_file(
                 concurrency: 1,
                 ..run.clone()
             };
-            let report = crate::run_with(&memory, &job, &opts, |_, chunk: &VerifyChunk| {
-                for v in &chunk.verdicts {
-                    counts.add(v.verdict);
-                    serde_json::to_writer(&mut out, v)?;
-                    out.write_all(b"\n")?;
-                }
-                out.flush()?;
-                Ok(())
+            // a failed write to stdout (a full disk) is that, not a failed unit of a run
+            // in memory that could be resumed
+            let mut write_error = None;
+            let result = crate::run_with(&memory, &job, &opts, |_, chunk: &VerifyChunk| {
+                let written = (|| {
+                    for v in &chunk.verdicts {
+                        counts.add(v.verdict);
+                        serde_json::to_writer(&mut out, v)?;
+                        out.write_all(b"\n")?;
+                    }
+                    out.flush()
+                })();
+                written.map_err(|e| {
+                    let copy = std::io::Error::new(e.kind(), e.to_string());
+                    write_error = Some(e);
+                    Box::new(copy) as crate::UnitError
+                })
             })
-            .await?;
-            (report, counts)
+            .await;
+            match (result, write_error) {
+                (Err(_), Some(source)) => {
+                    return Err(VerifyError::Output {
+                        path: PathBuf::from("stdout"),
+                        source,
+                    });
+                }
+                (result, _) => (result?, counts),
+            }
         }
         Output::File(path) => {
             let report = crate::run(store, &job, run).await?;
