@@ -35,7 +35,7 @@ pub use stepwise_model::Generator;
 /// Errors of the annotation layer.
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotateError {
-    #[error("model call for problem '{problem}' failed: {source}")]
+    #[error("model call for problem '{problem}' failed")]
     Engine {
         problem: String,
         #[source]

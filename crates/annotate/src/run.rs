@@ -330,7 +330,23 @@ pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
         Some(id) => {
             let info = store.run(id)?;
             let config = stepwise_jobs::stored_config::<Annotate>(&info)?;
-            (config, store.problems(id)?)
+            let mut problems = store.problems(id)?;
+            if problems.is_empty() {
+                // A run whose start was cut short before its problems were stored (an
+                // older stepwise created them in two steps): with no problems it would
+                // have no units and be marked done. Its problems are its dataset's.
+                tracing::warn!(
+                    run = id,
+                    dataset = %config.dataset,
+                    "the run has no stored problems; reading them from its dataset"
+                );
+                problems = stepwise_data::load_spec(
+                    &config.dataset,
+                    config.limit,
+                    job.data_dir.as_deref(),
+                )?;
+            }
+            (config, problems)
         }
         None => {
             let mut config = job.config.clone();

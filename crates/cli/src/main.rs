@@ -1,6 +1,7 @@
 //! The `stepwise` binary: argument parsing and wiring only. All logic lives in the library crates.
 
 mod cmd;
+mod out;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `stepwise … | head`: the reader has what it wanted
+        Err(e) if out::is_closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             if stepwise_jobs::was_interrupted() {
@@ -122,6 +125,7 @@ fn init_logging(g: &Global) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(log_colours())
         .with_writer(std::io::stderr);
     let _ = match g.log_format {
         LogFormat::Text => builder.try_init(),
@@ -131,6 +135,14 @@ fn init_logging(g: &Global) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+/// Colours in text logs only for a person at a terminal: not when stderr goes to a file
+/// or a pipe, nor with `NO_COLOR` set to anything but the empty string (no-color.org).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 /// Ending quietly when stdout's reader goes away (`stepwise … | head`).

@@ -1,5 +1,6 @@
 //! `--log-format json` writes one JSON object per log event on stderr, with the event's
-//! fields kept as fields (what log collectors need), and leaves stdout alone.
+//! fields kept as fields (what log collectors need), and leaves stdout alone. Text logs
+//! are coloured only on a terminal, and not with `NO_COLOR` set.
 
 use std::process::Command;
 
@@ -56,4 +57,76 @@ fn text_is_the_default_log_format() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped malformed record"), "{stderr}");
     assert!(!stderr.lines().any(|l| l.starts_with('{')), "{stderr}");
+}
+
+/// What `stepwise` logs when its stderr is a terminal (a pseudo-terminal here), with
+/// `NO_COLOR` set to `no_color` or unset.
+#[cfg(target_os = "linux")]
+fn log_on_a_terminal(pairs: &std::path::Path, no_color: Option<&str>) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds into the given ints; null name, termios and winsize
+    // are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just opened and are owned by nothing else.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    };
+    let status = {
+        let mut cmd = stepwise();
+        cmd.args(["verify", "--skip-bad", "--jsonl"])
+            .arg(pairs)
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(slave));
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        cmd.status().expect("run stepwise")
+        // the command, and with it the parent's copy of the terminal's slave end, is
+        // dropped here: reading the master ends once the child is gone
+    };
+    assert!(status.success());
+    let mut log = Vec::new();
+    let mut buf = [0u8; 4096];
+    // a pty master reads EIO once every slave end is closed
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        log.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&log).into_owned()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn colours_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(&pairs, "{\"gold\":\"1\",\"pred\":\"1\"}\nnot json\n").expect("write");
+    let tty = log_on_a_terminal(&pairs, None);
+    assert!(tty.contains("skipped malformed record"), "{tty:?}");
+    assert!(tty.contains('\u{1b}'), "a terminal gets colours: {tty:?}");
+    for no_color in ["1", "true"] {
+        let plain = log_on_a_terminal(&pairs, Some(no_color));
+        assert!(plain.contains("skipped malformed record"), "{plain:?}");
+        assert!(!plain.contains('\u{1b}'), "NO_COLOR={no_color}: {plain:?}");
+    }
+    // NO_COLOR set but empty does not count (no-color.org)
+    assert!(log_on_a_terminal(&pairs, Some("")).contains('\u{1b}'));
 }

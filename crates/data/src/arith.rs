@@ -709,9 +709,16 @@ fn build_problem(
     p
 }
 
-/// Generates `config.n` problems.
+/// The `config.n` problems one at a time, in order. Problem `i` depends only on the
+/// configuration and `i`, so nothing is held between items: `data gen --n 2000000`
+/// writes each problem as it is made.
+pub fn problems(config: &ArithConfig) -> impl Iterator<Item = Result<Problem>> + '_ {
+    (0..config.n).map(move |i| generate_one(config, i))
+}
+
+/// Generates `config.n` problems (all of them in memory; [`problems`] streams them).
 pub fn generate(config: &ArithConfig) -> Result<Vec<Problem>> {
-    (0..config.n).map(|i| generate_one(config, i)).collect()
+    problems(config).collect()
 }
 
 #[cfg(test)]

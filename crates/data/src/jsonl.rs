@@ -12,6 +12,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+/// The UTF-8 byte order mark, passed over at the start of a file.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// One JSON object and the 1-based line it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonRecord {
@@ -79,7 +82,12 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                 }
             }
             self.line += 1;
-            let text = match std::str::from_utf8(&self.buf) {
+            // A UTF-8 byte order mark (Windows editors, Excel) starts the file, not the record.
+            let bytes = match self.buf.strip_prefix(UTF8_BOM) {
+                Some(rest) if self.line == 1 => rest,
+                _ => &self.buf[..],
+            };
+            let text = match std::str::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(e) => {
                     return Some(Err(DataError::bad_record(
@@ -176,6 +184,19 @@ mod tests {
         let items: Vec<_> = JsonlReader::new("x.jsonl", Cursor::new(bytes)).collect();
         let e = items[1].as_ref().unwrap_err();
         assert!(matches!(e, DataError::BadRecord { line: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_passed_over() {
+        let items = read("\u{feff}{\"a\":1}\n{\"a\":2}\n");
+        let values: Vec<_> = items
+            .iter()
+            .map(|r| r.as_ref().unwrap().value["a"].clone())
+            .collect();
+        assert_eq!(values, vec![1, 2]);
+        // only at the start of the file: elsewhere it is not JSON
+        let items = read("{\"a\":1}\n\u{feff}{\"a\":2}\n");
+        assert!(items[1].is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod arith;
+pub mod atomic;
 pub mod datasets;
 mod error;
 pub mod jsonl;

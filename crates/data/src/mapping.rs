@@ -98,8 +98,7 @@ impl FieldMap {
         let id = match &id_key {
             Some(k) => match record.remove(k) {
                 None | Some(Value::Null) => return Err(format!("missing id field '{k}'")),
-                Some(v) => scalar_text(v)
-                    .ok_or_else(|| format!("id field '{k}' is not a string or number"))?,
+                Some(v) => scalar_text(v).map_err(|e| format!("id field '{k}' {e}"))?,
             },
             None => format!("{}{ordinal}", self.id_prefix),
         };
@@ -141,10 +140,7 @@ impl FieldMap {
             };
             let raw_text = match raw {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    scalar_text(v)
-                        .ok_or_else(|| format!("gold field '{k}' is not a string or number"))?,
-                ),
+                Some(v) => Some(scalar_text(v).map_err(|e| format!("gold field '{k}' {e}"))?),
             };
             if let Some(text) = raw_text {
                 let rules = match &self.gold_rule {
@@ -223,12 +219,28 @@ fn resolve(field: &Field, candidates: &[&str], record: &Map<String, Value>) -> O
     }
 }
 
-fn scalar_text(v: Value) -> Option<String> {
+/// The text of a string, or of a number as written (`42`, `0.5`). Booleans, arrays,
+/// objects are not answers or ids: `true` read as the text "true" would verify as a word.
+fn scalar_text(v: Value) -> Result<String, String> {
     match v {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Value::String(s) => Ok(s),
+        // Integers are exact; a float past 2^53 has lost digits (JSON numbers are read
+        // as f64), which would make a wrong gold answer without a word.
+        Value::Number(n)
+            if n.as_f64()
+                .is_some_and(|f| f.abs() >= 9_007_199_254_740_992.0)
+                && !n.is_i64()
+                && !n.is_u64() =>
+        {
+            Err(format!(
+                "is a number too large to read exactly ({n}); write it as a string"
+            ))
+        }
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(format!(
+            "is {} ({other}), expected a string or number",
+            crate::jsonl::json_kind(&other)
+        )),
     }
 }
 
@@ -380,6 +392,42 @@ mod tests {
             .to_problem(obj(json!({"key": 1, "q": "x"})), 0)
             .unwrap_err();
         assert_eq!(err, "no gold answer in field 'y'");
+    }
+
+    #[test]
+    fn a_boolean_gold_is_an_error_and_numbers_are_their_text() {
+        let map = FieldMap::auto("");
+        let e = map
+            .to_problem(obj(json!({"question": "q", "gold": true})), 0)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "gold field 'gold' is a boolean (true), expected a string or number"
+        );
+        let e = map
+            .to_problem(obj(json!({"question": "q", "id": false, "gold": "1"})), 0)
+            .unwrap_err();
+        assert!(e.starts_with("id field 'id' is a boolean"), "{e}");
+        let e = map
+            .to_problem(obj(json!({"question": "q", "gold": [1]})), 0)
+            .unwrap_err();
+        assert!(e.contains("is an array"), "{e}");
+        for (raw, text) in [
+            (json!(42), "42"),
+            (json!(-7), "-7"),
+            (json!(0.5), "0.5"),
+            (json!(18446744073709551615u64), "18446744073709551615"),
+        ] {
+            let p = map
+                .to_problem(obj(json!({"question": "q", "gold": raw})), 0)
+                .unwrap();
+            assert_eq!(p.gold.as_deref(), Some(text));
+        }
+        let big: Value = serde_json::from_str("123456789012345678901234567890").unwrap();
+        let e = map
+            .to_problem(obj(json!({"question": "q", "gold": big})), 0)
+            .unwrap_err();
+        assert!(e.contains("too large to read exactly"), "{e}");
     }
 
     #[test]

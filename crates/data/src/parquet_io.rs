@@ -80,8 +80,17 @@ pub fn write_parquet_records(path: impl AsRef<Path>, records: &[Map<String, Valu
 }
 
 /// Writes serializable rows to a Parquet file with the given Arrow schema.
+/// The file appears whole or not at all ([`crate::atomic::write_atomically`]).
 pub fn write_parquet_rows<S: Serialize>(path: &Path, schema: SchemaRef, rows: &[S]) -> Result<()> {
-    let file = File::create(path).map_err(|e| DataError::io(path, e))?;
+    crate::atomic::write_atomically(path, |file| write_rows_into(file, path, schema, rows))
+}
+
+fn write_rows_into<S: Serialize>(
+    file: &mut File,
+    path: &Path,
+    schema: SchemaRef,
+    rows: &[S],
+) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -136,23 +145,21 @@ pub fn read_records(path: &Path) -> Result<Vec<JsonRecord>> {
     }
 }
 
-/// Converts between JSONL and Parquet (chosen by the extensions). Returns the number of records.
+/// Converts between JSONL and Parquet (chosen by the extensions). Returns the number of
+/// records. The output appears whole or not at all: on any failure no file is left at
+/// `output` (and a file already there is kept).
 pub fn convert(input: &Path, output: &Path) -> Result<usize> {
+    let format = Format::from_path(output).ok_or_else(|| {
+        DataError::parquet(output, "unknown file type (expected .jsonl or .parquet)")
+    })?;
     let records: Vec<Map<String, Value>> =
         read_records(input)?.into_iter().map(|r| r.value).collect();
-    match Format::from_path(output) {
-        Some(Format::Parquet) => write_parquet_records(output, &records)?,
-        Some(Format::Jsonl) => {
-            let file = File::create(output).map_err(|e| DataError::io(output, e))?;
+    match format {
+        Format::Parquet => write_parquet_records(output, &records)?,
+        Format::Jsonl => crate::atomic::write_atomically(output, |file| {
             crate::jsonl::write_jsonl(std::io::BufWriter::new(file), &records)
-                .map_err(|e| DataError::io(output, e))?;
-        }
-        None => {
-            return Err(DataError::parquet(
-                output,
-                "unknown file type (expected .jsonl or .parquet)",
-            ));
-        }
+                .map_err(|e| DataError::io(output, e))
+        })?,
     }
     Ok(records.len())
 }

@@ -69,8 +69,56 @@ pub fn print_problems<W: Write>(out: W, problems: &[Problem], json: bool) -> std
     }
 }
 
+/// Writes problems as they come to `path` (JSONL) or to stdout without a path, one line
+/// per problem, holding one problem at a time; returns how many were written. A Parquet
+/// `path` needs every row to infer its columns, so those are collected first
+/// ([`write_problems`]). A file appears whole or not at all; a closed stdout ends the
+/// output quietly.
+pub fn write_problem_stream(
+    path: Option<&Path>,
+    problems: impl IntoIterator<Item = Result<Problem>>,
+) -> Result<usize> {
+    fn each<W: Write>(
+        out: &mut W,
+        problems: impl IntoIterator<Item = Result<Problem>>,
+        io: impl Fn(std::io::Error) -> DataError,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for p in problems {
+            serde_json::to_writer(&mut *out, &p?).map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(&io)?;
+            n += 1;
+        }
+        out.flush().map_err(io)?;
+        Ok(n)
+    }
+    match path {
+        Some(path) if Format::from_path(path) == Some(Format::Parquet) => {
+            let problems = problems.into_iter().collect::<Result<Vec<_>>>()?;
+            write_problems(Some(path), &problems)?;
+            Ok(problems.len())
+        }
+        Some(path) => crate::atomic::write_atomically(path, |file| {
+            each(&mut std::io::BufWriter::new(file), problems, |e| {
+                DataError::io(path, e)
+            })
+        }),
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match each(&mut out, problems, |e| DataError::io("<stdout>", e)) {
+                Err(DataError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
+                    Ok(0)
+                }
+                other => other,
+            }
+        }
+    }
+}
+
 /// Writes problems to `path` (Parquet by a `.parquet` extension, else JSONL), or to
-/// stdout as JSONL without a path.
+/// stdout as JSONL without a path. A file appears whole or not at all.
 pub fn write_problems(path: Option<&Path>, problems: &[Problem]) -> Result<()> {
     match path {
         Some(path) if Format::from_path(path) == Some(Format::Parquet) => {
@@ -88,11 +136,10 @@ pub fn write_problems(path: Option<&Path>, problems: &[Problem]) -> Result<()> {
             }
             write_parquet_records(path, &records)
         }
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
+        Some(path) => crate::atomic::write_atomically(path, |file| {
             crate::jsonl::write_jsonl(std::io::BufWriter::new(file), problems)
                 .map_err(|e| DataError::io(path, e))
-        }
+        }),
         None => print_problems(std::io::stdout().lock(), problems, true)
             .map_err(|e| DataError::io("<stdout>", e)),
     }

@@ -119,7 +119,10 @@ fn missing_file_names_the_path() {
         &LoadOptions::default(),
     )
     .unwrap_err();
-    assert!(e.to_string().starts_with("/no/such/file.jsonl: "), "{e}");
+    // the path in the message, the OS's reason once, as its cause
+    assert_eq!(e.to_string(), "/no/such/file.jsonl");
+    let cause = std::error::Error::source(&e).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("os error 2")), "{e:?}");
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub enum EvalError {
         line: usize,
         reason: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         #[source]

@@ -67,7 +67,7 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
                 .await
                 .map_err(|e| EvalError::Scorer {
                     id: r.id.clone(),
-                    reason: e.to_string(),
+                    reason: stepwise_core::error_chain(&e),
                 })?;
             if scored.scores.len() != r.steps.len() {
                 return Err(EvalError::Scorer {
@@ -106,7 +106,7 @@ pub async fn evaluate_one(mode: &PbMode, item: &PbItem) -> Result<PbResult, Eval
                 .await
                 .map_err(|e| EvalError::Scorer {
                     id: r.id.clone(),
-                    reason: e.to_string(),
+                    reason: stepwise_core::error_chain(&e),
                 })?;
             let Some(c) = completions.into_iter().next() else {
                 return Err(EvalError::Scorer {
@@ -242,7 +242,7 @@ pub async fn run(
     job: &PbJob,
     opts: &RunOptions,
 ) -> Result<(stepwise_jobs::RunReport, Vec<PbResult>), EvalError> {
-    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(e.to_string());
+    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
     let report = stepwise_jobs::run(store, job, opts)
         .await
         .map_err(job_err)?;

@@ -167,7 +167,7 @@ pub fn load_run(store_path: &Path, r: RunRef) -> Result<LoadedRun, EvalError> {
 }
 
 fn job_err(e: stepwise_jobs::JobError) -> EvalError {
-    EvalError::Invalid(e.to_string())
+    EvalError::Invalid(stepwise_core::error_chain(&e))
 }
 
 /// Reads every unit of a resolved run, by its kind's stored types.

@@ -16,8 +16,13 @@
 //! - Each endpoint has a concurrency limit; a request goes to the endpoint with the fewest
 //!   requests in flight. 429, 5xx, timeouts and connection errors are retried with exponential
 //!   backoff (honouring `Retry-After`), on whichever endpoint is least loaded then.
+//! - A server is not trusted: an answer larger than [`HttpConfig::max_response_bytes`]
+//!   is refused as soon as it passes the cap (never held whole), and an answer whose
+//!   fields have the wrong types (`"content": 123`, `"finish_reason": 7`) is an error
+//!   naming the endpoint and the field, never an empty sample.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -69,7 +74,14 @@ pub struct HttpConfig {
     pub system_prompt: Option<String>,
     /// How many alternatives to ask for in `next_token_logprobs`.
     pub top_logprobs: usize,
+    /// Largest answer body accepted, in bytes; a larger one fails the request (without
+    /// retries) as soon as the cap is passed.
+    pub max_response_bytes: usize,
 }
+
+/// The default [`HttpConfig::max_response_bytes`]: 32 MiB, far above any completion
+/// (a 32k-token answer with logprobs is a few MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 
 impl HttpConfig {
     /// Default settings for `endpoints`.
@@ -88,6 +100,7 @@ impl HttpConfig {
             chat_mode: ChatMode::Server,
             system_prompt: None,
             top_logprobs: 20,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -204,11 +217,12 @@ impl HttpGenerator {
     /// the JSON answer. Besides generation this carries other model calls to the same
     /// servers, such as the step scores of a process reward model (`stepwise-score`).
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
-        self.post(path, body).await
+        Ok(self.post(path, body).await?.0)
     }
 
-    /// POSTs `body` to `path`, retrying transient failures; returns the JSON answer.
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
+    /// POSTs `body` to `path`, retrying transient failures; returns the JSON answer and
+    /// the URL that gave it.
+    async fn post(&self, path: &str, body: &Value) -> Result<(Value, String), EngineError> {
         let mut attempt: u32 = 0;
         loop {
             let ep = self.pick();
@@ -234,26 +248,42 @@ impl HttpGenerator {
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.trim().parse::<f64>().ok())
                             .map(|s| Duration::from_secs_f64(s.clamp(0.0, 120.0)));
-                        let text = resp.text().await;
-                        match text {
-                            Ok(t) if status.is_success() => match serde_json::from_str::<Value>(&t)
-                            {
-                                Ok(v) => Ok(v),
-                                Err(e) => Err((
-                                    false,
-                                    None,
-                                    format!("answer is not JSON ({e}): {}", excerpt(&t)),
-                                )),
-                            },
+                        match read_capped(resp, self.cfg.max_response_bytes).await {
+                            Ok(t) if status.is_success() => {
+                                match serde_json::from_slice::<Value>(&t) {
+                                    Ok(v) => Ok(v),
+                                    Err(e) => Err((
+                                        false,
+                                        None,
+                                        format!(
+                                            "answer is not JSON ({e}): {}",
+                                            excerpt(&String::from_utf8_lossy(&t))
+                                        ),
+                                    )),
+                                }
+                            }
                             Ok(t) => {
                                 let retry = status.as_u16() == 429 || status.is_server_error();
                                 Err((
                                     retry,
                                     retry_after,
-                                    format!("HTTP {status}: {}", excerpt(&t)),
+                                    format!(
+                                        "HTTP {status}: {}",
+                                        excerpt(&String::from_utf8_lossy(&t))
+                                    ),
                                 ))
                             }
-                            Err(e) => Err((true, None, format!("reading the answer: {e}"))),
+                            Err(BodyError::TooLarge { cap }) => Err((
+                                false,
+                                None,
+                                format!(
+                                    "HTTP {status}: the answer is larger than the limit of {cap} bytes \
+                                     (max_response_bytes); stopped reading it"
+                                ),
+                            )),
+                            Err(BodyError::Read(e)) => {
+                                Err((true, None, format!("reading the answer: {e}")))
+                            }
                         }
                     }
                     Err(e) => {
@@ -277,7 +307,7 @@ impl HttpGenerator {
             match outcome {
                 Ok(v) => {
                     self.stats.requests_ok.fetch_add(1, Ordering::Relaxed);
-                    return Ok(v);
+                    return Ok((v, url));
                 }
                 Err((retry, retry_after, reason)) => {
                     if !retry || attempt >= self.cfg.max_retries {
@@ -385,12 +415,142 @@ impl HttpGenerator {
         n: usize,
     ) -> Result<Vec<Completion>, EngineError> {
         let (path, body) = self.body(&req.prompt, &req.assistant_prefix, &req.params, first, n);
-        let v = self.post(&path, &body).await?;
+        let (v, url) = self.post(&path, &body).await?;
         parse_completions(&v, &req.params, n).map_err(|reason| EngineError::Http {
-            endpoint: format!("{}{}", self.endpoints[0].base, path),
+            endpoint: url,
             reason,
         })
     }
+}
+
+/// Why an answer body was not read whole.
+enum BodyError {
+    /// It passed the cap (by its `Content-Length`, or while streaming in).
+    TooLarge { cap: usize },
+    /// The connection failed while reading (retried like other transport failures).
+    Read(reqwest::Error),
+}
+
+/// Reads the body chunk by chunk, stopping as soon as it would pass `cap` bytes, so a
+/// server that streams without end costs at most `cap` bytes of memory.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if buf.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// An OpenAI completions or chat completions answer, as far as stepwise reads it. Fields
+/// may be absent or null; a present field of the wrong type is an error naming it.
+#[derive(Deserialize)]
+struct Answer {
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: Option<u64>,
+    /// `/v1/completions`.
+    #[serde(default)]
+    text: Option<String>,
+    /// `/v1/chat/completions`.
+    #[serde(default)]
+    message: Option<Message>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    /// vLLM: the stop string, or the token id of the stop token, or null for EOS;
+    /// `None` when absent, `Some(None)` for null.
+    #[serde(default, deserialize_with = "present")]
+    stop_reason: Option<Option<StopReason>>,
+    #[serde(default)]
+    logprobs: Option<ChoiceLogprobs>,
+}
+
+/// A field that is there, null or not (absent is the `default`, `None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StopReason {
+    Text(String),
+    /// Read to check its type; the id itself is not needed.
+    Token(#[allow(dead_code)] i64),
+}
+
+/// Chat (`content`) or legacy completions (`tokens`, `token_logprobs`, `top_logprobs`).
+#[derive(Deserialize)]
+struct ChoiceLogprobs {
+    #[serde(default)]
+    content: Option<Vec<ChatLogprob>>,
+    #[serde(default)]
+    tokens: Option<Vec<String>>,
+    #[serde(default)]
+    token_logprobs: Option<Vec<Option<f64>>>,
+    #[serde(default)]
+    top_logprobs: Option<Vec<Option<std::collections::BTreeMap<String, f64>>>>,
+}
+
+#[derive(Deserialize)]
+struct ChatLogprob {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    logprob: Option<f64>,
+    #[serde(default)]
+    top_logprobs: Option<Vec<TopLogprob>>,
+}
+
+#[derive(Deserialize)]
+struct TopLogprob {
+    token: String,
+    logprob: f64,
+}
+
+/// Reads `v` as an [`Answer`]; a field of the wrong type is named by its path
+/// (`choices[0].message.content: invalid type: integer `123`, expected a string`).
+fn parse_answer(v: &Value) -> Result<Answer, String> {
+    serde_path_to_error::deserialize::<_, Answer>(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            format!(
+                "answer is not a completion ({inner}): {}",
+                excerpt(&v.to_string())
+            )
+        } else {
+            format!("answer field `{path}`: {inner}")
+        }
+    })
 }
 
 fn excerpt(s: &str) -> String {
@@ -408,40 +568,34 @@ fn excerpt(s: &str) -> String {
 
 /// Parses an OpenAI completions or chat completions answer.
 fn parse_completions(v: &Value, p: &SamplingParams, n: usize) -> Result<Vec<Completion>, String> {
-    let choices = v
-        .get("choices")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("answer has no choices: {}", excerpt(&v.to_string())))?;
+    let answer = parse_answer(v)?;
+    let choices = answer.choices;
     if choices.len() != n {
         return Err(format!("asked for {n} choices, got {}", choices.len()));
     }
-    let usage = v.get("usage");
-    let prompt_tokens = usage
-        .and_then(|u| u.get("prompt_tokens"))
-        .and_then(Value::as_u64)
+    let prompt_tokens = answer
+        .usage
+        .as_ref()
+        .and_then(|u| u.prompt_tokens)
         .unwrap_or(0);
-    let completion_total = usage
-        .and_then(|u| u.get("completion_tokens"))
-        .and_then(Value::as_u64);
+    let completion_total = answer.usage.as_ref().and_then(|u| u.completion_tokens);
     let mut out = Vec::with_capacity(n);
-    let mut sorted: Vec<&Value> = choices.iter().collect();
-    sorted.sort_by_key(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0));
+    let mut sorted = choices;
+    sorted.sort_by_key(|c| c.index.unwrap_or(0));
     for c in sorted {
         let text = c
-            .get("text")
-            .and_then(Value::as_str)
-            .or_else(|| c.pointer("/message/content").and_then(Value::as_str))
-            .unwrap_or("")
-            .to_string();
-        let logprobs = parse_logprobs(c.get("logprobs"));
-        let finish = match c.get("finish_reason").and_then(Value::as_str) {
+            .text
+            .or_else(|| c.message.and_then(|m| m.content))
+            .unwrap_or_default();
+        let logprobs = c.logprobs.as_ref().and_then(parse_logprobs);
+        let finish = match c.finish_reason.as_deref() {
             Some("length") => FinishReason::Length,
-            Some("stop") | Some("eos") => match c.get("stop_reason") {
-                Some(Value::String(s)) => FinishReason::Stop(s.clone()),
-                Some(Value::Null) | Some(Value::Number(_)) => FinishReason::Eos,
+            Some("stop") | Some("eos") => match c.stop_reason {
+                Some(Some(StopReason::Text(s))) => FinishReason::Stop(s),
+                Some(Some(StopReason::Token(_)) | None) => FinishReason::Eos,
                 // The server does not say whether a stop string or EOS ended it: with stop
                 // strings given, report the first (the step delimiter by convention).
-                _ => match p.stop.first() {
+                None => match p.stop.first() {
                     Some(s) => FinishReason::Stop(s.clone()),
                     None => FinishReason::Eos,
                 },
@@ -470,61 +624,50 @@ fn parse_completions(v: &Value, p: &SamplingParams, n: usize) -> Result<Vec<Comp
     Ok(out)
 }
 
-fn parse_logprobs(v: Option<&Value>) -> Option<Vec<TokenLogprob>> {
-    let v = v?;
-    if let Some(content) = v.get("content").and_then(Value::as_array) {
+fn parse_logprobs(l: &ChoiceLogprobs) -> Option<Vec<TokenLogprob>> {
+    if let Some(content) = &l.content {
         return Some(
             content
                 .iter()
                 .map(|e| TokenLogprob {
-                    token: e
-                        .get("token")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    logprob: e
-                        .get("logprob")
-                        .and_then(Value::as_f64)
-                        .unwrap_or(f64::NEG_INFINITY) as f32,
+                    token: e.token.clone(),
+                    logprob: e.logprob.unwrap_or(f64::NEG_INFINITY) as f32,
                 })
                 .collect(),
         );
     }
-    let toks = v.get("tokens").and_then(Value::as_array)?;
-    let lps = v.get("token_logprobs").and_then(Value::as_array)?;
+    let (toks, lps) = (l.tokens.as_ref()?, l.token_logprobs.as_ref()?);
     Some(
         toks.iter()
             .zip(lps)
-            .map(|(t, l)| TokenLogprob {
-                token: t.as_str().unwrap_or("").to_string(),
-                logprob: l.as_f64().unwrap_or(f64::NEG_INFINITY) as f32,
+            .map(|(t, lp)| TokenLogprob {
+                token: t.clone(),
+                logprob: lp.unwrap_or(f64::NEG_INFINITY) as f32,
             })
             .collect(),
     )
 }
 
 /// Top alternatives at the first generated position: `[(token text, logprob)]`.
-fn first_top_logprobs(v: &Value) -> Vec<(String, f32)> {
-    let c = v.pointer("/choices/0/logprobs");
-    let Some(c) = c else { return Vec::new() };
-    if let Some(first) = c
-        .pointer("/content/0/top_logprobs")
-        .and_then(Value::as_array)
+fn first_top_logprobs(answer: &Answer) -> Vec<(String, f32)> {
+    let Some(l) = answer.choices.first().and_then(|c| c.logprobs.as_ref()) else {
+        return Vec::new();
+    };
+    if let Some(first) = l
+        .content
+        .as_ref()
+        .and_then(|c| c.first())
+        .and_then(|e| e.top_logprobs.as_ref())
     {
         return first
             .iter()
-            .filter_map(|e| {
-                Some((
-                    e.get("token")?.as_str()?.to_string(),
-                    e.get("logprob")?.as_f64()? as f32,
-                ))
-            })
+            .map(|e| (e.token.clone(), e.logprob as f32))
             .collect();
     }
-    if let Some(first) = c.pointer("/top_logprobs/0").and_then(Value::as_object) {
+    if let Some(Some(first)) = l.top_logprobs.as_ref().and_then(|t| t.first()) {
         return first
             .iter()
-            .filter_map(|(k, l)| Some((k.clone(), l.as_f64()? as f32)))
+            .map(|(k, lp)| (k.clone(), *lp as f32))
             .collect();
     }
     Vec::new()
@@ -617,17 +760,22 @@ impl Generator for HttpGenerator {
         } else {
             body["logprobs"] = json!(self.cfg.top_logprobs);
         }
-        let v = self.post(&path, &body).await?;
-        let top = first_top_logprobs(&v);
+        let (v, url) = self.post(&path, &body).await?;
+        let answer = parse_answer(&v).map_err(|reason| EngineError::Http {
+            endpoint: url.clone(),
+            reason,
+        })?;
+        let top = first_top_logprobs(&answer);
         if top.is_empty() {
             return Err(EngineError::Http {
-                endpoint: path,
+                endpoint: url,
                 reason: "the server returned no top log-probabilities".into(),
             });
         }
-        let prompt_tokens = v
-            .pointer("/usage/prompt_tokens")
-            .and_then(Value::as_u64)
+        let prompt_tokens = answer
+            .usage
+            .as_ref()
+            .and_then(|u| u.prompt_tokens)
             .unwrap_or(0);
         // A candidate's first token is the longest listed token that starts it.
         let logprobs = candidates
@@ -690,12 +838,59 @@ mod tests {
         assert_eq!(cs[0].text, "Yes");
         assert_eq!(cs[0].finish, FinishReason::Eos);
         assert_eq!(cs[0].generated_tokens, 1);
-        let top = first_top_logprobs(&v);
+        let top = first_top_logprobs(&parse_answer(&v).unwrap());
         assert_eq!(top.len(), 2);
         let legacy = json!({"choices": [{"logprobs": {"top_logprobs": [{" Yes": -0.3}]}}]});
         assert_eq!(
-            first_top_logprobs(&legacy),
+            first_top_logprobs(&parse_answer(&legacy).unwrap()),
             vec![(" Yes".to_string(), -0.3)]
+        );
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_errors_naming_the_field() {
+        let p = SamplingParams::default();
+        for (answer, field) in [
+            (
+                json!({"choices": [{"index": 0, "message": {"content": 123}, "finish_reason": "stop"}]}),
+                "choices[0].message.content",
+            ),
+            (
+                json!({"choices": [{"index": 0, "text": "a", "finish_reason": 7}]}),
+                "choices[0].finish_reason",
+            ),
+            (
+                json!({"choices": [{"text": "a"}], "usage": {"prompt_tokens": "many"}}),
+                "usage.prompt_tokens",
+            ),
+            (json!({"choices": {"text": "a"}}), "choices"),
+        ] {
+            let e = parse_completions(&answer, &p, 1).unwrap_err();
+            assert!(
+                e.starts_with(&format!("answer field `{field}`: invalid type")),
+                "{e}"
+            );
+        }
+        // absent and null fields are fine: null content is an empty text
+        let ok = json!({"choices": [{"message": {"content": null}, "finish_reason": null, "stop_reason": null}]});
+        let cs = parse_completions(&ok, &p, 1).unwrap();
+        assert_eq!(
+            (cs[0].text.as_str(), &cs[0].finish),
+            ("", &FinishReason::Length)
+        );
+        let eos = json!({"choices": [{"text": "a", "finish_reason": "stop", "stop_reason": null}]});
+        let with_stop = SamplingParams {
+            stop: vec!["\n\n".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            parse_completions(&eos, &with_stop, 1).unwrap()[0].finish,
+            FinishReason::Eos
+        );
+        let unsaid = json!({"choices": [{"text": "a", "finish_reason": "stop"}]});
+        assert_eq!(
+            parse_completions(&unsaid, &with_stop, 1).unwrap()[0].finish,
+            FinishReason::Stop("\n\n".into())
         );
     }
 

@@ -109,10 +109,15 @@ where
         message: format!("the configuration does not serialize: {e}"),
     })?;
     let kind = <J::Kind as RunKind>::KIND;
-    let (run, resumed) = open::<J::Kind>(store, &config, opts.resume)?;
-    store.add_problems(run, job.problems())?;
+    // a new run is created with its problems in one transaction; a resumed one gets any
+    // it lacks (adding is idempotent)
+    let (run, resumed) = open::<J::Kind>(store, &config, job.problems(), opts.resume)?;
+    if resumed {
+        store.add_problems(run, job.problems())?;
+    }
 
     let units = job.units();
+    let keys: Vec<String> = units.iter().map(|(k, _)| k.clone()).collect();
     let total = units.len();
     let done = store.done_keys(run)?;
     let todo: Vec<_> = units
@@ -198,6 +203,21 @@ where
         }
     }
     bar.finish_and_clear();
+    // Done only when the store holds every unit of the job, whatever the loop believed
+    let stored = store.done_keys(run)?;
+    let missing: Vec<&String> = keys.iter().filter(|k| !stored.contains(*k)).collect();
+    if let Some(first) = missing.first() {
+        let cause = format!(
+            "{} of {total} units are not in the run store after the run (first: '{first}')",
+            missing.len()
+        );
+        store.set_status(run, RunStatus::Failed, Some(&cause))?;
+        return Err(JobError::Unit {
+            run,
+            key: (*first).clone(),
+            cause,
+        });
+    }
     store.set_status(run, RunStatus::Done, None)?;
     Ok(RunReport {
         run,
@@ -211,8 +231,15 @@ where
 fn open<K: RunKind>(
     store: &dyn RunStore,
     config: &serde_json::Value,
+    problems: &[stepwise_core::Problem],
     resume: Resume,
 ) -> Result<(RunId, bool), JobError> {
+    let create = || -> Result<(RunId, bool), JobError> {
+        Ok((
+            store.create_run_with_problems(K::KIND, K::VERSION, config, problems)?,
+            false,
+        ))
+    };
     let reopen = |id: RunId| -> Result<(RunId, bool), JobError> {
         let info = store.run(id)?;
         if info.kind != K::KIND {
@@ -226,11 +253,11 @@ fn open<K: RunKind>(
         Ok((id, true))
     };
     match resume {
-        Resume::New => Ok((store.create_run(K::KIND, K::VERSION, config)?, false)),
+        Resume::New => create(),
         Resume::Run(id) => reopen(id),
         Resume::Matching => match store.find_unfinished(K::KIND, config)? {
             Some(info) if info.version <= K::VERSION => reopen(info.id),
-            _ => Ok((store.create_run(K::KIND, K::VERSION, config)?, false)),
+            _ => create(),
         },
         Resume::Reuse => {
             let same = store
@@ -240,7 +267,7 @@ fn open<K: RunKind>(
                 .find(|r| r.kind == K::KIND && r.version <= K::VERSION && &r.config == config);
             match same {
                 Some(info) => reopen(info.id),
-                None => Ok((store.create_run(K::KIND, K::VERSION, config)?, false)),
+                None => create(),
             }
         }
     }

@@ -80,10 +80,34 @@ pub enum VerifyInputError {
 
 #[derive(Debug, Clone, Deserialize)]
 struct PairIn {
+    #[serde(deserialize_with = "gold_text")]
     gold: String,
+    #[serde(deserialize_with = "pred_text")]
     pred: String,
     #[serde(default)]
     id: Option<serde_json::Value>,
+}
+
+/// An answer field: a string, or a number read as its text (`"gold": 42` is "42").
+/// A boolean, null, array or object is an error naming what was found: `true` is not the
+/// answer "true".
+fn answer_text<'de, D: serde::Deserializer<'de>>(d: D, field: &str) -> Result<String, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(D::Error::custom(format!(
+            "field '{field}' is {other}, expected a string or number"
+        ))),
+    }
+}
+
+fn gold_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    answer_text(d, "gold")
+}
+
+fn pred_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    answer_text(d, "pred")
 }
 
 /// The verify job over one file.
@@ -106,6 +130,8 @@ impl VerifyJob {
             source,
         })?;
         let text = String::from_utf8_lossy(&bytes);
+        // a UTF-8 byte order mark starts the file, not its first record
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut pairs = Vec::new();
         let mut skipped = 0;
         for (i, line) in text.lines().enumerate() {
@@ -277,17 +303,34 @@ pub async fn verify_file(
                 concurrency: 1,
                 ..run.clone()
             };
-            let report = crate::run_with(&memory, &job, &opts, |_, chunk: &VerifyChunk| {
-                for v in &chunk.verdicts {
-                    counts.add(v.verdict);
-                    serde_json::to_writer(&mut out, v)?;
-                    out.write_all(b"\n")?;
-                }
-                out.flush()?;
-                Ok(())
+            // a failed write to stdout (a full disk) is that, not a failed unit of a run
+            // in memory that could be resumed
+            let mut write_error = None;
+            let result = crate::run_with(&memory, &job, &opts, |_, chunk: &VerifyChunk| {
+                let written = (|| {
+                    for v in &chunk.verdicts {
+                        counts.add(v.verdict);
+                        serde_json::to_writer(&mut out, v)?;
+                        out.write_all(b"\n")?;
+                    }
+                    out.flush()
+                })();
+                written.map_err(|e| {
+                    let copy = std::io::Error::new(e.kind(), e.to_string());
+                    write_error = Some(e);
+                    Box::new(copy) as crate::UnitError
+                })
             })
-            .await?;
-            (report, counts)
+            .await;
+            match (result, write_error) {
+                (Err(_), Some(source)) => {
+                    return Err(VerifyError::Output {
+                        path: PathBuf::from("stdout"),
+                        source,
+                    });
+                }
+                (result, _) => (result?, counts),
+            }
         }
         Output::File(path) => {
             let report = crate::run(store, &job, run).await?;
@@ -340,4 +383,44 @@ pub enum VerifyError {
         #[source]
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(text: &[u8]) -> Result<VerifyJob, VerifyInputError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pairs.jsonl");
+        std::fs::write(&path, text).unwrap();
+        VerifyJob::from_file(&path, Options::default(), false)
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_spoil_the_first_record() {
+        let j = job(
+            b"\xEF\xBB\xBF{\"gold\": \"1\", \"pred\": \"1\"}\n{\"gold\": \"2\", \"pred\": \"3\"}\n",
+        )
+        .unwrap();
+        assert_eq!(j.pairs(), 2);
+        assert_eq!(j.pairs[0].1.gold, "1");
+    }
+
+    #[test]
+    fn numbers_are_answers_and_booleans_are_errors_naming_the_field() {
+        let j = job(b"{\"gold\": 42, \"pred\": 0.5}\n").unwrap();
+        assert_eq!(
+            (j.pairs[0].1.gold.as_str(), j.pairs[0].1.pred.as_str()),
+            ("42", "0.5")
+        );
+        let e = job(b"{\"gold\": \"1\", \"pred\": \"1\"}\n{\"gold\": true, \"pred\": \"true\"}\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(":2: "), "{e}");
+        assert!(
+            e.contains("field 'gold' is true, expected a string or number"),
+            "{e}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The runner on a toy job: every unit stored once, resume skips finished units, a
 //! changed config is refused by name, a failing unit fails the run with its error, a
-//! stop interrupts it resumably, and records read back by type.
+//! stop interrupts it resumably, and records read back by type. A run is created with
+//! its problems or not at all, and is marked done only when the store holds every unit.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -39,6 +40,7 @@ struct SquareJob {
     fail_at: Option<u64>,
     delay: Duration,
     calls: AtomicUsize,
+    problems: Vec<stepwise_core::Problem>,
 }
 
 impl SquareJob {
@@ -48,6 +50,7 @@ impl SquareJob {
             fail_at: None,
             delay: Duration::ZERO,
             calls: AtomicUsize::new(0),
+            problems: Vec::new(),
         }
     }
 }
@@ -64,6 +67,10 @@ impl Job for SquareJob {
 
     fn config(&self) -> &SquareConfig {
         &self.config
+    }
+
+    fn problems(&self) -> &[stepwise_core::Problem] {
+        &self.problems
     }
 
     fn units(&self) -> Vec<(String, u64)> {
@@ -246,4 +253,138 @@ async fn records_of_another_kind_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("not a 'squares' run"), "{e}");
+}
+
+/// A store over SQLite that fails the way a full disk does: writing problems fails
+/// (`lose_units`: recording a unit reports success and writes nothing).
+struct Faulty<'a> {
+    inner: &'a SqliteStore,
+    disk_full: bool,
+    lose_units: bool,
+}
+
+impl Faulty<'_> {
+    fn full(&self) -> stepwise_store::StoreError {
+        stepwise_store::StoreError::Io {
+            path: "runs.sqlite".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        }
+    }
+}
+
+impl RunStore for Faulty<'_> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create_run_with_problems(
+        &self,
+        kind: &str,
+        version: u32,
+        config: &serde_json::Value,
+        problems: &[stepwise_core::Problem],
+    ) -> stepwise_store::Result<i64> {
+        // SqliteStore writes the run and its problems in one transaction (its own test
+        // fills a size-capped database): a full disk leaves no run behind
+        if self.disk_full && !problems.is_empty() {
+            return Err(self.full());
+        }
+        self.inner
+            .create_run_with_problems(kind, version, config, problems)
+    }
+    fn run(&self, id: i64) -> stepwise_store::Result<stepwise_store::RunInfo> {
+        self.inner.run(id)
+    }
+    fn list_runs(&self) -> stepwise_store::Result<Vec<stepwise_store::RunInfo>> {
+        self.inner.list_runs()
+    }
+    fn set_status(
+        &self,
+        id: i64,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> stepwise_store::Result<()> {
+        self.inner.set_status(id, status, error)
+    }
+    fn add_problems(
+        &self,
+        run: i64,
+        problems: &[stepwise_core::Problem],
+    ) -> stepwise_store::Result<()> {
+        if self.disk_full && !problems.is_empty() {
+            return Err(self.full());
+        }
+        self.inner.add_problems(run, problems)
+    }
+    fn problems(&self, run: i64) -> stepwise_store::Result<Vec<stepwise_core::Problem>> {
+        self.inner.problems(run)
+    }
+    fn done_keys(&self, run: i64) -> stepwise_store::Result<HashSet<String>> {
+        self.inner.done_keys(run)
+    }
+    fn record(&self, run: i64, unit: &stepwise_store::UnitRecord) -> stepwise_store::Result<bool> {
+        if self.lose_units {
+            return Ok(true);
+        }
+        self.inner.record(run, unit)
+    }
+    fn units(&self, run: i64) -> stepwise_store::Result<Vec<stepwise_store::StoredUnit>> {
+        self.inner.units(run)
+    }
+}
+
+fn job_with_problems(n: usize) -> SquareJob {
+    let mut job = SquareJob::new(n);
+    job.problems = (0..n)
+        .map(|i| stepwise_core::Problem::new(format!("p{i}"), format!("square {}", i + 10)))
+        .collect();
+    job
+}
+
+#[tokio::test]
+async fn a_full_disk_while_creating_a_run_leaves_no_run() {
+    let (_d, s) = store();
+    let full = Faulty {
+        inner: &s,
+        disk_full: true,
+        lose_units: false,
+    };
+    let e = run(&full, &job_with_problems(5), &opts(Resume::Matching, 1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("runs.sqlite"), "{e}");
+    assert!(
+        s.list_runs().unwrap().is_empty(),
+        "a run without its problems was left: {:?}",
+        s.list_runs().unwrap()
+    );
+    // with room again, the same command does the whole job in a new run
+    let r = run(&s, &job_with_problems(5), &opts(Resume::Matching, 1))
+        .await
+        .unwrap();
+    assert_eq!((r.done_before, r.done_now, r.resumed), (0, 5, false));
+    assert_eq!(s.problems(r.run).unwrap().len(), 5);
+    assert_eq!(s.run(r.run).unwrap().status, RunStatus::Done);
+}
+
+#[tokio::test]
+async fn a_run_whose_units_are_not_stored_is_not_marked_done() {
+    let (_d, s) = store();
+    let lossy = Faulty {
+        inner: &s,
+        disk_full: false,
+        lose_units: true,
+    };
+    let e = run(&lossy, &SquareJob::new(3), &opts(Resume::New, 1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("3 of 3 units are not in the run store"), "{e}");
+    let info = s.list_runs().unwrap().pop().unwrap();
+    assert_eq!(info.status, RunStatus::Failed);
+    // resumed on a store that keeps them, the run finishes
+    let r = run(&s, &SquareJob::new(3), &opts(Resume::Run(info.id), 1))
+        .await
+        .unwrap();
+    assert_eq!((r.done_before, r.done_now), (0, 3));
+    assert_eq!(s.run(info.id).unwrap().status, RunStatus::Done);
 }

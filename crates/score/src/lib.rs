@@ -73,7 +73,7 @@ pub use stepwise_model::Generator;
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
     /// The model behind a scorer failed.
-    #[error("{scorer}: model call failed: {source}")]
+    #[error("{scorer}: model call failed")]
     Engine {
         scorer: String,
         #[source]

@@ -242,7 +242,7 @@ impl SpecPart {
                 let head = crate::PrmHead::load(std::path::Path::new(arg)).map_err(|e| {
                     ScoreError::Unusable {
                         scorer: name.to_string(),
-                        reason: e.to_string(),
+                        reason: stepwise_core::error_chain(&e),
                     }
                 })?;
                 Arc::new(crate::HeadScorer::new(

@@ -58,13 +58,13 @@ use stepwise_score::{PolicyPrompt, ScoreError, StepScorer};
 /// Errors of strategies.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
-    #[error("policy model call failed for problem {problem}: {source}")]
+    #[error("policy model call failed for problem {problem}")]
     Policy {
         problem: String,
         #[source]
         source: stepwise_model::EngineError,
     },
-    #[error("scoring failed for problem {problem}: {source}")]
+    #[error("scoring failed for problem {problem}")]
     Score {
         problem: String,
         #[source]

@@ -67,8 +67,22 @@ pub trait RunStore: Send + Sync {
     /// Where the store is, for messages (a file path, a server address).
     fn location(&self) -> String;
 
-    /// Starts a new run of `kind` whose stored types are at `version`; status `running`.
-    fn create_run(&self, kind: &str, version: u32, config: &serde_json::Value) -> Result<RunId>;
+    /// Starts a new run of `kind` whose stored types are at `version`, with its
+    /// `problems`, status `running`, in one transaction: afterwards the run exists with
+    /// every problem, or (on any error, a full disk included) nothing was written. So a
+    /// failed start never leaves a run without its problems for a resume to find.
+    fn create_run_with_problems(
+        &self,
+        kind: &str,
+        version: u32,
+        config: &serde_json::Value,
+        problems: &[Problem],
+    ) -> Result<RunId>;
+
+    /// Starts a new run without problems ([`RunStore::create_run_with_problems`]).
+    fn create_run(&self, kind: &str, version: u32, config: &serde_json::Value) -> Result<RunId> {
+        self.create_run_with_problems(kind, version, config, &[])
+    }
 
     /// One run.
     fn run(&self, id: RunId) -> Result<RunInfo>;

@@ -182,6 +182,35 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Adds `problems` to `run` inside the caller's transaction, after those it has; a
+    /// problem id already present is kept.
+    fn insert_problems(&self, tx: &Connection, run: RunId, problems: &[Problem]) -> Result<()> {
+        let e = self.err();
+        let base: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM run_problems WHERE run_id = ?1",
+                [run],
+                |r| r.get(0),
+            )
+            .map_err(&e)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO run_problems (run_id, problem_id, ord, problem) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (run_id, problem_id) DO NOTHING",
+            )
+            .map_err(&e)?;
+        let mut ord = base;
+        for p in problems {
+            let json = serde_json::to_string(p).map_err(|err| StoreError::InvalidUnit {
+                run,
+                key: p.id.clone(),
+                message: format!("problem does not serialize: {err}"),
+            })?;
+            ord += stmt.execute(params![run, p.id, ord, json]).map_err(&e)? as i64;
+        }
+        Ok(())
+    }
+
     fn ensure_run(&self, conn: &Connection, id: RunId) -> Result<()> {
         let found: Option<i64> = conn
             .query_row("SELECT id FROM runs WHERE id = ?1", [id], |r| r.get(0))
@@ -213,16 +242,29 @@ impl RunStore for SqliteStore {
         self.path.display().to_string()
     }
 
-    fn create_run(&self, kind: &str, version: u32, config: &Value) -> Result<RunId> {
+    fn create_run_with_problems(
+        &self,
+        kind: &str,
+        version: u32,
+        config: &Value,
+        problems: &[Problem],
+    ) -> Result<RunId> {
         let text = config.to_string();
-        let conn = self.conn();
-        conn.execute(
+        let mut conn = self.conn();
+        let e = self.err();
+        // one transaction: dropped without commit on any error, so it rolls back whole
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        tx.execute(
             "INSERT INTO runs (kind, version, config) VALUES (?1, ?2, ?3)",
             params![kind, version, text],
         )
-        .map_err(self.err())?;
-        let id = conn.last_insert_rowid();
-        tracing::info!(run = id, kind, "created run");
+        .map_err(&e)?;
+        let id = tx.last_insert_rowid();
+        self.insert_problems(&tx, id, problems)?;
+        tx.commit().map_err(&e)?;
+        tracing::info!(run = id, kind, problems = problems.len(), "created run");
         Ok(id)
     }
 
@@ -262,30 +304,7 @@ impl RunStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        {
-            let base: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM run_problems WHERE run_id = ?1",
-                    [run],
-                    |r| r.get(0),
-                )
-                .map_err(&e)?;
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO run_problems (run_id, problem_id, ord, problem) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (run_id, problem_id) DO NOTHING",
-                )
-                .map_err(&e)?;
-            let mut ord = base;
-            for p in problems {
-                let json = serde_json::to_string(p).map_err(|err| StoreError::InvalidUnit {
-                    run,
-                    key: p.id.clone(),
-                    message: format!("problem does not serialize: {err}"),
-                })?;
-                ord += stmt.execute(params![run, p.id, ord, json]).map_err(&e)? as i64;
-            }
-        }
+        self.insert_problems(&tx, run, problems)?;
         tx.commit().map_err(&e)
     }
 
@@ -664,6 +683,41 @@ mod tests {
             s.record(12345, &unit("a", 1)),
             Err(StoreError::NoSuchRun { id: 12345, .. })
         ));
+    }
+
+    #[test]
+    fn a_full_disk_while_creating_a_run_writes_nothing() {
+        let (_d, s) = store();
+        let page_count: i64 = s
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // the database may not grow past a few pages: SQLITE_FULL, as on a full disk
+        let _: i64 = s
+            .conn()
+            .query_row(
+                &format!("PRAGMA max_page_count = {}", page_count + 2),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let problems: Vec<Problem> = (0..200)
+            .map(|i| Problem::new(format!("p{i}"), "x".repeat(2000)))
+            .collect();
+        let e = s
+            .create_run_with_problems("solve", 1, &json!({}), &problems)
+            .unwrap_err();
+        assert!(format!("{:?}", e).to_lowercase().contains("full"), "{e:?}");
+        assert!(s.list_runs().unwrap().is_empty());
+        let _: i64 = s
+            .conn()
+            .query_row("PRAGMA max_page_count = 1000000", [], |r| r.get(0))
+            .unwrap();
+        let run = s
+            .create_run_with_problems("solve", 1, &json!({}), &problems)
+            .unwrap();
+        assert_eq!(s.problems(run).unwrap().len(), 200);
+        assert_eq!(s.list_runs().unwrap().len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::Global;
 use crate::cmd::backend::BackendArgs;
 use crate::cmd::jobargs::{StoreArgs, run_options};
+use crate::out::{out, outln};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -184,11 +185,11 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     if args.print_judge_prompt {
-        print!("{}", JudgeTemplate::default_text());
+        out!("{}", JudgeTemplate::default_text())?;
         return Ok(());
     }
     if args.print_policy_prompt {
-        print!("{}", stepwise_score::PolicyPrompt::default_text());
+        out!("{}", stepwise_score::PolicyPrompt::default_text())?;
         return Ok(());
     }
     let cfg = config(&args)?;
@@ -222,7 +223,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         }
     }
     if let Some(table) = outcome.truth_table() {
-        println!("{table}");
+        outln!("{table}")?;
         if let Some(path) = &args.eval_out {
             let cmdline: Vec<String> = std::env::args().collect();
             let text = outcome

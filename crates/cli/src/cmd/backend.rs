@@ -58,6 +58,9 @@ pub struct BackendArgs {
     /// never reproducible (their server batches as it likes).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub deterministic: Option<bool>,
+    /// Largest answer accepted from a server, in MiB; a larger one fails the request.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub http_max_response_mib: usize,
 }
 
 impl Default for BackendArgs {
@@ -75,6 +78,7 @@ impl Default for BackendArgs {
             http_retries: 5,
             http_timeout: 600,
             deterministic: None,
+            http_max_response_mib: 32,
         }
     }
 }
@@ -96,6 +100,7 @@ impl BackendArgs {
             cfg.max_concurrency = self.http_concurrency.max(1);
             cfg.max_retries = self.http_retries;
             cfg.timeout = std::time::Duration::from_secs(self.http_timeout.max(1));
+            cfg.max_response_bytes = self.http_max_response_mib.max(1).saturating_mul(1 << 20);
             cfg.chat_mode = if self.http_chat_mode == "chatml" {
                 ChatMode::ChatMl
             } else {

@@ -1,7 +1,6 @@
 //! `stepwise data`: inspect, generate and convert datasets; list and export runs.
 
 use crate::Global;
-use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use stepwise_data::arith::{ArithConfig, ArithKind, parse_opset};
@@ -171,7 +170,7 @@ fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
     };
     let loaded = load(&dataset, &opts)?;
     stepwise_data::show::print_problems(std::io::stdout().lock(), &loaded.problems, a.json)
-        .context("writing to stdout")?;
+        .map_err(crate::out::error)?;
     if !g.quiet {
         let source = loaded
             .source
@@ -198,14 +197,13 @@ fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
         opset: parse_opset(&a.opset).map_err(anyhow::Error::msg)?,
     };
     config.validate().map_err(anyhow::Error::msg)?;
-    let problems = stepwise_data::arith::generate(&config)?;
-    stepwise_data::show::write_problems(a.out.as_deref(), &problems)?;
+    // one problem at a time: `--n 2000000` holds no more than `--n 1`
+    let n = stepwise_data::show::write_problem_stream(
+        a.out.as_deref(),
+        stepwise_data::arith::problems(&config),
+    )?;
     if !g.quiet {
-        eprintln!(
-            "generated {} problem(s) of arith:{}",
-            problems.len(),
-            config.to_spec()
-        );
+        eprintln!("generated {n} problem(s) of arith:{}", config.to_spec());
     }
     Ok(())
 }

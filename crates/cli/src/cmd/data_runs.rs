@@ -4,7 +4,6 @@
 use super::data::ExportFormat;
 use crate::Global;
 use anyhow::{Context, bail};
-use std::io::Write;
 use std::path::PathBuf;
 use stepwise_store::SqliteStore;
 
@@ -17,11 +16,7 @@ pub(crate) fn runs(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     }
     let store = SqliteStore::open(path)?;
     let text = stepwise_store::listing::runs(&store, json)?;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
+    crate::out::out!("{text}")
 }
 
 pub(crate) fn export(

@@ -3,6 +3,7 @@
 use crate::Global;
 use crate::cmd::backend::BackendArgs;
 use crate::cmd::jobargs::{StoreArgs, run_options};
+use crate::out::outln;
 use anyhow::Context;
 use std::path::PathBuf;
 use stepwise_eval::commands;
@@ -132,7 +133,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
                 },
                 command: command_line(),
             })?;
-            println!("{table}");
+            outln!("{table}")?;
             eprintln!("wrote {}", a.out.display());
             Ok(())
         }
@@ -142,7 +143,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
                 store: a.store,
                 out: a.out.clone(),
             })?;
-            println!("{table}");
+            outln!("{table}")?;
             eprintln!("wrote {}", a.out.display());
             Ok(())
         }
@@ -218,8 +219,8 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
         mode,
         &opts,
     ))?;
-    println!("{}", outcome.table);
-    println!("{}", outcome.threshold);
+    outln!("{}", outcome.table)?;
+    outln!("{}", outcome.threshold)?;
     eprintln!("wrote {} (run {})", a.out.display(), outcome.run);
     Ok(())
 }

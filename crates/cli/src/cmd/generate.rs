@@ -2,6 +2,7 @@
 
 use crate::Global;
 use crate::cmd::backend::BackendArgs;
+use crate::out::outln;
 use anyhow::Context;
 use std::time::Instant;
 use stepwise_model::{ChatMessage, FinishReason, GenerateRequest, Prompt, SamplingParams};
@@ -87,7 +88,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         if args.json {
             let mut v = serde_json::to_value(c)?;
             v["index"] = serde_json::json!(i);
-            println!("{v}");
+            outln!("{v}")?;
             continue;
         }
         let finish = match &c.finish {
@@ -95,18 +96,19 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             FinishReason::Length => "max tokens".to_string(),
             FinishReason::Stop(s) => format!("stop {s:?}"),
         };
-        println!(
+        outln!(
             "── sample {i} · {finish} · {} prompt + {} generated tokens ──",
-            c.prompt_tokens, c.generated_tokens
-        );
-        println!("{}{}", req.assistant_prefix, c.text);
+            c.prompt_tokens,
+            c.generated_tokens
+        )?;
+        outln!("{}{}", req.assistant_prefix, c.text)?;
         if let Some(lps) = &c.logprobs {
             let sum: f32 = lps.iter().map(|t| t.logprob).sum();
             let shown: Vec<String> = lps
                 .iter()
                 .map(|t| format!("{:?}:{:.2}", t.token, t.logprob))
                 .collect();
-            println!("logprobs (sum {sum:.2}): {}", shown.join(" "));
+            outln!("logprobs (sum {sum:.2}): {}", shown.join(" "))?;
         }
     }
     if !args.json {

@@ -1,6 +1,7 @@
 //! `stepwise head`: train a PRM head on the model's hidden states, and inspect one.
 
 use crate::Global;
+use crate::out::outln;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -89,7 +90,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         What::Train(a) => train(*a, g),
         What::Show { path } => {
             let head = PrmHead::load(&path)?;
-            println!("{}", head.summary());
+            outln!("{}", head.summary())?;
             Ok(())
         }
     }
@@ -199,11 +200,11 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         .context("training the head")?;
     let fit_s = t0.elapsed().as_secs_f64();
     head.save(&a.out)?;
-    println!("{}", head.summary());
-    println!(
+    outln!("{}", head.summary())?;
+    outln!(
         "wrote {} (features {extract_s:.1} s, fit {fit_s:.1} s); use it with --scorer head:{}",
         a.out.display(),
         a.out.display()
-    );
+    )?;
     Ok(())
 }

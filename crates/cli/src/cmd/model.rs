@@ -1,6 +1,7 @@
 //! `stepwise model …`: fetch the default model, show where it is, describe a GGUF.
 
 use crate::Global;
+use crate::out::outln;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     match args.what {
         What::Fetch | What::Path => {
             let p = fetch::ensure_default_model().context("fetching the default model")?;
-            println!("{}", p.display());
+            outln!("{}", p.display())?;
         }
         What::Info { model } => {
             let path = match model {
@@ -45,30 +46,32 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             let g = stepwise_llama::LlamaGenerator::open(cfg)
                 .with_context(|| format!("loading {}", path.display()))?;
             let i = g.info();
-            println!("path          {}", path.display());
-            println!(
+            outln!("path          {}", path.display())?;
+            outln!(
                 "file size     {} bytes (GGUF v{}, {} tensors)",
-                header.file_size, header.version, header.tensor_count
-            );
-            println!("parameters    {}", i.n_params);
-            println!("vocabulary    {}", i.n_vocab);
-            println!("embedding     {}", i.n_embd);
-            println!("trained ctx   {}", i.n_ctx_train);
-            println!("threads       {}", i.threads);
-            println!(
+                header.file_size,
+                header.version,
+                header.tensor_count
+            )?;
+            outln!("parameters    {}", i.n_params)?;
+            outln!("vocabulary    {}", i.n_vocab)?;
+            outln!("embedding     {}", i.n_embd)?;
+            outln!("trained ctx   {}", i.n_ctx_train)?;
+            outln!("threads       {}", i.threads)?;
+            outln!(
                 "system prompt {}",
                 i.system_prompt
                     .as_deref()
                     .unwrap_or("(none; the chat template has no default)")
-            );
-            println!(
+            )?;
+            outln!(
                 "chat template {}",
                 if i.chat_template.is_some() {
                     "from the model"
                 } else {
                     "none (ChatML used)"
                 }
-            );
+            )?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `stepwise report`: a self-contained HTML page of a run's results.
 
 use crate::Global;
+use crate::out::outln;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use stepwise_eval::compute::Resampling;
@@ -51,7 +52,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             .unwrap_or_else(|| PathBuf::from(format!("run-{}.html", run.info.id)));
         std::fs::write(&out, rep.to_html())
             .with_context(|| format!("writing {}", out.display()))?;
-        println!("{}", out.display());
+        outln!("{}", out.display())?;
         return Ok(());
     }
     let path = PathBuf::from(&args.results);
@@ -78,6 +79,6 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
             .map_or_else(|| PathBuf::from("report.html"), |p| p.join("report.html"))
     });
     std::fs::write(&out, rep.to_html()).with_context(|| format!("writing {}", out.display()))?;
-    println!("{}", out.display());
+    outln!("{}", out.display())?;
     Ok(())
 }

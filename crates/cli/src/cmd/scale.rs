@@ -4,6 +4,7 @@ use super::backend::BackendArgs;
 use super::jobargs::run_options;
 use super::solve::SearchArgs;
 use crate::Global;
+use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy};
@@ -62,7 +63,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let opts = run_options(args.resume, args.search.jobs, g);
     let summary =
         super::runtime()?.block_on(stepwise_search::jobs::scale(store.as_ref(), &job, &opts))?;
-    println!("{}", summary.markdown());
+    outln!("{}", summary.markdown())?;
     let title = format!(
         "{}: accuracy vs tokens ({} problems)",
         args.data, summary.problems

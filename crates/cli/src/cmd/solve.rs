@@ -3,6 +3,7 @@
 use super::backend::BackendArgs;
 use super::jobargs::run_options;
 use crate::Global;
+use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
@@ -184,6 +185,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         &opts,
         args.out.as_deref(),
     ))?;
-    println!("{summary}");
+    outln!("{summary}")?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::Global;
 use crate::cmd::jobargs::{StoreArgs, run_options};
+use crate::out::outln;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use stepwise_jobs::verify::{Output, verify_file};
@@ -76,16 +77,15 @@ fn single(gold: &str, pred: &str, args: &Args, opts: &Options) -> anyhow::Result
     if args.json {
         let mut v = serde_json::to_value(&ex).context("encoding the explanation")?;
         v["verdict"] = serde_json::to_value(verdict).context("encoding the verdict")?;
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("encoding JSON")?
-        );
+        )?;
         return Ok(());
     }
-    println!("verdict: {}", verdict_word(verdict));
-    print_side("gold", &ex.gold);
-    print_side("pred", &ex.pred);
-    Ok(())
+    outln!("verdict: {}", verdict_word(verdict))?;
+    print_side("gold", &ex.gold)?;
+    print_side("pred", &ex.pred)
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -96,21 +96,22 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-fn print_side(name: &str, s: &stepwise_verify::Side) {
-    println!("{name}:");
-    println!("  extracted:  {} ({:?})", s.extracted.trim(), s.source);
+fn print_side(name: &str, s: &stepwise_verify::Side) -> anyhow::Result<()> {
+    outln!("{name}:")?;
+    outln!("  extracted:  {} ({:?})", s.extracted.trim(), s.source)?;
     match (&s.parsed, &s.error) {
         (Some(p), _) => {
-            println!("  parsed:     {p}");
+            outln!("  parsed:     {p}")?;
             if let Some(n) = &s.normalized
                 && n != p
             {
-                println!("  normalized: {n}");
+                outln!("  normalized: {n}")?;
             }
         }
-        (None, Some(e)) => println!("  parse error: {e}"),
+        (None, Some(e)) => outln!("  parse error: {e}")?,
         (None, None) => {}
     }
+    Ok(())
 }
 
 fn batch(path: &Path, args: &Args, opts: &Options, g: &Global) -> anyhow::Result<()> {

@@ -262,7 +262,10 @@ pub async fn extract_features(
 }
 
 fn job_err(e: stepwise_jobs::JobError) -> HeadError {
-    HeadError::Training(format!("feature extraction: {e}"))
+    HeadError::Training(format!(
+        "feature extraction: {}",
+        stepwise_core::error_chain(&e)
+    ))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub const DEFAULT_SEPARATOR: &str = "\n\n";
 /// Errors of head files, feature caches and training.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         #[source]
@@ -52,7 +52,7 @@ pub enum HeadError {
     Invalid { path: String, reason: String },
     #[error("training: {0}")]
     Training(String),
-    #[error("record {id}: {source}")]
+    #[error("record {id}")]
     Engine {
         id: String,
         #[source]
