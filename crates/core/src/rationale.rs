@@ -176,7 +176,10 @@ impl StepSplitter {
         let normalized;
         let text = match &self.delimiter {
             Delimiter::Custom(sep) => {
-                return text.split(sep.as_str()).filter(|s| !s.trim().is_empty()).count();
+                return text
+                    .split(sep.as_str())
+                    .filter(|s| !s.trim().is_empty())
+                    .count();
             }
             _ if text.contains('\r') => {
                 normalized = text.replace("\r\n", "\n").replace('\r', "\n");

@@ -153,3 +153,28 @@ pub async fn wait_in_flight(r: &Running, n: u64) {
     }
     panic!("in_flight never reached {n}");
 }
+
+/// The value of an unlabelled metric in `/metrics` (`bearer`: the token, when auth is on).
+pub async fn metric(r: &Running, name: &str, bearer: Option<&str>) -> Option<f64> {
+    let mut req = r.client.get(r.url("/metrics"));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let text = req.send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (at most 10 s) until the metric `name` reaches `value`.
+pub async fn wait_metric(r: &Running, name: &str, value: f64, bearer: Option<&str>) {
+    let mut last = None;
+    for _ in 0..1000 {
+        last = metric(r, name, bearer).await;
+        if last == Some(value) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{name} never reached {value} (last {last:?})");
+}
