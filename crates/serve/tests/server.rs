@@ -388,7 +388,7 @@ async fn a_body_being_received_holds_no_scoring_slot() {
     let mut r = start(config("[server]\nmax_concurrency = 1")).await;
     let body = json!({"pairs": [{"gold": "1", "pred": "1"}]}).to_string();
     let held = open_request(r.addr, "/v1/verify", &body, 5).await;
-    wait_metric(&r, "stepwise_bodies_reading", 1.0, None).await;
+    wait_requests_received(&r, 1.0, None).await;
     let resp = r.post_raw("/v1/verify", body.clone()).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(r.get_value("/health").await["in_flight"], 0);
@@ -402,7 +402,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut r = start(Config::default()).await;
     let body = json!({"query": [format!("{PROMPT}<think>x</think>\\boxed{{7}}")], "prompts": [PROMPT], "labels": ["7"]}).to_string();
     let held = open_request(r.addr, "/get_reward", &body, 10).await;
-    wait_metric(&r, "stepwise_bodies_reading", 1.0, None).await;
+    wait_requests_received(&r, 1.0, None).await;
     r.shutdown();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(

@@ -178,3 +178,20 @@ pub async fn wait_metric(r: &Running, name: &str, value: f64, bearer: Option<&st
     }
     panic!("{name} never reached {value} (last {last:?})");
 }
+
+/// Waits (at most 10 s) until the server holds `n` scoring requests whose heads it has
+/// read: bodies still being received plus requests being scored.
+pub async fn wait_requests_received(r: &Running, n: f64, bearer: Option<&str>) {
+    let mut last = (None, None);
+    for _ in 0..1000 {
+        last = (
+            metric(r, "stepwise_bodies_reading", bearer).await,
+            metric(r, "stepwise_in_flight_requests", bearer).await,
+        );
+        if last.0.unwrap_or(0.0) + last.1.unwrap_or(0.0) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never held {n} requests (bodies being read, in flight: {last:?})");
+}
