@@ -44,8 +44,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// Per-request deadline in milliseconds. Items not scored by then get
-    /// `timeout_reward` and `timed_out = 1` (the response is still 200).
+    /// Per-request deadline in milliseconds, from when the request takes its scoring
+    /// slot (after its body arrived). Items not scored by then get `timeout_reward` and
+    /// `timed_out = 1` (the response is still 200).
     pub deadline_ms: u64,
     /// Scoring requests served at once; a request beyond this gets 503 with `Retry-After`.
     pub max_concurrency: usize,
@@ -456,6 +457,18 @@ mod tests {
         let cases = [
             ("[reward]\npreset = \"nope\"", "unknown preset"),
             ("[server]\nmax_concurrency = 0", "max_concurrency"),
+            (
+                "[server]\nbody_read_timeout_ms = 0",
+                "body_read_timeout_ms must be positive",
+            ),
+            (
+                "[server]\nmax_steps_per_item = 0",
+                "max_steps_per_item must be positive",
+            ),
+            (
+                "[server]\nmax_connections = 8\nmax_concurrency = 16",
+                "max_connections (8) must be at least server.max_concurrency (16)",
+            ),
             ("[server]\nbogus = 1", "bogus"),
             (
                 "[reward]\npreset = \"gsm8k\"\n[[reward.components]]\nkind = \"choice\"",

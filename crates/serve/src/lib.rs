@@ -18,10 +18,15 @@
 //! ```
 //!
 //! Guarantees: verification runs on a fixed pool of threads, never on the async
-//! runtime; a request holds one of `max_concurrency` permits or gets 503 with
-//! `Retry-After` (nothing queues without bound); every request answers by its
-//! deadline (items cut off get `timeout_reward` and `timed_out = 1`); shutdown
-//! stops accepting connections and finishes the requests in flight.
+//! runtime; a request's whole body is received (within `body_read_timeout_ms` and
+//! `max_body_bytes`) before it takes one of `max_concurrency` permits, or gets 503 with
+//! `Retry-After` (nothing queues without bound), so slow senders hold no permit;
+//! connections are capped (`max_connections`) and closed when they send no complete
+//! request head within `header_read_timeout_ms`; every request answers by its deadline,
+//! which starts with its permit (items cut off get `timeout_reward` and `timed_out = 1`);
+//! `/v1/step_rewards` refuses steps past `max_steps_per_item` / `max_steps_per_request`
+//! before scoring any; shutdown stops accepting connections and finishes the requests
+//! in flight.
 
 pub mod api;
 mod app;
