@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use stepwise_serve::config::Config;
-use stepwise_serve::{ServeError, Server};
+use stepwise_serve::{AppState, ServeError, Server};
+
+pub mod slow;
 
 /// Rounds when `--rounds` is not given (the published table's setting).
 pub const DEFAULT_ROUNDS: usize = 1;
@@ -67,6 +69,11 @@ pub struct Args {
     /// Seed of the reward set.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Slow-client mode: each round runs wrk against stepwise (production limits) alone
+    /// and then with this many slow clients connected (each trickling a request body),
+    /// and the table compares the two rates of legitimate 2xx answers (no reference).
+    #[arg(long, value_name = "N", conflicts_with = "soak")]
+    pub slow_clients: Option<usize>,
 }
 
 impl Args {
@@ -80,6 +87,11 @@ impl Args {
             return Err(BenchError::Options(
                 "--items, --batch, --connections, --wrk-threads and --seconds must be positive"
                     .into(),
+            ));
+        }
+        if self.slow_clients == Some(0) {
+            return Err(BenchError::Options(
+                "--slow-clients must be positive".into(),
             ));
         }
         if self.soak.is_some() && self.common.rounds.is_some_and(|r| r > 1) {
@@ -830,6 +842,8 @@ async fn start_python(
 /// stepwise's server, running on the current runtime until `stop` is sent.
 struct Stepwise {
     base: String,
+    addr: std::net::SocketAddr,
+    state: std::sync::Arc<AppState>,
     stop: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -840,15 +854,28 @@ impl Stepwise {
         let mut cfg = Config::with_preset("deepseek-r1").map_err(ServeError::from)?;
         // the bench measures throughput, not admission control: let every wrk connection in
         cfg.server.max_concurrency = 4096;
+        cfg.server.max_connections = 4096;
         cfg.server.workers = workers;
+        Self::start_with(cfg).await
+    }
+
+    /// Binds a free loopback port with `cfg`.
+    async fn start_with(cfg: Config) -> Result<Self, BenchError> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let server = Server::bind(addr, cfg).await?;
-        let base = format!("http://{}", server.local_addr());
+        let addr = server.local_addr();
+        let state = server.state();
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Ok(Self { base, stop, handle })
+        Ok(Self {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            stop,
+            handle,
+        })
     }
 
     /// Stops accepting, finishes what is in flight.
@@ -1016,12 +1043,16 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
     })
 }
 
-/// `stepwise bench serve` (or its soak with `--soak`): measures, prints the Markdown
+/// `stepwise bench serve` (or its soak with `--soak`, or `--slow-clients N`): measures, prints the Markdown
 /// section and writes it to `--out`.
 pub fn run(args: &Args, data_dir: &Path) -> Result<(), BenchError> {
-    let md = match args.soak {
-        Some(seconds) => soak(args, data_dir, seconds)?.to_markdown(),
-        None => measure(args, data_dir)?.to_markdown(),
+    let md = match (args.soak, args.slow_clients) {
+        (Some(seconds), _) => soak(args, data_dir, seconds)?.to_markdown(),
+        (None, Some(n)) => {
+            args.check()?;
+            slow::measure(args, data_dir, n)?.to_markdown()
+        }
+        (None, None) => measure(args, data_dir)?.to_markdown(),
     };
     publish(&md, args.common.out.as_deref())
 }

@@ -170,6 +170,53 @@ impl StepSplitter {
             .collect()
     }
 
+    /// How many steps [`split`](Self::split) makes of `text`, without building them:
+    /// lets a server refuse text with too many steps before spending memory on them.
+    pub fn count(&self, text: &str) -> usize {
+        let normalized;
+        let text = match &self.delimiter {
+            Delimiter::Custom(sep) => {
+                return text
+                    .split(sep.as_str())
+                    .filter(|s| !s.trim().is_empty())
+                    .count();
+            }
+            _ if text.contains('\r') => {
+                normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+                normalized.as_str()
+            }
+            _ => text,
+        };
+        let mut n = 0;
+        match &self.delimiter {
+            Delimiter::Line => n = text.lines().filter(|l| !l.trim().is_empty()).count(),
+            Delimiter::BlankLine => {
+                let mut in_step = false;
+                for line in text.lines() {
+                    let blank = line.trim().is_empty();
+                    if !blank && !in_step {
+                        n += 1;
+                    }
+                    in_step = !blank;
+                }
+            }
+            Delimiter::StepLabel => {
+                // a step is pushed when a label follows content, and at the end
+                let mut content = false;
+                for line in text.lines() {
+                    if is_step_label(line) && content {
+                        n += 1;
+                        content = false;
+                    }
+                    content |= !line.trim().is_empty();
+                }
+                n += usize::from(content);
+            }
+            Delimiter::Custom(_) => {}
+        }
+        n
+    }
+
     /// Joins steps with the delimiter's separator.
     pub fn join(&self, steps: &[Step]) -> String {
         let sep = self.separator();

@@ -25,6 +25,21 @@ fn single_line() -> impl Strategy<Value = String> {
 
 proptest! {
     #[test]
+    fn count_equals_the_number_of_split_steps(
+        text in r"([a-c \t]|\n|\r|Step 1:|\*\*Step 2\*\*|<s>){0,40}",
+    ) {
+        for d in [
+            Delimiter::BlankLine,
+            Delimiter::Line,
+            Delimiter::StepLabel,
+            Delimiter::Custom("<s>".into()),
+        ] {
+            let s = StepSplitter::new(d.clone());
+            prop_assert_eq!(s.count(&text), s.split(&text).len(), "{:?} {:?}", d, text);
+        }
+    }
+
+    #[test]
     fn blank_line_split_join_round_trips(steps in proptest::collection::vec(step_text(), 0..8)) {
         let s = StepSplitter::default();
         let text = s.join_texts(&steps);

@@ -140,7 +140,7 @@ pub struct StepRewardItem {
     #[serde(default)]
     pub response: Option<String>,
     /// The steps, already split.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "step_limits::bounded_steps")]
     pub steps: Option<Vec<String>>,
     /// Gold answer (required by the `outcome` scorer).
     #[serde(default)]
@@ -230,4 +230,145 @@ pub struct ErrorBody {
     pub code: String,
     /// Human-readable explanation naming the offending field or item.
     pub message: String,
+}
+
+/// Step caps applied while a request body is parsed, so a `steps` array past the server's
+/// caps is refused before millions of strings are built from it.
+///
+/// serde gives a `Deserialize` impl no context, so the caps travel in a thread-local
+/// that [`parse_within`](step_limits::parse_within) sets around one synchronous parse;
+/// outside it, `steps` is read without a cap.
+pub mod step_limits {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use std::cell::RefCell;
+
+    /// The caps on steps in one item and in one request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct StepLimits {
+        pub per_item: usize,
+        pub per_request: usize,
+    }
+
+    struct Budget {
+        limits: StepLimits,
+        seen: usize,
+        exceeded: Option<String>,
+    }
+
+    thread_local! {
+        static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `parse` with the caps in force; returns its result and, when a cap
+    /// stopped it, the message naming that cap.
+    pub fn parse_within<R>(limits: StepLimits, parse: impl FnOnce() -> R) -> (R, Option<String>) {
+        BUDGET.with(|b| {
+            *b.borrow_mut() = Some(Budget {
+                limits,
+                seen: 0,
+                exceeded: None,
+            })
+        });
+        let r = parse();
+        let exceeded = BUDGET
+            .with(|b| b.borrow_mut().take())
+            .and_then(|b| b.exceeded);
+        (r, exceeded)
+    }
+
+    /// Counts one more step of an item that has `in_item` so far (this one included).
+    fn take(in_item: usize) -> Result<(), String> {
+        BUDGET.with(|b| {
+            let mut b = b.borrow_mut();
+            let Some(b) = b.as_mut() else { return Ok(()) };
+            b.seen += 1;
+            let msg = if in_item > b.limits.per_item {
+                format!(
+                    "an item has more than {} steps; the server's max_steps_per_item is {}",
+                    b.limits.per_item, b.limits.per_item
+                )
+            } else if b.seen > b.limits.per_request {
+                format!(
+                    "more than {} steps in one request; the server's max_steps_per_request is {}",
+                    b.limits.per_request, b.limits.per_request
+                )
+            } else {
+                return Ok(());
+            };
+            b.exceeded = Some(msg.clone());
+            Err(msg)
+        })
+    }
+
+    /// `steps`: an optional array of strings, counted against the caps as it is read.
+    pub(crate) fn bounded_steps<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<String>>, D::Error> {
+        struct Opt;
+        struct Seq;
+        impl<'de> Visitor<'de> for Seq {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of step texts")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+                let mut steps = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    take(steps.len() + 1).map_err(A::Error::custom)?;
+                    steps.push(s);
+                }
+                Ok(steps)
+            }
+        }
+        impl<'de> Visitor<'de> for Opt {
+            type Value = Option<Vec<String>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of step texts or null")
+            }
+            fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                d.deserialize_seq(Seq).map(Some)
+            }
+        }
+        d.deserialize_option(Opt)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::api::StepRewardsRequest;
+
+        fn parse(body: &str, limits: StepLimits) -> (bool, Option<String>) {
+            let (r, exceeded) =
+                parse_within(limits, || serde_json::from_str::<StepRewardsRequest>(body));
+            (r.is_ok(), exceeded)
+        }
+
+        #[test]
+        fn steps_past_a_cap_stop_the_parse_and_name_the_cap() {
+            let limits = StepLimits {
+                per_item: 2,
+                per_request: 3,
+            };
+            let ok = r#"{"items": [{"steps": ["a", "b"]}, {"steps": ["c"]}, {"steps": null}, {}]}"#;
+            assert_eq!(parse(ok, limits), (true, None));
+            let (ok, why) = parse(r#"{"items": [{"steps": ["a", "b", "c"]}]}"#, limits);
+            assert!(!ok);
+            assert!(why.unwrap().contains("max_steps_per_item is 2"));
+            let (ok, why) = parse(
+                r#"{"items": [{"steps": ["a", "b"]}, {"steps": ["c", "d"]}]}"#,
+                limits,
+            );
+            assert!(!ok);
+            assert!(why.unwrap().contains("max_steps_per_request is 3"));
+            // outside parse_within nothing is capped, and no budget is left behind
+            let many = format!(r#"{{"items": [{{"steps": {:?}}}]}}"#, vec!["x"; 10]);
+            assert!(serde_json::from_str::<StepRewardsRequest>(&many).is_ok());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, middleware, handlers.
 
 use crate::ServeError;
+use crate::api::step_limits::{self, StepLimits};
 use crate::api::*;
 use crate::config::{Config, PromptMismatch, ServerSettings};
 use crate::metrics::Metrics;
@@ -67,6 +68,11 @@ impl AppState {
     /// The per-request deadline in milliseconds.
     pub fn deadline_ms(&self) -> u64 {
         self.settings.deadline_ms
+    }
+
+    /// The server settings it was built with.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
     }
 
     fn reward_fn(&self, source: Option<&str>) -> &RewardFn {
@@ -187,6 +193,7 @@ where
                 ));
             }
         }
+        let limits = req.extensions().get::<StepLimits>().copied();
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -198,15 +205,21 @@ where
                 ApiError::new(e.status(), "bad_body", e.body_text())
             }
         })?;
-        let parsed = if bytes.len() >= PARSE_OFF_RUNTIME {
-            tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&bytes))
-                .await
-                .map_err(|e| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                })?
-        } else {
-            serde_json::from_slice::<T>(&bytes)
+        let bytes_len = bytes.len();
+        let parse = move || match limits {
+            Some(l) => step_limits::parse_within(l, || serde_json::from_slice::<T>(&bytes)),
+            None => (serde_json::from_slice::<T>(&bytes), None),
         };
+        let (parsed, exceeded) = if bytes_len >= PARSE_OFF_RUNTIME {
+            tokio::task::spawn_blocking(parse).await.map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+        } else {
+            parse()
+        };
+        if let Some(message) = exceeded {
+            return Err(too_many_steps(message));
+        }
         parsed.map(ApiJson).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
@@ -331,7 +344,7 @@ async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         next.run(req).await
@@ -345,6 +358,15 @@ async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Resp
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme name is
+/// case-insensitive (RFC 7235 §2.1) and may be followed by more than one space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches(' '))
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -352,8 +374,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Admission control for scoring routes: a permit or 503 + Retry-After, never a queue.
-async fn admit(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+/// Admission control for scoring routes. The whole body is received first (a
+/// `Content-Length` over `max_body_bytes` gets 413 before reading, a body not received
+/// within `body_read_timeout_ms` gets 408), so a slow sender holds no scoring slot;
+/// then a permit or 503 + Retry-After, never a queue. The deadline starts with the permit.
+async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&st, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let Ok(permit) = st.permits.clone().try_acquire_owned() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -366,12 +396,76 @@ async fn admit(State(st): State<Arc<AppState>>, mut req: Request, next: Next) ->
         .into_response();
     };
     let _in_flight = st.metrics.enter();
+    let mut req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    req.extensions_mut().insert(StepLimits {
+        per_item: st.settings.max_steps_per_item,
+        per_request: st.settings.max_steps_per_request,
+    });
     req.extensions_mut().insert(Deadline(
         Instant::now() + Duration::from_millis(st.settings.deadline_ms),
     ));
     let resp = next.run(req).await;
     drop(permit);
     resp
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request body exceeds the server's max_body_bytes ({max})"),
+    )
+}
+
+/// Receives a scoring request's whole body within the server's size and time limits.
+async fn read_body(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
+    let max = st.settings.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
+    }
+    let timeout = Duration::from_millis(st.settings.body_read_timeout_ms);
+    let _reading = st.metrics.reading_body();
+    let receive = async {
+        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("reading the request body: {e}"),
+                )
+            })?;
+            if buf.len() + chunk.len() > max {
+                return Err(too_large(max));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buf))
+    };
+    match tokio::time::timeout(timeout, receive).await {
+        Ok(r) => r,
+        Err(_) => {
+            st.metrics.body_timeout();
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within the server's body_read_timeout_ms ({})",
+                    st.settings.body_read_timeout_ms
+                ),
+            ))
+        }
+    }
 }
 
 // ---------------------------------------------------------------- handlers
@@ -471,6 +565,33 @@ fn check_count(n: usize, max: usize, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// 413 when an item's steps or the request's exceed `max_steps_per_item` or
+/// `max_steps_per_request`.
+fn check_steps(counts: &[Outcome<usize>], settings: &ServerSettings) -> Result<(), ApiError> {
+    let mut total = 0usize;
+    for (i, c) in counts.iter().enumerate() {
+        let Outcome::Done(c) = c else { continue };
+        if *c > settings.max_steps_per_item {
+            return Err(too_many_steps(format!(
+                "items[{i}] has {c} steps; the server's max_steps_per_item is {}",
+                settings.max_steps_per_item
+            )));
+        }
+        total += c;
+    }
+    if total > settings.max_steps_per_request {
+        return Err(too_many_steps(format!(
+            "{total} steps in one request; the server's max_steps_per_request is {}",
+            settings.max_steps_per_request
+        )));
+    }
+    Ok(())
+}
+
+fn too_many_steps(message: String) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_steps", message)
+}
+
 /// Splits an OpenRLHF query into its response; `None` on a prompt mismatch.
 fn strip_prompt<'a>(query: &'a str, prompt: &str) -> Option<&'a str> {
     query.strip_prefix(prompt)
@@ -485,7 +606,15 @@ enum ScoringErrors {
     BadJson(ErrorResponse),
     #[response(status = 401, description = "Missing or wrong bearer token")]
     Unauthorized(ErrorResponse),
-    #[response(status = 413, description = "Body over max_body_bytes")]
+    #[response(
+        status = 408,
+        description = "Body not received within body_read_timeout_ms"
+    )]
+    BodyTimeout(ErrorResponse),
+    #[response(
+        status = 413,
+        description = "Body over max_body_bytes (or, on /v1/step_rewards, steps over max_steps_per_item or max_steps_per_request)"
+    )]
     TooLarge(ErrorResponse),
     #[response(status = 415, description = "Not JSON")]
     NotJson(ErrorResponse),
@@ -694,6 +823,7 @@ async fn verify(
     request_body = StepRewardsRequest,
     responses(
         (status = 200, description = "Step scores per item, in order", body = StepRewardsResponse),
+        (status = 413, description = "An item over max_steps_per_item steps, or a request over max_steps_per_request (or a body over max_body_bytes)", body = ErrorResponse),
         (status = 422, description = "Missing fields, unknown scorer/aggregation/delimiter, an item with neither response nor steps, `outcome` without gold, or too many items", body = ErrorResponse),
         ScoringErrors,
     ),
@@ -725,10 +855,45 @@ async fn step_rewards(
             )));
         }
     }
+    let empty = |timed_out: bool, error: Option<String>| StepRewardResult {
+        steps: vec![],
+        aggregate: None,
+        answer: None,
+        timed_out,
+        error,
+    };
     let scorer_name = scorer.name();
+    let items: Vec<Arc<StepRewardItem>> = req.items.into_iter().map(Arc::new).collect();
+    // Steps are counted (on the pool: splitting is linear in the text) and capped before
+    // any is scored, so neither the work nor the response grows past the caps.
+    let count = {
+        let splitter = splitter.clone();
+        move |it: &Arc<StepRewardItem>| match &it.steps {
+            Some(steps) => steps.len(),
+            None => splitter.count(it.response.as_deref().unwrap_or("")),
+        }
+    };
+    let counts = st.pool.map(items.clone(), count, deadline).await;
+    if counts.iter().any(|c| !matches!(c, Outcome::Done(_))) {
+        st.metrics.items(n, n);
+        tracing::warn!(
+            work = "step_rewards",
+            items = n,
+            "deadline passed while counting steps; no item was scored"
+        );
+        return Ok(Counted(
+            n,
+            StepRewardsResponse {
+                scorer: scorer_name,
+                aggregation: aggregation.name().to_string(),
+                results: (0..n).map(|_| empty(true, None)).collect(),
+            },
+        ));
+    }
+    check_steps(&counts, &st.settings)?;
     // Each item's scorer future is awaited on the verification pool (polled there, so its
     // CPU work stays off the runtime, and holding no pool thread while it waits).
-    let score = move |it: StepRewardItem| {
+    let score = move |it: Arc<StepRewardItem>| {
         let scorer = Arc::clone(&scorer);
         let splitter = splitter.clone();
         async move {
@@ -743,14 +908,7 @@ async fn step_rewards(
             .await
         }
     };
-    let empty = |timed_out: bool, error: Option<String>| StepRewardResult {
-        steps: vec![],
-        aggregate: None,
-        answer: None,
-        timed_out,
-        error,
-    };
-    let work = st.pool.map_async(req.items, score, deadline);
+    let work = st.pool.map_async(items, score, deadline);
     let results = on_pool(&st, "step_rewards", n, work)
         .await
         .into_iter()
@@ -869,6 +1027,64 @@ pub struct ApiDoc;
 mod tests {
     use super::*;
 
+    /// Sends one request through the router (no socket).
+    async fn call(app: &Router, req: Request) -> (StatusCode, axum::http::HeaderMap, String) {
+        use hyper::service::Service;
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let Ok(resp) = svc.call(req).await;
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn verify_request() -> Request {
+        Request::post("/v1/verify")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                r#"{"pairs": [{"gold": "1", "pred": "1"}]}"#,
+            ))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn past_max_concurrency_is_503_with_retry_after() {
+        let cfg = Config::from_toml("[server]\nmax_concurrency = 2\nworkers = 1", "t").unwrap();
+        let st = Arc::new(AppState::new(&cfg).unwrap());
+        let app = router(Arc::clone(&st));
+        let held = Arc::clone(&st.permits).try_acquire_many_owned(2).unwrap();
+        let (status, headers, body) = call(&app, verify_request()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(body.contains("\"overloaded\""), "{body}");
+        // health still answers while saturated
+        let health = Request::get("/health")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(call(&app, health).await.0, StatusCode::OK);
+        drop(held);
+        assert_eq!(call(&app, verify_request()).await.0, StatusCode::OK);
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in [
+            "Bearer t0k",
+            "bearer t0k",
+            "BEARER t0k",
+            "BeArEr  t0k",
+            " Bearer t0k",
+        ] {
+            assert_eq!(bearer_token(v), Some("t0k"), "{v:?}");
+        }
+        assert_eq!(bearer_token("Basic t0k"), None);
+        assert_eq!(bearer_token("Bearert0k"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+    }
+
     #[test]
     fn constant_time_compare() {
         assert!(constant_time_eq(b"abc", b"abc"));
@@ -906,7 +1122,7 @@ mod tests {
             "/v1/step_rewards",
         ] {
             let responses = &doc["paths"][p]["post"]["responses"];
-            for code in ["200", "400", "401", "413", "415", "422", "503"] {
+            for code in ["200", "400", "401", "408", "413", "415", "422", "503"] {
                 assert!(responses[code].is_object(), "{p} lacks {code}: {responses}");
             }
             assert_eq!(

@@ -4,7 +4,12 @@
 //! [server]
 //! deadline_ms = 10000          # per request; unfinished items get timeout_reward
 //! max_concurrency = 64         # scoring requests served at once; more get 503 + Retry-After
-//! max_body_bytes = 33554432    # larger bodies get 413
+//! max_body_bytes = 33554432    # larger bodies get 413 (a larger Content-Length before reading)
+//! body_read_timeout_ms = 10000 # a body not fully received by then gets 408
+//! header_read_timeout_ms = 10000 # a connection sending no complete request head by then is closed
+//! max_connections = 1024       # open connections; more are answered 503 and closed
+//! max_steps_per_item = 1024    # /v1/step_rewards: steps in one item (413 beyond)
+//! max_steps_per_request = 16384 # /v1/step_rewards: steps in one request (413 beyond)
 //!
 //! [reward]                     # the default reward function
 //! preset = "deepseek-r1"       # or list components:
@@ -39,13 +44,31 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// Per-request deadline in milliseconds. Items not scored by then get
-    /// `timeout_reward` and `timed_out = 1` (the response is still 200).
+    /// Per-request deadline in milliseconds, from when the request takes its scoring
+    /// slot (after its body arrived). Items not scored by then get `timeout_reward` and
+    /// `timed_out = 1` (the response is still 200).
     pub deadline_ms: u64,
     /// Scoring requests served at once; a request beyond this gets 503 with `Retry-After`.
     pub max_concurrency: usize,
-    /// Largest accepted request body in bytes (413 beyond).
+    /// Largest accepted request body in bytes (413 beyond; a declared
+    /// `Content-Length` above it gets 413 before the body is read).
     pub max_body_bytes: usize,
+    /// Time allowed to receive a scoring request's whole body, in milliseconds (408
+    /// beyond). Bodies are read before a scoring slot is taken, so slow senders hold
+    /// no slot; this bounds how long they hold a connection.
+    pub body_read_timeout_ms: u64,
+    /// Time allowed for a connection to send a complete request head (the request line
+    /// and headers), in milliseconds; a connection that has not by then is closed. It
+    /// also closes keep-alive connections idle this long.
+    pub header_read_timeout_ms: u64,
+    /// Open connections at once; a connection beyond this is answered 503 with
+    /// `Retry-After` and closed. With `max_body_bytes`, it bounds the memory that
+    /// bodies being received can take.
+    pub max_connections: usize,
+    /// `/v1/step_rewards`: most steps in one item (413 beyond).
+    pub max_steps_per_item: usize,
+    /// `/v1/step_rewards`: most steps in one request, over all items (413 beyond).
+    pub max_steps_per_request: usize,
     /// Most items (queries, pairs) in one request (422 beyond).
     pub max_items: usize,
     /// Reward given to an item the deadline cut off.
@@ -66,6 +89,11 @@ impl Default for ServerSettings {
             deadline_ms: 10_000,
             max_concurrency: 64,
             max_body_bytes: 32 * 1024 * 1024,
+            body_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
+            max_steps_per_item: 1024,
+            max_steps_per_request: 16_384,
             max_items: 16_384,
             timeout_reward: 0.0,
             prompt_mismatch: PromptMismatch::ScoreWhole,
@@ -327,11 +355,26 @@ impl Config {
                 "server.max_concurrency must be at least 1".into(),
             ));
         }
-        if s.max_items == 0 || s.max_body_bytes == 0 || s.deadline_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "server.max_items, server.max_body_bytes and server.deadline_ms must be positive"
-                    .into(),
-            ));
+        let positive = [
+            ("max_items", s.max_items as u64),
+            ("max_body_bytes", s.max_body_bytes as u64),
+            ("deadline_ms", s.deadline_ms),
+            ("body_read_timeout_ms", s.body_read_timeout_ms),
+            ("header_read_timeout_ms", s.header_read_timeout_ms),
+            ("max_connections", s.max_connections as u64),
+            ("max_steps_per_item", s.max_steps_per_item as u64),
+            ("max_steps_per_request", s.max_steps_per_request as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!(
+                "server.{name} must be positive"
+            )));
+        }
+        if s.max_connections < s.max_concurrency {
+            return Err(ConfigError::Invalid(format!(
+                "server.max_connections ({}) must be at least server.max_concurrency ({})",
+                s.max_connections, s.max_concurrency
+            )));
         }
         if !s.timeout_reward.is_finite() {
             return Err(ConfigError::Invalid(
@@ -414,6 +457,18 @@ mod tests {
         let cases = [
             ("[reward]\npreset = \"nope\"", "unknown preset"),
             ("[server]\nmax_concurrency = 0", "max_concurrency"),
+            (
+                "[server]\nbody_read_timeout_ms = 0",
+                "body_read_timeout_ms must be positive",
+            ),
+            (
+                "[server]\nmax_steps_per_item = 0",
+                "max_steps_per_item must be positive",
+            ),
+            (
+                "[server]\nmax_connections = 8\nmax_concurrency = 16",
+                "max_connections (8) must be at least server.max_concurrency (16)",
+            ),
             ("[server]\nbogus = 1", "bogus"),
             (
                 "[reward]\npreset = \"gsm8k\"\n[[reward.components]]\nkind = \"choice\"",

@@ -18,10 +18,15 @@
 //! ```
 //!
 //! Guarantees: verification runs on a fixed pool of threads, never on the async
-//! runtime; a request holds one of `max_concurrency` permits or gets 503 with
-//! `Retry-After` (nothing queues without bound); every request answers by its
-//! deadline (items cut off get `timeout_reward` and `timed_out = 1`); shutdown
-//! stops accepting connections and finishes the requests in flight.
+//! runtime; a request's whole body is received (within `body_read_timeout_ms` and
+//! `max_body_bytes`) before it takes one of `max_concurrency` permits, or gets 503 with
+//! `Retry-After` (nothing queues without bound), so slow senders hold no permit;
+//! connections are capped (`max_connections`) and closed when they send no complete
+//! request head within `header_read_timeout_ms`; every request answers by its deadline,
+//! which starts with its permit (items cut off get `timeout_reward` and `timed_out = 1`);
+//! `/v1/step_rewards` refuses steps past `max_steps_per_item` / `max_steps_per_request`
+//! before scoring any; shutdown stops accepting connections and finishes the requests
+//! in flight.
 
 pub mod api;
 mod app;
@@ -51,6 +56,31 @@ pub enum ServeError {
     Pool(rayon::ThreadPoolBuildError),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "refusing to serve on {addr} without an auth token: other machines can reach it and the policy being trained could post to it; set an auth token (server.auth_token, or --auth-token / STEPWISE_AUTH_TOKEN), listen on 127.0.0.1, or pass --insecure to serve openly anyway"
+    )]
+    Unprotected { addr: SocketAddr },
+}
+
+/// Checks that a server other machines can reach (an address that is not loopback)
+/// has an auth token. Without one it is an error, unless `insecure`, which logs a
+/// loud warning instead.
+pub fn check_exposure(
+    addr: SocketAddr,
+    settings: &config::ServerSettings,
+    insecure: bool,
+) -> Result<(), ServeError> {
+    if addr.ip().to_canonical().is_loopback() || settings.auth_token.is_some() {
+        return Ok(());
+    }
+    if !insecure {
+        return Err(ServeError::Unprotected { addr });
+    }
+    tracing::warn!(
+        %addr,
+        "INSECURE: serving without an auth token on an address other machines can reach; anyone who can connect can score and read /metrics"
+    );
+    Ok(())
 }
 
 /// A bound, not yet running server.
@@ -82,44 +112,86 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting connections and
-    /// waits for in-flight requests (at most the request deadline plus 5 s).
+    /// waits for in-flight requests (at most the body read timeout plus the request
+    /// deadline plus 5 s).
+    ///
+    /// Each connection is served by hyper's HTTP/1 connection with a header read
+    /// timeout (`header_read_timeout_ms`); at most `max_connections` are open at once,
+    /// and one beyond that is answered 503 with `Retry-After` and closed.
     pub async fn run<F>(self, shutdown: F) -> Result<(), ServeError>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let grace = Duration::from_millis(self.state_deadline_ms()) + Duration::from_secs(5);
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = tx.send(true);
-        };
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        let settings = self.state.settings().clone();
+        let grace = Duration::from_millis(settings.body_read_timeout_ms)
+            + Duration::from_millis(settings.deadline_ms)
+            + Duration::from_secs(5);
         let app = router(Arc::clone(&self.state));
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(signal);
-        let drain_limit = async move {
-            while !*rx.borrow() {
-                if rx.changed().await.is_err() {
-                    // the sender is gone only after the signal fired or the server ended
-                    break;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // out of file descriptors and the like: back off, keep serving
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                self.state.metrics.connection_refused();
+                tracing::debug!(%peer, max_connections = settings.max_connections, "refusing a connection");
+                tokio::spawn(refuse(stream));
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let state = Arc::clone(&self.state);
+            tokio::spawn(async move {
+                let _open = state.metrics.connection();
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection closed with an error");
                 }
-            }
-            tokio::time::sleep(grace).await;
-        };
+                drop(slot);
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
         tokio::select! {
-            r = serve => {
-                r?;
-                tracing::info!("server stopped");
-            }
-            _ = drain_limit => {
-                tracing::warn!(grace_s = grace.as_secs(), "in-flight requests did not finish within the grace period; stopping");
-            }
+            () = graceful.shutdown() => tracing::info!("server stopped"),
+            () = tokio::time::sleep(grace) => tracing::warn!(
+                grace_s = grace.as_secs(),
+                "in-flight requests did not finish within the grace period; stopping"
+            ),
         }
         Ok(())
     }
+}
 
-    fn state_deadline_ms(&self) -> u64 {
-        self.state.deadline_ms()
-    }
+/// Answers a connection over `max_connections` with 503 and closes it, without
+/// reading its request.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = r#"{"error":{"code":"too_many_connections","message":"server is at max_connections; retry later"}}"#;
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Resolves on ctrl-c or SIGTERM.
@@ -147,5 +219,33 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachable_addresses_need_a_token_or_insecure() {
+        let open = config::ServerSettings::default();
+        let token = config::ServerSettings {
+            auth_token: Some("t".into()),
+            ..open.clone()
+        };
+        for a in ["127.0.0.1:8000", "[::1]:8000", "[::ffff:127.0.0.1]:8000"] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert!(check_exposure(a, &open, false).is_ok(), "{a}");
+        }
+        for a in ["0.0.0.0:8000", "[::]:8000", "10.1.2.3:8000"] {
+            let a: SocketAddr = a.parse().unwrap();
+            let err = check_exposure(a, &open, false).unwrap_err().to_string();
+            assert!(
+                err.contains("without an auth token") && err.contains("--insecure"),
+                "{err}"
+            );
+            assert!(check_exposure(a, &token, false).is_ok());
+            assert!(check_exposure(a, &open, true).is_ok());
+        }
     }
 }

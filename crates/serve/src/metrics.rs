@@ -42,6 +42,10 @@ pub struct Metrics {
     item_panics: AtomicU64,
     prompt_mismatch: AtomicU64,
     in_flight: AtomicU64,
+    connections: AtomicU64,
+    connections_refused: AtomicU64,
+    body_timeouts: AtomicU64,
+    bodies_reading: AtomicU64,
 }
 
 impl Metrics {
@@ -85,6 +89,34 @@ impl Metrics {
     pub fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self)
+    }
+
+    /// Counts an open connection until the guard drops.
+    pub fn connection(&self) -> Gauge<'_> {
+        Gauge::enter(&self.connections)
+    }
+
+    /// Counts a scoring request whose body is being received until the guard drops.
+    pub fn reading_body(&self) -> Gauge<'_> {
+        Gauge::enter(&self.bodies_reading)
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Scoring requests whose body is being received.
+    pub fn bodies_reading(&self) -> u64 {
+        self.bodies_reading.load(Ordering::Relaxed)
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn body_timeout(&self) {
+        self.body_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -162,6 +194,16 @@ impl Metrics {
                 "OpenRLHF queries that did not start with their prompt.",
                 &self.prompt_mismatch,
             ),
+            (
+                "stepwise_connections_refused_total",
+                "Connections over max_connections (answered 503 and closed).",
+                &self.connections_refused,
+            ),
+            (
+                "stepwise_body_read_timeouts_total",
+                "Requests whose body did not arrive within body_read_timeout_ms (408).",
+                &self.body_timeouts,
+            ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
@@ -169,6 +211,20 @@ impl Metrics {
         o.push_str("# HELP stepwise_in_flight_requests Scoring requests being served.\n");
         o.push_str("# TYPE stepwise_in_flight_requests gauge\n");
         let _ = writeln!(o, "stepwise_in_flight_requests {}", self.in_flight());
+        for (name, help, v) in [
+            (
+                "stepwise_open_connections",
+                "Open HTTP connections.",
+                self.connections(),
+            ),
+            (
+                "stepwise_bodies_reading",
+                "Scoring requests whose body is being received (they hold no scoring slot).",
+                self.bodies_reading(),
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
         o
     }
 }
@@ -179,6 +235,22 @@ pub struct InFlight<'a>(&'a Metrics);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Decrements a gauge on drop.
+pub struct Gauge<'a>(&'a AtomicU64);
+
+impl<'a> Gauge<'a> {
+    fn enter(g: &'a AtomicU64) -> Self {
+        g.fetch_add(1, Ordering::Relaxed);
+        Self(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -217,5 +289,13 @@ mod tests {
             assert!(m.render().contains("stepwise_in_flight_requests 1"));
         }
         assert_eq!(m.in_flight(), 0);
+        {
+            let _c = m.connection();
+            let _b = m.reading_body();
+            let t = m.render();
+            assert!(t.contains("stepwise_open_connections 1"), "{t}");
+            assert!(t.contains("stepwise_bodies_reading 1"), "{t}");
+        }
+        assert_eq!((m.connections(), m.bodies_reading()), (0, 0));
     }
 }

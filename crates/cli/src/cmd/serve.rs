@@ -16,9 +16,13 @@ pub struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// Address to listen on. Use 0.0.0.0 only behind a firewall, with --auth-token.
+    /// Address to listen on. An address other machines can reach (0.0.0.0, a LAN
+    /// address) needs --auth-token, or --insecure.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Serve on a non-loopback --host without an auth token (logs a warning).
+    #[arg(long)]
+    pub insecure: bool,
     /// TOML file with [server] limits and [reward] / [sources."name"] reward functions.
     #[arg(long, conflicts_with = "preset", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -69,6 +73,7 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
         .check()
         .context("checking the server configuration")?;
     let addr = SocketAddr::new(args.host, args.port);
+    stepwise_serve::check_exposure(addr, &config.server, args.insecure)?;
     let rt = crate::cmd::runtime()?;
     rt.block_on(async move {
         let server = stepwise_serve::Server::bind(addr, config)

@@ -153,3 +153,45 @@ pub async fn wait_in_flight(r: &Running, n: u64) {
     }
     panic!("in_flight never reached {n}");
 }
+
+/// The value of an unlabelled metric in `/metrics` (`bearer`: the token, when auth is on).
+pub async fn metric(r: &Running, name: &str, bearer: Option<&str>) -> Option<f64> {
+    let mut req = r.client.get(r.url("/metrics"));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let text = req.send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (at most 10 s) until the metric `name` reaches `value`.
+pub async fn wait_metric(r: &Running, name: &str, value: f64, bearer: Option<&str>) {
+    let mut last = None;
+    for _ in 0..1000 {
+        last = metric(r, name, bearer).await;
+        if last == Some(value) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{name} never reached {value} (last {last:?})");
+}
+
+/// Waits (at most 10 s) until the server holds `n` scoring requests whose heads it has
+/// read: bodies still being received plus requests being scored.
+pub async fn wait_requests_received(r: &Running, n: f64, bearer: Option<&str>) {
+    let mut last = (None, None);
+    for _ in 0..1000 {
+        last = (
+            metric(r, "stepwise_bodies_reading", bearer).await,
+            metric(r, "stepwise_in_flight_requests", bearer).await,
+        );
+        if last.0.unwrap_or(0.0) + last.1.unwrap_or(0.0) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never held {n} requests (bodies being read, in flight: {last:?})");
+}
