@@ -33,7 +33,7 @@ pub enum BenchError {
         msg: String,
     },
     /// A file or process operation.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         source: std::io::Error,
@@ -51,7 +51,7 @@ pub enum BenchError {
     #[error(transparent)]
     Engine(#[from] stepwise_model::EngineError),
     /// An HTTP exchange with a server under test.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Http {
         what: String,
         source: reqwest::Error,

@@ -245,12 +245,12 @@ pub enum LengthUnit {
 /// Errors in a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("parsing {path}: {source}")]
+    #[error("parsing {path}")]
     Parse {
         path: String,
         source: Box<toml::de::Error>,

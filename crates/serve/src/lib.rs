@@ -47,14 +47,14 @@ use std::time::Duration;
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("binding {addr}: {source}")]
+    #[error("binding {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error("starting the verification pool: {0}")]
     Pool(rayon::ThreadPoolBuildError),
-    #[error("serving: {0}")]
+    #[error("serving")]
     Io(#[from] std::io::Error),
     #[error(
         "refusing to serve on {addr} without an auth token: other machines can reach it and the policy being trained could post to it; set an auth token (server.auth_token, or --auth-token / STEPWISE_AUTH_TOKEN), listen on 127.0.0.1, or pass --insecure to serve openly anyway"
