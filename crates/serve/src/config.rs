@@ -488,7 +488,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let err = Config::from_toml(text, "t").unwrap_err().to_string();
+            let err = stepwise_core::error_chain(&Config::from_toml(text, "t").unwrap_err());
             assert!(err.contains(want), "{text:?}: {err}");
         }
     }

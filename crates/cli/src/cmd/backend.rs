@@ -56,7 +56,13 @@ pub struct BackendArgs {
     /// `--deterministic false` batches requests together and reuses cached prefixes (faster
     /// with --jobs > 1). Default: on for `scale` and `annotate`, off elsewhere. Endpoints are
     /// never reproducible (their server batches as it likes).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        long,
+        env = "STEPWISE_DETERMINISTIC",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
     pub deterministic: Option<bool>,
     /// Largest answer accepted from a server, in MiB; a larger one fails the request.
     #[arg(long, value_name = "MIB", default_value_t = 32)]
