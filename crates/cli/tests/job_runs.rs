@@ -22,8 +22,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use stepwise_store::{RunStatus, RunStore, SqliteStore};
 
+/// The binary, with each command's own default decoding mode (a `STEPWISE_DETERMINISTIC`
+/// of the caller's shell does not leak in; set to `false`, the embedded-model tests below
+/// fail, which is how they were checked).
 fn stepwise() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stepwise"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+    c.env_remove("STEPWISE_DETERMINISTIC");
+    c
 }
 
 fn fnv(text: &str) -> u64 {
