@@ -85,20 +85,27 @@ fn a_closed_stdout_ends_every_command_quietly() {
     }
 }
 
+/// Runs `stepwise ARGS` with stdout on `/dev/full`; checks it did not panic and exited 1;
+/// returns its stderr.
+fn to_a_full_disk(args: &[&str]) -> String {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = stepwise(args, full.into());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "stepwise {args:?} panicked: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "stepwise {args:?}: {stderr}");
+    stderr
+}
+
 #[test]
 fn a_full_disk_is_an_error_not_a_panic() {
     for args in runnable() {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let out = stepwise(&args, full.into());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("panicked"),
-            "stepwise {args:?} panicked: {stderr}"
-        );
-        assert_eq!(out.status.code(), Some(1), "stepwise {args:?}: {stderr}");
+        let stderr = to_a_full_disk(&args);
         assert!(
             stderr.contains("error: writing to stdout: No space left on device"),
             "stepwise {args:?}: {stderr}"
@@ -117,17 +124,7 @@ fn data_commands_and_verdict_streams_report_a_full_disk_too() {
         vec!["data", "gen", "arith", "--n", "3"],
         vec!["verify", "--jsonl", pairs],
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let out = stepwise(&args, full.into());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("panicked"),
-            "stepwise {args:?} panicked: {stderr}"
-        );
-        assert_eq!(out.status.code(), Some(1), "stepwise {args:?}: {stderr}");
+        let stderr = to_a_full_disk(&args);
         assert!(
             stderr.contains("No space left on device"),
             "stepwise {args:?}: {stderr}"
