@@ -48,6 +48,42 @@ pub enum StoreError {
     /// The store spec names no store this build can open.
     #[error("run store '{spec}': {reason}")]
     UnknownStore { spec: String, reason: String },
+    /// The PostgreSQL server could not be reached (refused, no route, timed out).
+    #[error(
+        "cannot reach the PostgreSQL run store at {location} (is the server running, and are host and port right?)"
+    )]
+    Unreachable {
+        location: String,
+        #[source]
+        source: postgres::Error,
+    },
+    /// The PostgreSQL server refused the user or password.
+    #[error(
+        "the PostgreSQL run store at {location} refused the credentials of user '{user}' (check user and password in the URL)"
+    )]
+    Credentials {
+        location: String,
+        user: String,
+        #[source]
+        source: postgres::Error,
+    },
+    /// A PostgreSQL query failed.
+    #[error("PostgreSQL run store {location}: {what}")]
+    Postgres {
+        location: String,
+        what: String,
+        #[source]
+        source: postgres::Error,
+    },
+    /// The store's schema was written by a newer stepwise.
+    #[error(
+        "run store {location}: schema version {found} is newer than this stepwise understands ({known}); use a newer stepwise"
+    )]
+    NewerSchema {
+        location: String,
+        found: i64,
+        known: i64,
+    },
     /// Exporting a run failed.
     #[error("exporting to {}: {message}", path.display())]
     Export { path: PathBuf, message: String },

@@ -10,8 +10,18 @@
 //!
 //! [`RunStore`] is the seam: the job runner of `stepwise-jobs` and every reader (eval,
 //! reports, exports) use only the trait. [`SqliteStore`] (one SQLite file, WAL) is the
-//! embedded default; a server-backed store implements the same trait. [`open`] picks the
-//! implementation from a store spec.
+//! embedded default; [`PgStore`] (PostgreSQL) is the shared one, where several processes
+//! on any machines work on one run together. [`open`] picks the implementation from a
+//! store spec.
+//!
+//! **Work claiming.** The runner asks the store for units to do
+//! ([`RunStore::claim_units`]) instead of taking them all: a single-process store hands
+//! out the candidates in order; a shared store hands each pending unit to one worker at a
+//! time under a *lease* that the worker renews by heartbeat ([`RunStore::renew_leases`]).
+//! A worker that dies stops renewing, its leases expire and another worker claims the
+//! units again. Writing a unit releases its claim in the same transaction, and a unit is
+//! recorded at most once (keyed by run and unit), so a late write from a worker whose
+//! lease expired changes nothing.
 //!
 //! ```
 //! # fn main() -> Result<(), stepwise_store::StoreError> {
@@ -33,25 +43,48 @@
 mod error;
 pub mod export;
 pub mod listing;
+pub mod pg;
 mod schema;
 mod sqlite;
 mod types;
 
 pub use error::{Result, StoreError};
 pub use export::{export_jsonl, export_parquet, export_schema};
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     RunId, RunInfo, RunStatus, SampleRow, StepLabelRow, StepScoreRow, StoredUnit, UnitRecord,
-    json_diff, validate_unit,
+    WorkerLease, json_diff, validate_unit,
 };
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use stepwise_core::Problem;
 
-/// Environment variable naming the run store (a path, for the SQLite store).
+/// Environment variable naming the run store (a path for the SQLite store, a
+/// `postgres://` URL for the PostgreSQL store).
 pub const STORE_ENV: &str = "STEPWISE_STORE";
+
+/// How long a claim on a unit lasts without a heartbeat, unless told otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// How a store is opened, beyond its spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a unit claimed from a shared store stays this worker's without a
+    /// heartbeat (heartbeats come every third of it). Ignored by single-process stores.
+    pub lease: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
 
 /// Where the store lives unless told otherwise: `.stepwise/runs.sqlite` under the
 /// current directory.
@@ -103,8 +136,54 @@ pub trait RunStore: Send + Sync {
     fn done_keys(&self, run: RunId) -> Result<HashSet<String>>;
 
     /// Writes a unit with its samples, step scores and step labels atomically. Returns
-    /// `false` (and writes nothing) when the unit was already recorded.
+    /// `false` (and writes nothing) when the unit was already recorded. A claim on the
+    /// unit ([`RunStore::claim_units`]) is released in the same transaction.
     fn record(&self, run: RunId, unit: &UnitRecord) -> Result<bool>;
+
+    /// The lease of this store's claims when several processes share it (`None`: a
+    /// single-process store, whose claims need no heartbeat).
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Registers the job's unfinished unit keys of `run`, in the job's order, before
+    /// claiming starts (idempotent; every worker of a run registers the same keys).
+    /// A single-process store needs no registry.
+    fn register_units(&self, _run: RunId, _keys: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Claims up to `n` units of `run` for this store's worker and returns their keys.
+    /// `candidates` are the job's unfinished keys not yet handed to this worker, in
+    /// order. A single-process store hands out the first `n` of them; a shared store
+    /// hands out registered units that are unfinished and not held by a live lease
+    /// (`SELECT … FOR UPDATE SKIP LOCKED`, so two workers never get the same unit), each
+    /// leased to this worker for [`RunStore::lease`]. Empty: nothing is claimable now.
+    fn claim_units(&self, _run: RunId, candidates: &[String], n: usize) -> Result<Vec<String>> {
+        Ok(candidates.iter().take(n).cloned().collect())
+    }
+
+    /// The heartbeat: extends every lease this worker holds on units of `run`; returns
+    /// how many.
+    fn renew_leases(&self, _run: RunId) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// Gives up every claim this worker holds on units of `run` (the worker stops), so
+    /// other workers need not wait for the leases to expire.
+    fn release_units(&self, _run: RunId) -> Result<()> {
+        Ok(())
+    }
+
+    /// The workers holding live leases on units of `run`, this one included.
+    fn workers(&self, _run: RunId) -> Result<Vec<WorkerLease>> {
+        Ok(Vec::new())
+    }
+
+    /// This store's worker name in leases (`host:pid:nonce`), when it claims with leases.
+    fn worker(&self) -> Option<String> {
+        None
+    }
 
     /// Every finished unit of `run` with its samples, scores and labels, in the order
     /// recorded.
@@ -153,10 +232,18 @@ pub trait RunStore: Send + Sync {
     }
 }
 
-/// Opens the store a spec names: a path (SQLite; parent folders are created).
-/// Server-backed stores are named by URL (`scheme://…`); a scheme this build does not
-/// know is an error naming it.
+/// Opens the store a spec names: a path (SQLite; parent folders are created) or a
+/// `postgres://user[:password]@host[:port]/database` URL (PostgreSQL; also
+/// `postgresql://`). A scheme this build does not know is an error naming it.
 pub fn open(spec: &str) -> Result<Arc<dyn RunStore>> {
+    open_with(spec, &StoreOptions::default())
+}
+
+/// [`open`] with options.
+pub fn open_with(spec: &str, options: &StoreOptions) -> Result<Arc<dyn RunStore>> {
+    if pg::is_postgres_url(spec) {
+        return Ok(Arc::new(PgStore::connect(spec, options)?));
+    }
     if let Some((scheme, _)) = spec.split_once("://")
         && scheme
             .chars()
@@ -165,7 +252,9 @@ pub fn open(spec: &str) -> Result<Arc<dyn RunStore>> {
     {
         return Err(StoreError::UnknownStore {
             spec: spec.to_string(),
-            reason: format!("no '{scheme}' store in this build (a path opens a SQLite store)"),
+            reason: format!(
+                "no '{scheme}' store in this build (a path opens a SQLite store, postgres://… a PostgreSQL one)"
+            ),
         });
     }
     Ok(Arc::new(SqliteStore::open(spec)?))

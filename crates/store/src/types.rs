@@ -71,6 +71,17 @@ pub struct RunInfo {
     pub units: usize,
 }
 
+/// A worker holding leases on units of a run (a shared store's live workers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerLease {
+    /// The worker's name (`host:pid:nonce`).
+    pub worker: String,
+    /// Units it holds now.
+    pub units: usize,
+    /// UTC time its latest lease ends unless renewed.
+    pub until: String,
+}
+
 /// One sampled solution of a unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
