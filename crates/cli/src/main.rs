@@ -73,6 +73,8 @@ pub enum Command {
     Serve(cmd::serve::Args),
     /// Measure stepwise against its peers, side by side.
     Bench(cmd::bench::Args),
+    /// Join a stored run as one more worker (several machines share a PostgreSQL store).
+    Worker(cmd::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
+        Command::Worker(a) => cmd::worker::run(a, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

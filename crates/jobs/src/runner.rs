@@ -1,5 +1,6 @@
-//! The one run loop: create or resume, skip finished units, bounded concurrency, atomic
-//! writes, one progress bar, Ctrl-C, failures recorded.
+//! The one run loop: create or resume, skip finished units, claim units from the store
+//! (leases and heartbeats when the store is shared by several workers), bounded
+//! concurrency, atomic writes, one progress bar, Ctrl-C, failures recorded.
 
 use crate::{Job, JobError, RecordOf, Resume, RunKind, UnitError, progress};
 use futures::StreamExt;
@@ -120,16 +121,21 @@ where
     let keys: Vec<String> = units.iter().map(|(k, _)| k.clone()).collect();
     let total = units.len();
     let done = store.done_keys(run)?;
-    let todo: Vec<_> = units
-        .into_iter()
-        .filter(|(key, _)| !done.contains(key))
-        .collect();
-    let done_before = total - todo.len();
+    let mut todo: std::collections::HashMap<String, J::Unit> = std::collections::HashMap::new();
+    // the job's unfinished keys in order; `next` is the first not yet handed out here
+    let mut order: Vec<String> = Vec::new();
+    for (key, unit) in units {
+        if !done.contains(&key) {
+            order.push(key.clone());
+            todo.insert(key, unit);
+        }
+    }
+    let done_before = total - order.len();
     if opts.progress {
         eprintln!(
             "{kind} run {run} in {}: {} of {total} units to do{} (resume with --resume {run})",
             store.location(),
-            todo.len(),
+            order.len(),
             if done_before > 0 {
                 format!(", {done_before} already done")
             } else {
@@ -138,39 +144,122 @@ where
         );
     }
     if resumed {
-        tracing::info!(run, kind, done_before, remaining = todo.len(), "resuming");
+        tracing::info!(run, kind, done_before, remaining = order.len(), "resuming");
     }
     let bar = progress::bar(total as u64, kind, opts.progress);
     bar.set_position(done_before as u64);
 
-    let mut stream = futures::stream::iter(todo)
-        .map(|(key, unit)| async move {
-            let result = job.run_unit(&unit).await;
-            (key, unit, result)
-        })
-        .buffer_unordered(opts.concurrency.max(1));
+    // Units are claimed from the store as slots free up: a single-process store hands
+    // out `order` in turn, a shared one whatever no other live worker holds (leases
+    // renewed by the heartbeat below).
+    store.register_units(run, &order)?;
+    let lease = store.lease();
+    let beat = lease.map_or(std::time::Duration::from_secs(3600), |l| l / 3);
+    let poll = lease.map_or(std::time::Duration::from_millis(100), |l| {
+        (l / 4).min(std::time::Duration::from_millis(100))
+    });
+    let mut heartbeat = tokio::time::interval(beat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let concurrency = opts.concurrency.max(1);
+    let mut next = 0usize;
+    let mut handed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut claimable = true;
     let stop = opts.stop.clone().wait();
     tokio::pin!(stop);
     let mut tally = J::Tally::default();
     let mut done_now = 0usize;
+    // claims up to `want` units and starts them; returns how many started
+    let mut claim = |want: usize,
+                     in_flight: &mut futures::stream::FuturesUnordered<_>,
+                     next: &mut usize|
+     -> Result<usize, JobError> {
+        let got = store.claim_units(run, &order[*next..], want)?;
+        let mut started = 0;
+        for key in got {
+            handed.insert(key.clone());
+            // a key this worker has in flight already (it reclaimed its own expired
+            // lease) or that is not of its job is left to the holder
+            if let Some(unit) = todo.remove(&key) {
+                in_flight.push(async move {
+                    let result = job.run_unit(&unit).await;
+                    (key, unit, result)
+                });
+                started += 1;
+            }
+        }
+        while *next < order.len() && handed.contains(&order[*next]) {
+            *next += 1;
+        }
+        Ok(started)
+    };
+    enum Event<T> {
+        Stop,
+        Beat,
+        Poll,
+        Finished(T),
+    }
     loop {
-        let next = tokio::select! {
-            biased;
-            _ = &mut stop => None,
-            next = stream.next() => Some(next),
+        if claimable && in_flight.len() < concurrency {
+            let started = claim(concurrency - in_flight.len(), &mut in_flight, &mut next)?;
+            claimable = started > 0;
+        }
+        let event = if in_flight.is_empty() {
+            if !claimable {
+                // nothing to claim here: the run is finished unless other live workers
+                // hold units (one may die; its units come free when its lease ends)
+                let me = store.worker();
+                let others = store
+                    .workers(run)?
+                    .into_iter()
+                    .filter(|w| Some(&w.worker) != me.as_ref())
+                    .count();
+                if others == 0 {
+                    // a lease may have ended between the claim and the look
+                    if claim(concurrency, &mut in_flight, &mut next)? == 0 {
+                        break;
+                    }
+                    claimable = true;
+                    continue;
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = &mut stop => Event::Stop,
+                _ = tokio::time::sleep(poll) => Event::Poll,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut stop => Event::Stop,
+                _ = heartbeat.tick() => Event::Beat,
+                Some(done) = in_flight.next() => Event::Finished(done),
+            }
         };
-        let Some(next) = next else {
-            drop(stream);
-            bar.abandon();
-            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-            store.set_status(run, RunStatus::Interrupted, None)?;
-            let done = done_before + done_now;
-            tracing::warn!(run, done, total, "interrupted");
-            return Err(JobError::Interrupted { run, done, total });
+        let (key, unit, result) = match event {
+            Event::Stop => {
+                drop(in_flight);
+                bar.abandon();
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+                release(store, run);
+                store.set_status(run, RunStatus::Interrupted, None)?;
+                let done = done_before + done_now;
+                tracing::warn!(run, done, total, "interrupted");
+                return Err(JobError::Interrupted { run, done, total });
+            }
+            Event::Beat => {
+                if let Err(e) = store.renew_leases(run) {
+                    tracing::warn!(run, "renewing leases: {}", stepwise_core::error_chain(&e));
+                }
+                continue;
+            }
+            Event::Poll => {
+                claimable = true;
+                continue;
+            }
+            Event::Finished(done) => done,
         };
-        let Some((key, unit, result)) = next else {
-            break;
-        };
+        claimable = true;
         let stored = result.and_then(|record| {
             let row = job.store_unit(&key, &unit, &record)?;
             store.record(run, &row)?;
@@ -187,8 +276,9 @@ where
                 }
             }
             Err(source) => {
-                drop(stream);
+                drop(in_flight);
                 bar.abandon();
+                release(store, run);
                 let cause = stepwise_core::error_chain(source.as_ref());
                 let message = format!("unit '{key}': {cause}");
                 if let Err(e) = store.set_status(run, RunStatus::Failed, Some(&message)) {
@@ -226,6 +316,14 @@ where
         done_now,
         resumed,
     })
+}
+
+/// Gives this worker's claims back (it stops early), so other workers need not wait for
+/// the leases to end; a failure only delays them.
+fn release(store: &dyn RunStore, run: RunId) {
+    if let Err(e) = store.release_units(run) {
+        tracing::warn!(run, "releasing claims: {}", stepwise_core::error_chain(&e));
+    }
 }
 
 fn open<K: RunKind>(

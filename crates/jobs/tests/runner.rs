@@ -388,3 +388,69 @@ async fn a_run_whose_units_are_not_stored_is_not_marked_done() {
     assert_eq!((r.done_before, r.done_now), (0, 3));
     assert_eq!(s.run(info.id).unwrap().status, RunStatus::Done);
 }
+
+/// Three runners (three workers, each its own connection) share one run in a real
+/// PostgreSQL: every unit is done and stored exactly once, the run ends done, and the
+/// records equal a single-process SQLite run's.
+#[test]
+fn three_workers_share_a_postgres_run_each_unit_once() {
+    let cluster = stepwise_store::pg::TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let pg_opts = stepwise_store::StoreOptions {
+        lease: Duration::from_secs(5),
+    };
+    let first = stepwise_store::PgStore::connect(&cluster.url(), &pg_opts).unwrap();
+    let mut job = SquareJob::new(30);
+    job.delay = Duration::from_millis(10);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run_id = first
+        .create_run(
+            Squares::KIND,
+            Squares::VERSION,
+            &serde_json::to_value(&job.config).unwrap(),
+        )
+        .unwrap();
+    let jobs: Vec<SquareJob> = (0..3)
+        .map(|_| {
+            let mut j = SquareJob::new(30);
+            j.delay = Duration::from_millis(10);
+            j
+        })
+        .collect();
+    let stores: Vec<_> = (0..3)
+        .map(|_| stepwise_store::PgStore::connect(&cluster.url(), &pg_opts).unwrap())
+        .collect();
+    let join = opts(Resume::Run(run_id), 2);
+    let reports = rt.block_on(async {
+        let runs = jobs.iter().zip(&stores).map(|(j, s)| run(s, j, &join));
+        futures::future::join_all(runs).await
+    });
+    let mut done_now = 0;
+    for r in reports {
+        done_now += r.unwrap().done_now;
+    }
+    let calls: usize = jobs.iter().map(|j| j.calls.load(Ordering::SeqCst)).sum();
+    assert_eq!((done_now, calls), (30, 30), "every unit done once");
+    assert!(
+        jobs.iter().all(|j| j.calls.load(Ordering::SeqCst) > 0),
+        "every worker did some of the work"
+    );
+    let info = first.run(run_id).unwrap();
+    assert_eq!((info.status, info.units), (RunStatus::Done, 30));
+
+    let (_d, lite) = store();
+    rt.block_on(run(&lite, &job, &opts(Resume::New, 1)))
+        .unwrap();
+    let pg_records: Vec<Square> = {
+        let mut v: Vec<Square> = records::<Squares>(&first, run_id)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        v.sort_by_key(|q| q.x);
+        v
+    };
+    assert_eq!(pg_records, squares(&lite, 1));
+}

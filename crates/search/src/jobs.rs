@@ -462,3 +462,80 @@ pub async fn scale(
         problems: job.runner.problems.len(),
     })
 }
+
+/// What a worker that joins a stored `solve` or `scale` run did.
+#[derive(Debug, Clone)]
+pub enum Joined {
+    Solve(SolveSummary),
+    Scale(ScaleSummary),
+}
+
+/// Checks that `backends` can continue a run made with `policy` (its stored backend
+/// name) and `reproducible`: the same model (a worker may reach it through endpoints of
+/// its own, so the endpoints after `@` may differ) and the same decoding mode.
+fn check_backends(
+    run: stepwise_jobs::RunId,
+    policy: &str,
+    reproducible: bool,
+    backends: &Backends,
+) -> Result<(), SearchError> {
+    let model = |name: &str| name.split('@').next().unwrap_or_default().to_string();
+    let mine = backends.policy.name();
+    if model(&mine) != model(policy) {
+        return Err(SearchError::Config(format!(
+            "run {run} was made with model '{policy}', but this worker's backend is '{mine}' (join with the same model)"
+        )));
+    }
+    if backends.reproducible() != reproducible {
+        return Err(SearchError::Config(format!(
+            "run {run} was made with {} decoding, but this worker's backend is {} (join with --deterministic {reproducible})",
+            if reproducible {
+                "reproducible"
+            } else {
+                "non-reproducible"
+            },
+            if backends.reproducible() {
+                "reproducible"
+            } else {
+                "not"
+            },
+        )));
+    }
+    Ok(())
+}
+
+/// Joins the stored `solve` or `scale` run `run` as one more worker: the job is rebuilt
+/// from the run's stored config and problems (what `--resume` checks against) on this
+/// worker's own `backends`, and claims units until none is left. With a shared store,
+/// any number of workers on any machines do this at once.
+pub async fn join(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+    backends: &Backends,
+    opts: &RunOptions,
+) -> Result<Joined, SearchJobError> {
+    let info = store.run(run).map_err(JobError::from)?;
+    let problems = store.problems(run).map_err(JobError::from)?;
+    let opts = RunOptions {
+        resume: stepwise_jobs::Resume::Run(run),
+        ..opts.clone()
+    };
+    match info.kind.as_str() {
+        k if k == <Scale as stepwise_jobs::RunKind>::KIND => {
+            let config = stepwise_jobs::stored_config::<Scale>(&info)?;
+            check_backends(run, &config.policy, config.reproducible, backends)?;
+            let job = ScaleJob::new(config, problems, backends)?;
+            Ok(Joined::Scale(scale(store, &job, &opts).await?))
+        }
+        k if k == <Solve as stepwise_jobs::RunKind>::KIND => {
+            let config = stepwise_jobs::stored_config::<Solve>(&info)?;
+            check_backends(run, &config.policy, config.reproducible, backends)?;
+            let job = SolveJob::new(config, problems, backends)?;
+            Ok(Joined::Solve(solve(store, &job, &opts, None).await?))
+        }
+        other => Err(SearchError::Config(format!(
+            "run {run} is a '{other}' run, not a solve or scale run"
+        ))
+        .into()),
+    }
+}

@@ -1,5 +1,6 @@
-//! The run list of `stepwise data runs`: a table for people (a failed run's error on
-//! the line below it) or one JSON object per run.
+//! The run list of `stepwise data runs`: a table for people (a failed run's error and
+//! a shared store's live workers on the lines below it) or one JSON object per run
+//! (with `workers`, the live ones).
 
 use crate::{Result, RunStore};
 use std::fmt::Write;
@@ -10,12 +11,15 @@ pub fn runs(store: &dyn RunStore, json: bool) -> Result<String> {
     let mut out = String::new();
     if json {
         for r in &runs {
-            out.push_str(
-                &serde_json::to_string(r).map_err(|e| crate::StoreError::Corrupt {
-                    location: store.location(),
-                    message: format!("run {} does not serialize: {e}", r.id),
-                })?,
-            );
+            let mut v = serde_json::to_value(r).map_err(|e| crate::StoreError::Corrupt {
+                location: store.location(),
+                message: format!("run {} does not serialize: {e}", r.id),
+            })?;
+            let workers = serde_json::to_value(store.workers(r.id)?).unwrap_or_default();
+            if let Some(m) = v.as_object_mut() {
+                m.insert("workers".into(), workers);
+            }
+            out.push_str(&v.to_string());
             out.push('\n');
         }
         return Ok(out);
@@ -37,6 +41,13 @@ pub fn runs(store: &dyn RunStore, json: bool) -> Result<String> {
         );
         if let Some(e) = &r.error {
             let _ = writeln!(out, "       error: {e}");
+        }
+        for w in store.workers(r.id)? {
+            let _ = writeln!(
+                out,
+                "       worker {}: {} unit(s) in hand, lease until {}",
+                w.worker, w.units, w.until
+            );
         }
     }
     if runs.is_empty() {

@@ -53,8 +53,8 @@ enum DataCommand {
 
 #[derive(clap::Args, Debug)]
 struct StoreArg {
-    /// The run store (SQLite).
-    #[arg(long, env = "STEPWISE_STORE", value_name = "FILE", default_value_os_t = default_store_path())]
+    /// The run store (a SQLite file or a `postgres://` URL).
+    #[arg(long, env = "STEPWISE_STORE", value_name = "FILE|URL", default_value_os_t = default_store_path())]
     store: PathBuf,
 }
 

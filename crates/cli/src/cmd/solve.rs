@@ -112,23 +112,34 @@ impl SearchArgs {
 
     /// Opens the policy backend, and the judge's when it has its own.
     pub fn backends(&self, backend: &BackendArgs) -> anyhow::Result<Backends> {
-        let policy = backend.open().context("opening the policy model")?;
-        let judge = if self.judge_model.is_some() || !self.judge_endpoint.is_empty() {
-            let b = BackendArgs {
-                model: self.judge_model.clone(),
-                endpoint: self.judge_endpoint.clone(),
-                ..backend.clone()
-            };
-            Some(b.open().context("opening the judge model")?)
-        } else {
-            None
-        };
-        Ok(Backends {
-            policy,
-            judge,
-            prm: self.prm.settings(),
-        })
+        open_backends(backend, &self.judge_model, &self.judge_endpoint, &self.prm)
     }
+}
+
+/// The policy backend `backend` names, the judge's when it has its own (a GGUF or
+/// endpoints), and how PRM scorers reach their server.
+pub fn open_backends(
+    backend: &BackendArgs,
+    judge_model: &Option<PathBuf>,
+    judge_endpoint: &[String],
+    prm: &crate::cmd::backend::PrmArgs,
+) -> anyhow::Result<Backends> {
+    let policy = backend.open().context("opening the policy model")?;
+    let judge = if judge_model.is_some() || !judge_endpoint.is_empty() {
+        let b = BackendArgs {
+            model: judge_model.clone(),
+            endpoint: judge_endpoint.to_vec(),
+            ..backend.clone()
+        };
+        Some(b.open().context("opening the judge model")?)
+    } else {
+        None
+    };
+    Ok(Backends {
+        policy,
+        judge,
+        prm: prm.settings(),
+    })
 }
 
 #[derive(clap::Args, Debug)]
