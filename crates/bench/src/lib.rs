@@ -5,6 +5,8 @@
 //!   (generation tokens/s).
 //! - [`serve`]: the reward server under wrk load against FastAPI + uvicorn + math-verify
 //!   (rewards/s, latency, reward agreement, memory over a soak).
+//! - [`workers`]: one run shared by 1, 2, 4, 8 workers through PostgreSQL against the
+//!   single SQLite process (units/s, speed-up).
 //!
 //! What they share: one set of [`CommonArgs`] (`--out`, `--rounds`, `--threads`, `--python`,
 //! `--venv`, `--no-reference`), one Python reference environment ([`python::PythonEnv`],
@@ -19,6 +21,7 @@ pub mod report;
 pub mod serve;
 pub mod stats;
 pub mod verify;
+pub mod workers;
 
 pub use options::CommonArgs;
 

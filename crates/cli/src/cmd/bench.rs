@@ -4,7 +4,7 @@ use crate::Global;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
-use stepwise_bench::{generate, serve, verify};
+use stepwise_bench::{generate, serve, verify, workers};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,6 +20,8 @@ pub enum What {
     Generate(generate::Args),
     /// Reward server load test: stepwise serve versus FastAPI + math-verify.
     Serve(serve::Args),
+    /// Workers sharing one run: units/s of 1, 2, 4, 8 PostgreSQL workers and one SQLite process.
+    Workers(workers::Args),
 }
 
 /// The data folder of the built-in datasets (`--data-dir`, `STEPWISE_DATA`, or `shared/data`
@@ -39,5 +41,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         What::Verify(a) => verify::run(&a, &data_dir(g)?).context("bench verify"),
         What::Generate(a) => generate::run(&a).context("bench generate"),
         What::Serve(a) => serve::run(&a, &data_dir(g)?).context("bench serve"),
+        What::Workers(a) => workers::run(&a).context("bench workers"),
     }
 }
