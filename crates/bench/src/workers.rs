@@ -87,7 +87,9 @@ impl Job for LatencyJob {
     }
 
     fn units(&self) -> Vec<(String, usize)> {
-        (0..self.config.units).map(|i| (format!("u{i}"), i)).collect()
+        (0..self.config.units)
+            .map(|i| (format!("u{i}"), i))
+            .collect()
     }
 
     async fn run_unit(&self, unit: &usize) -> Result<String, UnitError> {
@@ -112,7 +114,10 @@ fn opts(resume: Resume) -> RunOptions {
 }
 
 fn job_err(e: stepwise_jobs::JobError) -> BenchError {
-    BenchError::Tool(format!("the bench job failed: {}", stepwise_core::error_chain(&e)))
+    BenchError::Tool(format!(
+        "the bench job failed: {}",
+        stepwise_core::error_chain(&e)
+    ))
 }
 
 fn store_err(e: stepwise_store::StoreError) -> BenchError {
@@ -132,7 +137,10 @@ fn measure(
         latency_ms,
         nonce,
     };
-    let jobs: Vec<LatencyJob> = stores.iter().map(|_| LatencyJob::new(config.clone())).collect();
+    let jobs: Vec<LatencyJob> = stores
+        .iter()
+        .map(|_| LatencyJob::new(config.clone()))
+        .collect();
     let value = serde_json::to_value(&config).map_err(|e| BenchError::Tool(e.to_string()))?;
     let run = stores[0]
         .create_run(BenchKind::KIND, BenchKind::VERSION, &value)
