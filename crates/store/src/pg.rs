@@ -459,11 +459,7 @@ impl RunStore for PgStore {
     }
 
     fn set_status(&self, id: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
-        let error = if status == RunStatus::Failed {
-            error
-        } else {
-            None
-        };
+        let error = status.kept_error(error);
         let n = self.with(|c| {
             c.execute(
                 "UPDATE runs SET status = $2, error = $3, updated = now() WHERE id = $1",
@@ -556,38 +552,33 @@ impl RunStore for PgStore {
                 &[&seq, &sample_idx, &text, &answer, &correct, &tokens, &extra],
             )
             .map_err(&e)?;
-            let rows = |v: &[(u32, u32, &str, f64)]| {
-                (
-                    v.iter().map(|r| idx(r.0)).collect::<Vec<_>>(),
-                    v.iter().map(|r| idx(r.1)).collect::<Vec<_>>(),
-                    v.iter().map(|r| r.2.to_string()).collect::<Vec<_>>(),
-                    v.iter().map(|r| r.3).collect::<Vec<_>>(),
-                )
-            };
             let scores: Vec<_> = unit
                 .step_scores
                 .iter()
                 .map(|r| (r.sample_idx, r.step_idx, r.scorer.as_str(), r.score))
                 .collect();
-            let (a, b, n, v) = rows(&scores);
-            tx.execute(
-                "INSERT INTO step_scores (unit_seq, sample_idx, step_idx, scorer, score)
-                 SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::FLOAT8[])",
-                &[&seq, &a, &b, &n, &v],
-            )
-            .map_err(&e)?;
             let labels: Vec<_> = unit
                 .step_labels
                 .iter()
                 .map(|r| (r.sample_idx, r.step_idx, r.method.as_str(), r.label))
                 .collect();
-            let (a, b, n, v) = rows(&labels);
-            tx.execute(
-                "INSERT INTO step_labels (unit_seq, sample_idx, step_idx, method, label)
-                 SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::FLOAT8[])",
-                &[&seq, &a, &b, &n, &v],
-            )
-            .map_err(&e)?;
+            for (table, name, value, rows) in [
+                ("step_scores", "scorer", "score", &scores),
+                ("step_labels", "method", "label", &labels),
+            ] {
+                let samples: Vec<i64> = rows.iter().map(|r| idx(r.0)).collect();
+                let steps: Vec<i64> = rows.iter().map(|r| idx(r.1)).collect();
+                let names: Vec<&str> = rows.iter().map(|r| r.2).collect();
+                let values: Vec<f64> = rows.iter().map(|r| r.3).collect();
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} (unit_seq, sample_idx, step_idx, {name}, {value})
+                         SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::FLOAT8[])"
+                    ),
+                    &[&seq, &samples, &steps, &names, &values],
+                )
+                .map_err(&e)?;
+            }
             tx.commit().map_err(&e)?;
             Ok(true)
         })

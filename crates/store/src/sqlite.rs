@@ -279,11 +279,7 @@ impl RunStore for SqliteStore {
     }
 
     fn set_status(&self, id: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
-        let error = if status == RunStatus::Failed {
-            error
-        } else {
-            None
-        };
+        let error = status.kept_error(error);
         let n = self
             .conn()
             .execute(

@@ -33,6 +33,11 @@ impl RunStatus {
         }
     }
 
+    /// The error a run keeps with this status: a failed run's, none otherwise.
+    pub fn kept_error(self, error: Option<&str>) -> Option<&str> {
+        if self == Self::Failed { error } else { None }
+    }
+
     /// The status a stored word names.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
