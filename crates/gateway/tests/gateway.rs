@@ -348,3 +348,95 @@ async fn past_max_concurrency_is_503_and_the_token_is_required() {
     hold.notify_one();
     assert_eq!(first.await.unwrap(), 200);
 }
+
+/// The official `openai` Python client (from `$REPO/.venv`, made by `scripts/setup` from
+/// `scripts/requirements-test.txt`) talks to the gateway unchanged: chat completions for
+/// bon, weighted and beam with the `stepwise` field, and a stream with usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_client_works_unchanged() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = repo.join(".venv/bin/python");
+    let ok = std::process::Command::new(&py)
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("STEPWISE_SKIP_PYTHON_TESTS").as_deref() == Ok("1") {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: openai client test: no {} with openai\n",
+                py.display()
+            );
+            return;
+        }
+        panic!(
+            "{} cannot import openai: run scripts/setup (or set STEPWISE_SKIP_PYTHON_TESTS=1)",
+            py.display()
+        );
+    }
+    let (url, _h) = start(scripted(), GatewayConfig::default()).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/openai_client.py");
+    let out = tokio::process::Command::new(&py)
+        .arg(&script)
+        .arg(format!("{url}/v1"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "beam/arith"),
+        "{r}"
+    );
+    for (model, strategy) in [
+        ("bon/arith", ScaleStrategy::Bon),
+        ("weighted/arith", ScaleStrategy::Weighted),
+        ("beam/arith", ScaleStrategy::Beam),
+    ] {
+        let settings = SearchSettings {
+            scorer: Some("arith".into()),
+            seed: 5,
+            ..SearchSettings::default()
+        };
+        let ctx = Context::from_settings(&settings, &backends(scripted())).unwrap();
+        let direct = configured_strategy(strategy, 4, &settings)
+            .solve(
+                &Problem::new("p1", "What is 3 + 4?"),
+                &Budget::unlimited(),
+                &ctx,
+            )
+            .await
+            .unwrap();
+        let got = &r[model];
+        let chosen = direct.chosen_sample().unwrap();
+        assert_eq!(got["content"], chosen.text.as_str(), "{model}");
+        assert_eq!(got["usage"]["completion_tokens"], chosen.tokens, "{model}");
+        assert_eq!(
+            got["stepwise"]["spent"]["policy_tokens"], direct.spent.policy_tokens,
+            "{model}"
+        );
+        assert_eq!(
+            got["stepwise"]["spent"]["policy_calls"],
+            direct.spent.policy_calls
+        );
+        assert_eq!(got["stepwise"]["answer"].as_str(), direct.answer.as_deref());
+    }
+    assert!(
+        r["stream"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("The answer is"),
+        "{r}"
+    );
+    assert!(
+        r["stream"]["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+}
