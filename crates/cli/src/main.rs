@@ -71,6 +71,8 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Serve rewards to RL trainers over HTTP.
     Serve(cmd::serve::Args),
+    /// Answer OpenAI chat/completions requests with test-time search (best-of-N, beam, MCTS).
+    Gateway(cmd::gateway::Args),
     /// Measure stepwise against its peers, side by side.
     Bench(cmd::bench::Args),
     /// Join a stored run as one more worker (several machines share a PostgreSQL store).
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Head(a) => cmd::head::run(a, &cli.global),
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),
+        Command::Gateway(a) => cmd::gateway::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
         Command::Worker(a) => cmd::worker::run(a, &cli.global),
     };

@@ -100,6 +100,32 @@ impl Context {
     }
 }
 
+/// The strategy `strategy` with `n` samples or candidates per step, shaped by
+/// `settings` (expansions, max steps, beam lookahead, the PUCT constant of mcts): what
+/// `solve` runs, and the search gateway per request.
+pub fn configured_strategy(
+    strategy: crate::scale::ScaleStrategy,
+    n: usize,
+    settings: &SearchSettings,
+) -> Box<dyn Strategy> {
+    use crate::scale::ScaleStrategy;
+    let s = settings;
+    match strategy {
+        ScaleStrategy::Beam | ScaleStrategy::Vbeam => {
+            let mut b = crate::BeamSearch::for_n(n, s.expansions, s.max_steps);
+            b.lookahead = s.lookahead;
+            b.value_guided = strategy == ScaleStrategy::Vbeam;
+            Box::new(b)
+        }
+        ScaleStrategy::Mcts => {
+            let mut m = crate::Mcts::for_n(n, s.expansions, s.max_steps);
+            m.c_puct = s.c_puct;
+            Box::new(m)
+        }
+        other => build_strategy(other, n, s.expansions, s.max_steps),
+    }
+}
+
 /// `solve`: a strategy under a budget over every problem.
 pub struct SolveJob {
     config: SolveConfig,
@@ -121,20 +147,7 @@ impl SolveJob {
         if config.n == 0 {
             return Err(SearchError::Config("n must be at least 1".into()));
         }
-        let strategy: Box<dyn Strategy> = match config.strategy {
-            crate::scale::ScaleStrategy::Beam | crate::scale::ScaleStrategy::Vbeam => {
-                let mut b = crate::BeamSearch::for_n(config.n, s.expansions, s.max_steps);
-                b.lookahead = s.lookahead;
-                b.value_guided = config.strategy == crate::scale::ScaleStrategy::Vbeam;
-                Box::new(b)
-            }
-            crate::scale::ScaleStrategy::Mcts => {
-                let mut m = crate::Mcts::for_n(config.n, s.expansions, s.max_steps);
-                m.c_puct = s.c_puct;
-                Box::new(m)
-            }
-            other => build_strategy(other, config.n, s.expansions, s.max_steps),
-        };
+        let strategy = configured_strategy(config.strategy, config.n, s);
         if config.strategy.needs_scorer() && ctx.scorer.is_none() {
             return Err(SearchError::NeedsScorer {
                 strategy: config.strategy.to_string(),

@@ -82,6 +82,15 @@ impl AppState {
     }
 }
 
+impl crate::conn::ConnEvents for AppState {
+    fn opened(&self) -> Box<dyn Send + '_> {
+        Box::new(self.metrics.connection())
+    }
+    fn refused(&self) {
+        self.metrics.connection_refused();
+    }
+}
+
 /// The router with every route and middleware.
 pub fn router(state: Arc<AppState>) -> Router {
     let work = Router::new()
@@ -340,13 +349,7 @@ async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Resp
     if path == "/health" || path == "/openapi.json" {
         return next.run(req).await;
     }
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    if crate::conn::authorized(req.headers(), token) {
         next.run(req).await
     } else {
         ApiError::new(
@@ -356,22 +359,6 @@ async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         )
         .into_response()
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` value; the scheme name is
-/// case-insensitive (RFC 7235 §2.1) and may be followed by more than one space.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_matches(' '))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Admission control for scoring routes. The whole body is received first (a
@@ -423,46 +410,23 @@ async fn read_body(
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<Bytes, ApiError> {
-    use futures::StreamExt;
-    let max = st.settings.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large(max));
-    }
+    use crate::conn::{BodyError, read_body_within};
     let timeout = Duration::from_millis(st.settings.body_read_timeout_ms);
     let _reading = st.metrics.reading_body();
-    let receive = async {
-        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    format!("reading the request body: {e}"),
-                )
-            })?;
-            if buf.len() + chunk.len() > max {
-                return Err(too_large(max));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(buf))
-    };
-    match tokio::time::timeout(timeout, receive).await {
-        Ok(r) => r,
-        Err(_) => {
+    match read_body_within(headers, body, st.settings.max_body_bytes, timeout).await {
+        Ok(b) => Ok(b),
+        Err(BodyError::TooLarge { max }) => Err(too_large(max)),
+        Err(e @ BodyError::Read(_)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            e.to_string(),
+        )),
+        Err(e @ BodyError::Timeout { .. }) => {
             st.metrics.body_timeout();
             Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
-                format!(
-                    "the request body did not arrive within the server's body_read_timeout_ms ({})",
-                    st.settings.body_read_timeout_ms
-                ),
+                e.to_string(),
             ))
         }
     }
@@ -1026,6 +990,7 @@ pub struct ApiDoc;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::{bearer_token, constant_time_eq};
 
     /// Sends one request through the router (no socket).
     async fn call(app: &Router, req: Request) -> (StatusCode, axum::http::HeaderMap, String) {

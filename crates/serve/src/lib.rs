@@ -31,6 +31,7 @@
 pub mod api;
 mod app;
 pub mod config;
+pub mod conn;
 pub mod metrics;
 pub mod pool;
 pub mod reward;
@@ -70,17 +71,11 @@ pub fn check_exposure(
     settings: &config::ServerSettings,
     insecure: bool,
 ) -> Result<(), ServeError> {
-    if addr.ip().to_canonical().is_loopback() || settings.auth_token.is_some() {
-        return Ok(());
+    if conn::exposure_allowed(addr, settings.auth_token.is_some(), insecure) {
+        Ok(())
+    } else {
+        Err(ServeError::Unprotected { addr })
     }
-    if !insecure {
-        return Err(ServeError::Unprotected { addr });
-    }
-    tracing::warn!(
-        %addr,
-        "INSECURE: serving without an auth token on an address other machines can reach; anyone who can connect can score and read /metrics"
-    );
-    Ok(())
 }
 
 /// A bound, not yet running server.
@@ -122,76 +117,18 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        use hyper_util::rt::{TokioIo, TokioTimer};
         let settings = self.state.settings().clone();
-        let grace = Duration::from_millis(settings.body_read_timeout_ms)
-            + Duration::from_millis(settings.deadline_ms)
-            + Duration::from_secs(5);
+        let limits = conn::ConnLimits {
+            header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+            max_connections: settings.max_connections,
+            grace: Duration::from_millis(settings.body_read_timeout_ms)
+                + Duration::from_millis(settings.deadline_ms)
+                + Duration::from_secs(5),
+        };
         let app = router(Arc::clone(&self.state));
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // out of file descriptors and the like: back off, keep serving
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                self.state.metrics.connection_refused();
-                tracing::debug!(%peer, max_connections = settings.max_connections, "refusing a connection");
-                tokio::spawn(refuse(stream));
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-            let state = Arc::clone(&self.state);
-            tokio::spawn(async move {
-                let _open = state.metrics.connection();
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection closed with an error");
-                }
-                drop(slot);
-            });
-        }
-        drop(self.listener);
-        tracing::info!("shutting down: finishing in-flight requests");
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("server stopped"),
-            () = tokio::time::sleep(grace) => tracing::warn!(
-                grace_s = grace.as_secs(),
-                "in-flight requests did not finish within the grace period; stopping"
-            ),
-        }
+        conn::serve_connections(self.listener, app, limits, self.state, shutdown).await?;
         Ok(())
     }
-}
-
-/// Answers a connection over `max_connections` with 503 and closes it, without
-/// reading its request.
-async fn refuse(mut stream: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    const BODY: &str = r#"{"error":{"code":"too_many_connections","message":"server is at max_connections; retry later"}}"#;
-    let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(reply.as_bytes()).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
 }
 
 /// Resolves on ctrl-c or SIGTERM.

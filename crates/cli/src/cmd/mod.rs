@@ -6,6 +6,7 @@ pub mod bench;
 pub mod data;
 pub mod data_runs;
 pub mod eval;
+pub mod gateway;
 pub mod generate;
 pub mod head;
 pub mod jobargs;

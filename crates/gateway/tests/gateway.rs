@@ -1,0 +1,442 @@
+//! The gateway on a loopback port, over scripted policies: answers and accounting equal
+//! the strategy run directly, a policy that dies mid-request gives the best candidate so
+//! far marked partial, requests past max_concurrency get 503, the token is required.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use stepwise_core::{Budget, Problem};
+use stepwise_gateway::{Gateway, GatewayConfig};
+use stepwise_jobs::kinds::scale::ScaleStrategy;
+use stepwise_jobs::kinds::solve::SearchSettings;
+use stepwise_model::scripted::ScriptedGenerator;
+use stepwise_model::{
+    Completion, EngineError, GenerateRequest, Generator, NextTokenLogprobs, PartialGeneration,
+    Prompt,
+};
+use stepwise_search::Context;
+use stepwise_search::jobs::{Backends, configured_strategy};
+
+/// Sample i answers 7 (right, "3 + 4 = 7") when i % 3 == 2, else a wrong claim.
+fn scripted() -> Arc<dyn Generator> {
+    Arc::new(ScriptedGenerator::new(|_, i| {
+        let a = if i % 3 == 2 { 7 } else { 8 + (i % 2) };
+        format!("3 + 4 = {a}\n\nThe answer is {a}.")
+    }))
+}
+
+fn backends(policy: Arc<dyn Generator>) -> Backends {
+    Backends {
+        policy,
+        judge: None,
+        prm: Default::default(),
+    }
+}
+
+async fn start(
+    policy: Arc<dyn Generator>,
+    config: GatewayConfig,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let gw = Gateway::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        backends(policy),
+        false,
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", gw.local_addr());
+    let h = tokio::spawn(async move {
+        gw.run(std::future::pending()).await.unwrap();
+    });
+    (url, h)
+}
+
+async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_and_accounting_equal_the_strategy_run_directly() {
+    let (url, _h) = start(scripted(), GatewayConfig::default()).await;
+    let models: Value = reqwest::get(format!("{url}/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for m in ["bon/arith", "weighted/arith", "beam/arith", "passthrough"] {
+        assert!(ids.contains(&m), "{ids:?}");
+    }
+    for (model, strategy) in [
+        ("bon/arith", ScaleStrategy::Bon),
+        ("weighted/arith", ScaleStrategy::Weighted),
+        ("beam/arith", ScaleStrategy::Beam),
+    ] {
+        let (status, r) = post(
+            &url,
+            "/v1/chat/completions",
+            json!({"model": model, "seed": 5, "messages": [{"role": "user", "content": "What is 3 + 4?"}],
+                   "stepwise": {"n": 4, "id": "p1", "tree": true}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{r}");
+        // the same strategy run directly on the same problem, seed and settings
+        let settings = SearchSettings {
+            scorer: Some("arith".into()),
+            seed: 5,
+            ..SearchSettings::default()
+        };
+        let ctx = Context::from_settings(&settings, &backends(scripted())).unwrap();
+        let direct = configured_strategy(strategy, 4, &settings)
+            .solve(
+                &Problem::new("p1", "What is 3 + 4?"),
+                &Budget::unlimited(),
+                &ctx,
+            )
+            .await
+            .unwrap();
+        let sw = &r["stepwise"];
+        assert_eq!(
+            sw["answer"].as_str(),
+            direct.answer.as_deref(),
+            "{model}: {r}"
+        );
+        assert_eq!(sw["answer"], "7", "{model}: {r}");
+        let chosen = direct.chosen_sample().unwrap();
+        assert_eq!(r["choices"][0]["message"]["content"], chosen.text.as_str());
+        for k in [
+            "policy_tokens",
+            "policy_prompt_tokens",
+            "policy_calls",
+            "judge_tokens",
+            "judge_calls",
+        ] {
+            let want = serde_json::to_value(direct.spent).unwrap()[k].clone();
+            assert_eq!(sw["spent"][k], want, "{model} {k}: {r}");
+        }
+        assert_eq!(
+            sw["candidates"].as_array().unwrap().len(),
+            direct.samples.len()
+        );
+        assert_eq!(r["usage"]["completion_tokens"], chosen.tokens, "{model}");
+        assert!(r["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(sw["partial"], false);
+        assert!(
+            sw["tree"]["events"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty()),
+            "{r}"
+        );
+    }
+    // text completions and pass-through
+    let (status, r) = post(
+        &url,
+        "/v1/completions",
+        json!({"model": "bon/arith@2", "prompt": "What is 3 + 4?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["object"], "text_completion");
+    assert_eq!(r["stepwise"]["candidates"].as_array().unwrap().len(), 2);
+    let (status, r) = post(
+        &url,
+        "/v1/chat/completions",
+        json!({"model": "passthrough", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stepwise"]["strategy"], "passthrough");
+    assert_eq!(r["stepwise"]["spent"]["policy_calls"], 1);
+    // unknown models and bad n are named
+    let (status, r) = post(
+        &url,
+        "/v1/chat/completions",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 404, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("gpt-4o"),
+        "{r}"
+    );
+    let (status, _) = post(
+        &url,
+        "/v1/chat/completions",
+        json!({"model": "bon/arith", "messages": [{"role": "user", "content": "hi"}], "stepwise": {"n": 1000}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // streaming: progress comments, the answer, stepwise, usage, [DONE]
+    let text = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(
+            &json!({"model": "bon/arith", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(": stepwise progress: calls=1"), "{text}");
+    assert!(text.contains("\"stepwise\""), "{text}");
+    assert!(text.contains("\"usage\""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("stepwise_gateway_requests_total"),
+        "{metrics}"
+    );
+}
+
+/// A policy whose first call finishes `ok` samples and then dies (like an upstream whose
+/// server went away mid-request); it can also be held, to fill the gateway.
+struct Dying {
+    ok: usize,
+    inner: Arc<dyn Generator>,
+    calls: AtomicUsize,
+    hold: Option<Arc<tokio::sync::Notify>>,
+}
+
+#[async_trait]
+impl Generator for Dying {
+    fn name(&self) -> String {
+        "dying".into()
+    }
+    async fn generate(&self, _: &GenerateRequest) -> Result<Vec<Completion>, EngineError> {
+        Err(EngineError::Internal("use generate_partial".into()))
+    }
+    async fn generate_partial(&self, req: &GenerateRequest) -> PartialGeneration {
+        if let Some(h) = &self.hold {
+            h.notified().await;
+        }
+        let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
+        let mut r = req.clone();
+        r.params.n = if first { self.ok.min(req.params.n) } else { 0 };
+        let completions = if r.params.n > 0 {
+            self.inner.generate(&r).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        PartialGeneration {
+            indices: (0..completions.len()).collect(),
+            completions,
+            error: Some(EngineError::Http {
+                endpoint: "http://127.0.0.1:9/v1/completions".into(),
+                reason: "cannot connect".into(),
+            }),
+        }
+    }
+    async fn next_token_logprobs(
+        &self,
+        _: &Prompt,
+        _: &str,
+        _: &[String],
+    ) -> Result<NextTokenLogprobs, EngineError> {
+        Err(EngineError::Unsupported("logprobs"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
+    let dying = Arc::new(Dying {
+        ok: 3,
+        inner: scripted(),
+        calls: AtomicUsize::new(0),
+        hold: None,
+    });
+    let (url, _h) = start(dying, GatewayConfig::default()).await;
+    let (status, r) = post(
+        &url,
+        "/v1/chat/completions",
+        json!({"model": "bon/arith@8", "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let sw = &r["stepwise"];
+    assert_eq!(sw["partial"], true, "{r}");
+    let why = sw["partial_reason"].as_str().unwrap();
+    assert!(
+        why.contains("3 of 8") && why.contains("cannot connect"),
+        "{why}"
+    );
+    assert_eq!(sw["candidates"].as_array().unwrap().len(), 3);
+    // sample 2 of the three that finished is the right one
+    assert_eq!(sw["answer"], "7", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_concurrency_is_503_and_the_token_is_required() {
+    let hold = Arc::new(tokio::sync::Notify::new());
+    let held = Arc::new(Dying {
+        ok: 1,
+        inner: scripted(),
+        calls: AtomicUsize::new(0),
+        hold: Some(hold.clone()),
+    });
+    let config = GatewayConfig {
+        max_concurrency: 1,
+        auth_token: Some("s3cret".into()),
+        ..GatewayConfig::default()
+    };
+    let (url, _h) = start(held, config).await;
+    let body = json!({"model": "bon/arith@2", "messages": [{"role": "user", "content": "What is 3 + 4?"}]});
+    let client = reqwest::Client::new();
+    let (status, _) = post(&url, "/v1/chat/completions", body.clone()).await;
+    assert_eq!(status, 401);
+    let first = {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth("s3cret")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // wait until the first request holds the only permit
+    let t0 = std::time::Instant::now();
+    loop {
+        let h: Value = reqwest::get(format!("{url}/health"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["in_flight"] == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{h}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = client
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status().as_u16(), 503);
+    assert_eq!(second.headers()["retry-after"], "1");
+    hold.notify_waiters();
+    hold.notify_one();
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+/// The official `openai` Python client (from `$REPO/.venv`, made by `scripts/setup` from
+/// `scripts/requirements-test.txt`) talks to the gateway unchanged: chat completions for
+/// bon, weighted and beam with the `stepwise` field, and a stream with usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_client_works_unchanged() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = repo.join(".venv/bin/python");
+    let ok = std::process::Command::new(&py)
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("STEPWISE_SKIP_PYTHON_TESTS").as_deref() == Ok("1") {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: openai client test: no {} with openai\n",
+                py.display()
+            );
+            return;
+        }
+        panic!(
+            "{} cannot import openai: run scripts/setup (or set STEPWISE_SKIP_PYTHON_TESTS=1)",
+            py.display()
+        );
+    }
+    let (url, _h) = start(scripted(), GatewayConfig::default()).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/openai_client.py");
+    let out = tokio::process::Command::new(&py)
+        .arg(&script)
+        .arg(format!("{url}/v1"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "beam/arith"),
+        "{r}"
+    );
+    for (model, strategy) in [
+        ("bon/arith", ScaleStrategy::Bon),
+        ("weighted/arith", ScaleStrategy::Weighted),
+        ("beam/arith", ScaleStrategy::Beam),
+    ] {
+        let settings = SearchSettings {
+            scorer: Some("arith".into()),
+            seed: 5,
+            ..SearchSettings::default()
+        };
+        let ctx = Context::from_settings(&settings, &backends(scripted())).unwrap();
+        let direct = configured_strategy(strategy, 4, &settings)
+            .solve(
+                &Problem::new("p1", "What is 3 + 4?"),
+                &Budget::unlimited(),
+                &ctx,
+            )
+            .await
+            .unwrap();
+        let got = &r[model];
+        let chosen = direct.chosen_sample().unwrap();
+        assert_eq!(got["content"], chosen.text.as_str(), "{model}");
+        assert_eq!(got["usage"]["completion_tokens"], chosen.tokens, "{model}");
+        assert_eq!(
+            got["stepwise"]["spent"]["policy_tokens"], direct.spent.policy_tokens,
+            "{model}"
+        );
+        assert_eq!(
+            got["stepwise"]["spent"]["policy_calls"],
+            direct.spent.policy_calls
+        );
+        assert_eq!(got["stepwise"]["answer"].as_str(), direct.answer.as_deref());
+    }
+    assert!(
+        r["stream"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("The answer is"),
+        "{r}"
+    );
+    assert!(
+        r["stream"]["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+}
