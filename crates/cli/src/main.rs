@@ -73,6 +73,8 @@ pub enum Command {
     Serve(cmd::serve::Args),
     /// Measure stepwise against its peers, side by side.
     Bench(cmd::bench::Args),
+    /// Explore the run store in the browser (runs, samples, search trees, labels, comparisons).
+    View(cmd::view::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
+        Command::View(a) => cmd::view::run(a, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

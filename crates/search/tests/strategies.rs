@@ -282,7 +282,12 @@ async fn beam_stores_the_tree_it_built() {
     assert!(t.iter().all(|n| n.visits.is_none()));
     // the selected node's path is the chosen sample's steps
     let chosen = o.chosen_sample().unwrap();
-    let steps: Vec<String> = chosen.rationale.steps.iter().map(|s| s.text.clone()).collect();
+    let steps: Vec<String> = chosen
+        .rationale
+        .steps
+        .iter()
+        .map(|s| s.text.clone())
+        .collect();
     assert_eq!(tree_path(&o, selected(&o)), steps);
 }
 
@@ -305,9 +310,17 @@ async fn mcts_stores_visits_and_values() {
     // a1 (node 2) backed up itself (.9), its children (.3, .4) and the answers (.6, .6)
     assert_eq!(t[2].visits, Some(5));
     let v = t[2].value.unwrap();
-    assert!((v - (0.9 + 0.3 + 0.4 + 0.6 + 0.6) / 5.0).abs() < 1e-12, "{v}");
+    assert!(
+        (v - (0.9 + 0.3 + 0.4 + 0.6 + 0.6) / 5.0).abs() < 1e-12,
+        "{v}"
+    );
     assert_eq!(t[1].visits, Some(1));
     let chosen = o.chosen_sample().unwrap();
-    let steps: Vec<String> = chosen.rationale.steps.iter().map(|s| s.text.clone()).collect();
+    let steps: Vec<String> = chosen
+        .rationale
+        .steps
+        .iter()
+        .map(|s| s.text.clone())
+        .collect();
     assert_eq!(tree_path(&o, selected(&o)), steps);
 }

@@ -15,6 +15,7 @@ pub mod scale;
 pub mod serve;
 pub mod solve;
 pub mod verify;
+pub mod view;
 
 /// A multi-threaded tokio runtime for commands that talk to models or servers.
 #[allow(dead_code)]
