@@ -359,3 +359,47 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A store of 10,000 solve units: the time to open it (the index read) and the time the
+/// page takes to render a problem, as the browser measured it (`performance.now()` in the
+/// DOM). Reported (docs/results/view.md), not asserted: no timed tests.
+#[test]
+fn a_store_of_ten_thousand_units_renders_a_problem() {
+    if !have_chromium("a_store_of_ten_thousand_units_renders_a_problem") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 10_000);
+    let path = dir.path().join("runs.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let run = solve_run(&store, &data, ScaleStrategy::Weighted, 4);
+    assert_eq!(store.run(run).unwrap().units, 10_000);
+    drop(store);
+    let t = std::time::Instant::now();
+    let server = Server::start(&path);
+    // the first page waits for the index (read before the first answer)
+    let d = dom(&format!("{}/#/run/{run}/p/p5000", server.base));
+    let open_ms = t.elapsed().as_millis();
+    let attr = |d: &str, name: &str| -> String {
+        let k = format!("{name}=\"");
+        let i = d.find(&k).map(|i| i + k.len()).unwrap_or(0);
+        d[i..].split('"').next().unwrap_or("").to_string()
+    };
+    let mut renders = Vec::new();
+    for pid in ["p0", "p5000", "p9999"] {
+        let d = dom(&format!("{}/#/run/{run}/p/{pid}", server.base));
+        assert!(d.contains(&format!("<h1>Problem {pid}</h1>")));
+        renders.push(format!(
+            "{pid}: route {} ms, since page load {} ms",
+            attr(&d, "data-render-ms"),
+            attr(&d, "data-since-load-ms")
+        ));
+    }
+    let d2 = dom(&format!("{}/#/run/{run}", server.base));
+    let list = attr(&d2, "data-render-ms");
+    println!(
+        "TIMING 10000 units: store opened and first problem shown after {open_ms} ms (chromium start included; first render {} ms); {}; problem list of 10000 rows {list} ms",
+        attr(&d, "data-render-ms"),
+        renders.join("; ")
+    );
+}
