@@ -77,6 +77,8 @@ pub enum Command {
     Bench(cmd::bench::Args),
     /// Join a stored run as one more worker (several machines share a PostgreSQL store).
     Worker(cmd::worker::Args),
+    /// Explore the run store in the browser (runs, samples, search trees, labels, comparisons).
+    View(cmd::view::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Gateway(a) => cmd::gateway::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
         Command::Worker(a) => cmd::worker::run(a, &cli.global),
+        Command::View(a) => cmd::view::run(a, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 
 use crate::{Call, Context, Ledger, Outcome, Sample, SearchError, Strategy, argmax, ended};
 use async_trait::async_trait;
-use stepwise_core::{Budget, Problem, Rationale, Step, StepScore, TraceEvent};
+use stepwise_core::{Budget, Problem, Rationale, Step, StepScore, TraceEvent, TreeNode};
 
 /// Step-level beam search.
 ///
@@ -147,6 +147,8 @@ impl TreeSearch {
         }
         let scorer = ctx.scorer(&self.name)?.clone();
         let mut ledger = Ledger::new(problem, budget, &self.name);
+        // the tree as built: node ids are indices (the root, shared by DVTS's subtrees, is 0)
+        ledger.trace.tree.push(TreeNode::new(0, None, ""));
         let mut next_id = 1usize;
         let mut live: Vec<Node> = (0..self.groups)
             .map(|g| Node {
@@ -204,6 +206,10 @@ impl TreeSearch {
                     let id = next_id;
                     next_id += 1;
                     children.push(id);
+                    ledger
+                        .trace
+                        .tree
+                        .push(TreeNode::new(id, Some(parent.id), text.clone()));
                     if text.is_empty() {
                         ledger.trace.push(TraceEvent::Prune {
                             node: id,
@@ -254,6 +260,9 @@ impl TreeSearch {
                 ledger.add_judge(s.spent);
                 n.scores.extend(s.scores);
                 n.key = self.key(ctx, &n.scores);
+                if let Some(t) = ledger.trace.node_mut(n.id) {
+                    t.score = Some(n.key);
+                }
                 ledger.trace.push(TraceEvent::Score {
                     node: n.id,
                     score: n.key,
@@ -399,6 +408,9 @@ impl TreeSearch {
         }
         for (k, &i) in idx.iter().enumerate() {
             cands[i].key = self.key(ctx, &paths[k].1);
+            if let Some(t) = ledger.trace.node_mut(cands[i].id) {
+                t.score = Some(cands[i].key);
+            }
             ledger.trace.push(TraceEvent::Score {
                 node: cands[i].id,
                 score: cands[i].key,

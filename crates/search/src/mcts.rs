@@ -2,7 +2,7 @@
 
 use crate::{Context, Ledger, Outcome, Sample, SearchError, Strategy, ended};
 use async_trait::async_trait;
-use stepwise_core::{Budget, Problem, Rationale, Step, StepScore, TraceEvent};
+use stepwise_core::{Budget, Problem, Rationale, Step, StepScore, TraceEvent, TreeNode};
 
 /// MCTS over steps (PUCT).
 ///
@@ -302,6 +302,17 @@ impl Strategy for Mcts {
             node: best.map_or(0, |k| pool[k]),
             answer: answer.clone(),
         });
+        // the tree as built: node ids are indices, with value and visits after the search
+        ledger.trace.tree = nodes
+            .iter()
+            .enumerate()
+            .map(|(id, n)| TreeNode {
+                score: (id > 0).then_some(n.value),
+                visits: Some(n.visits),
+                value: (n.visits > 0).then(|| n.total / n.visits as f64),
+                ..TreeNode::new(id, n.parent, n.steps.last().cloned().unwrap_or_default())
+            })
+            .collect();
         Ok(ledger.finish(name, answer, best, samples))
     }
 }

@@ -237,3 +237,90 @@ async fn mcts_follows_puct_and_picks_the_best_leaf() {
     let again = solve(&m, Budget::unlimited()).await;
     assert_eq!(again.samples, o.samples);
 }
+
+/// The steps from the root to `id` of the stored tree.
+fn tree_path(o: &Outcome, id: usize) -> Vec<String> {
+    o.trace
+        .path_to(id)
+        .into_iter()
+        .filter_map(|i| o.trace.tree.iter().find(|n| n.id == i))
+        .filter(|n| n.parent.is_some())
+        .map(|n| n.step.clone())
+        .collect()
+}
+
+fn selected(o: &Outcome) -> usize {
+    o.trace
+        .events
+        .iter()
+        .find_map(|e| match e {
+            TraceEvent::Select { node, .. } => Some(*node),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn beam_stores_the_tree_it_built() {
+    let o = solve(&BeamSearch::new(2, 2, 5), Budget::unlimited()).await;
+    let t = &o.trace.tree;
+    // root + 4 at depth 0 + 2 beams x 2 + 2 beams x 2
+    assert_eq!(t.len(), 13);
+    assert_eq!(t[0].parent, None);
+    // every Expand's children are nodes whose parent is the expanded node
+    for e in &o.trace.events {
+        if let TraceEvent::Expand { node, children, .. } = e {
+            for c in children {
+                assert_eq!(t[*c].parent, Some(*node), "node {c}");
+            }
+        }
+    }
+    // node scores are the Score events' (the ranking keys): a1 and a3 scored .9
+    assert_eq!(t[2].step, "a1 v=0.9");
+    assert_eq!(t[2].score, Some(0.9));
+    assert_eq!(t[4].score, Some(0.9));
+    assert!(t.iter().all(|n| n.visits.is_none()));
+    // the selected node's path is the chosen sample's steps
+    let chosen = o.chosen_sample().unwrap();
+    let steps: Vec<String> = chosen
+        .rationale
+        .steps
+        .iter()
+        .map(|s| s.text.clone())
+        .collect();
+    assert_eq!(tree_path(&o, selected(&o)), steps);
+}
+
+#[tokio::test]
+async fn mcts_stores_visits_and_values() {
+    let m = Mcts {
+        simulations: 3,
+        expansions: 2,
+        max_steps: 5,
+        c_puct: 1.5,
+    };
+    let o = solve(&m, Budget::unlimited()).await;
+    let t = &o.trace.tree;
+    // root 0; a0 1, a1 2; a1b0 3, a1b1 4; two answers below a1b1: 5, 6
+    assert_eq!(t.len(), 7);
+    assert_eq!(t[4].step, "a1b1 v=0.4");
+    assert_eq!(t[5].parent, Some(4));
+    // the root is visited once per evaluated node: 2 + 2 + 2
+    assert_eq!(t[0].visits, Some(6));
+    // a1 (node 2) backed up itself (.9), its children (.3, .4) and the answers (.6, .6)
+    assert_eq!(t[2].visits, Some(5));
+    let v = t[2].value.unwrap();
+    assert!(
+        (v - (0.9 + 0.3 + 0.4 + 0.6 + 0.6) / 5.0).abs() < 1e-12,
+        "{v}"
+    );
+    assert_eq!(t[1].visits, Some(1));
+    let chosen = o.chosen_sample().unwrap();
+    let steps: Vec<String> = chosen
+        .rationale
+        .steps
+        .iter()
+        .map(|s| s.text.clone())
+        .collect();
+    assert_eq!(tree_path(&o, selected(&o)), steps);
+}

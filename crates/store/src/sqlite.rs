@@ -51,6 +51,47 @@ impl SqliteStore {
         Self::init(conn, path)
     }
 
+    /// Opens an existing store for reading only (the explorer): SQLite is opened with
+    /// `SQLITE_OPEN_READ_ONLY`, so no query through this handle can write. Nothing is
+    /// created or migrated; a store of another schema version is refused (any other
+    /// `stepwise` command migrates it).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(StoreError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no run store here"),
+            });
+        }
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(e)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(e)?;
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Corrupt {
+                location: path.display().to_string(),
+                message: format!(
+                    "schema version {version}, this stepwise reads {SCHEMA_VERSION} read-only (run `stepwise data runs` once to migrate it)"
+                ),
+            });
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
     /// A store that lives in memory only (for jobs whose results go elsewhere and need
     /// no resume, and for tests).
     pub fn in_memory() -> Result<Self> {
@@ -867,6 +908,26 @@ mod tests {
         assert_eq!((runs[0].version, runs[0].status), (1, RunStatus::Done));
         assert_eq!(runs[0].config, json!({"k": 1}));
         assert!(s.record(runs[0].id, &unit("a", 1)).unwrap());
+    }
+
+    #[test]
+    fn a_read_only_store_reads_and_refuses_every_write() {
+        let (dir, s) = store();
+        let run = s.create_run("solve", 1, &serde_json::json!({})).unwrap();
+        s.record(run, &unit("a", 1)).unwrap();
+        drop(s);
+        let path = dir.path().join("sub/runs.sqlite");
+        let before = std::fs::read(&path).unwrap();
+        let ro = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(ro.units(run).unwrap().len(), 1);
+        assert!(ro.record(run, &unit("b", 1)).is_err());
+        assert!(ro.set_status(run, RunStatus::Done, None).is_err());
+        assert!(ro.create_run("solve", 1, &serde_json::json!({})).is_err());
+        drop(ro);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let missing = SqliteStore::open_read_only(dir.path().join("none.sqlite")).unwrap_err();
+        assert!(missing.to_string().contains("none.sqlite"), "{missing}");
+        assert!(!dir.path().join("none.sqlite").exists());
     }
 
     #[test]

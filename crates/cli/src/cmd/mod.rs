@@ -17,6 +17,7 @@ pub mod serve;
 pub mod solve;
 pub mod verify;
 pub mod worker;
+pub mod view;
 
 /// A multi-threaded tokio runtime for commands that talk to models or servers.
 #[allow(dead_code)]
