@@ -84,7 +84,10 @@ pub fn load(store: &dyn RunStore, runs: &[RunId]) -> Result<Pool, BuildError> {
                 for (unit, r) in records::<Solve>(store, run)? {
                     let pid = r.outcome.problem_id.clone();
                     for (i, s) in r.outcome.samples.iter().enumerate() {
-                        push(&pid, candidate(run, &unit.unit.key, i, s, by_id.get(pid.as_str()).copied()));
+                        push(
+                            &pid,
+                            candidate(run, &unit.unit.key, i, s, by_id.get(pid.as_str()).copied()),
+                        );
                     }
                 }
             }
@@ -99,7 +102,10 @@ pub fn load(store: &dyn RunStore, runs: &[RunId]) -> Result<Pool, BuildError> {
                         ScaleRecord::Tree { outcome, .. } => outcome.samples.as_slice(),
                     };
                     for (i, s) in samples.iter().enumerate() {
-                        push(&pid, candidate(run, &unit.unit.key, i, s, by_id.get(pid.as_str()).copied()));
+                        push(
+                            &pid,
+                            candidate(run, &unit.unit.key, i, s, by_id.get(pid.as_str()).copied()),
+                        );
                     }
                 }
             }

@@ -242,7 +242,10 @@ impl BuildJob {
                     }
                 }
             };
-            let mut prefix: String = c.steps[..wrong].iter().map(|s| format!("{s}{sep}")).collect();
+            let mut prefix: String = c.steps[..wrong]
+                .iter()
+                .map(|s| format!("{s}{sep}"))
+                .collect();
             if let Some(fix) = &corrected {
                 prefix.push_str(fix);
                 prefix.push_str(&sep);
@@ -390,7 +393,11 @@ impl Job for BuildJob {
             counts: Counts::new(),
         };
         match &self.config.spec {
-            BuildSpec::Sft { rule, dedup, format } => {
+            BuildSpec::Sft {
+                rule,
+                dedup,
+                format,
+            } => {
                 for c in rules::select(cands, rule, &self.config.filters, *dedup, &mut counts) {
                     rec.sft.push(self.sft_row(p, c, *format)?);
                 }
@@ -411,7 +418,9 @@ impl Job for BuildJob {
                         PairRule::Verified { .. } => "verified",
                         _ => "contrastive",
                     };
-                    for pair in rules::pairs(cands, rule, &self.config.filters, *max_pairs, &mut counts) {
+                    for pair in
+                        rules::pairs(cands, rule, &self.config.filters, *max_pairs, &mut counts)
+                    {
                         let mut row = self.pair_row(
                             p,
                             &pair.chosen.text,

@@ -177,10 +177,20 @@ pub async fn build(
             *counts.entry(k.clone()).or_default() += v;
         }
         let n = rows.len();
-        for v in r.sft.iter().map(serde_json::to_value).chain(r.pairs.iter().map(serde_json::to_value)) {
+        for v in r
+            .sft
+            .iter()
+            .map(serde_json::to_value)
+            .chain(r.pairs.iter().map(serde_json::to_value))
+        {
             match v {
                 Ok(serde_json::Value::Object(m)) => rows.push(m),
-                _ => return Err(BuildError::Config(format!("a row of {} did not serialize", r.problem_id))),
+                _ => {
+                    return Err(BuildError::Config(format!(
+                        "a row of {} did not serialize",
+                        r.problem_id
+                    )));
+                }
             }
         }
         with_rows += usize::from(rows.len() > n);

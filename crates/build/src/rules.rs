@@ -77,7 +77,9 @@ pub enum Dedup {
     Answer,
     /// No two samples whose texts are near-identical: the same words after lower-casing,
     /// or word-trigram Jaccard similarity at least `threshold`.
-    Text { threshold: f64 },
+    Text {
+        threshold: f64,
+    },
 }
 
 /// Counts of what happened to candidates (summed into the manifest).
@@ -141,14 +143,22 @@ fn dedup<'a>(sel: Vec<&'a Candidate>, how: Dedup, counts: &mut Counts) -> Vec<&'
 fn by_score_desc(v: &mut [&Candidate]) {
     // stable: ties keep stored order; unscored last
     v.sort_by(|a, b| {
-        let s = |c: &Candidate| c.score.filter(|x| x.is_finite()).unwrap_or(f64::NEG_INFINITY);
+        let s = |c: &Candidate| {
+            c.score
+                .filter(|x| x.is_finite())
+                .unwrap_or(f64::NEG_INFINITY)
+        };
         s(b).total_cmp(&s(a))
     });
 }
 
 /// The members of the majority-voted answer among `cands` (answers grouped by verify).
 pub fn majority<'a>(cands: &[&'a Candidate]) -> Vec<&'a Candidate> {
-    let answered: Vec<&Candidate> = cands.iter().copied().filter(|c| c.answer.is_some()).collect();
+    let answered: Vec<&Candidate> = cands
+        .iter()
+        .copied()
+        .filter(|c| c.answer.is_some())
+        .collect();
     let answers: Vec<Option<String>> = answered.iter().map(|c| c.answer.clone()).collect();
     let groups = group_answers(&answers, &vec![1.0; answers.len()], &Options::default());
     match best_group(&groups) {
@@ -169,7 +179,13 @@ pub fn select<'a>(
     let ok: Vec<&Candidate> = cands.iter().filter(|c| filters.admits(c)).collect();
     bump(counts, "filtered_out", cands.len() - ok.len());
     let (ranked, limit) = match rule {
-        SftRule::Verified => (ok.iter().copied().filter(|c| c.correct == Some(true)).collect(), None),
+        SftRule::Verified => (
+            ok.iter()
+                .copied()
+                .filter(|c| c.correct == Some(true))
+                .collect(),
+            None,
+        ),
         SftRule::Majority { min_votes } => {
             let m = majority(&ok);
             if m.len() < *min_votes {
@@ -185,8 +201,11 @@ pub fn select<'a>(
             (v, Some(*k))
         }
         SftRule::Shortest => {
-            let mut v: Vec<&Candidate> =
-                ok.iter().copied().filter(|c| c.correct == Some(true)).collect();
+            let mut v: Vec<&Candidate> = ok
+                .iter()
+                .copied()
+                .filter(|c| c.correct == Some(true))
+                .collect();
             v.sort_by_key(|c| (c.tokens, c.text.chars().count()));
             (v, Some(1))
         }
@@ -239,15 +258,26 @@ impl std::str::FromStr for PairRule {
     /// `intervention:arith[:TRIES]`, `intervention:score<T[:TRIES]`.
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let bad = || format!("unknown pair rule '{s}' (expected verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES] or intervention:score<T[:TRIES])");
+        let bad = || {
+            format!(
+                "unknown pair rule '{s}' (expected verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES] or intervention:score<T[:TRIES])"
+            )
+        };
         let count = |x: Option<&&str>, d: usize| -> Result<usize, String> {
-            x.map_or(Ok(d), |a| a.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad))
+            x.map_or(Ok(d), |a| {
+                a.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)
+            })
         };
         match parts[0] {
             "verified" => Ok(Self::Verified {
                 margin: parts
                     .get(1)
-                    .map(|m| m.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(bad))
+                    .map(|m| {
+                        m.parse::<f64>()
+                            .ok()
+                            .filter(|x| x.is_finite())
+                            .ok_or_else(bad)
+                    })
                     .transpose()?,
             }),
             "contrastive" | "qcrd" => Ok(Self::Contrastive {
@@ -258,7 +288,11 @@ impl std::str::FromStr for PairRule {
                     Some("arith") | None => Locate::Arith,
                     Some(x) => match x.strip_prefix("score<") {
                         Some(t) => Locate::Scorer {
-                            threshold: t.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(bad)?,
+                            threshold: t
+                                .parse()
+                                .ok()
+                                .filter(|v: &f64| v.is_finite())
+                                .ok_or_else(bad)?,
                         },
                         None => return Err(bad()),
                     },
@@ -294,8 +328,14 @@ pub fn pairs<'a>(
     bump(counts, "filtered_out", cands.len() - ok.len());
     let (mut pos, mut neg, margin): (Vec<&Candidate>, Vec<&Candidate>, Option<f64>) = match rule {
         PairRule::Verified { margin } => (
-            ok.iter().copied().filter(|c| c.correct == Some(true)).collect(),
-            ok.iter().copied().filter(|c| c.correct == Some(false)).collect(),
+            ok.iter()
+                .copied()
+                .filter(|c| c.correct == Some(true))
+                .collect(),
+            ok.iter()
+                .copied()
+                .filter(|c| c.correct == Some(false))
+                .collect(),
             *margin,
         ),
         PairRule::Contrastive { min_votes } => {

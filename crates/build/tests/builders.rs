@@ -107,8 +107,12 @@ fn check(out: &Path, name: &str) {
         std::fs::write(&want_path, &got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&want_path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with STEPWISE_UPDATE_EXPECTED=1)", want_path.display()));
+    let want = std::fs::read_to_string(&want_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with STEPWISE_UPDATE_EXPECTED=1)",
+            want_path.display()
+        )
+    });
     assert_eq!(got, want, "{name} differs from tests/expected/{name}");
 }
 
@@ -129,22 +133,69 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     };
     let text = Dedup::Text { threshold: 0.9 };
     let cases: Vec<(&str, BuildSpec, Filters)> = vec![
-        ("sft-verified.jsonl", sft("verified", text, SftFormat::Messages), Filters::default()),
-        ("sft-verified-nodedup.jsonl", sft("verified", Dedup::None, SftFormat::Messages), Filters::default()),
-        ("sft-majority.jsonl", sft("majority", Dedup::Answer, SftFormat::PromptCompletion), Filters::default()),
-        ("sft-top2.jsonl", sft("top:2", text, SftFormat::Messages), Filters::default()),
-        ("sft-shortest.jsonl", sft("shortest", text, SftFormat::PromptCompletion), Filters::default()),
+        (
+            "sft-verified.jsonl",
+            sft("verified", text, SftFormat::Messages),
+            Filters::default(),
+        ),
+        (
+            "sft-verified-nodedup.jsonl",
+            sft("verified", Dedup::None, SftFormat::Messages),
+            Filters::default(),
+        ),
+        (
+            "sft-majority.jsonl",
+            sft("majority", Dedup::Answer, SftFormat::PromptCompletion),
+            Filters::default(),
+        ),
+        (
+            "sft-top2.jsonl",
+            sft("top:2", text, SftFormat::Messages),
+            Filters::default(),
+        ),
+        (
+            "sft-shortest.jsonl",
+            sft("shortest", text, SftFormat::PromptCompletion),
+            Filters::default(),
+        ),
         (
             "sft-verified-maxtokens.jsonl",
             sft("verified", Dedup::None, SftFormat::Messages),
-            Filters { max_tokens: Some(20), ..Filters::default() },
+            Filters {
+                max_tokens: Some(20),
+                ..Filters::default()
+            },
         ),
-        ("pairs-verified.jsonl", pairs("verified", false), Filters::default()),
-        ("pairs-verified-margin.jsonl", pairs("verified:0.5", false), Filters::default()),
-        ("pairs-contrastive.jsonl", pairs("contrastive", false), Filters::default()),
-        ("pairs-intervention.jsonl", pairs("intervention:arith:2", false), Filters::default()),
-        ("pairs-intervention-score.jsonl", pairs("intervention:score<0.5:2", false), Filters::default()),
-        ("pairs-enriched.jsonl", pairs("verified", true), Filters::default()),
+        (
+            "pairs-verified.jsonl",
+            pairs("verified", false),
+            Filters::default(),
+        ),
+        (
+            "pairs-verified-margin.jsonl",
+            pairs("verified:0.5", false),
+            Filters::default(),
+        ),
+        (
+            "pairs-contrastive.jsonl",
+            pairs("contrastive", false),
+            Filters::default(),
+        ),
+        (
+            "pairs-intervention.jsonl",
+            pairs("intervention:arith:2", false),
+            Filters::default(),
+        ),
+        (
+            "pairs-intervention-score.jsonl",
+            pairs("intervention:score<0.5:2", false),
+            Filters::default(),
+        ),
+        (
+            "pairs-enriched.jsonl",
+            pairs("verified", true),
+            Filters::default(),
+        ),
     ];
     let mut files = Vec::new();
     for (name, spec, filters) in cases {
@@ -160,7 +211,10 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&s.manifest_path).unwrap()).unwrap();
         let counts = serde_json::to_string(&m["counts"]).unwrap();
-        check_text(&format!("{counts}\nrows {}\n", m["rows"]), &format!("{name}.counts"));
+        check_text(
+            &format!("{counts}\nrows {}\n", m["rows"]),
+            &format!("{name}.counts"),
+        );
         files.push(out);
     }
     // Parquet output holds the same rows
@@ -173,7 +227,10 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     };
     block_on(build(&store, config, None, &pq, &opts())).unwrap();
     let back = stepwise_data::parquet_io::read_parquet_records(&pq).unwrap();
-    assert_eq!(back.len(), std::fs::read_to_string(&files[0]).unwrap().lines().count());
+    assert_eq!(
+        back.len(),
+        std::fs::read_to_string(&files[0]).unwrap().lines().count()
+    );
     files.push(pq);
     trl_check(&files);
 }

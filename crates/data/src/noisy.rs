@@ -30,7 +30,9 @@ impl std::str::FromStr for NoiseKind {
         match s {
             "irrelevant" => Ok(Self::Irrelevant),
             "inaccurate" => Ok(Self::Inaccurate),
-            _ => Err(format!("unknown noise '{s}' (expected irrelevant or inaccurate)")),
+            _ => Err(format!(
+                "unknown noise '{s}' (expected irrelevant or inaccurate)"
+            )),
         }
     }
 }
@@ -69,7 +71,10 @@ const FACTS: [&str; 6] = [
 fn noise(kind: NoiseKind, expr: &str, value: i64, rng: &mut ChaCha8Rng) -> String {
     match kind {
         NoiseKind::Irrelevant => {
-            format!("{}, and {value} is just a number here.", FACTS[rng.gen_range(0..FACTS.len())])
+            format!(
+                "{}, and {value} is just a number here.",
+                FACTS[rng.gen_range(0..FACTS.len())]
+            )
         }
         NoiseKind::Inaccurate => {
             let off = [-2, -1, 1, 2, 10][rng.gen_range(0..5)];
@@ -80,14 +85,24 @@ fn noise(kind: NoiseKind, expr: &str, value: i64, rng: &mut ChaCha8Rng) -> Strin
 
 /// The demonstration rationale of `spec` with noise: clean steps `expr = value`, a noisy
 /// thought after each with probability `ratio`, then the answer line.
-fn demo(spec: &ArithSpec, cfg: &NoisyConfig, shot: usize, rng: &mut ChaCha8Rng, out: &mut Vec<Insertion>) -> String {
+fn demo(
+    spec: &ArithSpec,
+    cfg: &NoisyConfig,
+    shot: usize,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Insertion>,
+) -> String {
     let mut lines = Vec::new();
     for (i, s) in spec.steps.iter().enumerate() {
         lines.push(format!("{} = {}", s.expr, s.value));
         if rng.gen_bool(cfg.ratio.clamp(0.0, 1.0)) {
             let text = noise(cfg.noise, &s.expr, s.value, rng);
             lines.push(text.clone());
-            out.push(Insertion { shot, after: i, text });
+            out.push(Insertion {
+                shot,
+                after: i,
+                text,
+            });
         }
     }
     lines.push(format!("The answer is {}.", spec.answer));
@@ -157,19 +172,36 @@ mod tests {
         let p = generate_noisy(&c, 1).unwrap();
         let ins: Vec<Insertion> =
             serde_json::from_value(p.metadata["noise"]["inserted"].clone()).unwrap();
-        assert_eq!(ins.len(), 9, "ratio 1: a noisy thought after each of 3 steps of 3 shots");
+        assert_eq!(
+            ins.len(),
+            9,
+            "ratio 1: a noisy thought after each of 3 steps of 3 shots"
+        );
         for i in &ins {
             let demo = generate_one(&c.arith, 4 + i.shot).unwrap();
             let spec = ArithSpec::from_problem(&demo).unwrap();
             let step = &spec.steps[i.after];
-            assert!(p.question.contains(&format!("{} = {}\n\n{}", step.expr, step.value, i.text)));
-            let claimed: i64 = i.text.rsplit("= ").next().unwrap().trim_end_matches('.').parse().unwrap();
+            assert!(
+                p.question
+                    .contains(&format!("{} = {}\n\n{}", step.expr, step.value, i.text))
+            );
+            let claimed: i64 = i
+                .text
+                .rsplit("= ")
+                .next()
+                .unwrap()
+                .trim_end_matches('.')
+                .parse()
+                .unwrap();
             assert_ne!(claimed, step.value);
         }
         // the test question and its gold are arith problem 4 * 1 + 3
         let test = generate_one(&c.arith, 7).unwrap();
         assert_eq!(p.gold, test.gold);
-        assert!(p.question.ends_with(&format!("Question: {}\nAnswer:", test.question)));
+        assert!(
+            p.question
+                .ends_with(&format!("Question: {}\nAnswer:", test.question))
+        );
         assert!(ArithSpec::from_problem(&p).is_ok());
     }
 

@@ -302,10 +302,10 @@ impl RewardFn {
                     aggregation.apply(&scores).unwrap_or(0.0)
                 }
                 Kind::Task(t) => {
-                        let v = t.score(response, gold);
-                        no_answer |= v.is_none();
-                        v.unwrap_or(0.0)
-                    }
+                    let v = t.score(response, gold);
+                    no_answer |= v.is_none();
+                    v.unwrap_or(0.0)
+                }
                 Kind::Choice { letters } => {
                     let pred = choice_letter(response, letters);
                     let want = parse_letter(gold, letters);
@@ -724,12 +724,42 @@ mod tests {
         let kk = from("[reward]\npreset = \"knights-knaves\"");
         let gold = "Zoey is a knight, Oliver is a knave";
         let l = Limits::default();
-        assert_eq!(kk.score("", "The answer is: Zoey is a knight, Oliver is a knave.", gold, &l).result.reward, 1.0);
-        assert_eq!(kk.score("", "The answer is: Zoey is a knave, Oliver is a knave.", gold, &l).result.reward, 0.0);
+        assert_eq!(
+            kk.score(
+                "",
+                "The answer is: Zoey is a knight, Oliver is a knave.",
+                gold,
+                &l
+            )
+            .result
+            .reward,
+            1.0
+        );
+        assert_eq!(
+            kk.score(
+                "",
+                "The answer is: Zoey is a knave, Oliver is a knave.",
+                gold,
+                &l
+            )
+            .result
+            .reward,
+            0.0
+        );
         let m = from("[reward]\npreset = \"masked-span\"");
-        assert_eq!(m.score("", "The answer is the Eiffel Tower.", "Eiffel Tower", &l).result.reward, 1.0);
+        assert_eq!(
+            m.score("", "The answer is the Eiffel Tower.", "Eiffel Tower", &l)
+                .result
+                .reward,
+            1.0
+        );
         let h = from("[reward]\npreset = \"h1\"");
-        assert_eq!(h.score("", "so 15.\n\nThe answer is 15.", "15", &l).result.reward, 1.0);
+        assert_eq!(
+            h.score("", "so 15.\n\nThe answer is 15.", "15", &l)
+                .result
+                .reward,
+            1.0
+        );
     }
 
     #[test]

@@ -170,8 +170,11 @@ impl Source {
                     .any(|(n, p)| n && number(p).as_ref() == Some(v))
             })
         };
-        let is_result =
-            |v: &BigRational| self.annotations.iter().any(|a| number(&a.result).as_ref() == Some(v));
+        let is_result = |v: &BigRational| {
+            self.annotations
+                .iter()
+                .any(|a| number(&a.result).as_ref() == Some(v))
+        };
         let mut out: Vec<BigRational> = Vec::new();
         for v in &nums {
             if v.is_integer()
@@ -341,6 +344,9 @@ mod tests {
         assert_eq!(s.slots(), vec![q(12), q(50)]);
         // $30 an hour for 50 minutes: 30/60 = 0.5 per minute, 0.5 * 50 = 25
         assert_eq!(replay(&s.annotations, &[(q(12), q(30))]), Some(q(25)));
-        assert!(s.rewrite(&q(12), "[X]").starts_with("Weng earns $[X] an hour"));
+        assert!(
+            s.rewrite(&q(12), "[X]")
+                .starts_with("Weng earns $[X] an hour")
+        );
     }
 }

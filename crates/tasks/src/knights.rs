@@ -34,11 +34,25 @@ pub const MAX_PEOPLE: usize = 12;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Statement {
     /// "X is a knight" (`knight: true`) or "X is a knave".
-    Is { person: usize, knight: bool },
-    Not { inner: Box<Statement> },
-    And { left: Box<Statement>, right: Box<Statement> },
-    Or { left: Box<Statement>, right: Box<Statement> },
-    Implies { left: Box<Statement>, right: Box<Statement> },
+    Is {
+        person: usize,
+        knight: bool,
+    },
+    Not {
+        inner: Box<Statement>,
+    },
+    And {
+        left: Box<Statement>,
+        right: Box<Statement>,
+    },
+    Or {
+        left: Box<Statement>,
+        right: Box<Statement>,
+    },
+    Implies {
+        left: Box<Statement>,
+        right: Box<Statement>,
+    },
 }
 
 impl Statement {
@@ -113,7 +127,10 @@ impl Default for KnightsConfig {
 impl KnightsConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(2..=MAX_PEOPLE).contains(&self.people) {
-            return Err(format!("people must be 2..={MAX_PEOPLE}, not {}", self.people));
+            return Err(format!(
+                "people must be 2..={MAX_PEOPLE}, not {}",
+                self.people
+            ));
         }
         if !(1..=4).contains(&self.depth) {
             return Err(format!("depth must be 1..=4, not {}", self.depth));
@@ -135,7 +152,12 @@ pub struct Puzzle {
 /// Metadata key of the [`Puzzle`].
 pub const METADATA_KEY: &str = "knights";
 
-fn random_statement(rng: &mut ChaCha8Rng, people: usize, depth: usize, speaker: usize) -> Statement {
+fn random_statement(
+    rng: &mut ChaCha8Rng,
+    people: usize,
+    depth: usize,
+    speaker: usize,
+) -> Statement {
     if depth <= 1 || rng.gen_bool(0.25) {
         // an atom about someone else more often than about oneself
         let person = if people > 1 && rng.gen_bool(0.85) {
@@ -355,8 +377,10 @@ fn tokens(region: &str, names: &[&str]) -> Vec<Tok> {
             out.push(Tok::Name(i));
         } else if let Some((knight, plural)) = role_word(&w) {
             out.push(Tok::Role { knight, plural });
-        } else if matches!(w.as_str(), "not" | "isn't" | "isnt" | "never" | "neither" | "nor")
-        {
+        } else if matches!(
+            w.as_str(),
+            "not" | "isn't" | "isnt" | "never" | "neither" | "nor"
+        ) {
             out.push(Tok::Not);
         }
         word.clear();
@@ -464,13 +488,7 @@ pub fn score(response: &str, gold: &str) -> Option<f64> {
 /// The phrasings of an assignment that [`parse_answer`] reads (tests and the fuzz seeds).
 pub fn phrasings(names: &[&str], knights: &[bool]) -> Vec<String> {
     let pairs: Vec<(&str, bool)> = names.iter().copied().zip(knights.iter().copied()).collect();
-    let of = |k: bool| -> Vec<&str> {
-        pairs
-            .iter()
-            .filter(|p| p.1 == k)
-            .map(|p| p.0)
-            .collect()
-    };
+    let of = |k: bool| -> Vec<&str> { pairs.iter().filter(|p| p.1 == k).map(|p| p.0).collect() };
     let group = |k: bool| -> Option<String> {
         let who = of(k);
         match who.len() {
@@ -482,7 +500,10 @@ pub fn phrasings(names: &[&str], knights: &[bool]) -> Vec<String> {
     let sentence = render_assignment(names, knights);
     let mut v = vec![
         format!("The answer is: {sentence}."),
-        format!("Let me think. If {} is a knight then ... \n\nThe answer is {sentence}", names[0]),
+        format!(
+            "Let me think. If {} is a knight then ... \n\nThe answer is {sentence}",
+            names[0]
+        ),
         format!(
             "Answer:\n{}",
             pairs
@@ -593,7 +614,10 @@ mod tests {
         let (names, sol) = parse_gold(&p.gold()).unwrap();
         assert_eq!(names, p.names);
         assert_eq!(sol, p.solution);
-        assert_eq!(score(&format!("The answer is {}", p.gold()), &p.gold()), Some(1.0));
+        assert_eq!(
+            score(&format!("The answer is {}", p.gold()), &p.gold()),
+            Some(1.0)
+        );
         let mut wrong = p.solution.clone();
         wrong[0] = !wrong[0];
         let w = render_assignment(&p.names, &wrong);
@@ -606,7 +630,12 @@ mod tests {
         let c = KnightsConfig::default();
         assert_eq!(generate_one(&c, 5), generate_one(&c, 5));
         assert_ne!(generate_one(&c, 5), generate_one(&c, 6));
-        let two = KnightsConfig { people: 2, depth: 1, n: 1, seed: 0 };
+        let two = KnightsConfig {
+            people: 2,
+            depth: 1,
+            n: 1,
+            seed: 0,
+        };
         let _ = generate_one(&two, 0); // ends, with a puzzle or an error
     }
 }

@@ -61,7 +61,9 @@ fn informative_spans(text: &str) -> Vec<(usize, usize)> {
         let word = &text[s..e];
         let lower = word.to_lowercase();
         let capital = word.chars().next().is_some_and(char::is_uppercase);
-        if word.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+        if word
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
             && word.chars().any(|c| c.is_ascii_digit())
         {
             out.push((s, e));
@@ -116,11 +118,9 @@ pub fn problems<'a>(
     seed: u64,
 ) -> impl Iterator<Item = Problem> + 'a {
     passages.into_iter().filter_map(move |(id, text)| {
-        let h = id
-            .bytes()
-            .fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
+        let h = id.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         let mut rng = ChaCha8Rng::seed_from_u64(h);
         let m = mask_span(&text, &mut rng)?;
         let mut p = Problem::new(format!("masked:{id}"), question(&m));
@@ -138,7 +138,13 @@ pub fn normalize(s: &str) -> String {
     let lower: String = s
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
     lower
         .split_whitespace()
@@ -168,7 +174,8 @@ pub fn extract(response: &str) -> &str {
     }
     let s = s.trim().trim_start_matches(':').trim();
     let s = s.strip_suffix('.').unwrap_or(s).trim();
-    s.trim_matches(|c| matches!(c, '"' | '\'' | '“' | '”' | '*')).trim()
+    s.trim_matches(|c| matches!(c, '"' | '\'' | '“' | '”' | '*'))
+        .trim()
 }
 
 /// How an answer matches the span.
@@ -193,7 +200,11 @@ pub fn reward(response: &str, span: &str) -> SpanMatch {
 
 /// The reward of the `masked-span` preset: 1 for a normalized (or exact) match, else 0.
 pub fn score(response: &str, span: &str) -> f64 {
-    if reward(response, span).normalized { 1.0 } else { 0.0 }
+    if reward(response, span).normalized {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -205,38 +216,61 @@ mod tests {
         let r = |resp: &str, span: &str| reward(resp, span);
         assert_eq!(
             r("The answer is Marie Curie.", "Marie Curie"),
-            SpanMatch { exact: true, normalized: true }
+            SpanMatch {
+                exact: true,
+                normalized: true
+            }
         );
         assert_eq!(
             r("the answer is: marie curie", "Marie Curie"),
-            SpanMatch { exact: false, normalized: true }
+            SpanMatch {
+                exact: false,
+                normalized: true
+            }
         );
         assert_eq!(
             r("\\boxed{The Eiffel Tower}", "Eiffel Tower"),
-            SpanMatch { exact: false, normalized: true }
+            SpanMatch {
+                exact: false,
+                normalized: true
+            }
         );
         assert_eq!(
             r("<answer>1,889</answer>", "1889"),
-            SpanMatch { exact: false, normalized: false },
+            SpanMatch {
+                exact: false,
+                normalized: false
+            },
             "a grouping comma is not normalized away"
         );
         assert_eq!(
             r("The answer is Pierre Curie.", "Marie Curie"),
-            SpanMatch { exact: false, normalized: false }
+            SpanMatch {
+                exact: false,
+                normalized: false
+            }
         );
-        assert_eq!(r("The answer is .", "a").normalized, false, "an empty answer never matches");
+        assert_eq!(
+            r("The answer is .", "a").normalized,
+            false,
+            "an empty answer never matches"
+        );
         assert_eq!(score("Answer: \"Paris\"", "Paris"), 1.0);
         assert_eq!(score("London", "Paris"), 0.0);
     }
 
     #[test]
     fn masks_informative_spans() {
-        let text = "The tower was finished in 1889. It was designed by Gustave Eiffel for the fair.";
+        let text =
+            "The tower was finished in 1889. It was designed by Gustave Eiffel for the fair.";
         let spans: Vec<&str> = informative_spans(text)
             .into_iter()
             .map(|(s, e)| &text[s..e])
             .collect();
-        assert_eq!(spans, vec!["finished", "1889", "designed", "Gustave Eiffel"]);
+        assert_eq!(
+            spans,
+            vec!["finished", "1889", "designed", "Gustave Eiffel"]
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let m = mask_span(text, &mut rng).unwrap();
         assert_eq!(m.masked.replacen(MASK, &m.span, 1), text);

@@ -45,7 +45,12 @@ fn thousand_puzzles_unique_and_verified_in_every_phrasing() {
         for i in 0..cfg.n {
             let p = generate_one(&cfg, i).unwrap();
             let sols = brute_force(&p);
-            assert_eq!(sols.len(), 1, "puzzle {i} of {cfg:?} has {} solutions", sols.len());
+            assert_eq!(
+                sols.len(),
+                1,
+                "puzzle {i} of {cfg:?} has {} solutions",
+                sols.len()
+            );
             let world: Vec<bool> = (0..people).map(|k| (sols[0] >> k) & 1 == 1).collect();
             assert_eq!(world, p.solution);
             let names: Vec<&str> = p.names.iter().map(String::as_str).collect();
@@ -98,7 +103,8 @@ proptest! {
 }
 
 fn gsm8k_train() -> Option<Vec<stepwise_core::Problem>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gsm8k/train.jsonl");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/gsm8k/train.jsonl");
     let alt = std::path::PathBuf::from("/work/shared/data/gsm8k/train.jsonl");
     let path = [dir, alt].into_iter().find(|p| p.exists())?;
     let text = std::fs::read_to_string(path).ok()?;
@@ -108,7 +114,10 @@ fn gsm8k_train() -> Option<Vec<stepwise_core::Problem>> {
             .filter_map(|(i, l)| {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
                 let answer = v["answer"].as_str()?;
-                let mut p = stepwise_core::Problem::new(format!("gsm8k:train:{i}"), v["question"].as_str()?);
+                let mut p = stepwise_core::Problem::new(
+                    format!("gsm8k:train:{i}"),
+                    v["question"].as_str()?,
+                );
                 p.gold = Some(answer.rsplit("####").next()?.trim().replace(',', ""));
                 p.reference = Some(answer.to_string());
                 Some(p)
@@ -120,12 +129,24 @@ fn gsm8k_train() -> Option<Vec<stepwise_core::Problem>> {
 #[test]
 fn h1_chains_gold_is_the_step_by_step_computation() {
     let Some(train) = gsm8k_train() else {
-        eprintln!("SKIPPED h1_chains_gold_is_the_step_by_step_computation: no shared/data/gsm8k/train.jsonl");
+        eprintln!(
+            "SKIPPED h1_chains_gold_is_the_step_by_step_computation: no shared/data/gsm8k/train.jsonl"
+        );
         return;
     };
     let pool: Vec<Source> = train.iter().filter_map(Source::from_problem).collect();
-    assert!(pool.len() > train.len() / 2, "{} of {} usable", pool.len(), train.len());
-    let cfg = H1Config { min_len: 1, max_len: 4, n: 25, seed: 3 };
+    assert!(
+        pool.len() > train.len() / 2,
+        "{} of {} usable",
+        pool.len(),
+        train.len()
+    );
+    let cfg = H1Config {
+        min_len: 1,
+        max_len: 4,
+        n: 25,
+        seed: 3,
+    };
     let chains: Vec<_> = h1::problems(&cfg, &train).collect();
     assert_eq!(chains.len(), 100);
     let mut last_len = 0;
@@ -142,7 +163,10 @@ fn h1_chains_gold_is_the_step_by_step_computation() {
             let value = match (&l.replaced, &l.input) {
                 (Some(r), Some(i)) => {
                     assert!(c.question.contains(&format!("[the answer of Problem {k}]")));
-                    h1::replay(&src.annotations, &[(h1::number(r).unwrap(), h1::number(i).unwrap())])
+                    h1::replay(
+                        &src.annotations,
+                        &[(h1::number(r).unwrap(), h1::number(i).unwrap())],
+                    )
                 }
                 _ => h1::replay(&src.annotations, &[]),
             }

@@ -135,7 +135,13 @@ fn run_build(
     };
     let opts = run_options(source.resume, 1, g);
     let s = crate::cmd::runtime()?
-        .block_on(stepwise_build::build(store.as_ref(), config, policy, &source.out, &opts))
+        .block_on(stepwise_build::build(
+            store.as_ref(),
+            config,
+            policy,
+            &source.out,
+            &opts,
+        ))
         .context("building training data")?;
     if !g.quiet {
         eprintln!(
@@ -201,7 +207,8 @@ fn passages(path: &Path, field: &str) -> anyhow::Result<Vec<(String, String)>> {
             })
             .collect());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .split("\n\n")
         .map(str::trim)
@@ -219,9 +226,9 @@ pub fn generate(
     out: Option<&Path>,
     g: &Global,
 ) -> anyhow::Result<()> {
-    let write = |it: Box<dyn Iterator<Item = stepwise_data::Result<stepwise_core::Problem>> + '_>| {
-        stepwise_data::show::write_problem_stream(out, it)
-    };
+    let write = |it: Box<
+        dyn Iterator<Item = stepwise_data::Result<stepwise_core::Problem>> + '_,
+    >| { stepwise_data::show::write_problem_stream(out, it) };
     let bad = |m: String| stepwise_data::DataError::BadSpec {
         spec: "data gen".into(),
         message: m,
