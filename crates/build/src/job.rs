@@ -344,14 +344,9 @@ impl Generator for NoModel {
     }
 }
 
+#[derive(Default)]
 pub struct BuildTally {
     rows: usize,
-}
-
-impl Default for BuildTally {
-    fn default() -> Self {
-        Self { rows: 0 }
-    }
 }
 
 #[async_trait::async_trait]
