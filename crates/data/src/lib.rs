@@ -22,6 +22,7 @@ pub mod datasets;
 mod error;
 pub mod jsonl;
 pub mod mapping;
+pub mod noisy;
 pub mod parquet_io;
 pub mod processbench;
 pub mod show;

@@ -185,6 +185,15 @@ pub enum ComponentSpec {
         #[serde(default = "default_delimiter")]
         delimiter: String,
     },
+    /// The exact verifier of a generated task (`stepwise data gen`): `knights-knaves`
+    /// (every inhabitant's role right) or `masked-span` (normalized match), in [0, 1].
+    Task {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        task: String,
+    },
     /// 1 when the chosen option letter equals the gold letter, else 0.
     Choice {
         #[serde(default)]
@@ -260,7 +269,15 @@ pub enum ConfigError {
 }
 
 /// The preset names `--preset` accepts.
-pub const PRESETS: [&str; 3] = ["deepseek-r1", "gsm8k", "multiple-choice"];
+pub const PRESETS: [&str; 7] = [
+    "deepseek-r1",
+    "gsm8k",
+    "multiple-choice",
+    "knights-knaves",
+    "masked-span",
+    "h1",
+    "noisy-rationales",
+];
 
 /// The components of a named preset.
 ///
@@ -268,6 +285,9 @@ pub const PRESETS: [&str; 3] = ["deepseek-r1", "gsm8k", "multiple-choice"];
 ///   format (`<think>…</think>` then `\boxed{}` or `<answer>…</answer>`, weight 1).
 /// - `gsm8k`: accuracy of the number after `####` (weight 1) + format `#### n` (weight 0, logged only).
 /// - `multiple-choice`: the chosen option letter (weight 1).
+/// - `knights-knaves`, `masked-span`: the task's exact verifier (weight 1).
+/// - `h1`, `noisy-rationales`: accuracy of the number after "The answer is" (else the
+///   last number) against the chain's / test question's gold (weight 1).
 pub fn preset(name: &str) -> Result<Vec<ComponentSpec>, ConfigError> {
     let norm = name.trim().to_ascii_lowercase().replace('_', "-");
     Ok(match norm.as_str() {
@@ -301,6 +321,18 @@ pub fn preset(name: &str) -> Result<Vec<ComponentSpec>, ConfigError> {
                 answer: AnswerForm::Gsm8k,
             },
         ],
+        "knights-knaves" | "knights" | "masked-span" => vec![ComponentSpec::Task {
+            name: None,
+            weight: 1.0,
+            task: norm.clone(),
+        }],
+        "h1" | "noisy-rationales" | "noisy" => vec![ComponentSpec::Accuracy {
+            name: None,
+            weight: 1.0,
+            extract: vec!["boxed".into(), "answer-is".into(), "last-number".into()],
+            float_rounding: None,
+            strict: None,
+        }],
         "multiple-choice" | "mc" | "choice" => vec![ComponentSpec::Choice {
             name: None,
             weight: 1.0,

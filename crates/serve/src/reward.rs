@@ -67,6 +67,8 @@ impl Extract {
 
 #[derive(Debug, Clone)]
 enum Kind {
+    /// A generated task's exact verifier.
+    Task(stepwise_tasks::Task),
     Accuracy {
         extract: Vec<Extract>,
         opts: Options,
@@ -200,6 +202,12 @@ impl RewardFn {
                         },
                     )
                 }
+                ComponentSpec::Task { name, weight, task } => {
+                    let t: stepwise_tasks::Task = task
+                        .parse()
+                        .map_err(|e: String| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    (name, weight, "task", Kind::Task(t))
+                }
                 ComponentSpec::Choice {
                     name,
                     weight,
@@ -292,6 +300,11 @@ impl RewardFn {
                         .map(|s| arith.score_text(&s.text).0)
                         .collect();
                     aggregation.apply(&scores).unwrap_or(0.0)
+                }
+                Kind::Task(t) => {
+                    let v = t.score(response, gold);
+                    no_answer |= v.is_none();
+                    v.unwrap_or(0.0)
                 }
                 Kind::Choice { letters } => {
                     let pred = choice_letter(response, letters);
@@ -704,6 +717,49 @@ mod tests {
             true,
             AnswerForm::Boxed
         ));
+    }
+
+    #[test]
+    fn task_presets() {
+        let kk = from("[reward]\npreset = \"knights-knaves\"");
+        let gold = "Zoey is a knight, Oliver is a knave";
+        let l = Limits::default();
+        assert_eq!(
+            kk.score(
+                "",
+                "The answer is: Zoey is a knight, Oliver is a knave.",
+                gold,
+                &l
+            )
+            .result
+            .reward,
+            1.0
+        );
+        assert_eq!(
+            kk.score(
+                "",
+                "The answer is: Zoey is a knave, Oliver is a knave.",
+                gold,
+                &l
+            )
+            .result
+            .reward,
+            0.0
+        );
+        let m = from("[reward]\npreset = \"masked-span\"");
+        assert_eq!(
+            m.score("", "The answer is the Eiffel Tower.", "Eiffel Tower", &l)
+                .result
+                .reward,
+            1.0
+        );
+        let h = from("[reward]\npreset = \"h1\"");
+        assert_eq!(
+            h.score("", "so 15.\n\nThe answer is 15.", "15", &l)
+                .result
+                .reward,
+            1.0
+        );
     }
 
     #[test]

@@ -37,6 +37,10 @@ enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Build TRL SFT data from stored solve/scale runs (a `data-build` job).
+    Sft(super::data_build::SftArgs),
+    /// Build TRL DPO preference pairs from stored solve/scale runs (a `data-build` job).
+    Pairs(super::data_build::PairsArgs),
     /// Export a run's finished units (samples, step scores, labels) to JSONL or Parquet.
     Export {
         /// The run id (see `stepwise data runs`).
@@ -123,12 +127,22 @@ struct GenArgs {
     /// Write to this file instead of stdout (.jsonl, or .parquet).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) tasks: super::data_build::TaskArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum Family {
+pub(crate) enum Family {
     /// Multi-step integer problems with exact intermediate values.
     Arith,
+    /// Knights and Knaves puzzles with a unique solution (--people, --depth).
+    Knights,
+    /// GSM8K problems chained so one answer is a quantity of the next (--min-len, --max-len).
+    H1,
+    /// Informative spans of a corpus masked (--corpus FILE, --field).
+    Masked,
+    /// Few-shot arith demos with noisy rationales (NoRa: --shots, --noise, --ratio).
+    Noisy,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
@@ -142,6 +156,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        DataCommand::Sft(a) => super::data_build::sft(a, g),
+        DataCommand::Pairs(a) => super::data_build::pairs(a, g),
         DataCommand::Runs { store, json } => super::data_runs::runs(&store.store, json),
         DataCommand::Export {
             run,
@@ -187,7 +203,6 @@ fn show(a: ShowArgs, g: &Global) -> anyhow::Result<()> {
 }
 
 fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
-    let Family::Arith = a.family;
     let config = ArithConfig {
         ops: a.ops,
         n: a.n,
@@ -197,6 +212,9 @@ fn generate(a: GenArgs, g: &Global) -> anyhow::Result<()> {
         opset: parse_opset(&a.opset).map_err(anyhow::Error::msg)?,
     };
     config.validate().map_err(anyhow::Error::msg)?;
+    if !matches!(a.family, Family::Arith) {
+        return super::data_build::generate(a.family, &a.tasks, config, a.out.as_deref(), g);
+    }
     // one problem at a time: `--n 2000000` holds no more than `--n 1`
     let n = stepwise_data::show::write_problem_stream(
         a.out.as_deref(),

@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod data_build;
 pub mod data_runs;
 pub mod eval;
 pub mod gateway;
