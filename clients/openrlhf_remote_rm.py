@@ -4,12 +4,12 @@ Easiest: point OpenRLHF straight at the server, no Python needed::
 
     stepwise serve --port 8000 --preset deepseek-r1
     python -m openrlhf.cli.train_ppo_ray ... \
-        --remote_rm_url http://127.0.0.1:8000/get_reward --label_key answer
+        --reward.remote_url http://127.0.0.1:8000/get_reward --data.label_key answer
 
 OpenRLHF posts {"query": [...], "prompts": [...], "labels": [...]} and reads
 "rewards", "scores" and "extra_logs" (accuracy, format, timed_out, ... per query).
 
-This file is also a reward-function file for OpenRLHF's ``--remote_rm_url
+This file is also a reward-function file for OpenRLHF's ``--reward.remote_url
 /path/to/openrlhf_remote_rm.py`` mode, forwarding to the server (set
 STEPWISE_REWARD_URL, and STEPWISE_AUTH_TOKEN when the server has --auth-token).
 Standard library only; returns torch tensors when torch is importable.

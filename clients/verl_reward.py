@@ -2,11 +2,15 @@
 
     stepwise serve --port 8000 --config rewards.toml   # [sources."openai/gsm8k"] etc.
 
-verl config::
+verl config (0.9: ``reward.custom_reward_function.path`` / ``.name``)::
 
-    custom_reward_function:
-      path: clients/verl_reward.py
-      name: compute_score
+    reward:
+      custom_reward_function:
+        path: clients/verl_reward.py
+        name: compute_score
+
+For no server at all, ``python/`` builds the ``stepwise`` package:
+``stepwise.rewards.verl_compute_score()`` is the same function in-process.
 
 verl calls ``compute_score(data_source, solution_str, ground_truth, extra_info)`` for each
 response; the server picks the reward function configured for ``data_source`` (the

@@ -844,7 +844,7 @@ fn scalar_core(g: &Expr, p: &Expr, o: &Options) -> Verdict {
                     && x.im.abs() < 1e-12
                     && y.im.abs() < 1e-12
         } else {
-            diff <= 1e-9 * scale + 1e-13
+            diff <= o.numeric_tolerance() * scale + 1e-13
         };
         if !close {
             return Verdict::NotEqual;

@@ -1,6 +1,7 @@
 //! Finding the answer inside a longer text (a solution, a sentence, a LaTeX snippet).
 
 use crate::limits::MAX_TEXT_BYTES;
+use serde::{Deserialize, Serialize};
 
 /// The text after the last answer phrase, and where the phrase starts.
 struct Phrase {
@@ -93,7 +94,8 @@ pub enum Source {
 /// `72 is wrong`) is dropped, and nothing replaces it. A gold answer matches when any of
 /// its candidates does; a prediction is judged on its first candidate that parses.
 pub fn candidates(text: &str) -> Vec<(String, Source)> {
-    let text = tail(text, MAX_TEXT_BYTES);
+    let unbolded = strip_bold(tail(text, MAX_TEXT_BYTES));
+    let text = unbolded.as_ref();
     let mut out: Vec<(String, Source)> = Vec::new();
     let bx = boxed(text);
     let phrase = find_phrase(text);
@@ -152,6 +154,120 @@ pub fn candidates(text: &str) -> Vec<(String, Source)> {
         out.push((text.trim().to_string(), Source::Whole));
     }
     out
+}
+
+/// Which kinds of answer a side may be read as: math-verify's extraction targets
+/// (`LatexExtractionConfig`, `ExprExtractionConfig`). LaTeX answers are those in
+/// `\\boxed{}` or a math environment (`$…$`, `\\[…\\]`); plain-expression answers are
+/// the answer phrase, the whole text read as a formula and the last number of prose. With
+/// only LaTeX, `Answer $ \n 9 \n $` (no valid inline math) has no answer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    pub latex: bool,
+    pub expr: bool,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            latex: true,
+            expr: true,
+        }
+    }
+}
+
+impl Targets {
+    /// Whether an answer found at `source` is one these targets read.
+    pub fn allows(self, source: Source) -> bool {
+        match source {
+            Source::Boxed | Source::Math => self.latex,
+            Source::Phrase | Source::Whole | Source::LastNumber => self.expr,
+        }
+    }
+}
+
+/// The candidates of `text` that `targets` allow, in [`candidates`] order.
+pub fn candidates_for(text: &str, targets: Targets) -> Vec<(String, Source)> {
+    let envs = find_math(tail(text, MAX_TEXT_BYTES));
+    let t = tail(text, MAX_TEXT_BYTES);
+    // An answer phrase's answer written in math (`final answer is $14{,}916$`) is LaTeX.
+    let in_math =
+        |c: &str| envs.iter().any(|&(_, a, b, _)| t[a..b].contains(c.trim()) && !c.trim().is_empty());
+    let mut out: Vec<(String, Source)> = candidates(text)
+        .into_iter()
+        .filter(|(c, s)| {
+            targets.allows(*s) || (targets.latex && *s == Source::Phrase && in_math(c))
+        })
+        .collect();
+    // A LaTeX-only side without a box or math environment in its candidates may still
+    // hold one that a plain reading came first for.
+    if targets.latex && !targets.expr && out.is_empty() {
+        if let Some(b) = boxed(tail(text, MAX_TEXT_BYTES)) {
+            out.push((b.content, Source::Boxed));
+        }
+    }
+    out
+}
+
+/// The `\\boxed{}`s of one math environment as one set, `{a, b}`, when it holds two or
+/// more: math-verify reads several boxed answers of one LaTeX match as the set of them
+/// (`$\\boxed{35} ++ \\boxed{4}$` is `{35, 4}`; boxes apart in prose are not one answer).
+/// Offered for trusted gold answers only; a prediction is judged by its own rule.
+pub fn boxes_as_set(text: &str) -> Option<String> {
+    let text = tail(text, MAX_TEXT_BYTES);
+    find_math(text).iter().rev().find_map(|&(_, a, b, _)| {
+        let env = &text[a..b];
+        let all = boxes(env);
+        (all.len() >= 2 && all.len() <= 64).then(|| {
+            let parts: Vec<&str> = all.iter().map(|&(_, x, y)| env[x..y].trim()).collect();
+            format!("\\{{{}\\}}", parts.join(", "))
+        })
+    })
+}
+
+/// Markdown bold (`**73**`, `__73__`) taken off, so an emphasised answer reads as itself
+/// (math-verify read `**73**` as nothing). A `**` counts as bold only where it opens
+/// after a space, a line start or `(`/`:` and closes before a space, punctuation or the
+/// end, around text without `*` or a line break: `2**3**4` (Python powers) is left alone.
+fn strip_bold(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("**") && !text.contains("__") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i + 1 < b.len() {
+        let m = b[i];
+        let opens = (m == b'*' || m == b'_')
+            && b[i + 1] == m
+            && (i == 0 || matches!(b[i - 1], b' ' | b'\n' | b'\t' | b'(' | b':'))
+            && b.get(i + 2).is_some_and(|c| !c.is_ascii_whitespace() && *c != m);
+        if opens {
+            let inner_start = i + 2;
+            let close = text[inner_start..]
+                .find(|c: char| c == '\n' || c == m as char)
+                .map(|k| inner_start + k);
+            if let Some(c) = close
+                && b[c] == m
+                && b.get(c + 1) == Some(&m)
+                && b.get(c + 2).is_none_or(|n| !n.is_ascii_alphanumeric() && *n != m)
+                && !b[c - 1].is_ascii_whitespace()
+            {
+                out.push_str(&text[last..i]);
+                out.push_str(&text[inner_start..c]);
+                i = c + 2;
+                last = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The boxed answer, unless the clause around the boxes negates it (`not \\boxed{72}`).

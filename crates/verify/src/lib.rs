@@ -65,7 +65,7 @@ mod poly;
 mod surd;
 
 pub use expr::{Const, Expr, RelOp};
-pub use extract::Source;
+pub use extract::{Source, Targets};
 pub use groups::{AnswerGroup, best_group, group_answers};
 pub use parse::parse;
 
@@ -114,6 +114,23 @@ pub struct Options {
     pub float_rounding: u32,
     pub strict: bool,
     pub allow_set_relation_comp: bool,
+    /// Significant digits that numeric evaluation must agree to when an answer is not
+    /// a rounded float (math-verify's `numeric_precision`, default 15). Evaluation is in
+    /// f64, so three digits are kept as guard digits: the relative tolerance is
+    /// `10^-(clamp(numeric_precision, 4, 12) - 3)` (1e-9 at the default).
+    #[serde(default = "default_numeric_precision")]
+    pub numeric_precision: u32,
+}
+
+fn default_numeric_precision() -> u32 {
+    15
+}
+
+impl Options {
+    /// The relative tolerance of a numeric comparison (see [`Options::numeric_precision`]).
+    pub fn numeric_tolerance(&self) -> f64 {
+        10f64.powi(-(self.numeric_precision.clamp(4, 12) as i32 - 3))
+    }
 }
 
 impl Default for Options {
@@ -122,6 +139,7 @@ impl Default for Options {
             float_rounding: 6,
             strict: true,
             allow_set_relation_comp: false,
+            numeric_precision: default_numeric_precision(),
         }
     }
 }
@@ -133,7 +151,7 @@ impl Default for Options {
 /// (boxed, then answer phrases, then the last math environment, then the whole
 /// text; the last number of prose only). See the crate docs for what is judged.
 pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
-    compare(gold, pred, opts, false).verdict
+    compare(gold, pred, opts, false, Targets::default(), Targets::default()).verdict
 }
 
 /// Whether a chosen `answer` is right for a problem with gold answer `gold`: `None`
@@ -295,9 +313,9 @@ fn answer_readings(mut rs: Vec<Reading>) -> Vec<Reading> {
 }
 
 /// Every parse of every candidate of one side (a lone `1,5` is read both ways).
-fn parse_side(text: &str, opts: &Options, detail: bool) -> Vec<Reading> {
+fn parse_side(text: &str, opts: &Options, detail: bool, targets: Targets) -> Vec<Reading> {
     let mut out = Vec::new();
-    for (c, src) in extract::candidates(text) {
+    for (c, src) in extract::candidates_for(text, targets) {
         let readings: &[bool] = if parse::has_decimal_comma(&c) {
             &[true, false]
         } else {
@@ -374,13 +392,63 @@ fn raw_key(s: &str) -> String {
 /// Every gold candidate is tried against the prediction's answer (its readings); the
 /// first equal pair (or else the first pair) is reported.
 pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
-    compare(gold, pred, opts, true)
+    compare(gold, pred, opts, true, Targets::default(), Targets::default())
 }
 
-fn compare(gold: &str, pred: &str, opts: &Options, detail: bool) -> Explanation {
+/// [`explain`] with each side read only as the answers its [`Targets`] allow
+/// (math-verify's extraction configs: LaTeX, plain expressions, or both). A side whose
+/// targets find nothing has no answer, so the verdict is `NotEqual`.
+pub fn explain_targets(
+    gold: &str,
+    gold_targets: Targets,
+    pred: &str,
+    pred_targets: Targets,
+    opts: &Options,
+) -> Explanation {
+    compare(gold, pred, opts, true, gold_targets, pred_targets)
+}
+
+/// The answer [`verify`] would judge in `text` when read with `targets`: the first
+/// allowed candidate that parses (`None` when there is none).
+pub fn extract_answer(text: &str, targets: Targets) -> Option<String> {
     num::reset_work();
-    let gs = parse_side(gold, opts, detail);
-    let ps = answer_readings(parse_side(pred, opts, detail));
+    extract::candidates_for(text, targets)
+        .into_iter()
+        .find(|(c, _)| parse::parse(c).is_ok())
+        .map(|(c, _)| c)
+}
+
+fn compare(
+    gold: &str,
+    pred: &str,
+    opts: &Options,
+    detail: bool,
+    gold_targets: Targets,
+    pred_targets: Targets,
+) -> Explanation {
+    num::reset_work();
+    let mut gs = parse_side(gold, opts, detail, gold_targets);
+    // A trusted gold with several boxes also stands for the set of them (math-verify's rule).
+    if gold_targets.latex
+        && let Some(set) = extract::boxes_as_set(gold)
+    {
+        gs.extend(parse_side(&set, opts, detail, Targets::default()));
+    }
+    let ps = answer_readings(parse_side(pred, opts, detail, pred_targets));
+    if ps.is_empty() {
+        let none = Side {
+            extracted: String::new(),
+            source: Source::Whole,
+            parsed: None,
+            normalized: None,
+            error: Some("no answer of the requested kind".into()),
+        };
+        return Explanation {
+            verdict: Verdict::NotEqual,
+            gold: gs.first().map(|r| r.side.clone()).unwrap_or_else(|| none.clone()),
+            pred: none,
+        };
+    }
     let mut best: Option<(Verdict, usize, usize)> = None;
     'outer: for (i, gr) in gs.iter().enumerate() {
         let (g, ge) = (&gr.side, &gr.expr);

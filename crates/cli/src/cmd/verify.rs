@@ -59,6 +59,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         float_rounding: args.float_rounding,
         strict: !args.lenient,
         allow_set_relation_comp: args.allow_set_relation_comp,
+        ..Options::default()
     };
     match (&args.gold, &args.pred, &args.jsonl) {
         (Some(gold), Some(pred), _) => single(gold, pred, &args, &opts),

@@ -1,0 +1,109 @@
+"""stepwise: bounded, thread-safe math answer verification and in-process rewards.
+
+>>> import stepwise
+>>> stepwise.verify("\\frac12", "0.5")
+True
+
+Every call is bounded by the verifier's caps (no signals, no timeouts, no threads of
+its own), so it is safe from any thread, asyncio task or process pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
+from . import _stepwise
+from ._stepwise import (
+    Rewards,
+    auroc,
+    brier,
+    check_arithmetic,
+    ece,
+    processbench_f1,
+    split_steps,
+    step_score,
+)
+from .client import AsyncClient, Client
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Rewards",
+    "auroc",
+    "brier",
+    "check_arithmetic",
+    "ece",
+    "explain",
+    "extract_answer",
+    "processbench_f1",
+    "split_steps",
+    "step_score",
+    "verdict",
+    "verify",
+    "verify_batch",
+]
+
+Gold = Union[str, int, float, Sequence[Union[str, int, float]]]
+
+
+def _golds(gold: Any) -> list[str]:
+    if gold is None:
+        return []
+    if isinstance(gold, (list, tuple)):
+        return [str(g) for g in gold if g is not None]
+    return [str(gold)]
+
+
+def verdict(gold: Gold, pred: str, **options: Any) -> str:
+    """The three-way verdict: ``"equal"``, ``"not_equal"`` or ``"undecided"``.
+
+    >>> stepwise.verdict("x^2+2x+1", "(x+1)^2")
+    'equal'
+
+    ``gold`` may be a list of acceptable answers (equal when any is). Options:
+    ``float_rounding`` (6), ``numeric_precision`` (15), ``strict`` (True),
+    ``allow_set_relation_comp`` (False).
+    """
+    return _stepwise.verdict(_golds(gold), str(pred), **options)
+
+
+def verify(gold: Gold, pred: str, **options: Any) -> bool:
+    """Whether ``pred`` is equivalent to ``gold`` (``undecided`` counts as False).
+
+    >>> stepwise.verify(["1/2", "0.5"], "\\frac{1}{2}")
+    True
+    """
+    return verdict(gold, pred, **options) == "equal"
+
+
+def explain(gold: str, pred: str, **options: Any) -> dict[str, Any]:
+    """The verdict with both sides' extracted, parsed and normalized forms.
+
+    >>> stepwise.explain("\\frac12", "0.5")["verdict"]
+    'equal'
+    """
+    return _stepwise.explain(str(gold), str(pred), **options)
+
+
+def verify_batch(
+    golds: Sequence[Gold], preds: Sequence[str], threads: Optional[int] = None, **options: Any
+) -> list[bool]:
+    """Verifies many pairs on a rayon pool with the GIL released; results in input order.
+
+    >>> stepwise.verify_batch(["1", "2"], ["1.0", "3"], threads=2)
+    [True, False]
+
+    ``threads=None`` uses one thread per core.
+    """
+    return _stepwise.verify_batch(
+        [_golds(g) for g in golds], [str(p) for p in preds], threads, **options
+    )
+
+
+def extract_answer(text: str) -> Optional[str]:
+    """The answer the verifier would judge in ``text`` (``None`` when there is none).
+
+    >>> stepwise.extract_answer("So the total is $\\boxed{42}$.")
+    '42'
+    """
+    return _stepwise.extract_answer(str(text))

@@ -1,0 +1,57 @@
+from typing import Any, Optional, Sequence
+
+def verdict(
+    golds: Sequence[str],
+    pred: str,
+    float_rounding: int = 6,
+    numeric_precision: int = 15,
+    strict: bool = True,
+    allow_set_relation_comp: bool = False,
+    gold_latex: bool = True,
+    gold_expr: bool = True,
+    pred_latex: bool = True,
+    pred_expr: bool = True,
+) -> str: ...
+def explain(
+    gold: str,
+    pred: str,
+    float_rounding: int = 6,
+    numeric_precision: int = 15,
+    strict: bool = True,
+    allow_set_relation_comp: bool = False,
+) -> dict[str, Any]: ...
+def verify_batch(
+    golds: Sequence[Sequence[str]],
+    preds: Sequence[str],
+    threads: Optional[int] = None,
+    float_rounding: int = 6,
+    numeric_precision: int = 15,
+    strict: bool = True,
+    allow_set_relation_comp: bool = False,
+) -> list[bool]: ...
+def extract_answer(text: str, latex: bool = True, expr: bool = True) -> Optional[str]: ...
+def split_steps(text: str, delimiter: str = "blank-line") -> list[str]: ...
+def check_arithmetic(text: str) -> list[dict[str, Any]]: ...
+def step_score(text: str) -> tuple[float, str]: ...
+def processbench_f1(labels: Sequence[int], predictions: Sequence[Optional[int]]) -> dict[str, Any]: ...
+def ece(probs: Sequence[float], outcomes: Sequence[bool]) -> float: ...
+def auroc(probs: Sequence[float], outcomes: Sequence[bool]) -> Optional[float]: ...
+def brier(probs: Sequence[float], outcomes: Sequence[bool]) -> float: ...
+
+class Rewards:
+    def __init__(
+        self, preset: Optional[str] = None, toml: Optional[str] = None, path: Optional[str] = None
+    ) -> None: ...
+    @property
+    def keys(self) -> list[str]: ...
+    def score(
+        self, prompt: str, response: str, gold: str, source: Optional[str] = None
+    ) -> dict[str, Any]: ...
+    def score_batch(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        golds: Sequence[str],
+        sources: Sequence[Optional[str]],
+        threads: Optional[int] = None,
+    ) -> list[dict[str, Any]]: ...
