@@ -198,8 +198,12 @@ pub async fn build(
     match format {
         Format::Parquet => stepwise_data::parquet_io::write_parquet_records(out, &rows)?,
         Format::Jsonl => stepwise_data::atomic::write_atomically(out, |file| {
-            stepwise_data::jsonl::write_jsonl(std::io::BufWriter::new(file), &rows)
-                .map_err(|e| stepwise_data::DataError::Io { path: out.to_path_buf(), source: e })
+            stepwise_data::jsonl::write_jsonl(std::io::BufWriter::new(file), &rows).map_err(|e| {
+                stepwise_data::DataError::Io {
+                    path: out.to_path_buf(),
+                    source: e,
+                }
+            })
         })?,
     }
     let manifest = Manifest {
@@ -219,7 +223,10 @@ pub async fn build(
         use std::io::Write;
         file.write_all(text.as_bytes())
             .and_then(|_| file.write_all(b"\n"))
-            .map_err(|e| stepwise_data::DataError::Io { path: mpath.clone(), source: e })
+            .map_err(|e| stepwise_data::DataError::Io {
+                path: mpath.clone(),
+                source: e,
+            })
     })?;
     Ok(BuildSummary {
         manifest,

@@ -151,7 +151,15 @@ impl Default for Options {
 /// (boxed, then answer phrases, then the last math environment, then the whole
 /// text; the last number of prose only). See the crate docs for what is judged.
 pub fn verify(gold: &str, pred: &str, opts: &Options) -> Verdict {
-    compare(gold, pred, opts, false, Targets::default(), Targets::default()).verdict
+    compare(
+        gold,
+        pred,
+        opts,
+        false,
+        Targets::default(),
+        Targets::default(),
+    )
+    .verdict
 }
 
 /// Whether a chosen `answer` is right for a problem with gold answer `gold`: `None`
@@ -392,7 +400,14 @@ fn raw_key(s: &str) -> String {
 /// Every gold candidate is tried against the prediction's answer (its readings); the
 /// first equal pair (or else the first pair) is reported.
 pub fn explain(gold: &str, pred: &str, opts: &Options) -> Explanation {
-    compare(gold, pred, opts, true, Targets::default(), Targets::default())
+    compare(
+        gold,
+        pred,
+        opts,
+        true,
+        Targets::default(),
+        Targets::default(),
+    )
 }
 
 /// [`explain`] with each side read only as the answers its [`Targets`] allow
@@ -445,7 +460,10 @@ fn compare(
         };
         return Explanation {
             verdict: Verdict::NotEqual,
-            gold: gs.first().map(|r| r.side.clone()).unwrap_or_else(|| none.clone()),
+            gold: gs
+                .first()
+                .map(|r| r.side.clone())
+                .unwrap_or_else(|| none.clone()),
             pred: none,
         };
     }

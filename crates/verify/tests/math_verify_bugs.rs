@@ -33,7 +33,10 @@ fn two_different_lines_differ() {
 
 #[test]
 fn root_of_inverse_is_inverse_of_root() {
-    assert_eq!(v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}"), Verdict::Equal);
+    assert_eq!(
+        v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}"),
+        Verdict::Equal
+    );
     assert_eq!(v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{n}"), Verdict::NotEqual);
 }
 

@@ -17,8 +17,8 @@ pub mod scale;
 pub mod serve;
 pub mod solve;
 pub mod verify;
-pub mod worker;
 pub mod view;
+pub mod worker;
 
 /// A multi-threaded tokio runtime for commands that talk to models or servers.
 #[allow(dead_code)]
