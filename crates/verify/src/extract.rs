@@ -203,10 +203,12 @@ pub fn candidates_for(text: &str, targets: Targets) -> Vec<(String, Source)> {
         .collect();
     // A LaTeX-only side without a box or math environment in its candidates may still
     // hold one that a plain reading came first for.
-    if targets.latex && !targets.expr && out.is_empty() {
-        if let Some(b) = boxed(tail(text, MAX_TEXT_BYTES)) {
-            out.push((b.content, Source::Boxed));
-        }
+    if targets.latex
+        && !targets.expr
+        && out.is_empty()
+        && let Some(b) = boxed(tail(text, MAX_TEXT_BYTES))
+    {
+        out.push((b.content, Source::Boxed));
     }
     out
 }
@@ -249,7 +251,7 @@ fn strip_bold(text: &str) -> std::borrow::Cow<'_, str> {
         if opens {
             let inner_start = i + 2;
             let close = text[inner_start..]
-                .find(|c: char| c == '\n' || c == m as char)
+                .find(['\n', m as char])
                 .map(|k| inner_start + k);
             if let Some(c) = close
                 && b[c] == m
