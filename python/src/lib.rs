@@ -81,7 +81,11 @@ fn verdict_any(golds: &[String], pred: &str, o: &Options, gt: Targets, pt: Targe
             best = v;
         }
     }
-    if golds.is_empty() { Verdict::NotEqual } else { best }
+    if golds.is_empty() {
+        Verdict::NotEqual
+    } else {
+        best
+    }
 }
 
 #[pyfunction]
@@ -100,8 +104,16 @@ fn verdict(
     pred_latex: bool,
     pred_expr: bool,
 ) -> &'static str {
-    let o = options(float_rounding, numeric_precision, strict, allow_set_relation_comp);
-    let (gt, pt) = (targets(gold_latex, gold_expr), targets(pred_latex, pred_expr));
+    let o = options(
+        float_rounding,
+        numeric_precision,
+        strict,
+        allow_set_relation_comp,
+    );
+    let (gt, pt) = (
+        targets(gold_latex, gold_expr),
+        targets(pred_latex, pred_expr),
+    );
     verdict_name(py.detach(|| verdict_any(&golds, &pred, &o, gt, pt)))
 }
 
@@ -116,7 +128,12 @@ fn explain<'py>(
     strict: bool,
     allow_set_relation_comp: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let o = options(float_rounding, numeric_precision, strict, allow_set_relation_comp);
+    let o = options(
+        float_rounding,
+        numeric_precision,
+        strict,
+        allow_set_relation_comp,
+    );
     let ex = py.detach(|| stepwise_verify::explain(&gold, &pred, &o));
     let d = PyDict::new(py);
     d.set_item("verdict", verdict_name(ex.verdict))?;
@@ -152,7 +169,12 @@ fn verify_batch(
             preds.len()
         )));
     }
-    let o = options(float_rounding, numeric_precision, strict, allow_set_relation_comp);
+    let o = options(
+        float_rounding,
+        numeric_precision,
+        strict,
+        allow_set_relation_comp,
+    );
     let p = pool(threads)?;
     let d = Targets::default();
     Ok(py.detach(|| {
@@ -181,7 +203,10 @@ struct Rewards {
     limits: Limits,
 }
 
-fn score_dict<'py>(py: Python<'py>, s: &stepwise_serve::reward::Scored) -> PyResult<Bound<'py, PyDict>> {
+fn score_dict<'py>(
+    py: Python<'py>,
+    s: &stepwise_serve::reward::Scored,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("reward", s.result.reward)?;
     d.set_item("components", s.result.components.clone())?;
@@ -229,7 +254,12 @@ impl Rewards {
         let limits = Limits {
             max_answer_bytes: cfg.server.max_answer_bytes,
         };
-        Ok(Self { default, sources, keys, limits })
+        Ok(Self {
+            default,
+            sources,
+            keys,
+            limits,
+        })
     }
 
     /// Every component name any source can produce, in a stable order.
@@ -247,7 +277,10 @@ impl Rewards {
         gold: String,
         source: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let s = py.detach(|| self.function(source.as_deref()).score(&prompt, &response, &gold, &self.limits));
+        let s = py.detach(|| {
+            self.function(source.as_deref())
+                .score(&prompt, &response, &gold, &self.limits)
+        });
         score_dict(py, &s)
     }
 
@@ -276,7 +309,12 @@ impl Rewards {
                 (0..n)
                     .into_par_iter()
                     .map(|i| {
-                        self.function(sources[i].as_deref()).score(&prompts[i], &responses[i], &golds[i], &self.limits)
+                        self.function(sources[i].as_deref()).score(
+                            &prompts[i],
+                            &responses[i],
+                            &golds[i],
+                            &self.limits,
+                        )
                     })
                     .collect()
             })
@@ -288,8 +326,13 @@ impl Rewards {
 #[pyfunction]
 #[pyo3(signature = (text, delimiter="blank-line"))]
 fn split_steps(text: &str, delimiter: &str) -> PyResult<Vec<String>> {
-    let splitter = stepwise_serve::reward::parse_delimiter(delimiter).map_err(PyValueError::new_err)?;
-    let r = stepwise_core::Rationale::parse(text, &splitter, &stepwise_core::AnswerExtractor::default());
+    let splitter =
+        stepwise_serve::reward::parse_delimiter(delimiter).map_err(PyValueError::new_err)?;
+    let r = stepwise_core::Rationale::parse(
+        text,
+        &splitter,
+        &stepwise_core::AnswerExtractor::default(),
+    );
     Ok(r.steps.into_iter().map(|s| s.text).collect())
 }
 
@@ -321,14 +364,24 @@ fn step_score(text: &str) -> (f64, String) {
 }
 
 #[pyfunction]
-fn processbench_f1<'py>(py: Python<'py>, labels: Vec<i64>, predictions: Vec<Option<i64>>) -> PyResult<Bound<'py, PyDict>> {
+fn processbench_f1<'py>(
+    py: Python<'py>,
+    labels: Vec<i64>,
+    predictions: Vec<Option<i64>>,
+) -> PyResult<Bound<'py, PyDict>> {
     use stepwise_eval::processbench::{Prediction, subset_metrics};
     if labels.len() != predictions.len() {
-        return Err(PyValueError::new_err("labels and predictions differ in length"));
+        return Err(PyValueError::new_err(
+            "labels and predictions differ in length",
+        ));
     }
     let m = subset_metrics(
         "python",
-        labels.into_iter().zip(predictions.into_iter().map(|p| p.map_or(Prediction::Unparseable, Prediction::Index))),
+        labels.into_iter().zip(
+            predictions
+                .into_iter()
+                .map(|p| p.map_or(Prediction::Unparseable, Prediction::Index)),
+        ),
     );
     let d = PyDict::new(py);
     d.set_item("f1", m.f1)?;
@@ -341,7 +394,9 @@ fn processbench_f1<'py>(py: Python<'py>, labels: Vec<i64>, predictions: Vec<Opti
 
 fn pairs(probs: Vec<f64>, outcomes: Vec<bool>) -> PyResult<Vec<(f64, bool)>> {
     if probs.len() != outcomes.len() {
-        return Err(PyValueError::new_err("probabilities and outcomes differ in length"));
+        return Err(PyValueError::new_err(
+            "probabilities and outcomes differ in length",
+        ));
     }
     Ok(probs.into_iter().zip(outcomes).collect())
 }

@@ -191,8 +191,10 @@ pub fn candidates_for(text: &str, targets: Targets) -> Vec<(String, Source)> {
     let envs = find_math(tail(text, MAX_TEXT_BYTES));
     let t = tail(text, MAX_TEXT_BYTES);
     // An answer phrase's answer written in math (`final answer is $14{,}916$`) is LaTeX.
-    let in_math =
-        |c: &str| envs.iter().any(|&(_, a, b, _)| t[a..b].contains(c.trim()) && !c.trim().is_empty());
+    let in_math = |c: &str| {
+        envs.iter()
+            .any(|&(_, a, b, _)| t[a..b].contains(c.trim()) && !c.trim().is_empty())
+    };
     let mut out: Vec<(String, Source)> = candidates(text)
         .into_iter()
         .filter(|(c, s)| {
@@ -242,7 +244,8 @@ fn strip_bold(text: &str) -> std::borrow::Cow<'_, str> {
         let opens = (m == b'*' || m == b'_')
             && b[i + 1] == m
             && (i == 0 || matches!(b[i - 1], b' ' | b'\n' | b'\t' | b'(' | b':'))
-            && b.get(i + 2).is_some_and(|c| !c.is_ascii_whitespace() && *c != m);
+            && b.get(i + 2)
+                .is_some_and(|c| !c.is_ascii_whitespace() && *c != m);
         if opens {
             let inner_start = i + 2;
             let close = text[inner_start..]
@@ -251,7 +254,8 @@ fn strip_bold(text: &str) -> std::borrow::Cow<'_, str> {
             if let Some(c) = close
                 && b[c] == m
                 && b.get(c + 1) == Some(&m)
-                && b.get(c + 2).is_none_or(|n| !n.is_ascii_alphanumeric() && *n != m)
+                && b.get(c + 2)
+                    .is_none_or(|n| !n.is_ascii_alphanumeric() && *n != m)
                 && !b[c - 1].is_ascii_whitespace()
             {
                 out.push_str(&text[last..i]);

@@ -33,7 +33,10 @@ fn two_different_lines_differ() {
 
 #[test]
 fn root_of_inverse_is_inverse_of_root() {
-    assert_eq!(v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}"), Verdict::Equal);
+    assert_eq!(
+        v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}"),
+        Verdict::Equal
+    );
     assert_eq!(v("\\sqrt{\\frac{1}{n}}", "\\frac{1}{n}"), Verdict::NotEqual);
 }
 
@@ -49,4 +52,12 @@ fn power_tower_is_decided_without_hanging() {
     // Never equal to 2; the caps may leave it undecided, which scores 0.
     assert_ne!(got, Verdict::Equal);
     assert_ne!(v("9^{9^{9^{9}}}", "9^{9^{9^{8}}}"), Verdict::Equal);
+}
+
+#[test]
+fn escapes_eaten_by_a_string_literal_are_read_back() {
+    // Python's "\\frac12" without r"" is a form feed and `rac12`.
+    assert_eq!(v("\u{c}rac12", "0.5"), Verdict::Equal);
+    assert_eq!(v("\u{8}oxed{3}", "3"), Verdict::Equal);
+    assert_eq!(v("\u{c}rac12", "0.6"), Verdict::NotEqual);
 }
