@@ -3,15 +3,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-
 from stepwise import AsyncClient, Client
 from stepwise.client import ServeError
 
 
 class _Handler(BaseHTTPRequestHandler):
-    calls = []
+    calls: list = []  # noqa: RUF012 (shared with the tests on purpose)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Handler.calls.append((self.path, self.headers.get("Authorization"), body))
         if len(_Handler.calls) == 1:

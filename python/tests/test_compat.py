@@ -24,11 +24,11 @@ def run_case(c):
     g, p = parse(c["gold"], cfg), parse(c["pred"], cfg)
     kw = {}
     if c["harness"] == "compare_strings":
-        kw = dict(
-            float_rounding=c["precision"] if c["precision"] is not None else 6,
-            strict=True if c["strict"] is None else c["strict"],
-            allow_set_relation_comp=bool(c["allow_set_relation_comp"]),
-        )
+        kw = {
+            "float_rounding": c["precision"] if c["precision"] is not None else 6,
+            "strict": True if c["strict"] is None else c["strict"],
+            "allow_set_relation_comp": bool(c["allow_set_relation_comp"]),
+        }
     return verify(g, p, **kw)
 
 

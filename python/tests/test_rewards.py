@@ -1,7 +1,6 @@
 import asyncio
 
 import pytest
-
 import stepwise
 from stepwise.rewards import (
     Rewards,

@@ -427,10 +427,31 @@ pub fn explain_targets(
 /// allowed candidate that parses (`None` when there is none).
 pub fn extract_answer(text: &str, targets: Targets) -> Option<String> {
     num::reset_work();
-    extract::candidates_for(text, targets)
+    extract::candidates_for(&restore_escapes(text), targets)
         .into_iter()
         .find(|(c, _)| parse::parse(c).is_ok())
         .map(|(c, _)| c)
+}
+
+/// Control characters that only an unescaped string literal puts in math text, read back
+/// as the LaTeX command they ate: `"\frac12"` written in Python without `r""` holds a form
+/// feed and `rac12` (also backspace for `\b…`, vertical tab for `\v…`, bell for `\a…`).
+/// Tabs, newlines and carriage returns are whitespace and stay as they are.
+fn restore_escapes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['\u{7}', '\u{8}', '\u{b}', '\u{c}']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn compare(
@@ -441,6 +462,8 @@ fn compare(
     gold_targets: Targets,
     pred_targets: Targets,
 ) -> Explanation {
+    let (gold, pred) = (restore_escapes(gold), restore_escapes(pred));
+    let (gold, pred) = (gold.as_ref(), pred.as_ref());
     num::reset_work();
     let mut gs = parse_side(gold, opts, detail, gold_targets);
     // A trusted gold with several boxes also stands for the set of them (math-verify's rule).

@@ -53,3 +53,11 @@ fn power_tower_is_decided_without_hanging() {
     assert_ne!(got, Verdict::Equal);
     assert_ne!(v("9^{9^{9^{9}}}", "9^{9^{9^{8}}}"), Verdict::Equal);
 }
+
+#[test]
+fn escapes_eaten_by_a_string_literal_are_read_back() {
+    // Python's "\\frac12" without r"" is a form feed and `rac12`.
+    assert_eq!(v("\u{c}rac12", "0.5"), Verdict::Equal);
+    assert_eq!(v("\u{8}oxed{3}", "3"), Verdict::Equal);
+    assert_eq!(v("\u{c}rac12", "0.6"), Verdict::NotEqual);
+}

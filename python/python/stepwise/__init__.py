@@ -10,7 +10,8 @@ its own), so it is safe from any thread, asyncio task or process pool.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 from . import _stepwise
 from ._stepwise import (
@@ -86,7 +87,7 @@ def explain(gold: str, pred: str, **options: Any) -> dict[str, Any]:
 
 
 def verify_batch(
-    golds: Sequence[Gold], preds: Sequence[str], threads: Optional[int] = None, **options: Any
+    golds: Sequence[Gold], preds: Sequence[str], threads: int | None = None, **options: Any
 ) -> list[bool]:
     """Verifies many pairs on a rayon pool with the GIL released; results in input order.
 
@@ -100,7 +101,7 @@ def verify_batch(
     )
 
 
-def extract_answer(text: str) -> Optional[str]:
+def extract_answer(text: str) -> str | None:
     """The answer the verifier would judge in ``text`` (``None`` when there is none).
 
     >>> stepwise.extract_answer("So the total is $\\boxed{42}$.")

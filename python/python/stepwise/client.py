@@ -14,7 +14,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import Any
 
 
 class ServeError(RuntimeError):
@@ -27,7 +27,7 @@ class Client:
     def __init__(
         self,
         url: str,
-        token: Optional[str] = None,
+        token: str | None = None,
         timeout: float = 30.0,
         retries: int = 5,
         backoff: float = 0.1,
@@ -38,7 +38,7 @@ class Client:
         self.retries = retries
         self.backoff = backoff
 
-    def _wait(self, attempt: int, retry_after: Optional[str]) -> float:
+    def _wait(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
             try:
                 return max(0.0, float(retry_after))
@@ -46,13 +46,13 @@ class Client:
                 pass
         return self.backoff * (2**attempt)
 
-    def request(self, path: str, body: Optional[dict] = None) -> Any:
+    def request(self, path: str, body: dict | None = None) -> Any:
         """One JSON request with retries; returns the decoded answer."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        last: Optional[BaseException] = None
+        last: BaseException | None = None
         for attempt in range(self.retries + 1):
             req = urllib.request.Request(
                 self.url + path, data=data, headers=headers, method="GET" if data is None else "POST"
@@ -89,7 +89,7 @@ class Client:
 class AsyncClient(Client):
     """The same requests as awaitables (each runs in a worker thread)."""
 
-    async def arequest(self, path: str, body: Optional[dict] = None) -> Any:
+    async def arequest(self, path: str, body: dict | None = None) -> Any:
         return await asyncio.to_thread(Client.request, self, path, body)
 
     async def ahealth(self) -> Any:

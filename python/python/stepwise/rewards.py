@@ -10,14 +10,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from ._stepwise import Rewards
 
-__all__ = ["gold_text", "openrlhf_reward_func", "trl_reward", "verl_compute_score", "Rewards"]
+__all__ = ["Rewards", "gold_text", "openrlhf_reward_func", "trl_reward", "verl_compute_score"]
 
 
-def gold_text(gold: Any) -> Optional[str]:
+def gold_text(gold: Any) -> str | None:
     """A gold label as text: numbers printed, a list as its acceptable answers joined by
     `` or `` is not used; the first element is taken per alternative by the caller.
     ``None`` stays ``None`` (no gold: the item gets no accuracy reward).
@@ -34,10 +35,10 @@ def gold_text(gold: Any) -> Optional[str]:
     return str(gold)
 
 
-def _score_any(r: Rewards, prompt: str, resp: str, gold: Any, source: Optional[str]) -> dict:
+def _score_any(r: Rewards, prompt: str, resp: str, gold: Any, source: str | None) -> dict:
     """Scores against a gold that may be a list of acceptable answers (the best one)."""
     golds = gold if isinstance(gold, (list, tuple)) else [gold]
-    best: Optional[dict] = None
+    best: dict | None = None
     for g in golds:
         t = gold_text(g)
         s = r.score(prompt, resp, "" if t is None else t, source)
@@ -68,13 +69,13 @@ def _prompt_text(p: Any) -> str:
 
 
 def trl_reward(
-    preset: Optional[str] = None,
-    toml: Optional[str] = None,
-    path: Optional[str] = None,
+    preset: str | None = None,
+    toml: str | None = None,
+    path: str | None = None,
     gold_column: str = "solution",
     think_prefilled: bool = False,
-    threads: Optional[int] = None,
-) -> Callable[..., list[Optional[float]]]:
+    threads: int | None = None,
+) -> Callable[..., list[float | None]]:
     """A reward function for ``trl.GRPOTrainer(reward_funcs=[...])``.
 
     >>> f = trl_reward(preset="deepseek-r1")
@@ -109,7 +110,7 @@ def trl_reward(
         ps = [(_prompt_text(p) + ("<think>" if think_prefilled else "")) for p in prompts]
         if len(ps) != n:
             ps = (ps + [""] * n)[:n]
-        out: list[Optional[float]] = []
+        out: list[float | None] = []
         comps: dict[str, list[float]] = {}
         for p, c, g in zip(ps, completions, golds):
             if g is None:
@@ -146,7 +147,7 @@ def trl_reward_async(**kw: Any) -> Callable[..., Any]:
 
 
 def verl_compute_score(
-    preset: Optional[str] = None, toml: Optional[str] = None, path: Optional[str] = None
+    preset: str | None = None, toml: str | None = None, path: str | None = None
 ) -> Callable[..., Any]:
     """verl's ``compute_score``, single and batch form, with one stable key set.
 
@@ -191,7 +192,7 @@ def verl_compute_score(
 
 
 def openrlhf_reward_func(
-    preset: Optional[str] = None, toml: Optional[str] = None, path: Optional[str] = None
+    preset: str | None = None, toml: str | None = None, path: str | None = None
 ) -> Callable[..., dict]:
     """OpenRLHF's ``reward_func(queries, prompts, labels)`` for ``--reward.remote_url file.py``.
 

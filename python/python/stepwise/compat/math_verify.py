@@ -14,8 +14,9 @@ bounded by construction and uses no signals, so it works off the main thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Union
 
 from .. import _stepwise
 
@@ -83,7 +84,7 @@ def parse(
     extraction_config: Sequence[Any] = _DEFAULT,
     fallback_mode: str = "first_match",
     extraction_mode: str = "any_match",
-    parsing_timeout: Optional[int] = 5,
+    parsing_timeout: int | None = 5,
     raise_on_error: bool = False,
 ) -> list[Any]:
     """math-verify's ``parse``: ``[Parsed, extracted]``, or ``[]`` when nothing is found.
@@ -131,7 +132,7 @@ def verify(
     numeric_precision: int = 15,
     strict: bool = True,
     allow_set_relation_comp: bool = False,
-    timeout_seconds: Optional[int] = 5,
+    timeout_seconds: int | None = 5,
     raise_on_error: bool = False,
 ) -> bool:
     """math-verify's ``verify``: True when any gold matches any target.
