@@ -81,8 +81,14 @@ fn wrong_stays_wrong(data: &[u8]) {
     let [g0, g1, gd, w0, w1, wd, gf, wf, how, rest @ ..] = data else {
         return;
     };
-    let (gn, gd) = (i64::from(i16::from_le_bytes([*g0, *g1])), i64::from(gd % 16) + 1);
-    let (wn, wd) = (i64::from(i16::from_le_bytes([*w0, *w1])), i64::from(wd % 16) + 1);
+    let (gn, gd) = (
+        i64::from(i16::from_le_bytes([*g0, *g1])),
+        i64::from(gd % 16) + 1,
+    );
+    let (wn, wd) = (
+        i64::from(i16::from_le_bytes([*w0, *w1])),
+        i64::from(wd % 16) + 1,
+    );
     if gn * wd == wn * gd {
         return;
     }
@@ -99,7 +105,11 @@ fn wrong_stays_wrong(data: &[u8]) {
     let v = verify(&gold, &pred, &o);
     assert_ne!(v, Verdict::Equal, "gold {gold:?} pred {pred:?}");
     let v = verify_text(&gold, &pred, &o);
-    assert_ne!(v, Verdict::Equal, "verify_text: gold {gold:?} pred {pred:?}");
+    assert_ne!(
+        v,
+        Verdict::Equal,
+        "verify_text: gold {gold:?} pred {pred:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -116,6 +126,7 @@ fuzz_target!(|data: &[u8]| {
         strict: false,
         allow_set_relation_comp: true,
         float_rounding: 2,
+        ..Options::default()
     };
     let _ = verify(pred, gold, &lenient);
 });

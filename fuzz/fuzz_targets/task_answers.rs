@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let names = ["Zoey", "Oliver", "Mia", "Ethan"];
     let _ = stepwise_tasks::knights::parse_answer(text, &names);
     let _ = stepwise_tasks::knights::parse_gold(text);
