@@ -1,4 +1,4 @@
-"""TRL reward function backed by the stepwise reward server.
+"""TRL reward function backed by a remote ``stepwise serve`` (one request per batch).
 
     from trl import GRPOTrainer
     from trl_reward import StepwiseReward
@@ -6,64 +6,32 @@
     trainer = GRPOTrainer(model=..., reward_funcs=[StepwiseReward(gold_key="answer")],
                           train_dataset=dataset)   # dataset has an "answer" column
 
-TRL calls ``reward_funcs(prompts=..., completions=..., **dataset_columns)``; completions
-may be strings or chat messages. One HTTP request per batch. Standard library only.
+No server needed: ``stepwise.rewards.trl_reward(preset=...)`` is the same function
+in-process. Both are ``stepwise.rewards.trl_reward``: completions as strings or chat
+messages, ``None`` gold gives a ``None`` reward (TRL ignores it), fewer golds than
+completions is an error, components are logged through TRL's ``log_metric``; set
+``think_prefilled=True`` when the chat template opens the assistant turn with ``<think>``.
 Set STEPWISE_REWARD_URL (default http://127.0.0.1:8000) and STEPWISE_AUTH_TOKEN.
 """
 
-import json
 import os
-import time
-import urllib.error
-import urllib.request
+
+from stepwise import RemoteRewards
+from stepwise.rewards import trl_reward
 
 
-def _text(x):
-    """A plain string from a TRL prompt/completion (string or list of chat messages)."""
-    if isinstance(x, str):
-        return x
-    if isinstance(x, list):
-        return "".join(m.get("content", "") if isinstance(m, dict) else str(m) for m in x)
-    return str(x)
-
-
-class StepwiseReward:
-    """Callable reward: one float per completion."""
-
-    def __init__(self, url=None, gold_key="answer", token=None, data_source=None, timeout=600):
-        self.url = (url or os.environ.get("STEPWISE_REWARD_URL", "http://127.0.0.1:8000")).rstrip("/")
-        self.gold_key = gold_key
-        self.token = token or os.environ.get("STEPWISE_AUTH_TOKEN")
-        self.data_source = data_source
-        self.timeout = timeout
-        self.__name__ = "stepwise"  # TRL logs rewards under the function's name
-
-    def _post(self, path, payload, retries=5):
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = "Bearer " + self.token
-        for attempt in range(retries):
-            req = urllib.request.Request(self.url + path, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
-            except urllib.error.HTTPError as e:
-                if e.code == 503 and attempt + 1 < retries:
-                    time.sleep(float(e.headers.get("Retry-After", "1")))
-                    continue
-                raise RuntimeError(f"{self.url}{path}: HTTP {e.code}: {e.read().decode(errors='replace')}") from e
-        raise RuntimeError(f"{self.url}{path}: still busy after {retries} tries")
-
-    def __call__(self, prompts, completions, **kwargs):
-        golds = kwargs.get(self.gold_key)
-        if golds is None:
-            raise KeyError(f"the dataset has no '{self.gold_key}' column (set gold_key=...)")
-        items = []
-        for p, c, g in zip(prompts, completions, golds):
-            item = {"prompt": _text(p), "response": _text(c), "gold": str(g)}
-            if self.data_source:
-                item["data_source"] = self.data_source
-            items.append(item)
-        results = self._post("/v1/rewards", {"items": items})["results"]
-        return [r["reward"] for r in results]
+# A function with the class-like name earlier versions had (StepwiseReward(...) still works).
+def StepwiseReward(
+    url=None, gold_key="answer", token=None, data_source=None, think_prefilled=False, timeout=600
+):
+    """A TRL reward function scoring on the server at ``url``."""
+    backend = RemoteRewards(
+        url or os.environ.get("STEPWISE_REWARD_URL", "http://127.0.0.1:8000"),
+        token=token or os.environ.get("STEPWISE_AUTH_TOKEN"),
+        timeout=timeout,
+    )
+    f = trl_reward(
+        backend=backend, gold_column=gold_key, think_prefilled=think_prefilled, source=data_source
+    )
+    f.__name__ = "stepwise"  # TRL logs rewards under the function's name
+    return f

@@ -24,11 +24,12 @@ from ._stepwise import (
     split_steps,
     step_score,
 )
-from .client import AsyncClient, Client
+from .client import AsyncClient, Client, RemoteRewards
 
 __all__ = [
     "AsyncClient",
     "Client",
+    "RemoteRewards",
     "Rewards",
     "auroc",
     "brier",
@@ -58,6 +59,7 @@ def _golds(gold: Any) -> list[str]:
 def verdict(gold: Gold, pred: str, **options: Any) -> str:
     """The three-way verdict: ``"equal"``, ``"not_equal"`` or ``"undecided"``.
 
+    >>> import stepwise
     >>> stepwise.verdict("x^2+2x+1", "(x+1)^2")
     'equal'
 
@@ -71,6 +73,7 @@ def verdict(gold: Gold, pred: str, **options: Any) -> str:
 def verify(gold: Gold, pred: str, **options: Any) -> bool:
     """Whether ``pred`` is equivalent to ``gold`` (``undecided`` counts as False).
 
+    >>> import stepwise
     >>> stepwise.verify(["1/2", "0.5"], "\\frac{1}{2}")
     True
     """
@@ -80,6 +83,7 @@ def verify(gold: Gold, pred: str, **options: Any) -> bool:
 def explain(gold: str, pred: str, **options: Any) -> dict[str, Any]:
     """The verdict with both sides' extracted, parsed and normalized forms.
 
+    >>> import stepwise
     >>> stepwise.explain("\\frac12", "0.5")["verdict"]
     'equal'
     """
@@ -91,6 +95,7 @@ def verify_batch(
 ) -> list[bool]:
     """Verifies many pairs on a rayon pool with the GIL released; results in input order.
 
+    >>> import stepwise
     >>> stepwise.verify_batch(["1", "2"], ["1.0", "3"], threads=2)
     [True, False]
 
@@ -104,6 +109,7 @@ def verify_batch(
 def extract_answer(text: str) -> str | None:
     """The answer the verifier would judge in ``text`` (``None`` when there is none).
 
+    >>> import stepwise
     >>> stepwise.extract_answer("So the total is $\\boxed{42}$.")
     '42'
     """

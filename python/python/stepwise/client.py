@@ -1,7 +1,7 @@
-"""A client for a remote ``stepwise serve`` (sync and async), standard library only.
+"""A client for a remote ``stepwise serve`` (sync and async), standard library only::
 
->>> c = Client("http://127.0.0.1:8000")  # doctest: +SKIP
->>> c.rewards([{"response": "\\\\boxed{4}", "gold": "4"}])  # doctest: +SKIP
+    c = Client("http://127.0.0.1:8000")
+    c.rewards([{"response": "\\\\boxed{4}", "gold": "4"}])["results"][0]["reward"]  # 1.0
 
 Retries on 503/429 and connection errors, waiting what ``Retry-After`` says (else an
 exponential backoff), at most ``retries`` times.
@@ -14,6 +14,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -85,6 +86,10 @@ class Client:
     def get_reward(self, queries: list[str], prompts: list[str], labels: list[Any]) -> Any:
         return self.request("/get_reward", {"query": queries, "prompts": prompts, "labels": labels})
 
+    def step_rewards(self, items: list[dict], **options: Any) -> Any:
+        """``/v1/step_rewards``; ``options``: ``scorer``, ``aggregation``, ``delimiter``."""
+        return self.request("/v1/step_rewards", {"items": items, **options})
+
 
 class AsyncClient(Client):
     """The same requests as awaitables (each runs in a worker thread)."""
@@ -100,3 +105,75 @@ class AsyncClient(Client):
 
     async def averify(self, pairs: list[dict]) -> Any:
         return await self.arequest("/v1/verify", {"pairs": pairs})
+
+    async def aget_reward(self, queries: list[str], prompts: list[str], labels: list[Any]) -> Any:
+        body = {"query": queries, "prompts": prompts, "labels": labels}
+        return await self.arequest("/get_reward", body)
+
+    async def astep_rewards(self, items: list[dict], **options: Any) -> Any:
+        return await self.arequest("/v1/step_rewards", {"items": items, **options})
+
+
+# Component names of the built-in presets and clients/rewards.example.toml.
+DEFAULT_KEYS = ("accuracy", "format", "length", "step_check")
+
+
+class RemoteRewards:
+    """A remote ``stepwise serve`` as the scoring backend of :mod:`stepwise.rewards`' trainer
+    adapters: each batch is one ``POST /v1/rewards`` request::
+
+        from stepwise.rewards import trl_reward
+        f = trl_reward(backend=RemoteRewards("http://127.0.0.1:8000"))
+
+    ``keys`` are the component names the adapters report for every item (verl needs one key
+    set for all items; a component the server does not return for an item is 0).
+    """
+
+    def __init__(
+        self,
+        url: str | Client,
+        token: str | None = None,
+        keys: Sequence[str] = DEFAULT_KEYS,
+        **client_options: Any,
+    ) -> None:
+        self.client = url if isinstance(url, Client) else Client(url, token=token, **client_options)
+        self._keys = list(keys)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def score_batch(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        golds: Sequence[str],
+        sources: Sequence[str | None],
+        threads: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One request for the batch; results as :meth:`stepwise.Rewards.score_batch` gives
+        them (``verdict`` is ``None``: the server does not send it)."""
+        if not responses:
+            return []
+        items = []
+        for p, c, g, s in zip(prompts, responses, golds, sources):
+            item = {"prompt": p, "response": c, "gold": g}
+            if s is not None:
+                item["data_source"] = s
+            items.append(item)
+        results = self.client.rewards(items)["results"]
+        if len(results) != len(items):
+            raise ServeError(
+                f"{self.client.url}/v1/rewards: {len(results)} results for {len(items)} items"
+            )
+        return [
+            {
+                "reward": float(r["reward"]),
+                "components": dict(r.get("components", {})),
+                "answer": r.get("answer"),
+                "verdict": None,
+                "no_answer": r.get("answer") is None,
+                "timed_out": bool(r.get("timed_out", False)),
+            }
+            for r in results
+        ]

@@ -1,5 +1,6 @@
-"""In-process rewards for TRL, verl and OpenRLHF: the reward functions and TOML/presets of
-``stepwise serve``, without a server.
+"""Rewards for TRL, verl and OpenRLHF: the reward functions and TOML/presets of
+``stepwise serve``, in-process (no server), or from a remote ``stepwise serve`` with
+``backend=RemoteRewards(url)``.
 
 >>> from stepwise.rewards import trl_reward
 >>> f = trl_reward()
@@ -11,17 +12,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ._stepwise import Rewards
 
-__all__ = ["Rewards", "gold_text", "openrlhf_reward_func", "trl_reward", "verl_compute_score"]
+__all__ = [
+    "Backend",
+    "Rewards",
+    "gold_text",
+    "message_text",
+    "openrlhf_reward_func",
+    "score_items",
+    "trl_reward",
+    "trl_reward_async",
+    "verl_compute_score",
+]
 
 
 def gold_text(gold: Any) -> str | None:
-    """A gold label as text: numbers printed, a list as its acceptable answers joined by
-    `` or `` is not used; the first element is taken per alternative by the caller.
-    ``None`` stays ``None`` (no gold: the item gets no accuracy reward).
+    """One gold label as text: numbers printed (``24.0`` as ``24``), booleans in lower case;
+    ``None`` stays ``None`` (no gold: the item gets no accuracy reward). Lists of acceptable
+    answers are handled by :func:`score_items`.
 
     >>> gold_text(24), gold_text(None), gold_text("7")
     ('24', None, '7')
@@ -35,37 +46,82 @@ def gold_text(gold: Any) -> str | None:
     return str(gold)
 
 
-def _score_any(r: Rewards, prompt: str, resp: str, gold: Any, source: str | None) -> dict:
-    """Scores against a gold that may be a list of acceptable answers (the best one)."""
-    golds = gold if isinstance(gold, (list, tuple)) else [gold]
-    best: dict | None = None
-    for g in golds:
-        t = gold_text(g)
-        s = r.score(prompt, resp, "" if t is None else t, source)
-        if t is None:
-            s["components"] = {k: (0.0 if k == "accuracy" else v) for k, v in s["components"].items()}
-        if best is None or s["reward"] > best["reward"]:
-            best = s
-    if best is None:
-        best = r.score(prompt, resp, "", source)
-    return best
+class Backend(Protocol):
+    """What the trainer adapters score with: in-process :class:`Rewards`, or
+    :class:`stepwise.client.RemoteRewards` for a ``stepwise serve``."""
+
+    @property
+    def keys(self) -> list[str]: ...
+
+    def score_batch(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        golds: Sequence[str],
+        sources: Sequence[str | None],
+        threads: int | None = None,
+    ) -> list[dict[str, Any]]: ...
 
 
-def _text(x: Any) -> str:
-    """A TRL prompt or completion: a string, or a conversational list of messages."""
+def _backend(preset: str | None, toml: str | None, path: str | None, backend: Any) -> Any:
+    if backend is not None:
+        if preset or toml or path:
+            raise ValueError("give either backend= or preset/toml/path, not both")
+        return backend
+    return Rewards(preset=preset, toml=toml, path=path)
+
+
+def score_items(
+    r: Backend,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    golds: Sequence[Any],
+    sources: Sequence[str | None],
+    threads: int | None = None,
+) -> list[dict[str, Any]]:
+    """Scores item ``i`` against ``golds[i]`` in one batch: a list gold is a set of acceptable
+    answers (the best-scoring one counts); a ``None`` gold is scored with its accuracy
+    component set to 0 (no gold, no accuracy).
+
+    >>> [s["reward"] for s in score_items(Rewards(preset="gsm8k"), ["", ""], ["#### 7", "#### 7"],
+    ...                                    [["6", 7], None], [None, None])]
+    [1.0, 0.0]
+    """
+    owner: list[int] = []
+    no_gold: list[bool] = []
+    flat: tuple[list[str], list[str], list[str], list[str | None]] = ([], [], [], [])
+    for i, (p, c, g, src) in enumerate(zip(prompts, responses, golds, sources)):
+        alts = [gold_text(a) for a in g] if isinstance(g, (list, tuple)) else [gold_text(g)]
+        for t in alts or [None]:
+            owner.append(i)
+            no_gold.append(t is None)
+            for col, v in zip(flat, (p, c, "" if t is None else t, src)):
+                col.append(v)
+    scored = r.score_batch(*flat, threads=threads)
+    best: list[dict[str, Any] | None] = [None] * len(responses)
+    for i, missing, s in zip(owner, no_gold, scored):
+        if missing:
+            comps = s["components"]
+            s["components"] = {k: (0.0 if k == "accuracy" else v) for k, v in comps.items()}
+        b = best[i]
+        if b is None or s["reward"] > b["reward"]:
+            best[i] = s
+    return [b for b in best if b is not None]
+
+
+def message_text(x: Any) -> str:
+    """A TRL prompt or completion as text: a string, or a conversational list of messages.
+
+    >>> message_text([{"role": "assistant", "content": "\\\\boxed{4}"}])
+    '\\\\boxed{4}'
+    """
     if isinstance(x, str):
         return x
     if isinstance(x, dict):
         return str(x.get("content", ""))
     if isinstance(x, (list, tuple)):
-        return "".join(_text(m) for m in x)
+        return "".join(message_text(m) for m in x)
     return "" if x is None else str(x)
-
-
-def _prompt_text(p: Any) -> str:
-    # A chat prompt whose template opens the assistant turn with `<think>` hides it from
-    # the completion; keep the last message so a prefilled `<think>` counts.
-    return _text(p)
 
 
 def trl_reward(
@@ -75,6 +131,8 @@ def trl_reward(
     gold_column: str = "solution",
     think_prefilled: bool = False,
     threads: int | None = None,
+    backend: Backend | None = None,
+    source: str | None = None,
 ) -> Callable[..., list[float | None]]:
     """A reward function for ``trl.GRPOTrainer(reward_funcs=[...])``.
 
@@ -86,12 +144,16 @@ def trl_reward(
     TRL calls it with ``prompts``, ``completions`` (strings or message lists),
     ``completion_ids``, ``trainer_state``, ``log_metric`` and the dataset's columns as
     keyword arguments; the gold answer is the ``gold_column`` column (``solution`` by
-    default, also ``answer``/``ground_truth``). Returns one ``float`` per completion, ``None``
-    for an item without gold (TRL ignores ``None``). Components are logged through
-    ``log_metric`` when TRL passes it. ``think_prefilled=True`` says the chat template opens
-    the assistant turn with ``<think>`` (R1-style), which the completion then does not show.
+    default, also ``answer``/``ground_truth``/``label``); a gold may be a list of acceptable
+    answers. Returns one ``float`` per completion, ``None`` for an item without gold (TRL
+    ignores ``None``); fewer golds than completions is an error, never a shorter list.
+    Components are logged through ``log_metric`` when TRL passes it. ``think_prefilled=True``
+    says the chat template opens the assistant turn with ``<think>`` (R1-style), which the
+    completion then does not show. The batch is scored at once (``threads``: the rayon pool
+    in-process; one request with ``backend=RemoteRewards(url)``); ``source`` picks a
+    ``[sources."name"]`` reward function.
     """
-    r = Rewards(preset=preset, toml=toml, path=path)
+    r = _backend(preset, toml, path, backend)
 
     def reward(prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **kwargs: Any):
         log_metric = kwargs.pop("log_metric", None)
@@ -107,17 +169,21 @@ def trl_reward(
                 f"{'no' if golds is None else len(golds)} gold answers in column "
                 f"'{gold_column}' (TRL passes dataset columns as keyword arguments)"
             )
-        ps = [(_prompt_text(p) + ("<think>" if think_prefilled else "")) for p in prompts]
-        if len(ps) != n:
-            ps = (ps + [""] * n)[:n]
-        out: list[float | None] = []
+        ps = [(message_text(p) + ("<think>" if think_prefilled else "")) for p in prompts]
+        ps = (ps + [""] * n)[:n]
+        keep = [i for i in range(n) if golds[i] is not None]
+        scored = score_items(
+            r,
+            [ps[i] for i in keep],
+            [message_text(completions[i]) for i in keep],
+            [golds[i] for i in keep],
+            [source] * len(keep),
+            threads,
+        )
+        out: list[float | None] = [None] * n
         comps: dict[str, list[float]] = {}
-        for p, c, g in zip(ps, completions, golds):
-            if g is None:
-                out.append(None)
-                continue
-            s = _score_any(r, p, _text(c), g, None)
-            out.append(float(s["reward"]))
+        for i, s in zip(keep, scored):
+            out[i] = float(s["reward"])
             for k, v in s["components"].items():
                 comps.setdefault(k, []).append(v)
         if log_metric is not None:
@@ -147,7 +213,10 @@ def trl_reward_async(**kw: Any) -> Callable[..., Any]:
 
 
 def verl_compute_score(
-    preset: str | None = None, toml: str | None = None, path: str | None = None
+    preset: str | None = None,
+    toml: str | None = None,
+    path: str | None = None,
+    backend: Backend | None = None,
 ) -> Callable[..., Any]:
     """verl's ``compute_score``, single and batch form, with one stable key set.
 
@@ -157,18 +226,35 @@ def verl_compute_score(
     >>> [d["score"] for d in cs(data_sources=["a"], solution_strs=["#### 3"],
     ...                            ground_truths=["3"], extra_infos=[None])]
     [1.0]
+
+    Every result has the keys ``score``, the reward functions' components (those of every
+    ``[sources]`` entry: 0 where an item's function lacks one), ``no_answer``,
+    ``timed_out``. Extra keyword arguments verl passes (``reward_kwargs``,
+    ``reward_router_address``, ``reward_model_tokenizer``, ...) are accepted and ignored;
+    nothing depends on ``extra_info``. Ground truths may be strings, numbers, lists of
+    acceptable answers or ``None``.
     """
-    r = Rewards(preset=preset, toml=toml, path=path)
+    r = _backend(preset, toml, path, backend)
     keys = list(r.keys)
 
-    def one(ds: Any, sol: Any, gt: Any) -> dict:
-        s = _score_any(r, "", "" if sol is None else str(sol), gt, None if ds is None else str(ds))
+    def row(s: dict[str, Any]) -> dict[str, float]:
         d = {"score": float(s["reward"])}
         for k in keys:
             d[k] = float(s["components"].get(k, 0.0))
-        d["no_answer"] = float(s["no_answer"])
-        d["undecided"] = float(s["verdict"] == "undecided")
+        d["no_answer"] = float(bool(s.get("no_answer")))
+        d["timed_out"] = float(bool(s.get("timed_out")))
         return d
+
+    def batch(dss: Sequence[Any], sols: Sequence[Any], gts: Sequence[Any]) -> list[dict]:
+        n = len(sols)
+        scored = score_items(
+            r,
+            [""] * n,
+            ["" if x is None else str(x) for x in sols],
+            list(gts),
+            [None if ds is None else str(ds) for ds in dss],
+        )
+        return [row(s) for s in scored]
 
     def compute_score(
         data_source: Any = None,
@@ -185,14 +271,22 @@ def verl_compute_score(
             n = len(solution_strs)
             dss = list(data_sources) if data_sources is not None else [None] * n
             gts = list(ground_truths) if ground_truths is not None else [None] * n
-            return [one(dss[i], solution_strs[i], gts[i]) for i in range(n)]
-        return one(data_source, solution_str, ground_truth)
+            if len(dss) != n or len(gts) != n:
+                raise ValueError(
+                    f"stepwise compute_score: {n} solution_strs, {len(dss)} data_sources, "
+                    f"{len(gts)} ground_truths"
+                )
+            return batch(dss, list(solution_strs), gts)
+        return batch([data_source], [solution_str], [ground_truth])[0]
 
     return compute_score
 
 
 def openrlhf_reward_func(
-    preset: str | None = None, toml: str | None = None, path: str | None = None
+    preset: str | None = None,
+    toml: str | None = None,
+    path: str | None = None,
+    backend: Backend | None = None,
 ) -> Callable[..., dict]:
     """OpenRLHF's ``reward_func(queries, prompts, labels)`` for ``--reward.remote_url file.py``.
 
@@ -201,27 +295,31 @@ def openrlhf_reward_func(
     >>> [float(x) for x in out["rewards"]]
     [1.0]
 
-    Labels may be strings, numbers, lists (any answer counts) or ``None``. Returns
-    ``rewards``, ``scores`` (torch tensors when torch is importable, else lists) and
-    ``extra_logs`` (one list per component).
+    Labels may be strings, numbers, lists (any answer counts) or ``None``. A query is its
+    prompt followed by the response; a query that does not start with its prompt is
+    scored from the prompt's last occurrence (or whole) and logged as ``prompt_mismatch``.
+    Returns ``rewards``, ``scores`` (torch tensors when torch is importable, else lists)
+    and ``extra_logs`` (one list per component, ``no_answer``, ``prompt_mismatch``).
     """
-    r = Rewards(preset=preset, toml=toml, path=path)
+    r = _backend(preset, toml, path, backend)
     keys = list(r.keys)
 
     def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kw: Any):
-        rewards: list[float] = []
-        logs: dict[str, list[float]] = {k: [] for k in keys + ["no_answer", "prompt_mismatch"]}
-        for i, q in enumerate(queries):
-            p = prompts[i] if i < len(prompts) else ""
-            lab = labels[i] if i < len(labels) else None
-            mismatch = bool(p) and not q.startswith(p)
-            resp = q[len(p):] if not mismatch else (q.rsplit(p, 1)[-1] if p in q else q)
-            s = _score_any(r, p, resp, lab, None)
-            rewards.append(float(s["reward"]))
-            for k in keys:
-                logs[k].append(float(s["components"].get(k, 0.0)))
-            logs["no_answer"].append(float(s["no_answer"]))
-            logs["prompt_mismatch"].append(float(mismatch))
+        n = len(queries)
+        ps = [prompts[i] if i < len(prompts) else "" for i in range(n)]
+        labs = [labels[i] if i < len(labels) else None for i in range(n)]
+        resps, mismatch = [], []
+        for q, p in zip(queries, ps):
+            bad = bool(p) and not q.startswith(p)
+            mismatch.append(float(bad))
+            resps.append(q[len(p):] if not bad else (q.rsplit(p, 1)[-1] if p in q else q))
+        scored = score_items(r, ps, resps, labs, [None] * n)
+        rewards = [float(s["reward"]) for s in scored]
+        logs: dict[str, list[float]] = {
+            k: [float(s["components"].get(k, 0.0)) for s in scored] for k in keys
+        }
+        logs["no_answer"] = [float(bool(s.get("no_answer"))) for s in scored]
+        logs["prompt_mismatch"] = mismatch
         try:
             import torch
 
