@@ -74,3 +74,26 @@ def test_works_off_the_main_thread():
     t.start()
     t.join()
     assert out == [True]
+
+
+def test_math_verify_reported_bugs_through_the_compat_module():
+    # math-verify's issue tracker; stepwise's answers are the mathematically right ones.
+    def eq(g, p):
+        return verify(parse(f"${g}$"), parse(f"${p}$"))
+
+    assert not eq("\\frac{1}{2004!}", "\\frac{1}{2006!}")
+    assert not eq("1-\\frac{1}{e}", "1+\\frac{1}{e}")
+    assert not eq("y = 2x + 1", "y = 3x + 1")
+    assert eq("\\sqrt{\\frac{1}{n}}", "\\frac{1}{\\sqrt{n}}")
+    assert verify(parse("$73$"), parse("The answer is **73**."))
+    assert not eq("2", "9^{9^{9^{9^{9^{9^{9^{9^{9}}}}}}}}")  # issue 65: returns, no hang
+
+
+def test_compat_from_8_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i):
+        return verify(parse(f"$\\frac{{{2 * i}}}{{2}}$"), parse(f"The answer is {i}"))
+
+    with ThreadPoolExecutor(8) as ex:
+        assert list(ex.map(work, range(64))) == [True] * 64

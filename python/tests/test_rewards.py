@@ -103,3 +103,48 @@ def test_step_tools():
     # one bin: two predictions of 0.95, one right -> |0.95 - 0.5| = 0.45
     assert abs(stepwise.ece([0.95, 0.95], [True, False]) - 0.45) < 1e-12
     assert abs(stepwise.brier([1.0, 0.0], [True, True]) - 0.5) < 1e-12
+
+
+def _trl_in_worker(i):
+    # Module-level so a ProcessPoolExecutor can pickle it; each worker builds its function.
+    return trl_reward()(prompts=["Q"], completions=[f"<think>x</think> \\boxed{{{i}}}"], solution=[str(i)])
+
+
+def test_rewards_from_8_threads_and_a_process_pool():
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    f, cs = trl_reward(), verl_compute_score(preset="gsm8k")
+
+    def work(i):
+        a = f(prompts=["Q"] * 2, completions=[R1, f"\\boxed{{{i}}}"], solution=["4", str(i)])
+        b = cs("openai/gsm8k", f"#### {i}", i)["score"]
+        return a, b
+
+    with ThreadPoolExecutor(8) as ex:
+        out = list(ex.map(work, range(64)))
+    assert out == [([2.0, 1.0], 1.0)] * 64
+    with ProcessPoolExecutor(2) as ex:
+        assert list(ex.map(_trl_in_worker, range(8))) == [[2.0]] * 8
+
+
+def test_hostile_completions_are_scored_within_50ms_each():
+    import time
+
+    from test_verify import HOSTILE
+
+    f = trl_reward()
+    cs = verl_compute_score()
+    orm = openrlhf_reward_func()
+    f(prompts=["Q"], completions=[R1], solution=["4"])  # warm up (and torch's first import)
+    orm(["Q"], ["Q"], ["4"])
+    calls = (
+        lambda h: f(prompts=["Q"], completions=[f"<think>{h}</think> \\boxed{{{h}}}"], solution=[h]),
+        lambda h: cs("math", h, h),
+        lambda h: orm(["Q" + h], ["Q"], [h]),
+    )
+    for h in HOSTILE:
+        for call in calls:
+            t = time.perf_counter()
+            call(h)
+            dt = time.perf_counter() - t
+            assert dt < 0.05, f"{dt * 1000:.1f} ms on {h[:40]!r}"
