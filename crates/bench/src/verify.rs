@@ -6,8 +6,11 @@
 //! number. math-verify runs single-threaded in the reference venv through a small Python
 //! driver (`assets/math_verify_driver.py`) that times only the parse+verify calls;
 //! stepwise runs single-threaded and on `--threads` threads. Each round times stepwise,
-//! then math-verify. The table reports pairs/s, the speed ratio and agreement on the pairs
-//! where math-verify did not time out.
+//! then math-verify. When the reference venv also has the `stepwise` wheel (`--venv .venv`
+//! after `scripts/setup`), the same driver process then times the Python rows on the same
+//! pairs: `stepwise.verify` per call and `stepwise.verify_batch` on `--threads` threads. The
+//! table reports pairs/s, the speed ratio and agreement on the pairs where math-verify did
+//! not time out.
 
 use crate::report::{Align, Table, publish};
 use crate::stats::{alternate, median, spread};
@@ -253,12 +256,29 @@ fn shares(sizes: &[usize], limit: usize) -> Vec<usize> {
     q
 }
 
-/// Runs math-verify once over every pair in the venv's python.
-fn run_math_verify(py: &Path, pairs: &[Pair], timeout_s: u32) -> Result<Vec<MvResult>, BenchError> {
+/// The Python rows of one round, as the driver writes them: seconds per pass over all pairs.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+struct PyRound {
+    single: f64,
+    batch: f64,
+    /// `stepwise.verify` per pair, and whether `verify_batch` gave the same list.
+    eq: Vec<bool>,
+    batch_same: bool,
+}
+
+/// Runs math-verify once over every pair in the venv's python; with `python_threads`, the
+/// same process then times the `stepwise` wheel's rows on those threads.
+fn run_math_verify(
+    py: &Path,
+    pairs: &[Pair],
+    timeout_s: u32,
+    python_threads: Option<usize>,
+) -> Result<(Vec<MvResult>, Option<PyRound>), BenchError> {
     let tmp = tempfile::tempdir().map_err(io("creating a scratch folder"))?;
     let driver = tmp.path().join("driver.py");
     let input = tmp.path().join("pairs.jsonl");
     let output = tmp.path().join("results.jsonl");
+    let py_output = tmp.path().join("python-rows.json");
     std::fs::write(&driver, DRIVER).map_err(io(format!("writing {}", driver.display())))?;
     let mut text = String::new();
     for p in pairs {
@@ -273,11 +293,15 @@ fn run_math_verify(py: &Path, pairs: &[Pair], timeout_s: u32) -> Result<Vec<MvRe
         ProgressStyle::with_template("math-verify {bar:40} {pos}/{len} pairs eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut child = Command::new(py)
-        .arg(&driver)
+    let mut cmd = Command::new(py);
+    cmd.arg(&driver)
         .arg(&input)
         .arg(&output)
-        .arg(timeout_s.to_string())
+        .arg(timeout_s.to_string());
+    if let Some(t) = python_threads {
+        cmd.arg(&py_output).arg(t.to_string());
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -311,7 +335,24 @@ fn run_math_verify(py: &Path, pairs: &[Pair], timeout_s: u32) -> Result<Vec<MvRe
             pairs.len()
         )));
     }
-    Ok(results)
+    let rows = match python_threads {
+        None => None,
+        Some(_) => {
+            let text = std::fs::read_to_string(&py_output)
+                .map_err(io(format!("reading {}", py_output.display())))?;
+            let rows: PyRound = serde_json::from_str(&text)
+                .map_err(|e| BenchError::Tool(format!("reading the Python rows' results: {e}")))?;
+            if rows.eq.len() != pairs.len() {
+                return Err(BenchError::Tool(format!(
+                    "stepwise (Python) returned {} verdicts for {} pairs",
+                    rows.eq.len(),
+                    pairs.len()
+                )));
+            }
+            Some(rows)
+        }
+    };
+    Ok((results, rows))
 }
 
 /// Worst single-call latency on adversarial inputs (release build claim: < 50 ms).
@@ -446,6 +487,14 @@ fn agreement(pairs: &[Pair], ours: &[Verdict], theirs: &[MvResult], timeout_s: u
     a
 }
 
+/// Pairs where the wheel's verdict (`True` = equal) differs from this binary's.
+fn differing(ours: &[Verdict], wheel: &[bool]) -> usize {
+    ours.iter()
+        .zip(wheel)
+        .filter(|(v, w)| (**v == Verdict::Equal) != **w)
+        .count()
+}
+
 /// math-verify's side of the comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
@@ -454,6 +503,28 @@ pub struct Reference {
     pub seconds: Vec<f64>,
     /// From the first round.
     pub agreement: Agreement,
+    /// The reference venv's folder.
+    pub venv: String,
+    /// The `stepwise` wheel timed from Python, when the venv has it.
+    pub python: Option<PythonRows>,
+}
+
+/// The `stepwise` wheel timed from Python in the math-verify driver's process, right after
+/// its math-verify pass, on the same pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PythonRows {
+    pub version: String,
+    /// Threads of `verify_batch`.
+    pub threads: usize,
+    /// Seconds per pass over all pairs, per round: `stepwise.verify` once per pair, and
+    /// one `stepwise.verify_batch` call.
+    pub single: Vec<f64>,
+    pub batch: Vec<f64>,
+    /// Pairs (first round) where the wheel's verdict differs from this binary's: a wheel
+    /// built from other sources shows here.
+    pub differ: usize,
+    /// Whether `verify_batch` returned the per-call verdicts in every round.
+    pub batch_same: bool,
 }
 
 /// The comparison.
@@ -521,7 +592,47 @@ impl Report {
             spread(&rate(&self.multi), 0),
             ratio(&self.multi),
         ]);
+        let py = self.reference.as_ref().and_then(|r| r.python.as_ref());
+        if let Some(p) = py {
+            t.row([
+                format!("stepwise {} from Python: `verify` per call", p.version),
+                "1".into(),
+                spread(&p.single, 3),
+                spread(&rate(&p.single), 0),
+                ratio(&p.single),
+            ]);
+            t.row([
+                format!("stepwise {} from Python: `verify_batch`", p.version),
+                p.threads.to_string(),
+                spread(&p.batch, 3),
+                spread(&rate(&p.batch), 0),
+                ratio(&p.batch),
+            ]);
+        }
         md.push_str(&t.to_markdown());
+        match (&self.reference, py) {
+            (Some(r), Some(p)) => {
+                let _ = writeln!(
+                    md,
+                    "\nPython rows: the `stepwise` wheel in `{}`, timed in the math-verify driver's process right after its pass (each pass over all pairs, repeated for at least 1 s); its verdicts differ from this binary's on {} pairs{}.",
+                    r.venv,
+                    p.differ,
+                    if p.batch_same {
+                        ""
+                    } else {
+                        "; `verify_batch` did NOT return the per-call verdicts"
+                    }
+                );
+            }
+            (Some(r), None) => {
+                let _ = writeln!(
+                    md,
+                    "\nNo Python rows: `{}` has no `stepwise` wheel (`scripts/setup` installs it into `.venv`; run with `--venv .venv`).",
+                    r.venv
+                );
+            }
+            (None, _) => {}
+        }
         let (hw, hw_input) = &self.worst_hostile;
         let _ = writeln!(
             md,
@@ -611,7 +722,10 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<Report, BenchError> {
         .map_err(|e| BenchError::Tool(format!("starting {threads} verifier threads: {e}")))?;
     let o = Options::default();
     let mut ours: Vec<OursRound> = Vec::new();
-    let mut theirs: Vec<(f64, Vec<MvResult>)> = Vec::new();
+    let mut theirs: Vec<(f64, Vec<MvResult>, Option<PyRound>)> = Vec::new();
+    // The Python rows need the wheel in the reference venv.
+    let wheel = env.as_ref().and_then(|(env, _)| env.version_of("stepwise"));
+    let python_threads = wheel.as_ref().map(|_| threads);
     alternate(
         rounds,
         |_| {
@@ -626,16 +740,32 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<Report, BenchError> {
                 "round {round}: math-verify {version} on {} pairs (single thread)…",
                 pairs.len()
             );
-            let res = run_math_verify(env.python(), &pairs, args.timeout_s)?;
-            theirs.push((res.iter().map(|x| x.s).sum(), res));
+            let (res, py) = run_math_verify(env.python(), &pairs, args.timeout_s, python_threads)?;
+            theirs.push((res.iter().map(|x| x.s).sum(), res, py));
             Ok::<(), BenchError>(())
         },
     )?;
     let reference = match (&env, theirs.first(), ours.first()) {
-        (Some((_, version)), Some((_, first)), Some(our_first)) => Some(Reference {
+        (Some((env, version)), Some((_, first, first_py)), Some(our_first)) => Some(Reference {
             version: version.clone(),
-            seconds: theirs.iter().map(|(s, _)| *s).collect(),
+            seconds: theirs.iter().map(|(s, _, _)| *s).collect(),
             agreement: agreement(&pairs, &our_first.verdicts, first, args.timeout_s),
+            venv: env.dir().display().to_string(),
+            python: match (&wheel, first_py) {
+                (Some(v), Some(fp)) => {
+                    let rounds: Vec<&PyRound> =
+                        theirs.iter().filter_map(|t| t.2.as_ref()).collect();
+                    Some(PythonRows {
+                        version: v.clone(),
+                        threads,
+                        single: rounds.iter().map(|r| r.single).collect(),
+                        batch: rounds.iter().map(|r| r.batch).collect(),
+                        differ: differing(&our_first.verdicts, &fp.eq),
+                        batch_same: rounds.iter().all(|r| r.batch_same),
+                    })
+                }
+                _ => None,
+            },
         }),
         _ => None,
     };
@@ -808,6 +938,8 @@ mod tests {
             version: "0.9.0".into(),
             seconds: vec![1.0, 3.0, 2.0],
             agreement,
+            venv: "/v".into(),
+            python: None,
         };
         let md = report(3, Some(reference)).to_markdown();
         assert!(md.contains("Rounds: 3"), "{md}");
@@ -829,5 +961,45 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("[a] second"), "{md}");
+        assert!(
+            md.contains("No Python rows: `/v` has no `stepwise` wheel"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn python_rows_are_timed_against_the_same_math_verify_median() {
+        let reference = Reference {
+            version: "0.9.0".into(),
+            seconds: vec![2.0, 2.0],
+            agreement: Agreement::default(),
+            venv: ".venv".into(),
+            python: Some(PythonRows {
+                version: "0.1.0".into(),
+                threads: 2,
+                single: vec![0.02, 0.02],
+                batch: vec![0.004, 0.004],
+                differ: 0,
+                batch_same: true,
+            }),
+        };
+        let md = report(2, Some(reference)).to_markdown();
+        // 2.0 s of math-verify against 0.02 s and 0.004 s
+        assert!(
+            md.contains("| stepwise 0.1.0 from Python: `verify` per call | 1 | 0.020 (0.020–0.020) | 5000 (5000–5000) | 100x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| stepwise 0.1.0 from Python: `verify_batch` | 2 | 0.004 (0.004–0.004) | 25000 (25000–25000) | 500x |"),
+            "{md}"
+        );
+        assert!(md.contains("differ from this binary's on 0 pairs."), "{md}");
+        assert_eq!(
+            differing(
+                &[Verdict::Equal, Verdict::NotEqual, Verdict::Undecided],
+                &[true, true, false]
+            ),
+            1
+        );
     }
 }
