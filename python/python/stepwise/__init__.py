@@ -14,17 +14,9 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from . import _stepwise
-from ._stepwise import (
-    Rewards,
-    auroc,
-    brier,
-    check_arithmetic,
-    ece,
-    processbench_f1,
-    split_steps,
-    step_score,
-)
+from ._stepwise import Rewards
 from .client import AsyncClient, Client, RemoteRewards
+from .steps import auroc, brier, check_arithmetic, ece, processbench_f1, split_steps, step_score
 
 __all__ = [
     "AsyncClient",

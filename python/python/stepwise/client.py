@@ -23,7 +23,16 @@ class ServeError(RuntimeError):
 
 
 class Client:
-    """Synchronous client: ``/v1/rewards``, ``/v1/verify``, ``/get_reward``, ``/health``."""
+    """Synchronous client: ``/v1/rewards``, ``/v1/verify``, ``/v1/step_rewards``,
+    ``/get_reward``, ``/health``::
+
+        c = Client("http://127.0.0.1:8000", token="...")   # token: the server's --auth-token
+        c.verify([{"gold": "\\\\frac12", "pred": "0.5"}])["results"][0]["verdict"]   # 'equal'
+
+    A request answered 503 or 429 (or not answered) is retried up to ``retries`` times,
+    after ``Retry-After`` seconds when the server sends it; other errors raise
+    :class:`ServeError` with the URL, status and body.
+    """
 
     def __init__(
         self,
@@ -92,7 +101,11 @@ class Client:
 
 
 class AsyncClient(Client):
-    """The same requests as awaitables (each runs in a worker thread)."""
+    """The same requests as awaitables (each runs in a worker thread)::
+
+        c = AsyncClient("http://127.0.0.1:8000")
+        results = await asyncio.gather(*(c.arewards(batch) for batch in batches))
+    """
 
     async def arequest(self, path: str, body: dict | None = None) -> Any:
         return await asyncio.to_thread(Client.request, self, path, body)

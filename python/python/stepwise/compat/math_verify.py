@@ -56,7 +56,14 @@ class ExprExtractionConfig:
 
 @dataclass(frozen=True)
 class StringExtractionConfig:
-    """Literal strings (option letters such as ``A``)."""
+    """Literal strings (option letters such as ``A``).
+
+    >>> parse("(C)", [StringExtractionConfig()])[1]
+    'C'
+
+    Unlike math-verify, only an answer that is the string alone (inside ``()``, ``*`` or
+    ``$`` at most) is found today, not one inside a sentence.
+    """
 
     strings: tuple[str, ...] = ("A", "B", "C", "D")
     try_extract_without_anchor: bool = True
@@ -65,7 +72,12 @@ class StringExtractionConfig:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One parsed answer: the text it came from and the extraction targets used."""
+    """One parsed answer: the text it came from and the extraction targets used.
+
+    >>> p = parse("so $x^2$")[0]
+    >>> str(p), p.latex
+    ('so $x^2$', True)
+    """
 
     text: str
     latex: bool
