@@ -7,7 +7,13 @@ dependencies (torch) into the venv.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Nothing may come from the hub: any attempt fails instead of downloading.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from stepwise.rewards import trl_reward, trl_reward_async
 
 QUESTIONS = [("What is 2 + 2 ?", "4"), ("What is 3 + 4 ?", "7"), ("What is 5 - 1 ?", "4")]
