@@ -5,6 +5,7 @@ import stepwise
 from stepwise.rewards import (
     Rewards,
     openrlhf_reward_func,
+    score_items,
     trl_reward,
     trl_reward_async,
     verl_compute_score,
@@ -148,3 +149,8 @@ def test_hostile_completions_are_scored_within_50ms_each():
             call(h)
             dt = time.perf_counter() - t
             assert dt < 0.05, f"{dt * 1000:.1f} ms on {h[:40]!r}"
+
+
+def test_score_items_refuses_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="2 prompts, 1 responses"):
+        score_items(Rewards(), ["", ""], [R1], ["4"], [None])

@@ -87,6 +87,12 @@ def score_items(
     ...                                    [["6", 7], None], [None, None])]
     [1.0, 0.0]
     """
+    n = len(responses)
+    if not (len(prompts) == len(golds) == len(sources) == n):
+        raise ValueError(
+            f"stepwise score_items: {len(prompts)} prompts, {n} responses, {len(golds)} golds "
+            f"and {len(sources)} sources (one each per item)"
+        )
     owner: list[int] = []
     no_gold: list[bool] = []
     flat: tuple[list[str], list[str], list[str], list[str | None]] = ([], [], [], [])
@@ -98,7 +104,7 @@ def score_items(
             for col, v in zip(flat, (p, c, "" if t is None else t, src)):
                 col.append(v)
     scored = r.score_batch(*flat, threads=threads)
-    best: list[dict[str, Any] | None] = [None] * len(responses)
+    best: list[dict[str, Any] | None] = [None] * n
     for i, missing, s in zip(owner, no_gold, scored):
         if missing:
             comps = s["components"]
