@@ -233,7 +233,7 @@ function sampleBox(s) {
       ` answer: `, h('span', { class: 'answer' }, s.answer ?? '—'), ' ', verdict(s.correct),
       h('span', { class: 'muted' }, ` · ${s.tokens} tokens`, s.score !== undefined && s.score !== null ? ` · score ${fmt(s.score)}` : '')),
     h('ol', {}, s.steps.map((st) => {
-      const li = h('li', { class: 'step', title: st.score === undefined ? 'not scored' : `score ${fmt(st.score)}` },
+      const li = h('li', { class: 'step', title: st.score === undefined || st.score === null ? 'not scored' : `score ${fmt(st.score)}` },
         st.score !== undefined && st.score !== null ? h('span', { class: 'sc' }, fmt(st.score, 2)) : null, st.text);
       paint(li, st.score);
       return li;
@@ -324,8 +324,12 @@ async function treeView(id, pid, k) {
   };
   const roots = r.tree.nodes.filter((n) => n.parent === undefined || n.parent === null);
   const zoomed = h('div', { class: 'tree-zoom' }, h('ul', { class: 'tree', id: 'tree' }, roots.map(node)));
+  // zoom in steps of a quarter (Ctrl+wheel: a tenth), between a quarter and three times
   let scale = 1;
-  const zoom = (f) => { scale = f === 0 ? 1 : Math.max(0.2, Math.min(3, scale * f)); zoomed.style.transform = `scale(${scale})`; };
+  const zoom = (d) => {
+    scale = d === 0 ? 1 : Math.max(0.25, Math.min(3, Math.round((scale + d) * 100) / 100));
+    zoomed.style.transform = `scale(${scale})`;
+  };
   const fold = (open) => zoomed.querySelectorAll('details').forEach((d) => { d.open = open; });
   const foldPruned = () => zoomed.querySelectorAll('li.pruned > details').forEach((d) => { d.open = false; });
   const pruned = r.tree.nodes.filter((n) => n.pruned).length;
@@ -335,14 +339,14 @@ async function treeView(id, pid, k) {
     h('p', {}, `${r.tree.nodes.length} nodes · ${pruned} pruned (greyed) · chosen path of ${chosen} nodes (blue border) · answer `,
       h('span', { class: 'answer' }, r.variant.answer ?? '—'), ' ', verdict(r.variant.correct), ' · gold ', page.gold ?? '—'),
     h('div', { class: 'toolbar' },
-      h('button', { onclick: () => zoom(1.25), id: 'zoom-in' }, 'zoom +'), h('button', { onclick: () => zoom(0.8), id: 'zoom-out' }, 'zoom −'),
-      h('button', { onclick: () => zoom(0) }, 'reset'), h('button', { onclick: () => fold(false), id: 'fold-all' }, 'fold all'),
-      h('button', { onclick: () => fold(true) }, 'unfold all'), h('button', { onclick: foldPruned, id: 'fold-pruned' }, 'fold pruned')),
+      h('button', { onclick: () => zoom(0.25), id: 'zoom-in' }, 'zoom +'), h('button', { onclick: () => zoom(-0.25), id: 'zoom-out' }, 'zoom −'),
+      h('button', { onclick: () => zoom(0), id: 'zoom-reset' }, 'reset'), h('button', { onclick: () => fold(false), id: 'fold-all' }, 'fold all'),
+      h('button', { onclick: () => fold(true), id: 'unfold-all' }, 'unfold all'), h('button', { onclick: foldPruned, id: 'fold-pruned' }, 'fold pruned')),
     h('div', { class: 'tree-wrap' }, zoomed));
-  zoomed.parentElement.addEventListener('wheel', (e) => { if (e.ctrlKey) { e.preventDefault(); zoom(e.deltaY < 0 ? 1.1 : 0.9); } }, { passive: false });
+  zoomed.parentElement.addEventListener('wheel', (e) => { if (e.ctrlKey) { e.preventDefault(); zoom(e.deltaY < 0 ? 0.1 : -0.1); } }, { passive: false });
   keys = (e) => {
-    if (e.key === '+' || e.key === '=') { zoom(1.25); return true; }
-    if (e.key === '-') { zoom(0.8); return true; }
+    if (e.key === '+' || e.key === '=') { zoom(0.25); return true; }
+    if (e.key === '-') { zoom(-0.25); return true; }
     return false;
   };
   done('tree');
