@@ -511,6 +511,19 @@ fn keys_zoom_and_fold_change_the_page_in_headless_chromium() {
     assert_eq!(cards[9], 1);
     assert_eq!(cards[10] as usize, nodes);
     assert!(log.iter().all(|s| s["view"] == "tree"));
+    // zoom and folding are in the permalink: the hash after a zoom carries it, and the
+    // tree opened at such a hash is zoomed and folded
+    assert_eq!(
+        log[1]["hash"],
+        format!("#/run/{beam}/p/p1/tree/0?zoom=1.25")
+    );
+    let log = drive(
+        &server,
+        &format!("/run/{beam}/p/p1/tree/0?zoom=0.5&fold=pruned"),
+        &[],
+    );
+    assert_eq!(log[0]["zoom"], "scale(0.5)");
+    assert_eq!(log[0]["open"].as_u64().unwrap() as usize, nodes - pruned);
 }
 
 /// A store of 10,000 solve units: the time to open it (the index read) and the time the
