@@ -5,14 +5,12 @@
 //! Set `STEPWISE_KEEP_REPORT=DIR` to keep the page, its screenshot and the PNG plots
 //! in DIR for a look.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use stepwise_eval::compute::{ProblemSamples, Resampling, SampleOutcome};
 use stepwise_eval::plot::{self, AccuracyVsTokens, ProcessBenchBars, Reliability};
 use stepwise_eval::processbench::{PbResult, evaluate};
 use stepwise_eval::views::{processbench_report, samples_report, step_calibration};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use stepwise_testkit::chromium;
 
 /// A small deterministic ProcessBench-like run: scores drop at (or near) the first error.
 fn pb_results() -> Vec<PbResult> {
@@ -79,22 +77,6 @@ fn samples() -> Vec<ProblemSamples> {
 
 fn keep_dir() -> Option<PathBuf> {
     std::env::var_os("STEPWISE_KEEP_REPORT").map(PathBuf::from)
-}
-
-fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
-    Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("running chromium")
 }
 
 #[test]
@@ -168,22 +150,12 @@ fn report_renders_in_headless_chromium() {
     )
     .unwrap();
 
-    if !Path::new(CHROMIUM).exists() {
-        println!(
-            "SKIPPED: report_renders_in_headless_chromium: {CHROMIUM} not found (apt-get install -y chromium); the page was written but not rendered"
-        );
-        eprintln!("SKIPPED: report_renders_in_headless_chromium: {CHROMIUM} not found");
+    // the page is written either way; only its rendering needs the browser
+    if !chromium::available("report_renders_in_headless_chromium") {
         return;
     }
-    let profile = tempfile::tempdir().unwrap();
     let url = format!("file://{}", page.canonicalize().unwrap().display());
-    let dom = chromium(&["--dump-dom", &url], profile.path());
-    assert!(
-        dom.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = chromium::dump_dom(&url, None);
     assert!(dom.contains("<table>"), "no table in rendered DOM");
     assert!(dom.contains("<td>gsm8k</td>"), "no ProcessBench row");
     assert!(
@@ -199,20 +171,7 @@ fn report_renders_in_headless_chromium() {
     );
 
     let shot = out.join("report.png");
-    let r = chromium(
-        &[
-            "--window-size=1200,2400",
-            "--hide-scrollbars",
-            &format!("--screenshot={}", shot.display()),
-            &url,
-        ],
-        profile.path(),
-    );
-    assert!(
-        r.status.success(),
-        "screenshot failed: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    chromium::screenshot(&url, &shot, (1200, 2400), None);
     let png = std::fs::read(&shot).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     assert!(

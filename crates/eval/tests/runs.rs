@@ -16,6 +16,7 @@ use stepwise_jobs::{RunOptions, RunStore, Stop};
 use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_search::jobs::{Backends, ScaleJob, SolveJob};
 use stepwise_store::SqliteStore;
+use stepwise_testkit::chromium;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -336,7 +337,6 @@ fn annotate_run_report() {
 
 #[test]
 fn run_report_renders_in_headless_chromium() {
-    const CHROMIUM: &str = "/usr/bin/chromium";
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
     let store_path = dir.path().join("runs.sqlite");
@@ -345,34 +345,13 @@ fn run_report_renders_in_headless_chromium() {
     let run = runs::load_run(&store_path, RunRef::Id(id)).unwrap();
     let page = dir.path().join("run.html");
     std::fs::write(&page, run_report(&run, None, opts(), 10).unwrap().to_html()).unwrap();
-    if !Path::new(CHROMIUM).exists() {
-        println!(
-            "SKIPPED: run_report_renders_in_headless_chromium: {CHROMIUM} not found (apt-get install -y chromium)"
-        );
-        eprintln!("SKIPPED: run_report_renders_in_headless_chromium: {CHROMIUM} not found");
+    if !chromium::available("run_report_renders_in_headless_chromium") {
         return;
     }
-    let profile = tempfile::tempdir().unwrap();
-    let dom = std::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .output()
-        .expect("running chromium");
-    assert!(
-        dom.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&dom.stderr)
+    let dom = chromium::dump_dom(
+        &format!("file://{}", page.canonicalize().unwrap().display()),
+        None,
     );
-    let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(
         dom.contains("<td>pass@N</td>"),
         "no scale table in the rendered DOM"

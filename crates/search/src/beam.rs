@@ -305,7 +305,16 @@ impl TreeSearch {
             let full: Vec<usize> = (0..self.groups)
                 .filter(|g| done.iter().filter(|n| n.group == *g).count() >= self.keep)
                 .collect();
-            next.retain(|n| !full.contains(&n.group));
+            next.retain(|n| {
+                let open = !full.contains(&n.group);
+                if !open {
+                    ledger.trace.push(TraceEvent::Prune {
+                        node: n.id,
+                        reason: format!("its beam had {} finished candidates", self.keep),
+                    });
+                }
+                open
+            });
             ledger.trace.note(format!(
                 "step {}: {} candidates, {} live, {} finished",
                 depth + 1,
@@ -316,8 +325,19 @@ impl TreeSearch {
             live = next;
         }
 
-        // choose: the best finished beam; live beams when none finished
-        let pool: Vec<Node> = if done.is_empty() { live } else { done };
+        // choose: the best finished beam; live beams when none finished (else the live
+        // ones are dropped, as the tree says)
+        let pool: Vec<Node> = if done.is_empty() {
+            live
+        } else {
+            for n in &live {
+                ledger.trace.push(TraceEvent::Prune {
+                    node: n.id,
+                    reason: "unfinished at the step limit".into(),
+                });
+            }
+            done
+        };
         let samples: Vec<Sample> = pool
             .iter()
             .map(|n| {

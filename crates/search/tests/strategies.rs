@@ -324,3 +324,75 @@ async fn mcts_stores_visits_and_values() {
         .collect();
     assert_eq!(tree_path(&o, selected(&o)), steps);
 }
+
+/// Every leaf of a stored tree is either pruned (with a reason) or the end of one of the
+/// outcome's samples: the tree tells what became of every candidate.
+fn every_leaf_is_pruned_or_a_sample(o: &Outcome) {
+    let t = &o.trace.tree;
+    let pruned: std::collections::HashSet<usize> = o
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::Prune { node, .. } => Some(*node),
+            _ => None,
+        })
+        .collect();
+    let samples: Vec<Vec<String>> = o
+        .samples
+        .iter()
+        .map(|s| s.rationale.steps.iter().map(|s| s.text.clone()).collect())
+        .collect();
+    for n in t.iter().filter(|n| n.parent.is_some()) {
+        if t.iter().any(|c| c.parent == Some(n.id)) {
+            continue;
+        }
+        assert!(
+            pruned.contains(&n.id) || samples.contains(&tree_path(o, n.id)),
+            "leaf {} ({:?}) is neither pruned nor a sample",
+            n.id,
+            n.step
+        );
+    }
+}
+
+#[tokio::test]
+async fn beam_marks_pruned_the_candidates_a_full_beam_drops() {
+    // depth 0: candidates 0 and 1 answer at once, 2 and 3 go on; with a beam of 2 the
+    // two answers fill it, so 2 and 3 are dropped after the first step
+    let g = Arc::new(ScriptedGenerator::new(|req: &GenerateRequest, i: usize| {
+        if req.assistant_prefix.is_empty() && i < 2 {
+            "The answer is 7.".to_string()
+        } else if req.assistant_prefix.is_empty() {
+            format!("a{i} v=0.5\n\nmore")
+        } else {
+            "The answer is 8.".to_string()
+        }
+    }));
+    let mut c = Context::new(g).with_scorer(Arc::new(TagScorer));
+    c.aggregation = Aggregation::Last;
+    let o = BeamSearch::new(2, 2, 5)
+        .solve(&problem(), &Budget::unlimited(), &c)
+        .await
+        .unwrap();
+    assert_eq!(o.trace.tree.len(), 5, "one expansion only");
+    let reasons: Vec<(usize, String)> = o
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::Prune { node, reason } => Some((*node, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    let full = "its beam had 2 finished candidates".to_string();
+    assert_eq!(reasons, [(3, full.clone()), (4, full)]);
+    every_leaf_is_pruned_or_a_sample(&o);
+}
+
+#[tokio::test]
+async fn beam_and_dvts_trees_account_for_every_leaf() {
+    every_leaf_is_pruned_or_a_sample(&solve(&BeamSearch::new(2, 2, 5), Budget::unlimited()).await);
+    every_leaf_is_pruned_or_a_sample(&solve(&BeamSearch::new(2, 2, 2), Budget::unlimited()).await);
+    every_leaf_is_pruned_or_a_sample(&solve(&Dvts::for_n(4, 2, 5), Budget::unlimited()).await);
+}

@@ -86,7 +86,7 @@ async function render() {
     if (parts.length === 0) await runsView();
     else if (parts[0] === 'run' && parts.length === 2) await runView(+parts[1], q);
     else if (parts[0] === 'run' && parts[2] === 'p' && parts.length === 4) await problemView(+parts[1], parts[3], q);
-    else if (parts[0] === 'run' && parts[2] === 'p' && parts[4] === 'tree') await treeView(+parts[1], parts[3], +parts[5]);
+    else if (parts[0] === 'run' && parts[2] === 'p' && parts[4] === 'tree') await treeView(+parts[1], parts[3], +parts[5], q);
     else if (parts[0] === 'compare' && parts.length === 3) await compareView(+parts[1], +parts[2], q);
     else throw new Error('no such view: ' + location.hash);
   } catch (e) {
@@ -121,18 +121,18 @@ async function runsView() {
     const progress = exp ? h('span', {}, h('progress', { max: exp, value: r.units }), ` ${r.units}/${exp}`) : `${r.units} units`;
     const s = r.spent;
     return h('tr', { class: 'run', 'data-id': r.id },
-      h('td', {}, r.browsable ? h('a', { href: `#/run/${r.id}` }, `run ${r.id}`) : `run ${r.id}`),
-      h('td', {}, r.kind, h('span', { class: 'muted' }, ` v${r.version}`)),
+      h('td', { class: 'nw' }, r.browsable ? h('a', { href: `#/run/${r.id}` }, `run ${r.id}`) : `run ${r.id}`),
+      h('td', { class: 'nw' }, r.kind, h('span', { class: 'muted' }, ` v${r.version}`)),
       h('td', { class: 'status-' + r.status }, r.status, r.error ? h('div', { class: 'bad text' }, r.error) : null,
         r.read_error ? h('div', { class: 'bad text' }, r.read_error) : null),
-      h('td', {}, progress),
+      h('td', { class: 'nw' }, progress),
       h('td', {}, configLine(r), h('details', {}, h('summary', {}, 'config'), h('pre', { class: 'config' }, JSON.stringify(r.config, null, 2)))),
-      h('td', {}, `${s.policy_tokens + s.judge_tokens}`, h('div', { class: 'muted' }, `policy ${s.policy_tokens} · judge ${s.judge_tokens}`)),
-      h('td', {}, r.judged ? `${r.correct}/${r.judged} (${(100 * r.correct / r.judged).toFixed(1)}%)` : '–'),
+      h('td', { class: 'nw' }, `${s.policy_tokens + s.judge_tokens}`, h('div', { class: 'muted' }, `policy ${s.policy_tokens} · judge ${s.judge_tokens}`)),
+      h('td', { class: 'nw' }, r.judged ? `${r.correct}/${r.judged} (${(100 * r.correct / r.judged).toFixed(1)}%)` : '–'),
       h('td', {}, r.report ? h('a', { href: r.report, class: 'report' }, 'report') : '–'),
-      h('td', {}, r.created));
+      h('td', { class: 'nw' }, String(r.created).replace('T', ' ').replace(/(:\d\d)(\.\d+)?Z$/, '$1')));
   });
-  const pick = (id) => h('select', { id }, page.runs.filter((r) => r.browsable).map((r) => h('option', { value: r.id }, `run ${r.id} (${r.kind}) ${configLine(r)}`)));
+  const pick = (id) => h('select', { id }, page.runs.filter((r) => r.browsable).map((r) => h('option', { value: r.id }, `run ${r.id} · ${r.kind} · ${configLine(r)}`)));
   const a = pick('cmp-a');
   const b = pick('cmp-b');
   if (b.options.length > 1) b.selectedIndex = 1;
@@ -233,7 +233,7 @@ function sampleBox(s) {
       ` answer: `, h('span', { class: 'answer' }, s.answer ?? '—'), ' ', verdict(s.correct),
       h('span', { class: 'muted' }, ` · ${s.tokens} tokens`, s.score !== undefined && s.score !== null ? ` · score ${fmt(s.score)}` : '')),
     h('ol', {}, s.steps.map((st) => {
-      const li = h('li', { class: 'step', title: st.score === undefined ? 'not scored' : `score ${fmt(st.score)}` },
+      const li = h('li', { class: 'step', title: st.score === undefined || st.score === null ? 'not scored' : `score ${fmt(st.score)}` },
         st.score !== undefined && st.score !== null ? h('span', { class: 'sc' }, fmt(st.score, 2)) : null, st.text);
       paint(li, st.score);
       return li;
@@ -243,7 +243,7 @@ function sampleBox(s) {
 function labelsTable(l, k) {
   const truthName = l.truth_source === 'arith' ? 'exact truth' : l.truth_source === 'processbench' ? 'ProcessBench label' : 'no truth';
   return h('div', { class: 'result labelled', 'data-disagreements': l.disagreements },
-    h('h2', {}, `Solution ${k + 1}`, h('span', { class: 'muted' }, ` · ${l.methods.length} method(s) · ${truthName}`,
+    h('h2', {}, `Solution ${k + 1}`, h('span', { class: 'muted' }, ` · labelled by ${[...new Set(l.methods.map((m) => m.method))].join(', ')} · ${l.steps.length} step(s) · ${truthName}`,
       l.first_wrong !== undefined && l.first_wrong !== null ? ` · first wrong step ${l.first_wrong}` : '',
       ` · final answer `), verdict(l.answer_correct),
       l.disagreements ? h('span', { class: 'bad' }, ` · ${l.disagreements} disagreement(s)`) : ''),
@@ -275,14 +275,18 @@ async function problemView(id, pid, q) {
       : r.searched ? h('p', { class: 'muted' }, 'no tree stored (run made before strategies stored their trees)') : null,
     h('div', { class: 'samples' }, r.samples.map(sampleBox))));
   const dis = q.get('dis') === '1';
-  const labelled = page.labelled.map((l, k) => ({ l, el: labelsTable(l, k) }));
+  // solutions labelled by several methods first (stable: else in stored order)
+  const order = page.labelled.map((l, i) => [l, i]).sort((x, y) => y[0].methods.length - x[0].methods.length || x[1] - y[1]).map((x) => x[0]);
+  const labelled = order.map((l, k) => ({ l, el: labelsTable(l, k) }));
   const holder = h('div', { id: 'labelled' });
   const apply = (nq) => holder.replaceChildren(...labelled.filter((x) => nq.get('dis') !== '1' || x.l.disagreements > 0).map((x) => x.el));
   show(
     h('h1', {}, `Problem ${page.id}`),
     nav,
     h('div', { class: 'question' }, page.question),
-    h('p', {}, 'gold: ', h('b', { id: 'gold' }, page.gold ?? '—'), h('span', { class: 'legend' }, ' · step colour: stored score, red 0 → green 1; grey: not scored')),
+    h('p', {}, 'gold: ', h('b', { id: 'gold' }, page.gold ?? '—'),
+      results.length ? h('span', { class: 'legend' }, ' · step colour: stored score, red 0 → green 1; grey: not scored') : null,
+      page.labelled.length ? h('span', { class: 'legend' }, ' · label cells: good (green) / bad (red) with the method\'s value; outlined: disagrees with the truth') : null),
     results,
     page.labelled.length ? [h('h2', {}, `Step labels (${page.labelled.length} solutions)`), toolbar(q, [['dis', 'disagreements only']], apply), holder] : null);
   if (page.labelled.length) { apply(q); document.getElementById('count').textContent = `${page.labelled.length} solutions`; }
@@ -296,7 +300,7 @@ async function problemView(id, pid, q) {
 }
 
 // ---- one search tree ----
-async function treeView(id, pid, k) {
+async function treeView(id, pid, k, q) {
   const page = await api(`/api/run/${id}/problem/${enc(pid)}`);
   const shown = page.results.filter((r) => r.samples.length || r.tree || r.searched);
   const r = shown[k];
@@ -314,9 +318,11 @@ async function treeView(id, pid, k) {
     if (n.visits !== undefined && n.visits !== null) meta.push(`visits ${n.visits}`);
     if (n.value !== undefined && n.value !== null) meta.push(`value ${fmt(n.value)}`);
     if (n.pruned) meta.push(`pruned: ${n.pruned}`);
+    if (n.id === r.tree.selected) meta.push('◀ chosen answer');
+    const root = n.parent === undefined || n.parent === null;
     const card = h('span', { class: 'card', title: `node ${n.id}` },
-      n.parent === undefined || n.parent === null ? h('i', {}, 'root (question)') : (n.step || h('i', {}, '(empty step)')),
-      h('span', { class: 'meta' }, meta.join(' · ')));
+      h('span', { class: 'txt' }, root ? h('i', {}, 'question: ', page.question) : (n.step || h('i', {}, '(empty step)'))),
+      meta.length ? h('span', { class: 'meta' }, meta.join(' · ')) : null);
     paint(card, n.pruned ? null : n.score);
     const children = kids.get(n.id) || [];
     const det = h('details', { open: true }, h('summary', {}, card), children.length ? h('ul', {}, children.map(node)) : null);
@@ -324,10 +330,21 @@ async function treeView(id, pid, k) {
   };
   const roots = r.tree.nodes.filter((n) => n.parent === undefined || n.parent === null);
   const zoomed = h('div', { class: 'tree-zoom' }, h('ul', { class: 'tree', id: 'tree' }, roots.map(node)));
+  // zoom in steps of a quarter (Ctrl+wheel: a tenth), between a quarter and three times
+  // zoom and folding are part of the permalink (?zoom=0.75&fold=pruned|all)
+  const remember = (key, value) => {
+    const nq = new URLSearchParams(route().q);
+    if (value === null) nq.delete(key); else nq.set(key, value);
+    setQuery(nq);
+  };
   let scale = 1;
-  const zoom = (f) => { scale = f === 0 ? 1 : Math.max(0.2, Math.min(3, scale * f)); zoomed.style.transform = `scale(${scale})`; };
-  const fold = (open) => zoomed.querySelectorAll('details').forEach((d) => { d.open = open; });
-  const foldPruned = () => zoomed.querySelectorAll('li.pruned > details').forEach((d) => { d.open = false; });
+  const zoom = (d) => {
+    scale = d === 0 ? 1 : Math.max(0.25, Math.min(3, Math.round((scale + d) * 100) / 100));
+    zoomed.style.transform = `scale(${scale})`;
+    remember('zoom', scale === 1 ? null : String(scale));
+  };
+  const fold = (open) => { zoomed.querySelectorAll('details').forEach((d) => { d.open = open; }); remember('fold', open ? null : 'all'); };
+  const foldPruned = () => { zoomed.querySelectorAll('li.pruned > details').forEach((d) => { d.open = false; }); remember('fold', 'pruned'); };
   const pruned = r.tree.nodes.filter((n) => n.pruned).length;
   const chosen = r.tree.nodes.filter((n) => n.chosen).length;
   show(
@@ -335,14 +352,21 @@ async function treeView(id, pid, k) {
     h('p', {}, `${r.tree.nodes.length} nodes · ${pruned} pruned (greyed) · chosen path of ${chosen} nodes (blue border) · answer `,
       h('span', { class: 'answer' }, r.variant.answer ?? '—'), ' ', verdict(r.variant.correct), ' · gold ', page.gold ?? '—'),
     h('div', { class: 'toolbar' },
-      h('button', { onclick: () => zoom(1.25), id: 'zoom-in' }, 'zoom +'), h('button', { onclick: () => zoom(0.8), id: 'zoom-out' }, 'zoom −'),
-      h('button', { onclick: () => zoom(0) }, 'reset'), h('button', { onclick: () => fold(false), id: 'fold-all' }, 'fold all'),
-      h('button', { onclick: () => fold(true) }, 'unfold all'), h('button', { onclick: foldPruned, id: 'fold-pruned' }, 'fold pruned')),
+      h('button', { onclick: () => zoom(0.25), id: 'zoom-in' }, 'zoom +'), h('button', { onclick: () => zoom(-0.25), id: 'zoom-out' }, 'zoom −'),
+      h('button', { onclick: () => zoom(0), id: 'zoom-reset' }, 'reset'), h('button', { onclick: () => fold(false), id: 'fold-all' }, 'fold all'),
+      h('button', { onclick: () => fold(true), id: 'unfold-all' }, 'unfold all'), h('button', { onclick: foldPruned, id: 'fold-pruned' }, 'fold pruned'),
+      h('button', { onclick: () => zoomed.classList.toggle('full'), id: 'full-text' }, 'full text'),
+      h('span', { class: 'legend' }, h('span', { class: 'chip chosen' }, 'chosen path'),
+        h('span', { class: 'chip pruned' }, 'pruned'), ' fill: score, red 0 → green 1')),
     h('div', { class: 'tree-wrap' }, zoomed));
-  zoomed.parentElement.addEventListener('wheel', (e) => { if (e.ctrlKey) { e.preventDefault(); zoom(e.deltaY < 0 ? 1.1 : 0.9); } }, { passive: false });
+  const z = Number(q.get('zoom'));
+  if (z > 0 && z !== 1) zoom(z - 1);
+  if (q.get('fold') === 'pruned') foldPruned();
+  else if (q.get('fold') === 'all') fold(false);
+  zoomed.parentElement.addEventListener('wheel', (e) => { if (e.ctrlKey) { e.preventDefault(); zoom(e.deltaY < 0 ? 0.1 : -0.1); } }, { passive: false });
   keys = (e) => {
-    if (e.key === '+' || e.key === '=') { zoom(1.25); return true; }
-    if (e.key === '-') { zoom(0.8); return true; }
+    if (e.key === '+' || e.key === '=') { zoom(0.25); return true; }
+    if (e.key === '-') { zoom(-0.25); return true; }
     return false;
   };
   done('tree');
@@ -352,12 +376,16 @@ async function treeView(id, pid, k) {
 async function compareView(a, b, q) {
   const page = await api(`/api/compare/${a}/${b}`);
   setCrumbs(h('a', { href: `#/run/${a}` }, `run ${a}`), ' vs ', h('a', { href: `#/run/${b}` }, `run ${b}`));
-  const side = (s) => [h('td', {}, s.answer ?? '—', ' ', verdict(s.correct)), h('td', {}, `${s.tokens}`)];
+  // one result per problem (solve runs): its name once above the table, not per row
+  const variants = new Set(page.rows.map((row) => row.variant));
+  const oneVariant = variants.size === 1 ? [...variants][0] : null;
+  const side = (s) => [h('td', { class: s.correct === true ? 'good' : s.correct === false ? 'badl' : '' }, s.answer ?? '—', ' ', verdict(s.correct)), h('td', {}, `${s.tokens}`)];
   const all = page.rows.map((row) => ({
     row,
     tr: h('tr', { class: 'cmp' + (row.differ ? ' differ' : ''), 'data-id': row.id },
-      h('td', {}, h('a', { href: `#/run/${a}/p/${enc(row.id)}` }, row.id), ' ', h('a', { href: `#/run/${b}/p/${enc(row.id)}`, class: 'muted' }, '(b)')),
-      h('td', { class: 'text' }, row.question), h('td', {}, row.variant), side(row.a), side(row.b)),
+      h('td', { class: 'nw' }, row.differ ? h('span', { class: 'bad' }, '≠ differ') : h('span', { class: 'muted' }, '= same')),
+      h('td', { class: 'nw' }, h('a', { href: `#/run/${a}/p/${enc(row.id)}` }, row.id), ' ', h('a', { href: `#/run/${b}/p/${enc(row.id)}`, class: 'muted' }, '(b)')),
+      h('td', { class: 'text' }, row.question), oneVariant === null ? h('td', {}, row.variant) : null, side(row.a), side(row.b)),
   }));
   const tbody = h('tbody', {});
   let reset = null;
@@ -374,10 +402,10 @@ async function compareView(a, b, q) {
     h('h1', {}, `Run ${a} vs run ${b}`),
     h('p', {}, h('b', {}, 'A: '), `run ${a} ${page.a.kind} · ${configLine(page.a)} · ${acc(page.a)}`, h('br', {}),
       h('b', {}, 'B: '), `run ${b} ${page.b.kind} · ${configLine(page.b)} · ${acc(page.b)}`, h('br', {}),
-      h('span', { class: 'muted' }, `problems only in A: ${page.only_a} · only in B: ${page.only_b}`)),
+      h('span', { class: 'muted' }, oneVariant === null ? '' : `compared: ${oneVariant} · `, `problems only in A: ${page.only_a} · only in B: ${page.only_b}`)),
     toolbar(q, [['diff', 'differences only'], ['wrong', 'wrong in either']], apply),
     h('table', { id: 'compare' },
-      h('thead', {}, h('tr', {}, ['problem', 'question', 'result', 'A answer', 'A tokens', 'B answer', 'B tokens'].map((x) => h('th', {}, x)))),
+      h('thead', {}, h('tr', {}, ['', 'problem', 'question', oneVariant === null ? 'result' : null, 'A answer', 'A tokens', 'B answer', 'B tokens'].filter((x) => x !== null).map((x) => h('th', { class: 'nw' }, x)))),
       tbody));
   reset = listKeys([], (tr) => tr.querySelector('a'));
   apply(q);

@@ -1,6 +1,6 @@
 //! What the explorer's JSON routes answer: typed, versioned boundary types (the
 //! front-end in `assets/app.js` reads exactly these; [`API_VERSION`] is in every answer
-//! that carries a page).
+//! that carries a page). Every field is always written: an unknown value is `null`.
 
 use serde::{Deserialize, Serialize};
 use stepwise_core::Spent;
@@ -15,14 +15,12 @@ pub struct RunSummary {
     pub kind: String,
     pub version: u32,
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub created: String,
     pub updated: String,
     pub problems: usize,
     pub units: usize,
     /// Units the job has in all, where the kind says (solve, scale, annotate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_units: Option<usize>,
     pub config: serde_json::Value,
     /// Everything the stored units spent, policy and judges.
@@ -33,10 +31,8 @@ pub struct RunSummary {
     /// Whether the explorer has problem pages for this kind.
     pub browsable: bool,
     /// Where the run's HTML report is (solve, scale and annotate runs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
     /// Why the run's units could not be read, when they could not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_error: Option<String>,
 }
 
@@ -55,10 +51,8 @@ pub struct Variant {
     /// `beam(w=2,…)` for solve, `beam n=4` / `majority n=8` for scale, the method for
     /// annotate.
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
     /// The answer's verdict against the gold answer (`None`: no gold, or not an answer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<bool>,
     /// Generated tokens, policy and judges.
     pub tokens: u64,
@@ -69,7 +63,6 @@ pub struct Variant {
 pub struct ProblemRow {
     pub id: String,
     pub question: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gold: Option<String>,
     pub variants: Vec<Variant>,
     /// Annotate: step labels that disagree with the truth (or, without truth, with the
@@ -89,7 +82,6 @@ pub struct RunPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepView {
     pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
 }
 
@@ -98,11 +90,8 @@ pub struct StepView {
 pub struct SampleView {
     pub index: usize,
     pub steps: Vec<StepView>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
     pub tokens: u64,
     pub chosen: bool,
@@ -112,17 +101,12 @@ pub struct SampleView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeView {
     pub id: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<usize>,
     pub step: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visits: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// Why the search dropped it, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned: Option<String>,
     /// On the path from the root to the selected node.
     pub chosen: bool,
@@ -132,7 +116,6 @@ pub struct NodeView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TreeView {
     pub nodes: Vec<NodeView>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected: Option<usize>,
 }
 
@@ -144,7 +127,6 @@ pub struct ResultView {
     pub samples: Vec<SampleView>,
     /// Tree searches stored with their tree; `None` for sampling and for runs stored
     /// before trees were kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<TreeView>,
     /// Whether the result came from a tree search (a tree may still be absent).
     pub searched: bool,
@@ -165,7 +147,6 @@ pub enum TruthSource {
 pub struct LabelCell {
     pub value: f64,
     pub good: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The label says otherwise than the truth (or, without truth, than another method).
     pub disagrees: bool,
@@ -183,14 +164,11 @@ pub struct MethodLabels {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelledView {
     pub steps: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_correct: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_source: Option<TruthSource>,
     /// Per step: whether it is truly good (`None` without truth).
     pub truth: Vec<Option<bool>>,
     /// The true first wrong step (`None`: no error, or no truth).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_wrong: Option<usize>,
     pub methods: Vec<MethodLabels>,
     pub disagreements: usize,
@@ -203,23 +181,18 @@ pub struct ProblemPage {
     pub run: RunSummary,
     pub id: String,
     pub question: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gold: Option<String>,
     pub results: Vec<ResultView>,
     pub labelled: Vec<LabelledView>,
     /// Previous and next problem of the run (keyboard navigation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 
 /// One side of a comparison row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Side {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<bool>,
     pub tokens: u64,
 }

@@ -654,3 +654,61 @@ pub fn labelled(p: &Problem, results: &[&QuestionResult]) -> Vec<LabelledView> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stepwise_core::{Trace, TreeNode};
+
+    /// root 0 → 1 → 3 (selected), root 0 → 2 (pruned): the path 0, 1, 3 is chosen.
+    fn outcome(chosen: Option<usize>) -> Outcome {
+        let mut trace = Trace::new("beam");
+        trace.tree = vec![
+            TreeNode::new(0, None, ""),
+            TreeNode::new(1, Some(0), "a"),
+            TreeNode::new(2, Some(0), "b"),
+            TreeNode::new(3, Some(1), "c"),
+        ];
+        trace.push(TraceEvent::Prune {
+            node: 2,
+            reason: "not in the top 1".into(),
+        });
+        trace.push(TraceEvent::Select {
+            node: 3,
+            answer: Some("7".into()),
+        });
+        Outcome {
+            problem_id: "p".into(),
+            strategy: "beam".into(),
+            answer: Some("7".into()),
+            chosen,
+            samples: Vec::new(),
+            spent: Spent::default(),
+            trace,
+        }
+    }
+
+    #[test]
+    fn a_tree_marks_pruned_nodes_and_the_path_to_the_selected_one() {
+        let t = tree_view(&outcome(Some(0))).unwrap();
+        assert_eq!(t.selected, Some(3));
+        let chosen: Vec<usize> = t.nodes.iter().filter(|n| n.chosen).map(|n| n.id).collect();
+        assert_eq!(chosen, [0, 1, 3]);
+        let pruned: Vec<(usize, &str)> = t
+            .nodes
+            .iter()
+            .filter_map(|n| n.pruned.as_deref().map(|r| (n.id, r)))
+            .collect();
+        assert_eq!(pruned, [(2, "not in the top 1")]);
+    }
+
+    #[test]
+    fn a_search_that_chose_nothing_marks_no_path_and_no_tree_is_none() {
+        let t = tree_view(&outcome(None)).unwrap();
+        assert_eq!(t.selected, None);
+        assert!(t.nodes.iter().all(|n| !n.chosen));
+        let mut bare = outcome(None);
+        bare.trace.tree.clear();
+        assert_eq!(tree_view(&bare), None);
+    }
+}

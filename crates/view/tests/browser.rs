@@ -12,9 +12,9 @@ use stepwise_model::GenerateRequest;
 use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_search::jobs::{Backends, SolveJob};
 use stepwise_store::{RunStore, SqliteStore};
+use stepwise_testkit::chromium;
 use stepwise_view::Index;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const XSS: &str = "<script>alert(1)</script>";
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -89,6 +89,16 @@ fn solve_run(store: &dyn RunStore, data: &Path, strategy: ScaleStrategy, n: usiz
         .run
 }
 
+/// A store in `dir` with a beam run and a weighted-SC run on the same 4 problems.
+fn beam_and_weighted(dir: &Path) -> (PathBuf, i64, i64) {
+    let data = dataset(dir, 4);
+    let path = dir.join("runs.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let beam = solve_run(&store, &data, ScaleStrategy::Beam, 4);
+    let maj = solve_run(&store, &data, ScaleStrategy::Weighted, 4);
+    (path, beam, maj)
+}
+
 fn annotate_run(store_path: &Path) -> i64 {
     use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
     let mut cfg = AnnotateConfig {
@@ -127,15 +137,22 @@ fn annotate_run(store_path: &Path) -> i64 {
 }
 
 /// The explorer over the store at `path` (read-only) on a free loopback port, served
-/// from a thread of its own until the returned guard drops.
+/// from a thread of its own until the returned guard drops. Beside the explorer's routes
+/// the test serves `/drive`, the explorer's own page with the test driver
+/// (`tests/drive.js`) loaded after the page's script.
 struct Server {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const DRIVE_JS: &str = include_str!("drive.js");
+
 impl Server {
     fn start(path: &Path) -> Self {
+        use axum::http::header::CONTENT_TYPE;
+        use axum::routing::get;
         let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open_read_only(path).unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -144,11 +161,33 @@ impl Server {
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(l.local_addr().unwrap()).unwrap();
-                stepwise_view::serve_on(store, l, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
+                // as serve_on does: every run read before the first answer
+                let index = Arc::new(Index::new(store));
+                let ix = index.clone();
+                tokio::task::spawn_blocking(move || ix.refresh().map(|_| ()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let page = INDEX_HTML.replace(
+                    "</head>",
+                    "<script src=\"/drive.js\" defer></script>\n</head>",
+                );
+                assert!(page.contains("/drive.js"), "the page has no </head>");
+                let app = stepwise_view::router(index)
+                    .route(
+                        "/drive",
+                        get(move || async move { axum::response::Html(page) }),
+                    )
+                    .route(
+                        "/drive.js",
+                        get(|| async { ([(CONTENT_TYPE, "text/javascript")], DRIVE_JS) }),
+                    );
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
             });
         });
         let addr = addr_rx.recv().unwrap();
@@ -171,39 +210,9 @@ impl Drop for Server {
     }
 }
 
-fn have_chromium(test: &str) -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    println!("SKIPPED: {test}: {CHROMIUM} not found (apt-get install -y chromium)");
-    eprintln!("SKIPPED: {test}: {CHROMIUM} not found");
-    false
-}
-
 /// The DOM of `url` after its script ran (virtual time lets the fetches finish).
 fn dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("running chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed on {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let d = String::from_utf8_lossy(&out.stdout).to_string();
+    let d = chromium::dump_dom(url, Some(10_000));
     assert!(
         d.contains("data-ready=\"1\""),
         "{url} did not finish rendering:\n{d}"
@@ -212,22 +221,45 @@ fn dom(url: &str) -> String {
     d
 }
 
+/// What the page showed after each of `actions` (see `tests/drive.js`), the page opened
+/// at the fragment `frag`: one JSON object per step, the first after loading.
+fn drive(server: &Server, frag: &str, actions: &[&str]) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/drive?do={}#{frag}",
+        server.base,
+        urlencode(&actions.join(","))
+    );
+    let d = chromium::dump_dom(&url, Some(30_000));
+    const LOG: &str = "<pre id=\"drive-log\">";
+    let start = d
+        .find(LOG)
+        .unwrap_or_else(|| panic!("the driver did not finish on {url}:\n{d}"));
+    let text = &d[start + LOG.len()..];
+    let text = &text[..text.find("</pre>").expect("the log's end")];
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let log: Vec<serde_json::Value> = serde_json::from_str(&text).expect("the driver's log");
+    assert_eq!(log.len(), actions.len() + 1, "{log:?}");
+    for step in &log {
+        assert!(step.get("error").is_none(), "driver on {url}: {step}");
+        assert_eq!(step["ready"], true, "the page did not settle: {step}");
+    }
+    log
+}
+
 fn count(dom: &str, needle: &str) -> usize {
     dom.matches(needle).count()
 }
 
 #[test]
 fn the_explorer_renders_every_view_in_headless_chromium() {
-    if !have_chromium("the_explorer_renders_every_view_in_headless_chromium") {
+    if !chromium::available("the_explorer_renders_every_view_in_headless_chromium") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path(), 4);
-    let path = dir.path().join("runs.sqlite");
-    let store = SqliteStore::open(&path).unwrap();
-    let beam = solve_run(&store, &data, ScaleStrategy::Beam, 4);
-    let maj = solve_run(&store, &data, ScaleStrategy::Weighted, 4);
-    drop(store);
+    let (path, beam, maj) = beam_and_weighted(dir.path());
     let ann = annotate_run(&path);
     let before = std::fs::read(&path).unwrap();
 
@@ -360,12 +392,146 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Keyboard navigation, the tree's zoom and its folding, driven in the browser
+/// (`tests/drive.js` sends the key presses and clicks; the DOM after each is asserted).
+#[test]
+fn keys_zoom_and_fold_change_the_page_in_headless_chromium() {
+    if !chromium::available("keys_zoom_and_fold_change_the_page_in_headless_chromium") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, beam, maj) = beam_and_weighted(dir.path());
+    let ix = Index::new(Arc::new(SqliteStore::open_read_only(&path).unwrap()));
+    let server = Server::start(&path);
+    let runs: Vec<String> = ix
+        .refresh()
+        .unwrap()
+        .iter()
+        .map(|r| r.summary.id.to_string())
+        .collect();
+    assert_eq!(runs.len(), 2);
+
+    // runs list: j moves the selection down, k up, Enter opens the selected run
+    let log = drive(&server, "/", &["key:j", "key:j", "key:k", "key:Enter"]);
+    assert_eq!(log[0]["view"], "runs");
+    assert_eq!(
+        log[0]["sel"],
+        serde_json::Value::Null,
+        "nothing selected at first"
+    );
+    assert_eq!(log[1]["sel"], runs[0].as_str());
+    assert_eq!(log[2]["sel"], runs[1].as_str());
+    assert_eq!(log[3]["sel"], runs[0].as_str());
+    assert_eq!(log[4]["view"], "run");
+    assert_eq!(log[4]["hash"], format!("#/run/{}", runs[0]));
+
+    // a run's problems: ArrowDown twice and Enter open the second problem; → and ← walk
+    // the run's problems; `/` focuses the search box of the list
+    let log = drive(
+        &server,
+        &format!("/run/{maj}"),
+        &[
+            "key:ArrowDown",
+            "key:ArrowDown",
+            "key:Enter",
+            "key:ArrowRight",
+            "key:ArrowRight",
+            "key:ArrowLeft",
+        ],
+    );
+    assert_eq!(log[0]["rows"], 4);
+    assert_eq!(log[2]["sel"], "p1");
+    let hashes: Vec<&str> = log[3..]
+        .iter()
+        .map(|s| s["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hashes,
+        [
+            format!("#/run/{maj}/p/p1"),
+            format!("#/run/{maj}/p/p2"),
+            format!("#/run/{maj}/p/p3"),
+            format!("#/run/{maj}/p/p2"),
+        ]
+    );
+    assert!(log[3..].iter().all(|s| s["view"] == "problem"));
+    let log = drive(&server, &format!("/run/{maj}"), &["key:/"]);
+    assert_eq!(log[0]["focus"], "");
+    assert_eq!(log[1]["focus"], "search");
+    // the last problem has no next one: → changes nothing
+    let log = drive(&server, &format!("/run/{maj}/p/p3"), &["key:ArrowRight"]);
+    assert_eq!(log[1]["hash"], format!("#/run/{maj}/p/p3"));
+
+    // the beam tree: + and − keys and the buttons zoom; folding hides subtrees
+    let page = ix.problem_page(beam, "p1").unwrap();
+    let tree = page.results[0].tree.as_ref().expect("beam stores its tree");
+    let nodes = tree.nodes.len();
+    let pruned = tree.nodes.iter().filter(|n| n.pruned.is_some()).count();
+    assert!(pruned > 0 && nodes > 2);
+    let log = drive(
+        &server,
+        &format!("/run/{beam}/p/p1/tree/0"),
+        &[
+            "key:+",
+            "key:+",
+            "key:-",
+            "click:#zoom-reset",
+            "click:#zoom-out",
+            "click:#fold-pruned",
+            "click:#fold-all",
+            "click:#unfold-all",
+            "click:li.node[data-id=\"0\"] > details > summary",
+            "click:li.node[data-id=\"0\"] > details > summary",
+        ],
+    );
+    let zooms: Vec<&str> = log.iter().map(|s| s["zoom"].as_str().unwrap()).collect();
+    assert_eq!(
+        zooms[..6],
+        [
+            "",
+            "scale(1.25)",
+            "scale(1.5)",
+            "scale(1.25)",
+            "scale(1)",
+            "scale(0.75)"
+        ]
+    );
+    let open: Vec<u64> = log.iter().map(|s| s["open"].as_u64().unwrap()).collect();
+    let cards: Vec<u64> = log.iter().map(|s| s["cards"].as_u64().unwrap()).collect();
+    assert_eq!(open[0] as usize, nodes, "every node unfolded at first");
+    assert_eq!(cards[0] as usize, nodes, "every node shown at first");
+    // fold pruned: the pruned nodes close (what hangs below them is hidden)
+    assert_eq!(open[6] as usize, nodes - pruned);
+    // fold all: only the root's card is left in view
+    assert_eq!((open[7], cards[7]), (0, 1));
+    assert_eq!(open[8] as usize, nodes);
+    assert_eq!(cards[8] as usize, nodes);
+    // the root's summary folds and unfolds the whole tree below it
+    assert_eq!(open[9] as usize, nodes - 1);
+    assert_eq!(cards[9], 1);
+    assert_eq!(cards[10] as usize, nodes);
+    assert!(log.iter().all(|s| s["view"] == "tree"));
+    // zoom and folding are in the permalink: the hash after a zoom carries it, and the
+    // tree opened at such a hash is zoomed and folded
+    assert_eq!(
+        log[1]["hash"],
+        format!("#/run/{beam}/p/p1/tree/0?zoom=1.25")
+    );
+    let log = drive(
+        &server,
+        &format!("/run/{beam}/p/p1/tree/0?zoom=0.5&fold=pruned"),
+        &[],
+    );
+    assert_eq!(log[0]["zoom"], "scale(0.5)");
+    assert_eq!(log[0]["open"].as_u64().unwrap() as usize, nodes - pruned);
+}
+
 /// A store of 10,000 solve units: the time to open it (the index read) and the time the
 /// page takes to render a problem, as the browser measured it (`performance.now()` in the
 /// DOM). Reported (docs/results/view.md), not asserted: no timed tests.
 #[test]
 fn a_store_of_ten_thousand_units_renders_a_problem() {
-    if !have_chromium("a_store_of_ten_thousand_units_renders_a_problem") {
+    if !chromium::available("a_store_of_ten_thousand_units_renders_a_problem") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
