@@ -51,8 +51,8 @@ fn candidate(run: RunId, unit: &str, index: usize, s: &Sample, p: Option<&Proble
         steps: s.rationale.steps.iter().map(|x| x.text.clone()).collect(),
         answer: s.rationale.answer.clone(),
         correct: p.and_then(|p| {
-            stepwise_verify::answer_correct(
-                p.gold.as_deref(),
+            stepwise_jobs::answer_correct(
+                p,
                 s.rationale.answer.as_deref(),
                 &stepwise_verify::Options::default(),
             )

@@ -265,7 +265,7 @@ impl BuildJob {
             let good = completions.iter().find_map(|comp| {
                 let text = format!("{prefix}{}", self.ctx.cut_after_answer(&comp.text));
                 let r = self.ctx.parse(&text);
-                stepwise_verify::answer_correct(p.gold.as_deref(), r.answer.as_deref(), &opts)
+                stepwise_jobs::answer_correct(p, r.answer.as_deref(), &opts)
                     .unwrap_or(false)
                     .then_some(text)
             });
