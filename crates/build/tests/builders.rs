@@ -59,6 +59,13 @@ fn script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
 }
 
 fn scale_store(dir: &Path) -> (SqliteStore, i64) {
+    scale_store_with(dir, script)
+}
+
+fn scale_store_with(
+    dir: &Path,
+    script: fn(&stepwise_model::GenerateRequest, usize) -> String,
+) -> (SqliteStore, i64) {
     let store = SqliteStore::open(dir.join("runs.sqlite")).unwrap();
     let g = Arc::new(ScriptedGenerator::new(script));
     let backends = Backends {
@@ -233,6 +240,143 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     );
     files.push(pq);
     trl_check(&files);
+}
+
+/// Samples with different `arith` scores (min over steps: a checked claim 1, a step
+/// without a claim 0.5, a wrong claim 0): right A (1.0), right B (0.5), wrong C (0.0,
+/// wrong at step 0), wrong D (0.5: its wrong result is stated without a claim).
+fn graded(_req: &stepwise_model::GenerateRequest, i: usize) -> String {
+    match i % 4 {
+        0 => "3 + 4 = 7\n\n7 * 2 = 14. The answer is 14.",
+        1 => "3 + 4 = 7\n\n7 * 2 = 14\n\nThe answer is 14.",
+        2 => "3 + 4 = 8\n\n8 * 2 = 16\n\nThe answer is 16.",
+        _ => "3 + 4 = 7\n\nSo the result is 15\n\nThe answer is 15.",
+    }
+    .into()
+}
+
+/// The verified rule's margin on scores that differ (8 samples per problem: A, B, C, D
+/// twice each): chosen in score order (A, A, B, B), hardest negatives first (D, D, C, C),
+/// each negative used once; a pair needs chosen - rejected >= margin. Per problem:
+/// - no margin: (A, D) twice, (B, C) twice;
+/// - 0.5: A - D = 0.5 and B - C = 0.5: the same 4 pairs;
+/// - 0.6: A - D = 0.5 is short, so both A take a C (1.0); B - D = 0 is short and the C
+///   are taken: 2 pairs, `below_margin` 2;
+/// - 1.5: nothing reaches it: 0 pairs, `below_margin` 4.
+#[test]
+fn the_verified_margin_filters_pairs_by_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = scale_store_with(dir.path(), graded);
+    for (rule, name) in [
+        ("verified", "pairs-margin-none.jsonl"),
+        ("verified:0.5", "pairs-margin-0.5.jsonl"),
+        ("verified:0.6", "pairs-margin-0.6.jsonl"),
+        ("verified:1.5", "pairs-margin-1.5.jsonl"),
+    ] {
+        let out = dir.path().join(name);
+        let config = BuildConfig {
+            sources: vec![run],
+            spec: BuildSpec::Pairs {
+                rule: rule.parse().unwrap(),
+                max_pairs: 4,
+                enrich: false,
+            },
+            filters: Filters::default(),
+            policy: None,
+        };
+        let s = block_on(build(&store, config, None, &out, &opts())).unwrap();
+        check(&out, name);
+        let counts = serde_json::to_string(&s.manifest.counts).unwrap();
+        check_text(
+            &format!("{counts}\nrows {}\n", s.manifest.rows),
+            &format!("{name}.counts"),
+        );
+    }
+}
+
+/// An `annotate` run's solutions: sample 0 right, sample 1 wrong at step 1 (`7 * 2 = 15`);
+/// rollouts continue a prefix by its true next steps, so Monte-Carlo labels sample 0
+/// good, good, good and sample 1 good, bad, bad.
+fn labelled_script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
+    let prefix = &req.assistant_prefix;
+    if prefix.ends_with("7 * 2 = 14\n\n") {
+        "The answer is 14."
+    } else if prefix.ends_with("7 * 2 = 15\n\n") {
+        "The answer is 15."
+    } else if prefix.ends_with("3 + 4 = 7\n\n") {
+        "7 * 2 = 14\n\nThe answer is 14."
+    } else if i % 2 == 0 {
+        "3 + 4 = 7\n\n7 * 2 = 14\n\nThe answer is 14."
+    } else {
+        "3 + 4 = 7\n\n7 * 2 = 15\n\nThe answer is 15."
+    }
+    .into()
+}
+
+/// A real `annotate` job (Monte-Carlo labels, scripted model) as a source: SFT of the
+/// solutions whose every step is labelled good, and pairs at the first step labelled bad
+/// (the policy continues the prefix before it).
+#[test]
+fn annotate_runs_are_a_source() {
+    use stepwise_annotate::Method;
+    use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("problems.jsonl");
+    stepwise_data::show::write_problem_stream(Some(&data), problems().into_iter().map(Ok)).unwrap();
+    let store_path = dir.path().join("runs.sqlite");
+    let policy: Arc<dyn stepwise_model::Generator> =
+        Arc::new(ScriptedGenerator::new(labelled_script));
+    let job = Job {
+        config: AnnotateConfig {
+            dataset: data.display().to_string(),
+            methods: vec![Method::Mc],
+            samples: 2,
+            mc: stepwise_annotate::mc::McConfig { k: 2 },
+            ..AnnotateConfig::default()
+        },
+        store: store_path.display().to_string(),
+        resume: None,
+        data_dir: None,
+        run: opts(),
+        out: None,
+        eval_against_truth: false,
+        stored_only: false,
+    };
+    let labelled = block_on(run_job(&job, PolicySource::Model(policy.clone()))).unwrap();
+    let store = SqliteStore::open(&store_path).unwrap();
+    for (name, spec) in [
+        (
+            "sft-good-steps.jsonl",
+            BuildSpec::Sft {
+                rule: "good-steps".parse().unwrap(),
+                dedup: Dedup::None,
+                format: SftFormat::Messages,
+            },
+        ),
+        (
+            "pairs-intervention-labels.jsonl",
+            BuildSpec::Pairs {
+                rule: "intervention:labels:2".parse().unwrap(),
+                max_pairs: 4,
+                enrich: false,
+            },
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let config = BuildConfig {
+            sources: vec![labelled.run],
+            spec,
+            filters: Filters::default(),
+            policy: Some("scripted".into()),
+        };
+        let s = block_on(build(&store, config, Some(policy.clone()), &out, &opts())).unwrap();
+        check(&out, name);
+        let counts = serde_json::to_string(&s.manifest.counts).unwrap();
+        check_text(
+            &format!("{counts}\nrows {}\n", s.manifest.rows),
+            &format!("{name}.counts"),
+        );
+    }
 }
 
 fn check_text(got: &str, name: &str) {
