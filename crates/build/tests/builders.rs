@@ -267,6 +267,7 @@ fn graded(_req: &stepwise_model::GenerateRequest, i: usize) -> String {
 fn the_verified_margin_filters_pairs_by_score() {
     let dir = tempfile::tempdir().unwrap();
     let (store, run) = scale_store_with(dir.path(), graded);
+    let mut files = Vec::new();
     for (rule, name) in [
         ("verified", "pairs-margin-none.jsonl"),
         ("verified:0.5", "pairs-margin-0.5.jsonl"),
@@ -291,7 +292,11 @@ fn the_verified_margin_filters_pairs_by_score() {
             &format!("{counts}\nrows {}\n", s.manifest.rows),
             &format!("{name}.counts"),
         );
+        if s.manifest.rows > 0 {
+            files.push(out);
+        }
     }
+    trl_check(&files);
 }
 
 /// An `annotate` run's solutions: sample 0 right, sample 1 wrong at step 1 (`7 * 2 = 15`);
@@ -344,6 +349,7 @@ fn annotate_runs_are_a_source() {
     };
     let labelled = block_on(run_job(&job, PolicySource::Model(policy.clone()))).unwrap();
     let store = SqliteStore::open(&store_path).unwrap();
+    let mut files = Vec::new();
     for (name, spec) in [
         (
             "sft-good-steps.jsonl",
@@ -376,7 +382,11 @@ fn annotate_runs_are_a_source() {
             &format!("{counts}\nrows {}\n", s.manifest.rows),
             &format!("{name}.counts"),
         );
+        if s.manifest.rows > 0 {
+            files.push(out);
+        }
     }
+    trl_check(&files);
 }
 
 fn check_text(got: &str, name: &str) {
