@@ -310,7 +310,7 @@ fn labelled_script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
         "The answer is 15."
     } else if prefix.ends_with("3 + 4 = 7\n\n") {
         "7 * 2 = 14\n\nThe answer is 14."
-    } else if i % 2 == 0 {
+    } else if i.is_multiple_of(2) {
         "3 + 4 = 7\n\n7 * 2 = 14\n\nThe answer is 14."
     } else {
         "3 + 4 = 7\n\n7 * 2 = 15\n\nThe answer is 15."
