@@ -3,24 +3,18 @@
 //! `STEPWISE_UPDATE_EXPECTED=1`), and the exported files checked by Python `datasets`
 //! and TRL's format functions (`scripts/check_trl.py`).
 
+mod common;
+
+use common::{block_on, opts};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stepwise_build::{BuildConfig, BuildSpec, Dedup, Filters, SftFormat, build};
 use stepwise_core::{Aggregation, Problem};
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy};
 use stepwise_jobs::kinds::solve::SearchSettings;
-use stepwise_jobs::{RunOptions, Stop};
 use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_search::jobs::{Backends, ScaleJob};
 use stepwise_store::SqliteStore;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// Two `arith` problems: (3 + 4) * 2 = 14.
 fn problems() -> Vec<Problem> {
@@ -93,13 +87,6 @@ fn scale_store_with(
     let job = ScaleJob::new(cfg, problems(), &backends).unwrap();
     let s = block_on(stepwise_search::jobs::scale(&store, &job, &opts())).unwrap();
     (store, s.run)
-}
-
-fn opts() -> RunOptions {
-    RunOptions {
-        stop: Stop::Never,
-        ..RunOptions::default()
-    }
 }
 
 fn expected_dir() -> PathBuf {
@@ -206,23 +193,15 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     ];
     let mut files = Vec::new();
     for (name, spec, filters) in cases {
-        let out = dir.path().join(name);
-        let config = BuildConfig {
-            sources: vec![run],
+        files.extend(build_checked(
+            &store,
+            run,
             spec,
             filters,
-            policy: Some("scripted".into()),
-        };
-        let s = block_on(build(&store, config, Some(policy.clone()), &out, &opts())).unwrap();
-        check(&out, name);
-        let m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&s.manifest_path).unwrap()).unwrap();
-        let counts = serde_json::to_string(&m["counts"]).unwrap();
-        check_text(
-            &format!("{counts}\nrows {}\n", m["rows"]),
-            &format!("{name}.counts"),
-        );
-        files.push(out);
+            Some(policy.clone()),
+            dir.path(),
+            name,
+        ));
     }
     // Parquet output holds the same rows
     let pq = dir.path().join("sft.parquet");
@@ -274,27 +253,20 @@ fn the_verified_margin_filters_pairs_by_score() {
         ("verified:0.6", "pairs-margin-0.6.jsonl"),
         ("verified:1.5", "pairs-margin-1.5.jsonl"),
     ] {
-        let out = dir.path().join(name);
-        let config = BuildConfig {
-            sources: vec![run],
-            spec: BuildSpec::Pairs {
-                rule: rule.parse().unwrap(),
-                max_pairs: 4,
-                enrich: false,
-            },
-            filters: Filters::default(),
-            policy: None,
+        let spec = BuildSpec::Pairs {
+            rule: rule.parse().unwrap(),
+            max_pairs: 4,
+            enrich: false,
         };
-        let s = block_on(build(&store, config, None, &out, &opts())).unwrap();
-        check(&out, name);
-        let counts = serde_json::to_string(&s.manifest.counts).unwrap();
-        check_text(
-            &format!("{counts}\nrows {}\n", s.manifest.rows),
-            &format!("{name}.counts"),
-        );
-        if s.manifest.rows > 0 {
-            files.push(out);
-        }
+        files.extend(build_checked(
+            &store,
+            run,
+            spec,
+            Filters::default(),
+            None,
+            dir.path(),
+            name,
+        ));
     }
     trl_check(&files);
 }
@@ -368,25 +340,47 @@ fn annotate_runs_are_a_source() {
             },
         ),
     ] {
-        let out = dir.path().join(name);
-        let config = BuildConfig {
-            sources: vec![labelled.run],
+        files.extend(build_checked(
+            &store,
+            labelled.run,
             spec,
-            filters: Filters::default(),
-            policy: Some("scripted".into()),
-        };
-        let s = block_on(build(&store, config, Some(policy.clone()), &out, &opts())).unwrap();
-        check(&out, name);
-        let counts = serde_json::to_string(&s.manifest.counts).unwrap();
-        check_text(
-            &format!("{counts}\nrows {}\n", s.manifest.rows),
-            &format!("{name}.counts"),
-        );
-        if s.manifest.rows > 0 {
-            files.push(out);
-        }
+            Filters::default(),
+            Some(policy.clone()),
+            dir.path(),
+            name,
+        ));
     }
     trl_check(&files);
+}
+
+/// Builds `spec` from `run` into `dir/name` and compares the file and its manifest's
+/// counts with the expected ones; the file, when it has rows.
+fn build_checked(
+    store: &SqliteStore,
+    run: i64,
+    spec: BuildSpec,
+    filters: Filters,
+    policy: Option<Arc<dyn stepwise_model::Generator>>,
+    dir: &Path,
+    name: &str,
+) -> Option<PathBuf> {
+    let out = dir.join(name);
+    let config = BuildConfig {
+        sources: vec![run],
+        spec,
+        filters,
+        policy: policy.as_ref().map(|_| "scripted".to_string()),
+    };
+    let s = block_on(build(store, config, policy, &out, &opts())).unwrap();
+    check(&out, name);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s.manifest_path).unwrap()).unwrap();
+    let counts = serde_json::to_string(&m["counts"]).unwrap();
+    check_text(
+        &format!("{counts}\nrows {}\n", m["rows"]),
+        &format!("{name}.counts"),
+    );
+    (s.manifest.rows > 0).then_some(out)
 }
 
 fn check_text(got: &str, name: &str) {

@@ -2,32 +2,19 @@
 //! `solve` and `scale` job with a scripted model on Knights-and-Knaves puzzles, their
 //! stored verdicts, the scale table, and the data builder reading those runs.
 
+mod common;
+
+use common::{block_on, opts};
 use std::sync::Arc;
 use stepwise_build::{BuildConfig, BuildSpec, Dedup, Filters, SftFormat, build};
 use stepwise_core::Problem;
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy};
 use stepwise_jobs::kinds::solve::{SearchSettings, Solve, SolveConfig};
-use stepwise_jobs::{RunOptions, Stop};
 use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_model::{GenerateRequest, Prompt};
 use stepwise_search::jobs::{Backends, ScaleJob, SolveJob};
 use stepwise_store::{RunStore, SqliteStore};
 use stepwise_tasks::knights::{KnightsConfig, Puzzle, generate_one, render_assignment};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn opts() -> RunOptions {
-    RunOptions {
-        stop: Stop::Never,
-        ..RunOptions::default()
-    }
-}
 
 fn puzzles() -> Vec<Puzzle> {
     let c = KnightsConfig {
@@ -86,6 +73,20 @@ fn problems() -> Vec<Problem> {
         .collect()
 }
 
+/// One greedy-style sample per problem.
+fn solve_config() -> SolveConfig {
+    SolveConfig {
+        dataset: "inline".into(),
+        limit: None,
+        strategy: ScaleStrategy::Majority,
+        n: 1,
+        budget: None,
+        policy: "scripted".into(),
+        reproducible: true,
+        search: SearchSettings::default(),
+    }
+}
+
 #[test]
 fn solve_and_scale_ask_the_task_checker() {
     let ps = puzzles();
@@ -98,21 +99,7 @@ fn solve_and_scale_ask_the_task_checker() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("runs.sqlite")).unwrap();
-    let solve = SolveJob::new(
-        SolveConfig {
-            dataset: "inline".into(),
-            limit: None,
-            strategy: ScaleStrategy::Majority,
-            n: 1,
-            budget: None,
-            policy: "scripted".into(),
-            reproducible: true,
-            search: SearchSettings::default(),
-        },
-        problems(),
-        &backends(),
-    )
-    .unwrap();
+    let solve = SolveJob::new(solve_config(), problems(), &backends()).unwrap();
     let s = block_on(stepwise_search::jobs::solve(&store, &solve, &opts(), None)).unwrap();
     assert_eq!((s.right, s.problems), (2, 2));
     for (unit, r) in stepwise_jobs::records::<Solve>(&store, s.run).unwrap() {
@@ -189,21 +176,8 @@ fn solve_and_scale_ask_the_task_checker() {
 fn a_problem_naming_an_unknown_task_is_refused() {
     let mut p = problems().remove(0);
     p.metadata.insert("task".into(), "sudoku".into());
-    let e = SolveJob::new(
-        SolveConfig {
-            dataset: "inline".into(),
-            limit: None,
-            strategy: ScaleStrategy::Majority,
-            n: 1,
-            budget: None,
-            policy: "scripted".into(),
-            reproducible: true,
-            search: SearchSettings::default(),
-        },
-        vec![p],
-        &backends(),
-    )
-    .err()
-    .unwrap();
+    let e = SolveJob::new(solve_config(), vec![p], &backends())
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("sudoku"), "{e}");
 }
