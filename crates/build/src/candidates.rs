@@ -1,9 +1,11 @@
-//! The candidates of stored runs: every sample of every problem, with its verdict.
+//! The candidates of stored runs: every sample of every problem, with its verdict, and
+//! every labelled solution of an `annotate` run, with its step labels.
 
 use crate::BuildError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use stepwise_core::Problem;
+use stepwise_core::{AnswerExtractor, Problem};
+use stepwise_jobs::kinds::annotate::{LabelledSolution, QuestionResult};
 use stepwise_jobs::kinds::scale::{Scale, ScaleRecord};
 use stepwise_jobs::kinds::solve::{Sample, SearchSettings, Solve};
 use stepwise_jobs::{RunId, RunStore, records, stored_config};
@@ -28,6 +30,24 @@ pub struct Candidate {
     pub tokens: u64,
     /// Whether it reached a final answer by itself.
     pub finished: bool,
+    /// Hard step labels of an `annotate` run (`labels[i]`: step `i` is good), for its
+    /// first `labels.len()` steps; empty for samples of solve and scale runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<bool>,
+}
+
+impl Candidate {
+    /// Every step carries a label and every label is good.
+    pub fn all_steps_good(&self) -> bool {
+        !self.steps.is_empty()
+            && self.labels.len() == self.steps.len()
+            && self.labels.iter().all(|&g| g)
+    }
+
+    /// The first step labelled bad.
+    pub fn first_bad_label(&self) -> Option<usize> {
+        self.labels.iter().position(|&g| !g)
+    }
 }
 
 /// The problems of some runs and their candidates by problem id (problems in the order
@@ -51,8 +71,8 @@ fn candidate(run: RunId, unit: &str, index: usize, s: &Sample, p: Option<&Proble
         steps: s.rationale.steps.iter().map(|x| x.text.clone()).collect(),
         answer: s.rationale.answer.clone(),
         correct: p.and_then(|p| {
-            stepwise_verify::answer_correct(
-                p.gold.as_deref(),
+            stepwise_jobs::answer_correct(
+                p,
                 s.rationale.answer.as_deref(),
                 &stepwise_verify::Options::default(),
             )
@@ -61,10 +81,49 @@ fn candidate(run: RunId, unit: &str, index: usize, s: &Sample, p: Option<&Proble
         step_scores: step_scores.into_iter().map(|x| x.1).collect(),
         tokens: s.tokens,
         finished: s.finished,
+        labels: Vec::new(),
     }
 }
 
-/// Reads `solve` and `scale` runs (samples of sampling draws and of tree searches) into a
+/// A labelled solution of an `annotate` unit as a candidate: its steps joined as the
+/// annotate job stores them (blank lines), its answer read from them, its verdict by the
+/// problem's checker (else the stored one), its soft labels as step scores (the lowest is
+/// its score) and its hard labels. Annotate runs count no tokens per solution: 0.
+fn labelled(
+    run: RunId,
+    unit: &str,
+    index: usize,
+    s: &LabelledSolution,
+    p: Option<&Problem>,
+) -> Candidate {
+    let text = s.steps.join("\n\n");
+    let answer = AnswerExtractor::default().extract(&text).map(|a| a.text);
+    let step_scores: Vec<f64> = s.labels.iter().map(|l| l.value).collect();
+    Candidate {
+        run,
+        unit: unit.to_string(),
+        index,
+        steps: s.steps.clone(),
+        correct: match p {
+            Some(p) => stepwise_jobs::answer_correct(
+                p,
+                answer.as_deref(),
+                &stepwise_verify::Options::default(),
+            ),
+            None => s.answer_correct,
+        },
+        finished: answer.is_some(),
+        answer,
+        text,
+        score: step_scores.iter().copied().reduce(f64::min),
+        step_scores,
+        tokens: 0,
+        labels: s.labels.iter().map(|l| l.good).collect(),
+    }
+}
+
+/// Reads `solve` and `scale` runs (samples of sampling draws and of tree searches) and
+/// `annotate` runs (labelled solutions, one candidate per solution and method) into a
 /// pool. A teacher's run (weak-to-strong supervision) is one more run.
 pub fn load(store: &dyn RunStore, runs: &[RunId]) -> Result<Pool, BuildError> {
     let mut pool = Pool::default();
@@ -109,9 +168,35 @@ pub fn load(store: &dyn RunStore, runs: &[RunId]) -> Result<Pool, BuildError> {
                     }
                 }
             }
+            stepwise_jobs::kinds::annotate::KIND => {
+                if k == 0 {
+                    // the policy prompt that sampled the solutions renders the prompts
+                    pool.settings = SearchSettings {
+                        policy_prompt: info
+                            .config
+                            .get("policy_prompt")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                        ..SearchSettings::default()
+                    };
+                }
+                for u in store.units(run)? {
+                    let r: QuestionResult =
+                        serde_json::from_value(u.unit.payload).map_err(|e| {
+                            BuildError::Source(format!(
+                                "run {run}, unit '{}': not an annotate result: {e}",
+                                u.unit.key
+                            ))
+                        })?;
+                    for (i, s) in r.solutions.iter().enumerate() {
+                        let p = by_id.get(s.problem_id.as_str()).copied();
+                        push(&s.problem_id, labelled(run, &u.unit.key, i, s, p));
+                    }
+                }
+            }
             other => {
                 return Err(BuildError::Source(format!(
-                    "run {run} is a '{other}' run; training data is built from solve and scale runs"
+                    "run {run} is a '{other}' run; training data is built from solve, scale and annotate runs"
                 )));
             }
         }

@@ -195,17 +195,26 @@ impl BuildJob {
         let sep = self.ctx.splitter.separator().to_string();
         let spec = match locate {
             Locate::Arith => Some(stepwise_data::arith::ArithSpec::from_problem(p)?),
-            Locate::Scorer { .. } => None,
+            Locate::Scorer { .. } | Locate::Labels => None,
         };
         let mut out = Vec::new();
         for (k, c) in cands.iter().enumerate() {
             if out.len() >= max_pairs {
                 break;
             }
-            if c.correct != Some(false) || !self.config.filters.admits(c) {
+            // by labels, a sample with a step labelled bad; otherwise a wrong sample
+            let eligible = match locate {
+                Locate::Labels => c.first_bad_label().is_some(),
+                _ => c.correct == Some(false),
+            };
+            if !eligible || !self.config.filters.admits(c) {
                 continue;
             }
-            *counts.entry("wrong_samples".into()).or_default() += 1;
+            let seen = match locate {
+                Locate::Labels => "labelled_bad_samples",
+                _ => "wrong_samples",
+            };
+            *counts.entry(seen.into()).or_default() += 1;
             // the first wrong step and the corrected step, when the truth gives one
             let (wrong, corrected) = if let Some(spec) = &spec {
                 let gt = spec.ground_truth(&c.steps);
@@ -230,11 +239,14 @@ impl BuildJob {
                     .map(|s| format!("{} = {}", s.expr, s.value));
                 (i, fix)
             } else {
-                let threshold = match locate {
-                    Locate::Scorer { threshold } => threshold,
-                    Locate::Arith => f64::NEG_INFINITY,
+                let found = match locate {
+                    Locate::Scorer { threshold } => {
+                        c.step_scores.iter().position(|&s| s < threshold)
+                    }
+                    Locate::Labels => c.first_bad_label(),
+                    Locate::Arith => None,
                 };
-                match c.step_scores.iter().position(|&s| s < threshold) {
+                match found {
                     Some(i) if i < c.steps.len() => (i, None),
                     _ => {
                         *counts.entry("no_wrong_step".into()).or_default() += 1;
@@ -265,7 +277,7 @@ impl BuildJob {
             let good = completions.iter().find_map(|comp| {
                 let text = format!("{prefix}{}", self.ctx.cut_after_answer(&comp.text));
                 let r = self.ctx.parse(&text);
-                stepwise_verify::answer_correct(p.gold.as_deref(), r.answer.as_deref(), &opts)
+                stepwise_jobs::answer_correct(p, r.answer.as_deref(), &opts)
                     .unwrap_or(false)
                     .then_some(text)
             });

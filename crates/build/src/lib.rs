@@ -1,12 +1,14 @@
-//! Training data builders: stored `solve` / `scale` runs become the datasets trainers read.
+//! Training data builders: stored `solve` / `scale` runs (samples, verdicts, step scores)
+//! and `annotate` runs (step labels) become the datasets trainers read.
 //!
 //! - [`sft`]: per problem, samples selected by a rule ([`rules::SftRule`]: verified,
-//!   majority-voted, top-k by stored score, shortest correct), filtered
+//!   majority-voted, top-k by stored score, shortest correct, every step labelled good), filtered
 //!   ([`rules::Filters`]) and deduplicated ([`rules::Dedup`]), written as TRL SFT data
 //!   (`messages`, or `prompt`/`completion`).
 //! - [`pairs`]: preference pairs in TRL's DPO format (`prompt`, `chosen`, `rejected`) by
 //!   a rule ([`rules::PairRule`]: verified with a score margin, QCRD contrastive, IPO-style
-//!   step intervention, which regenerates with the policy), optionally enriched with
+//!   step intervention at the first wrong step by `arith` truth, stored score or annotate
+//!   label, which regenerates with the policy), optionally enriched with
 //!   each side's rationale.
 //!
 //! Both run as a [`job::BuildJob`] through the job runner (kind `data-build`: one unit

@@ -20,6 +20,9 @@ pub enum SftRule {
     Top { k: usize },
     /// The shortest verified sample (fewest tokens, then fewest characters).
     Shortest,
+    /// Every solution of an `annotate` run whose every step is labelled good (by the
+    /// run's method: Monte-Carlo, OmegaPRM, reference, grounded).
+    GoodSteps,
 }
 
 impl std::str::FromStr for SftRule {
@@ -40,8 +43,9 @@ impl std::str::FromStr for SftRule {
             "majority" => Ok(Self::Majority { min_votes: num(2)? }),
             "top" => Ok(Self::Top { k: num(1)? }),
             "shortest" => Ok(Self::Shortest),
+            "good-steps" | "labelled" => Ok(Self::GoodSteps),
             _ => Err(format!(
-                "unknown selection rule '{s}' (expected verified, majority[:MIN_VOTES], top:K or shortest)"
+                "unknown selection rule '{s}' (expected verified, majority[:MIN_VOTES], top:K, shortest or good-steps)"
             )),
         }
     }
@@ -209,6 +213,10 @@ pub fn select<'a>(
             v.sort_by_key(|c| (c.tokens, c.text.chars().count()));
             (v, Some(1))
         }
+        SftRule::GoodSteps => (
+            ok.iter().copied().filter(|c| c.all_steps_good()).collect(),
+            None,
+        ),
     };
     bump(counts, "not_selected", ok.len() - ranked.len());
     let mut kept = dedup(ranked, how, counts);
@@ -250,17 +258,21 @@ pub enum Locate {
     Arith,
     /// The first step whose stored score is below `threshold`; the step is regenerated.
     Scorer { threshold: f64 },
+    /// The first step an `annotate` run labelled bad (any sample with one, whatever its
+    /// final answer); the step is regenerated.
+    Labels,
 }
 
 impl std::str::FromStr for PairRule {
     type Err = String;
     /// `verified`, `verified:MARGIN`, `contrastive[:MIN_VOTES]`,
-    /// `intervention:arith[:TRIES]`, `intervention:score<T[:TRIES]`.
+    /// `intervention:arith[:TRIES]`, `intervention:score<T[:TRIES]`,
+    /// `intervention:labels[:TRIES]`.
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
         let bad = || {
             format!(
-                "unknown pair rule '{s}' (expected verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES] or intervention:score<T[:TRIES])"
+                "unknown pair rule '{s}' (expected verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES], intervention:score<T[:TRIES] or intervention:labels[:TRIES])"
             )
         };
         let count = |x: Option<&&str>, d: usize| -> Result<usize, String> {
@@ -286,6 +298,7 @@ impl std::str::FromStr for PairRule {
             "intervention" | "ipo" => {
                 let locate = match parts.get(1).copied() {
                     Some("arith") | None => Locate::Arith,
+                    Some("labels") => Locate::Labels,
                     Some(x) => match x.strip_prefix("score<") {
                         Some(t) => Locate::Scorer {
                             threshold: t

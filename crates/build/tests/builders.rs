@@ -3,24 +3,18 @@
 //! `STEPWISE_UPDATE_EXPECTED=1`), and the exported files checked by Python `datasets`
 //! and TRL's format functions (`scripts/check_trl.py`).
 
+mod common;
+
+use common::{block_on, opts};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stepwise_build::{BuildConfig, BuildSpec, Dedup, Filters, SftFormat, build};
 use stepwise_core::{Aggregation, Problem};
 use stepwise_jobs::kinds::scale::{ScaleConfig, ScaleJobConfig, ScaleStrategy};
 use stepwise_jobs::kinds::solve::SearchSettings;
-use stepwise_jobs::{RunOptions, Stop};
 use stepwise_model::scripted::ScriptedGenerator;
 use stepwise_search::jobs::{Backends, ScaleJob};
 use stepwise_store::SqliteStore;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// Two `arith` problems: (3 + 4) * 2 = 14.
 fn problems() -> Vec<Problem> {
@@ -59,6 +53,13 @@ fn script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
 }
 
 fn scale_store(dir: &Path) -> (SqliteStore, i64) {
+    scale_store_with(dir, script)
+}
+
+fn scale_store_with(
+    dir: &Path,
+    script: fn(&stepwise_model::GenerateRequest, usize) -> String,
+) -> (SqliteStore, i64) {
     let store = SqliteStore::open(dir.join("runs.sqlite")).unwrap();
     let g = Arc::new(ScriptedGenerator::new(script));
     let backends = Backends {
@@ -86,13 +87,6 @@ fn scale_store(dir: &Path) -> (SqliteStore, i64) {
     let job = ScaleJob::new(cfg, problems(), &backends).unwrap();
     let s = block_on(stepwise_search::jobs::scale(&store, &job, &opts())).unwrap();
     (store, s.run)
-}
-
-fn opts() -> RunOptions {
-    RunOptions {
-        stop: Stop::Never,
-        ..RunOptions::default()
-    }
 }
 
 fn expected_dir() -> PathBuf {
@@ -199,23 +193,15 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     ];
     let mut files = Vec::new();
     for (name, spec, filters) in cases {
-        let out = dir.path().join(name);
-        let config = BuildConfig {
-            sources: vec![run],
+        files.extend(build_checked(
+            &store,
+            run,
             spec,
             filters,
-            policy: Some("scripted".into()),
-        };
-        let s = block_on(build(&store, config, Some(policy.clone()), &out, &opts())).unwrap();
-        check(&out, name);
-        let m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&s.manifest_path).unwrap()).unwrap();
-        let counts = serde_json::to_string(&m["counts"]).unwrap();
-        check_text(
-            &format!("{counts}\nrows {}\n", m["rows"]),
-            &format!("{name}.counts"),
-        );
-        files.push(out);
+            Some(policy.clone()),
+            dir.path(),
+            name,
+        ));
     }
     // Parquet output holds the same rows
     let pq = dir.path().join("sft.parquet");
@@ -233,6 +219,168 @@ fn every_rule_gives_its_expected_file_and_trl_reads_them() {
     );
     files.push(pq);
     trl_check(&files);
+}
+
+/// Samples with different `arith` scores (min over steps: a checked claim 1, a step
+/// without a claim 0.5, a wrong claim 0): right A (1.0), right B (0.5), wrong C (0.0,
+/// wrong at step 0), wrong D (0.5: its wrong result is stated without a claim).
+fn graded(_req: &stepwise_model::GenerateRequest, i: usize) -> String {
+    match i % 4 {
+        0 => "3 + 4 = 7\n\n7 * 2 = 14. The answer is 14.",
+        1 => "3 + 4 = 7\n\n7 * 2 = 14\n\nThe answer is 14.",
+        2 => "3 + 4 = 8\n\n8 * 2 = 16\n\nThe answer is 16.",
+        _ => "3 + 4 = 7\n\nSo the result is 15\n\nThe answer is 15.",
+    }
+    .into()
+}
+
+/// The verified rule's margin on scores that differ (8 samples per problem: A, B, C, D
+/// twice each): chosen in score order (A, A, B, B), hardest negatives first (D, D, C, C),
+/// each negative used once; a pair needs chosen - rejected >= margin. Per problem:
+/// - no margin: (A, D) twice, (B, C) twice;
+/// - 0.5: A - D = 0.5 and B - C = 0.5: the same 4 pairs;
+/// - 0.6: A - D = 0.5 is short, so both A take a C (1.0); B - D = 0 is short and the C
+///   are taken: 2 pairs, `below_margin` 2;
+/// - 1.5: nothing reaches it: 0 pairs, `below_margin` 4.
+#[test]
+fn the_verified_margin_filters_pairs_by_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = scale_store_with(dir.path(), graded);
+    let mut files = Vec::new();
+    for (rule, name) in [
+        ("verified", "pairs-margin-none.jsonl"),
+        ("verified:0.5", "pairs-margin-0.5.jsonl"),
+        ("verified:0.6", "pairs-margin-0.6.jsonl"),
+        ("verified:1.5", "pairs-margin-1.5.jsonl"),
+    ] {
+        let spec = BuildSpec::Pairs {
+            rule: rule.parse().unwrap(),
+            max_pairs: 4,
+            enrich: false,
+        };
+        files.extend(build_checked(
+            &store,
+            run,
+            spec,
+            Filters::default(),
+            None,
+            dir.path(),
+            name,
+        ));
+    }
+    trl_check(&files);
+}
+
+/// An `annotate` run's solutions: sample 0 right, sample 1 wrong at step 1 (`7 * 2 = 15`);
+/// rollouts continue a prefix by its true next steps, so Monte-Carlo labels sample 0
+/// good, good, good and sample 1 good, bad, bad.
+fn labelled_script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
+    let prefix = &req.assistant_prefix;
+    if prefix.ends_with("7 * 2 = 14\n\n") {
+        "The answer is 14."
+    } else if prefix.ends_with("7 * 2 = 15\n\n") {
+        "The answer is 15."
+    } else if prefix.ends_with("3 + 4 = 7\n\n") {
+        "7 * 2 = 14\n\nThe answer is 14."
+    } else if i.is_multiple_of(2) {
+        "3 + 4 = 7\n\n7 * 2 = 14\n\nThe answer is 14."
+    } else {
+        "3 + 4 = 7\n\n7 * 2 = 15\n\nThe answer is 15."
+    }
+    .into()
+}
+
+/// A real `annotate` job (Monte-Carlo labels, scripted model) as a source: SFT of the
+/// solutions whose every step is labelled good, and pairs at the first step labelled bad
+/// (the policy continues the prefix before it).
+#[test]
+fn annotate_runs_are_a_source() {
+    use stepwise_annotate::Method;
+    use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, run_job};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("problems.jsonl");
+    stepwise_data::show::write_problem_stream(Some(&data), problems().into_iter().map(Ok)).unwrap();
+    let store_path = dir.path().join("runs.sqlite");
+    let policy: Arc<dyn stepwise_model::Generator> =
+        Arc::new(ScriptedGenerator::new(labelled_script));
+    let job = Job {
+        config: AnnotateConfig {
+            dataset: data.display().to_string(),
+            methods: vec![Method::Mc],
+            samples: 2,
+            mc: stepwise_annotate::mc::McConfig { k: 2 },
+            ..AnnotateConfig::default()
+        },
+        store: store_path.display().to_string(),
+        resume: None,
+        data_dir: None,
+        run: opts(),
+        out: None,
+        eval_against_truth: false,
+        stored_only: false,
+    };
+    let labelled = block_on(run_job(&job, PolicySource::Model(policy.clone()))).unwrap();
+    let store = SqliteStore::open(&store_path).unwrap();
+    let mut files = Vec::new();
+    for (name, spec) in [
+        (
+            "sft-good-steps.jsonl",
+            BuildSpec::Sft {
+                rule: "good-steps".parse().unwrap(),
+                dedup: Dedup::None,
+                format: SftFormat::Messages,
+            },
+        ),
+        (
+            "pairs-intervention-labels.jsonl",
+            BuildSpec::Pairs {
+                rule: "intervention:labels:2".parse().unwrap(),
+                max_pairs: 4,
+                enrich: false,
+            },
+        ),
+    ] {
+        files.extend(build_checked(
+            &store,
+            labelled.run,
+            spec,
+            Filters::default(),
+            Some(policy.clone()),
+            dir.path(),
+            name,
+        ));
+    }
+    trl_check(&files);
+}
+
+/// Builds `spec` from `run` into `dir/name` and compares the file and its manifest's
+/// counts with the expected ones; the file, when it has rows.
+fn build_checked(
+    store: &SqliteStore,
+    run: i64,
+    spec: BuildSpec,
+    filters: Filters,
+    policy: Option<Arc<dyn stepwise_model::Generator>>,
+    dir: &Path,
+    name: &str,
+) -> Option<PathBuf> {
+    let out = dir.join(name);
+    let config = BuildConfig {
+        sources: vec![run],
+        spec,
+        filters,
+        policy: policy.as_ref().map(|_| "scripted".to_string()),
+    };
+    let s = block_on(build(store, config, policy, &out, &opts())).unwrap();
+    check(&out, name);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s.manifest_path).unwrap()).unwrap();
+    let counts = serde_json::to_string(&m["counts"]).unwrap();
+    check_text(
+        &format!("{counts}\nrows {}\n", m["rows"]),
+        &format!("{name}.counts"),
+    );
+    (s.manifest.rows > 0).then_some(out)
 }
 
 fn check_text(got: &str, name: &str) {

@@ -287,7 +287,7 @@ pub fn canonical_answers(samples: &mut [SampleOutcome], opts: &Options) {
 }
 
 fn is_correct(p: Option<&Problem>, answer: Option<&str>, opts: &Options) -> bool {
-    stepwise_verify::answer_correct(p.and_then(|p| p.gold.as_deref()), answer, opts)
+    p.and_then(|p| stepwise_jobs::answer_correct(p, answer, opts))
         .unwrap_or(false)
 }
 

@@ -32,6 +32,9 @@ pub use runner::{
     RunOptions, RunReport, Stop, records, run, run_with, stored_config, was_interrupted,
 };
 pub use stepwise_store::{RunId, RunInfo, RunStatus, RunStore, UnitRecord};
+/// Whether an answer is right for a problem, by the checker the problem names (a task's
+/// own, else the answer verifier): what every run kind's correctness goes through.
+pub use stepwise_tasks::answer_correct;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -147,6 +147,7 @@ impl SolveJob {
         if config.n == 0 {
             return Err(SearchError::Config("n must be at least 1".into()));
         }
+        stepwise_tasks::check::validate(&problems).map_err(SearchError::Config)?;
         let strategy = configured_strategy(config.strategy, config.n, s);
         if config.strategy.needs_scorer() && ctx.scorer.is_none() {
             return Err(SearchError::NeedsScorer {
@@ -202,11 +203,7 @@ impl Job for SolveJob {
     async fn run_unit(&self, unit: &usize) -> Result<SolveRecord, UnitError> {
         let p = &self.problems[*unit];
         let outcome = self.strategy.solve(p, &self.budget, &self.ctx).await?;
-        let correct = stepwise_verify::answer_correct(
-            p.gold.as_deref(),
-            outcome.answer.as_deref(),
-            &self.ctx.verify,
-        );
+        let correct = stepwise_jobs::answer_correct(p, outcome.answer.as_deref(), &self.ctx.verify);
         Ok(SolveRecord { outcome, correct })
     }
 
@@ -241,8 +238,7 @@ fn add_sample_rows(u: &mut UnitRecord, p: &Problem, samples: &[crate::Sample], o
     for (i, s) in samples.iter().enumerate() {
         let mut row = SampleRow::new(i as u32, s.text.clone());
         row.answer = s.rationale.answer.clone();
-        row.correct =
-            stepwise_verify::answer_correct(p.gold.as_deref(), s.rationale.answer.as_deref(), opts);
+        row.correct = stepwise_jobs::answer_correct(p, s.rationale.answer.as_deref(), opts);
         row.tokens = Some(s.tokens);
         u.samples.push(row);
         for sc in &s.scores {
@@ -377,6 +373,7 @@ impl ScaleJob {
         backends: &Backends,
     ) -> Result<Self, SearchError> {
         let mut ctx = Context::from_settings(&config.search, backends)?;
+        stepwise_tasks::check::validate(&problems).map_err(SearchError::Config)?;
         if config.scale.strategies.iter().all(|x| !x.needs_scorer()) {
             // majority alone: samples are not scored even if a scorer is named
             ctx.scorer = None;

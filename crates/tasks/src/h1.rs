@@ -305,6 +305,8 @@ pub fn problems<'a>(
             let mut p = Problem::new(format!("h1:len={len},seed={}:{i}", config.seed), text);
             p.gold = links.last().map(|l| l.answer.clone());
             p.metadata
+                .insert(crate::check::TASK_KEY.into(), "h1".into());
+            p.metadata
                 .insert("h1_length".into(), serde_json::Value::from(len as u64));
             if let Ok(v) = serde_json::to_value(&links) {
                 p.metadata.insert("h1_links".into(), v);

@@ -257,6 +257,10 @@ impl Puzzle {
     pub fn to_problem(&self, id: String) -> Problem {
         let mut p = Problem::new(id, self.question());
         p.gold = Some(self.gold());
+        p.metadata.insert(
+            crate::check::TASK_KEY.into(),
+            crate::Task::KnightsKnaves.name().into(),
+        );
         if let Ok(v) = serde_json::to_value(self) {
             p.metadata.insert(METADATA_KEY.into(), v);
         }

@@ -8,11 +8,17 @@
 //!   chain's exact gold.
 //! - [`masked`]: informative spans of a text corpus masked; exact and normalized match.
 //!
+//! - [`check`]: which checker decides a problem's answers (`metadata.task`), the one
+//!   path `solve`, `scale`, `eval` and the data builders verify answers through.
+//!
 //! No I/O: callers load the corpora and write the problems.
 
+pub mod check;
 pub mod h1;
 pub mod knights;
 pub mod masked;
+
+pub use check::{Checker, answer_correct};
 
 /// The tasks with a verifier of their own (numeric tasks use the answer verifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -103,6 +103,9 @@ pub fn mask_span(text: &str, rng: &mut impl Rng) -> Option<MaskedSpan> {
     })
 }
 
+/// Metadata key of the [`MaskedSpan`].
+pub const METADATA_KEY: &str = "masked";
+
 /// The question of a masked passage.
 pub fn question(m: &MaskedSpan) -> String {
     format!(
@@ -125,8 +128,12 @@ pub fn problems<'a>(
         let m = mask_span(&text, &mut rng)?;
         let mut p = Problem::new(format!("masked:{id}"), question(&m));
         p.gold = Some(m.span.clone());
+        p.metadata.insert(
+            crate::check::TASK_KEY.into(),
+            crate::Task::MaskedSpan.name().into(),
+        );
         if let Ok(v) = serde_json::to_value(&m) {
-            p.metadata.insert("masked".into(), v);
+            p.metadata.insert(METADATA_KEY.into(), v);
         }
         Some(p)
     })

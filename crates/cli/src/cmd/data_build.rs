@@ -13,7 +13,8 @@ use stepwise_data::arith::ArithConfig;
 /// Flags of the builders that pick and filter candidates.
 #[derive(clap::Args, Debug)]
 pub struct SourceArgs {
-    /// A stored solve or scale run to read (repeat: a teacher's run is one more source).
+    /// A stored solve, scale or annotate run to read (repeat: a teacher's run is one more
+    /// source).
     #[arg(long = "from", value_name = "RUN", required = true)]
     from: Vec<i64>,
     /// Output file (.jsonl or .parquet); the manifest goes to OUT.manifest.json.
@@ -51,7 +52,8 @@ impl SourceArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SftArgs {
-    /// verified, majority[:MIN_VOTES], top:K (by stored score) or shortest.
+    /// verified, majority[:MIN_VOTES], top:K (by stored score), shortest, or good-steps
+    /// (annotate runs: every step labelled good).
     #[arg(long, default_value = "verified")]
     rule: SftRule,
     /// none, answer, or text (near-identical texts: word-trigram Jaccard >= --similar).
@@ -69,7 +71,8 @@ pub struct SftArgs {
 #[derive(clap::Args, Debug)]
 pub struct PairsArgs {
     /// verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES],
-    /// intervention:score<T[:TRIES].
+    /// intervention:score<T[:TRIES], intervention:labels[:TRIES] (annotate runs: at the
+    /// first step labelled bad).
     #[arg(long, default_value = "verified")]
     rule: PairRule,
     /// Most pairs per problem.

@@ -181,13 +181,14 @@ impl ScaleRow {
     }
 }
 
-/// Whether `answer` is right for `problem` (no gold, no answer: wrong).
+/// Whether `answer` is right for `problem` by the checker it names (no gold, no answer:
+/// wrong).
 pub fn is_correct(
     problem: &Problem,
     answer: Option<&str>,
     opts: &stepwise_verify::Options,
 ) -> bool {
-    stepwise_verify::answer_correct(problem.gold.as_deref(), answer, opts).unwrap_or(false)
+    crate::answer_correct(problem, answer, opts).unwrap_or(false)
 }
 
 /// The cost of the first `n` samples of a draw.
