@@ -24,6 +24,7 @@ pub mod omega;
 pub mod policy;
 pub mod reference;
 pub mod run;
+pub mod sim;
 pub mod testing;
 pub mod truth;
 
