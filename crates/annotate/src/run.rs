@@ -10,6 +10,7 @@
 //! concurrent units finish, so a resumed run ends with the same labels as an
 //! uninterrupted one.
 
+use crate::adaptive::AdaptiveConfig;
 use crate::formats::{self, ExportFormat};
 use crate::grounded::GroundedConfig;
 use crate::mc::McConfig;
@@ -43,6 +44,9 @@ pub struct AnnotateConfig {
     pub samples: usize,
     pub rollout: RolloutParams,
     pub mc: McConfig,
+    /// Settings of `adaptive-mc` (absent in runs made before it existed).
+    #[serde(default)]
+    pub adaptive: AdaptiveConfig,
     pub omega: OmegaConfig,
     pub reference: ReferenceConfig,
     pub grounded: GroundedConfig,
@@ -70,6 +74,7 @@ impl Default for AnnotateConfig {
             samples: 2,
             rollout: RolloutParams::default(),
             mc: McConfig::default(),
+            adaptive: AdaptiveConfig::default(),
             omega: OmegaConfig::default(),
             reference: ReferenceConfig::default(),
             grounded: GroundedConfig::default(),
@@ -95,6 +100,9 @@ pub async fn label_question(
     let seed = mix_seed(cfg.seed, &problem.id);
     match method {
         Method::Mc => crate::mc::label(policy, problem, cfg.samples, &cfg.mc, seed).await,
+        Method::AdaptiveMc => {
+            crate::adaptive::label(policy, problem, cfg.samples, &cfg.adaptive, seed).await
+        }
         Method::OmegaPrm => crate::omega::label(policy, problem, &cfg.omega, seed).await,
         Method::Reference => {
             crate::reference::label(policy, problem, cfg.samples, &cfg.reference, seed).await
@@ -497,7 +505,7 @@ fn validate(c: &AnnotateConfig) -> Result<()> {
     if c.samples == 0 && c.methods.iter().any(|m| *m != Method::OmegaPrm) {
         return bad("--samples must be at least 1");
     }
-    if c.mc.k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
+    if c.mc.k == 0 || c.adaptive.max_k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
         return bad("rollouts per prefix (k) must be at least 1");
     }
     let o = &c.omega;

@@ -88,6 +88,58 @@ fn mc_labels_clean_prefixes_good_and_erroneous_ones_bad() {
     assert_eq!((spent.judge_tokens, spent.judge_calls), (0, 0));
 }
 
+/// Adaptive mc on the planted solution (7 steps, error at step 4, clean prefixes always
+/// continue correctly: p_good = 1), by hand: the last step is bad (its own wrong answer),
+/// so bisection runs over prefixes 0..6. Probe 3: clean, the first rollout is correct
+/// (1 rollout, 1 call) → good, lo = 4. Probe 5: bad, batches 1 + 2 + 4 + 1 = 8 = max_k
+/// (4 calls) → hi = 5. Probe 4: bad, 8 rollouts in 4 calls → hi = 4. First bad = 4;
+/// 0..=2 implied good, 6 bad from the answer: 17 rollouts in 9 calls, against mc's 6 × 8.
+#[test]
+fn adaptive_mc_stops_at_the_first_correct_rollout_and_bisects_by_hand() {
+    use stepwise_annotate::adaptive::{AdaptiveConfig, label_solution};
+    let (p, pl, g, policy) = setup(4, 1.0);
+    let cfg = AdaptiveConfig { max_k: 8 };
+    let (labels, spent) =
+        block_on(label_solution(&policy, &p, &planted_solution(&pl), &cfg, 7)).unwrap();
+    let good: Vec<bool> = labels.iter().map(|l| l.good).collect();
+    assert_eq!(good, vec![true, true, true, true, false, false, false]);
+    let drawn: Vec<u32> = labels.iter().map(|l| l.rollouts).collect();
+    assert_eq!(drawn, vec![0, 0, 0, 1, 8, 8, 0]);
+    assert_eq!(labels[3].value, 1.0);
+    assert_eq!(labels[4].correct, 0);
+    assert!(
+        labels[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("implied good")
+    );
+    assert_eq!(rollouts_of(&labels), 17);
+    assert_eq!(spent.policy_calls, 9);
+    assert_eq!(g.calls(), 9);
+    // the same labels as mc's with k = 8 on this solution
+    let (mc, _) = block_on(stepwise_annotate::mc::label_solution(
+        &policy,
+        &p,
+        &planted_solution(&pl),
+        &McConfig { k: 8 },
+        7,
+    ))
+    .unwrap();
+    assert_eq!(mc.iter().map(|l| l.good).collect::<Vec<_>>(), good);
+    assert_eq!(rollouts_of(&mc), 48);
+    // a solution whose own answer is right needs no rollout at all
+    let right = Solution {
+        sample: 1,
+        steps: pl.correct.clone(),
+        answer: Some(p.gold.clone().unwrap()),
+        correct: true,
+    };
+    let (labels, spent) = block_on(label_solution(&policy, &p, &right, &cfg, 7)).unwrap();
+    assert!(labels.iter().all(|l| l.good && l.rollouts == 0));
+    assert_eq!(spent.policy_calls, 0);
+}
+
 #[test]
 fn omegaprm_binary_search_finds_the_planted_error_with_fewer_rollouts_than_mc() {
     for e in [1usize, 3, 4, 5] {

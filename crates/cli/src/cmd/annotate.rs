@@ -22,7 +22,7 @@ pub struct Args {
     /// Label at most this many problems.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Methods, comma-separated or repeated: mc, omegaprm, reference, grounded.
+    /// Methods, comma-separated or repeated: mc, adaptive-mc, omegaprm, reference, grounded.
     #[arg(long = "method", value_delimiter = ',', default_value = "mc,omegaprm")]
     pub methods: Vec<Method>,
     #[arg(long, default_value_t = 0)]
@@ -33,6 +33,9 @@ pub struct Args {
     /// Rollouts per step prefix (mc).
     #[arg(long, default_value_t = 8)]
     pub k: usize,
+    /// Adaptive mc: most rollouts from one prefix (it stops at the first correct one).
+    #[arg(long, default_value_t = 16)]
+    pub adaptive_max_k: usize,
     /// Sampling temperature of solutions and rollouts.
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
@@ -157,6 +160,7 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     c.rollout.top_k = a.top_k;
     c.rollout.max_tokens = a.max_tokens;
     c.mc.k = a.k;
+    c.adaptive.max_k = a.adaptive_max_k;
     c.omega.k = a.omega_k;
     c.omega.c_puct = a.c_puct;
     c.omega.alpha = a.alpha;
