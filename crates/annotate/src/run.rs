@@ -203,6 +203,41 @@ impl stepwise_jobs::Job for AnnotateJob {
     }
 }
 
+/// Labels `problems` with `config`'s methods through the job runner on `store` (a new
+/// run, or `opts.resume`'s), with `generator` as the policy; returns the run and its
+/// stored results. For callers that have their problems in hand (a benchmark's
+/// generated set) rather than a dataset spec; `config.generator` and `reproducible`
+/// are taken from `generator`.
+pub async fn run_problems(
+    store: &dyn RunStore,
+    config: AnnotateConfig,
+    problems: Vec<Problem>,
+    generator: Arc<dyn Generator>,
+    opts: &RunOptions,
+) -> Result<(RunId, Vec<QuestionResult>)> {
+    validate(&config)?;
+    if let Some(p) = problems.iter().find(|p| p.gold.is_none()) {
+        return Err(AnnotateError::NoGold(p.id.clone()));
+    }
+    let config = AnnotateConfig {
+        generator: generator.name(),
+        reproducible: generator.reproducible(),
+        ..config
+    };
+    let mut policy = Policy::new(generator, config.rollout.clone());
+    if let Some(text) = &config.policy_prompt {
+        policy.prompt = parse_policy_prompt(text, "the run's policy prompt")?;
+    }
+    let job = AnnotateJob {
+        config,
+        problems,
+        policy,
+    };
+    let report = stepwise_jobs::run(store, &job, opts).await?;
+    let results = load_results(store, report.run, &job.problems)?;
+    Ok((report.run, results))
+}
+
 /// Every stored result of `run`, ordered by problem (as registered) then method.
 pub fn load_results(
     store: &dyn RunStore,
