@@ -228,6 +228,7 @@ fn root_with_mc_one_or_zero_gives_no_search() {
             &p,
             &OmegaConfig {
                 k: 4,
+                root_max_k: 4,
                 ..Default::default()
             },
             1,
@@ -237,7 +238,65 @@ fn root_with_mc_one_or_zero_gives_no_search() {
         assert_eq!(r.prefixes.len(), 1);
         assert_eq!(r.rollouts, 4);
         assert_eq!(r.spent.policy_calls, 1);
+        // the top-up draws 4, 8, 16 more (28 in 3 calls) and still finds no disagreement
+        let r = block_on(stepwise_annotate::omega::label(
+            &policy,
+            &p,
+            &OmegaConfig {
+                k: 4,
+                root_max_k: 32,
+                ..Default::default()
+            },
+            1,
+        ))
+        .unwrap();
+        assert!(r.solutions.is_empty());
+        assert_eq!((r.rollouts, r.spent.policy_calls), (32, 4));
     }
+}
+
+/// A root whose first k rollouts all fail (p_good 0.05) gives OmegaPRM nothing to search;
+/// the top-up draws more until one succeeds, and the search then runs.
+#[test]
+fn root_top_up_rescues_a_root_whose_first_rollouts_all_fail() {
+    let (p, _, _, policy) = setup(4, 0.05);
+    let cfg = |root_max_k| OmegaConfig {
+        k: 4,
+        root_max_k,
+        search_limit: 4,
+        ..Default::default()
+    };
+    // find a seed whose 4 root rollouts all fail (19 in 20 do at p_good 0.05 → most)
+    let seed = (0..50u64)
+        .find(|&s| {
+            block_on(stepwise_annotate::omega::label(&policy, &p, &cfg(4), s))
+                .unwrap()
+                .solutions
+                .is_empty()
+        })
+        .unwrap();
+    let r = block_on(stepwise_annotate::omega::label(
+        &policy,
+        &p,
+        &cfg(256),
+        seed,
+    ))
+    .unwrap();
+    let root = &r.prefixes[0];
+    assert!(root.rollouts > 4 && root.correct > 0, "{root:?}");
+    assert!(!r.solutions.is_empty());
+    // prefixes with the planted error have MC = 0, so no label puts the error later; with
+    // MC ≈ 0.05 from clean prefixes and k = 4, earlier ones can be labelled bad.
+    assert!(
+        r.solutions
+            .iter()
+            .all(|s| s.first_error().is_some_and(|e| e <= 4)),
+        "{:?}",
+        r.solutions
+            .iter()
+            .map(|s| s.first_error())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use stepwise_annotate::grounded::GroundedRule;
 use stepwise_annotate::run::{AnnotateConfig, run_problems};
 use stepwise_annotate::sim::{SimConfig, SimPolicy};
 use stepwise_annotate::truth::{Tally, tallies};
@@ -67,6 +68,15 @@ pub struct Args {
     /// omegaprm: search iterations per question.
     #[arg(long, default_value_t = 16)]
     pub omega_search_limit: usize,
+    /// omegaprm: most root rollouts while they agree, as a multiple of k (1: the paper).
+    #[arg(long, default_value_t = 4)]
+    pub omega_root_factor: usize,
+    /// grounded: its rules, one series each (paper, mc-veto, weighted).
+    #[arg(long, value_delimiter = ',', default_value = "paper,mc-veto")]
+    pub grounded_rules: Vec<GroundedRule>,
+    /// grounded, paper rule: let the tool abstain on right rollout steps (0, not +1).
+    #[arg(long)]
+    pub grounded_tool_abstains: bool,
     /// grounded budgets: rollouts per prefix.
     #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
     pub grounded_k: Vec<usize>,
@@ -102,6 +112,8 @@ pub struct Row {
     pub method: Method,
     /// The budget knob of the method (`k`, `max_k`; none for reference).
     pub budget: Option<usize>,
+    /// grounded only: its rule.
+    pub rule: Option<GroundedRule>,
     pub tally: Tally,
     pub first_error_acc: Estimate,
     pub f1: Estimate,
@@ -184,19 +196,45 @@ pub fn problems(a: &Args) -> Result<Vec<Problem>, BenchError> {
     Ok(out)
 }
 
-/// The budgets of `method` (one run each).
-fn budgets(a: &Args, m: Method) -> Vec<Option<usize>> {
-    let some = |v: &[usize]| v.iter().map(|&k| Some(k)).collect();
+/// The runs of `method`: its budgets (and for grounded, each rule at each budget).
+fn settings(a: &Args, m: Method) -> Vec<(Option<usize>, Option<GroundedRule>)> {
+    let some = |v: &[usize]| v.iter().map(|&k| (Some(k), None)).collect();
     match m {
         Method::Mc => some(&a.mc_k),
         Method::AdaptiveMc => some(&a.adaptive_k),
         Method::OmegaPrm => some(&a.omega_k),
-        Method::Grounded => some(&a.grounded_k),
-        Method::Reference => vec![None],
+        Method::Grounded => a
+            .grounded_rules
+            .iter()
+            .flat_map(|&r| a.grounded_k.iter().map(move |&k| (Some(k), Some(r))))
+            .collect(),
+        Method::Reference => vec![(None, None)],
     }
 }
 
-fn config(a: &Args, m: Method, budget: Option<usize>, dataset: &str) -> AnnotateConfig {
+fn rule_name(r: GroundedRule) -> &'static str {
+    match r {
+        GroundedRule::Paper => "paper",
+        GroundedRule::Weighted => "weighted",
+        GroundedRule::McVeto => "mc-veto",
+    }
+}
+
+/// The curve a row belongs to: the method, with grounded's rule.
+pub fn series(r: &Row) -> String {
+    match r.rule {
+        Some(rule) => format!("{} ({})", r.method, rule_name(rule)),
+        None => r.method.to_string(),
+    }
+}
+
+fn config(
+    a: &Args,
+    m: Method,
+    budget: Option<usize>,
+    rule: Option<GroundedRule>,
+    dataset: &str,
+) -> AnnotateConfig {
     let mut c = AnnotateConfig {
         dataset: dataset.to_string(),
         methods: vec![m],
@@ -205,11 +243,18 @@ fn config(a: &Args, m: Method, budget: Option<usize>, dataset: &str) -> Annotate
         ..AnnotateConfig::default()
     };
     c.omega.search_limit = a.omega_search_limit;
+    c.grounded.tool_confirms = !a.grounded_tool_abstains;
+    if let Some(r) = rule {
+        c.grounded.rule = r;
+    }
     if let Some(k) = budget {
         match m {
             Method::Mc => c.mc.k = k,
             Method::AdaptiveMc => c.adaptive.max_k = k,
-            Method::OmegaPrm => c.omega.k = k,
+            Method::OmegaPrm => {
+                c.omega.k = k;
+                c.omega.root_max_k = a.omega_root_factor * k;
+            }
             Method::Grounded => c.grounded.k = k,
             Method::Reference => {}
         }
@@ -218,7 +263,10 @@ fn config(a: &Args, m: Method, budget: Option<usize>, dataset: &str) -> Annotate
 }
 
 /// Runs every (error rate, method, budget) and returns the rows.
-pub async fn measure(a: &Args, store: &dyn stepwise_jobs::RunStore) -> Result<Vec<Row>, BenchError> {
+pub async fn measure(
+    a: &Args,
+    store: &dyn stepwise_jobs::RunStore,
+) -> Result<Vec<Row>, BenchError> {
     let problems = problems(a)?;
     let dataset = format!(
         "bench-labels: arith ops={}..={}, {} questions, seed {}",
@@ -241,14 +289,16 @@ pub async fn measure(a: &Args, store: &dyn stepwise_jobs::RunStore) -> Result<Ve
         };
         let generator = Arc::new(SimPolicy::new(sim, &problems).map_err(annotate_err)?);
         for &m in &a.methods {
-            for budget in budgets(a, m) {
-                let cfg = config(a, m, budget, &dataset);
+            for (budget, rule) in settings(a, m) {
+                let cfg = config(a, m, budget, rule, &dataset);
                 let (run, results) =
                     run_problems(store, cfg, problems.clone(), generator.clone(), &opts)
                         .await
                         .map_err(annotate_err)?;
                 tracing::info!(run, p, method = %m, ?budget, "labelled");
-                rows.push(row(a, p, m, budget, &problems, &results)?);
+                let mut r = row(a, p, m, budget, &problems, &results)?;
+                r.rule = rule;
+                rows.push(r);
             }
         }
     }
@@ -277,6 +327,7 @@ fn row(
         error_rate: p,
         method: m,
         budget,
+        rule: None,
         tally: total,
         first_error_acc: fe,
         f1,
@@ -334,7 +385,7 @@ pub fn goal(rows: &[Row], p: f64) -> String {
         .map(|r| {
             format!(
                 "{} {} ({:.3}, lower bound {:.3}, at {:.2} rollouts/step)",
-                r.method,
+                series(r),
                 budget_label(r.method, r.budget),
                 r.first_error_acc.mean,
                 r.first_error_acc.lo,
@@ -387,7 +438,7 @@ pub fn markdown(a: &Args, rows: &[Row], figures: &[(f64, String)]) -> String {
         ]);
         for r in rows.iter().filter(|r| r.error_rate == p) {
             t.row([
-                r.method.to_string(),
+                series(r),
                 budget_label(r.method, r.budget),
                 r.tally.solutions.to_string(),
                 r.tally.steps.to_string(),
@@ -416,7 +467,7 @@ pub fn figure(rows: &[Row], p: f64, stem: &Path) -> Result<(), BenchError> {
         .iter()
         .filter(|r| r.error_rate == p)
         .map(|r| CurvePoint {
-            series: r.method.to_string(),
+            series: series(r),
             x_label: budget_label(r.method, r.budget),
             mean_tokens: r.rollouts_per_step.mean,
             accuracy: r.first_error_acc,

@@ -65,11 +65,16 @@ pub struct Args {
     /// OmegaPRM: search iterations (select + binary search) per question.
     #[arg(long, default_value_t = 100)]
     pub search_limit: usize,
+    /// OmegaPRM: most root rollouts while they all agree (more are drawn, doubling, so the
+    /// pool is not empty); at most --omega-k is the paper (no top-up).
+    #[arg(long, default_value_t = 64)]
+    pub omega_root_max_k: usize,
     /// Grounded: rollouts per step prefix.
     #[arg(long, default_value_t = 4)]
     pub grounded_k: usize,
     /// Grounded: how tool verdicts and rollout outcomes are combined: `paper` (the
-    /// GroundedPRM reference code's rollout reward and backpropagation) or `weighted`.
+    /// GroundedPRM reference code's rollout reward and backpropagation), `weighted`, or
+    /// `mc-veto` (the step's tool verdict refutes, rollouts' outcomes decide the rest).
     #[arg(long, default_value = "paper")]
     pub grounded_rule: GroundedRule,
     /// Grounded, paper rule: weight of the final outcome in a rollout's reward
@@ -167,6 +172,7 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     c.omega.beta = a.beta;
     c.omega.l = a.omega_l;
     c.omega.search_limit = a.search_limit;
+    c.omega.root_max_k = a.omega_root_max_k;
     c.grounded.k = a.grounded_k;
     c.grounded.rule = a.grounded_rule;
     c.grounded.final_weight = a.final_weight;
