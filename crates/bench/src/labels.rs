@@ -512,7 +512,8 @@ pub fn run(a: &Args) -> Result<(), BenchError> {
             .file_stem()
             .map_or("label-quality".into(), |s| s.to_string_lossy().into_owned());
         for &p in &a.error_rates {
-            let name = format!("{stem}-p{p}");
+            // `p0_1`, not `p0.1`: the figure writer sets the extension.
+            let name = format!("{stem}-p{}", p.to_string().replace('.', "_"));
             figure(&rows, p, &dir.join(&name))?;
             figures.push((p, format!("{name}.png")));
         }
@@ -527,4 +528,119 @@ pub fn run(a: &Args) -> Result<(), BenchError> {
         rows.len()
     ));
     report::publish(&md, a.out.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["labels"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).a
+    }
+
+    #[test]
+    fn bootstrap_of_identical_questions_is_a_point_and_of_mixed_ones_an_interval() {
+        let hit = Tally {
+            questions: 1,
+            solutions: 1,
+            steps: 4,
+            fe_hit: 1,
+            tp: 2,
+            rollouts: 8,
+            ..Tally::default()
+        };
+        let [fe, f1, rps] = bootstrap(&[hit; 10], 200, 1);
+        assert_eq!((fe.lo, fe.mean, fe.hi), (1.0, 1.0, 1.0));
+        assert_eq!(f1.mean, 1.0);
+        assert_eq!(rps.mean, 2.0);
+        let miss = Tally {
+            fe_hit: 0,
+            fp: 2,
+            ..hit
+        };
+        let mixed: Vec<Tally> = (0..40).map(|i| if i % 2 == 0 { hit } else { miss }).collect();
+        let [fe, ..] = bootstrap(&mixed, 500, 1);
+        assert_eq!(fe.mean, 0.5);
+        assert!(fe.lo < 0.5 && fe.hi > 0.5 && fe.lo > 0.2 && fe.hi < 0.8, "{fe:?}");
+    }
+
+    #[test]
+    fn questions_are_split_over_the_operation_counts() {
+        let ps = problems(&args(&["--questions", "7", "--min-ops", "2", "--max-ops", "4"])).unwrap();
+        assert_eq!(ps.len(), 7);
+        let ops: Vec<usize> = ps
+            .iter()
+            .map(|p| stepwise_data::ArithSpec::from_problem(p).unwrap().steps.len())
+            .collect();
+        assert_eq!(ops, vec![2, 2, 2, 3, 3, 4, 4]);
+        assert!(problems(&args(&["--min-ops", "5", "--max-ops", "4"])).is_err());
+    }
+
+    /// Every method through the runner on a few simulated questions: one row per
+    /// (method, budget, rule), rollouts counted, and the goal sentence names mc's row.
+    #[test]
+    fn every_method_runs_on_the_simulation_and_is_scored_against_truth() {
+        let a = args(&[
+            "--questions",
+            "6",
+            "--min-ops",
+            "3",
+            "--max-ops",
+            "4",
+            "--error-rates",
+            "0.2",
+            "--mc-k",
+            "8",
+            "--adaptive-k",
+            "8",
+            "--omega-k",
+            "4",
+            "--grounded-k",
+            "2",
+            "--bootstrap",
+            "50",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            stepwise_store::open(&dir.path().join("s.sqlite").display().to_string()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let rows = rt.block_on(measure(&a, store.as_ref())).unwrap();
+        let names: Vec<String> = rows.iter().map(series).collect();
+        assert_eq!(
+            names,
+            vec![
+                "mc",
+                "adaptive-mc",
+                "omegaprm",
+                "reference",
+                "grounded (paper)",
+                "grounded (mc-veto)"
+            ]
+        );
+        for r in &rows {
+            assert_eq!(r.tally.questions, 6, "{r:?}");
+            assert!(r.first_error_acc.mean.is_finite(), "{r:?}");
+        }
+        // mc: k rollouts from every prefix but the answer step; adaptive-mc: fewer
+        let mc = &rows[0];
+        let adaptive = &rows[1];
+        assert!(adaptive.tally.rollouts < mc.tally.rollouts);
+        assert_eq!(mc.tally.steps, adaptive.tally.steps);
+        let g = goal(&rows, 0.2);
+        assert!(g.starts_with("mc k=8 labels at"), "{g}");
+        let md = markdown(&a, &rows, &[]);
+        assert!(md.contains("sim-arith(p=0.2"), "{md}");
+    }
 }

@@ -132,8 +132,9 @@ impl Plot for Curves<'_> {
                 series.push(&p.series);
             }
         }
-        // x is log2(tokens) on a linear axis, labelled in tokens: readable ticks on any range.
-        let lx = |t: f64| t.max(1.0).log2();
+        // x is log2(cost) on a linear axis, labelled in its units: readable ticks on any
+        // range (costs under 1, such as rollouts per labelled step, included).
+        let lx = |t: f64| t.max(0.01).log2();
         let (mut lo, mut hi) = self
             .points
             .iter()
@@ -162,7 +163,11 @@ impl Plot for Curves<'_> {
             .x_labels(8)
             .x_label_formatter(&|x| {
                 let v = 2f64.powf(*x);
-                if v < 10.0 { format!("{v:.1}") } else { format!("{v:.0}") }
+                if v < 10.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
+                }
             })
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
