@@ -43,8 +43,7 @@ use stepwise_core::{Problem, StepSplitter};
 use stepwise_data::{ArithOp, ArithSpec};
 use stepwise_model::scripted::count_tokens as words;
 use stepwise_model::{
-    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs, Prompt,
-    sample_seed,
+    Completion, EngineError, GenerateRequest, Generator, NextTokenLogprobs, Prompt, sample_seed,
 };
 
 /// The knobs of the simulation.
@@ -286,16 +285,7 @@ impl Generator for SimPolicy {
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let (all, user) = match &req.prompt {
-            Prompt::Text(t) => (t.clone(), t.clone()),
-            Prompt::Chat(m) => (
-                m.iter()
-                    .map(|m| m.content.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                m.last().map(|m| m.content.clone()).unwrap_or_default(),
-            ),
-        };
+        let (all, user) = crate::testing::prompt_texts(&req.prompt);
         let spec = self.find(&all).ok_or_else(|| {
             EngineError::InvalidRequest(
                 "simulated policy: the prompt names none of its arith problems".into(),
@@ -318,15 +308,7 @@ impl Generator for SimPolicy {
                 self.splitter
                     .join_texts(&continue_from(&self.cfg, spec, &prefix, seed).steps)
             };
-            let generated_tokens = words(&text);
-            out.push(Completion {
-                text,
-                token_ids: Vec::new(),
-                logprobs: None,
-                finish: FinishReason::Eos,
-                prompt_tokens,
-                generated_tokens,
-            });
+            out.push(crate::testing::completion(text, prompt_tokens));
         }
         Ok(out)
     }

@@ -567,19 +567,37 @@ mod tests {
             fp: 2,
             ..hit
         };
-        let mixed: Vec<Tally> = (0..40).map(|i| if i % 2 == 0 { hit } else { miss }).collect();
+        let mixed: Vec<Tally> = (0..40)
+            .map(|i| if i % 2 == 0 { hit } else { miss })
+            .collect();
         let [fe, ..] = bootstrap(&mixed, 500, 1);
         assert_eq!(fe.mean, 0.5);
-        assert!(fe.lo < 0.5 && fe.hi > 0.5 && fe.lo > 0.2 && fe.hi < 0.8, "{fe:?}");
+        assert!(
+            fe.lo < 0.5 && fe.hi > 0.5 && fe.lo > 0.2 && fe.hi < 0.8,
+            "{fe:?}"
+        );
     }
 
     #[test]
     fn questions_are_split_over_the_operation_counts() {
-        let ps = problems(&args(&["--questions", "7", "--min-ops", "2", "--max-ops", "4"])).unwrap();
+        let ps = problems(&args(&[
+            "--questions",
+            "7",
+            "--min-ops",
+            "2",
+            "--max-ops",
+            "4",
+        ]))
+        .unwrap();
         assert_eq!(ps.len(), 7);
         let ops: Vec<usize> = ps
             .iter()
-            .map(|p| stepwise_data::ArithSpec::from_problem(p).unwrap().steps.len())
+            .map(|p| {
+                stepwise_data::ArithSpec::from_problem(p)
+                    .unwrap()
+                    .steps
+                    .len()
+            })
             .collect();
         assert_eq!(ops, vec![2, 2, 2, 3, 3, 4, 4]);
         assert!(problems(&args(&["--min-ops", "5", "--max-ops", "4"])).is_err());
