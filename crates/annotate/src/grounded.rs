@@ -35,6 +35,18 @@
 //!   right after it, up to (not including) the next good one (the code's
 //!   `truncate_steps` for negative paths).
 //!
+//! **What `stepwise bench labels` found** (simulated policy, half of its errors misread
+//! operands, which have right arithmetic): with the reference code's rule a rollout
+//! with right arithmetic and a wrong answer has a positive reward once `N ≥ 2` (each
+//! right step +1, the outcome only `1/N`), so a prefix none of whose continuations
+//! reaches the answer is labelled good: recall of bad steps 0.6. Letting the tool
+//! abstain on right rollout steps (`tool_confirms = false`: it can refute a step, not
+//! confirm it is on track) tips the sum the other way (a failed rollout's slips count
+//! −1, a success only `+1/N`), labelling clean prefixes bad: first-error accuracy fell
+//! from 0.69 to 0.10 at step error rate 0.1. The rule that uses each signal only where
+//! it is exact, **`mc-veto`**, does best: the step's own tool verdict refutes, the
+//! rollouts' outcomes decide the rest (docs/results/label-quality.md).
+//!
 //! Fidelity: the paper keeps only training paths whose step labels agree with the tool
 //! verdicts (`filter_consistent_samples`). `Fidelity::Drop` does exactly that (a
 //! solution with any step where `v ≠ 0` and `sign(v)` disagrees with the label is not
@@ -72,6 +84,11 @@ pub enum GroundedRule {
     Paper,
     /// Our earlier weighted reading (outcome weight `w`, discounted tool verdicts).
     Weighted,
+    /// Each signal where it is exact: the step's own tool verdict refutes (`−1` is bad),
+    /// and otherwise Math-Shepherd's hard rule decides (good iff a rollout from the
+    /// prefix reaches the answer); rollouts' own tool verdicts are not used.
+    #[serde(rename = "mc-veto")]
+    McVeto,
 }
 
 impl std::str::FromStr for GroundedRule {
@@ -80,8 +97,9 @@ impl std::str::FromStr for GroundedRule {
         match s.trim().to_ascii_lowercase().as_str() {
             "paper" => Ok(Self::Paper),
             "weighted" => Ok(Self::Weighted),
+            "mc-veto" => Ok(Self::McVeto),
             o => Err(format!(
-                "unknown grounded rule '{o}' (expected paper or weighted)"
+                "unknown grounded rule '{o}' (expected paper, weighted or mc-veto)"
             )),
         }
     }
@@ -138,6 +156,15 @@ pub struct GroundedConfig {
     /// Paper rule: veto by the tool, or drop disagreeing solutions.
     #[serde(default)]
     pub fidelity: Fidelity,
+    /// Paper rule: whether a rollout step the tool finds right counts `+1` in the
+    /// rollout's reward (the reference code, default) or abstains (`0`; measured worse,
+    /// see the module docs).
+    #[serde(default = "confirmed_before_abstention")]
+    pub tool_confirms: bool,
+}
+
+fn confirmed_before_abstention() -> bool {
+    true
 }
 
 impl Default for GroundedConfig {
@@ -150,6 +177,7 @@ impl Default for GroundedConfig {
             backprop_decay: 0.0,
             final_weight: None,
             fidelity: Fidelity::Veto,
+            tool_confirms: true,
         }
     }
 }
@@ -230,6 +258,15 @@ pub fn truncated_len(labels: &[StepLabel]) -> usize {
             .iter()
             .position(|l| l.good)
             .map_or(labels.len(), |j| f + 1 + j),
+    }
+}
+
+/// Paper rule: the verdict a rollout's intermediate step contributes to its reward: the
+/// tool's, with a `+1` turned into an abstention (`0`) unless `tool_confirms`.
+pub fn rollout_step_verdict(cfg: &GroundedConfig, checker: &ArithScorer, step: &str) -> i8 {
+    match tool_verdict(checker, step).0 {
+        1 if !cfg.tool_confirms => 0,
+        v => v,
     }
 }
 
@@ -314,6 +351,7 @@ async fn label_solution(
     let labels = match cfg.rule {
         GroundedRule::Weighted => Some(weighted_labels(cfg, &checker, solution, &prefixes)),
         GroundedRule::Paper => paper_labels(cfg, &checker, solution, &prefixes),
+        GroundedRule::McVeto => Some(mc_veto_labels(solution, &prefixes)),
     };
     Ok((labels, spent, rollouts))
 }
@@ -378,6 +416,36 @@ fn weighted_labels(
         .collect()
 }
 
+/// `mc-veto` labels: bad where the step's own tool verdict is −1, else good iff some
+/// rollout from its prefix is correct (the last step of an answered solution: its
+/// answer); soft value = the prefix's MC value (1 or 0 for the answer step).
+fn mc_veto_labels(solution: &Solution, prefixes: &[PrefixOutcome]) -> Vec<StepLabel> {
+    prefixes
+        .iter()
+        .map(|p| {
+            let (rollouts, correct) = counts(solution, p);
+            let (value, reached) = if p.last {
+                (f64::from(u8::from(solution.correct)), solution.correct)
+            } else if rollouts == 0 {
+                (0.0, false)
+            } else {
+                (f64::from(correct) / f64::from(rollouts), correct > 0)
+            };
+            StepLabel {
+                value,
+                good: reached && p.verdict >= 0,
+                rollouts,
+                correct: if p.last { 0 } else { correct },
+                reason: Some(format!(
+                    "{}; {}",
+                    tool_reason(p.verdict, &p.detail),
+                    outcome_reason(solution, p, "any right decides")
+                )),
+            }
+        })
+        .collect()
+}
+
 fn paper_labels(
     cfg: &GroundedConfig,
     checker: &ArithScorer,
@@ -403,7 +471,7 @@ fn paper_labels(
                     let inner = r.steps.len().saturating_sub(1);
                     let verdicts: Vec<i8> = r.steps[..inner]
                         .iter()
-                        .map(|c| tool_verdict(checker, c).0)
+                        .map(|c| rollout_step_verdict(cfg, checker, c))
                         .collect();
                     paper_rollout_reward(&verdicts, r.correct, cfg.final_weight)
                 })
@@ -582,7 +650,11 @@ mod tests {
             ),
             last,
         ];
-        let veto = GroundedConfig::default();
+        // the reference code's rule: right rollout steps count +1
+        let veto = GroundedConfig {
+            tool_confirms: true,
+            ..GroundedConfig::default()
+        };
         let l = paper_labels(&veto, &c, &sol, &ps).unwrap();
         assert!(l[0].good, "{:?}", l[0]);
         // V_1 > 0 by the rollouts, but the tool found a wrong claim
@@ -596,20 +668,75 @@ mod tests {
         assert_eq!(l[2].rollouts, 0);
         let drop = GroundedConfig {
             fidelity: Fidelity::Drop,
-            ..GroundedConfig::default()
+            ..veto.clone()
         };
         assert!(paper_labels(&drop, &c, &sol, &ps).is_none());
         // with a heavy final weight the outcome dominates and the labels agree with the tool
         let heavy = GroundedConfig {
             fidelity: Fidelity::Drop,
             final_weight: Some(1.0),
-            ..GroundedConfig::default()
+            ..veto.clone()
         };
         let l = paper_labels(&heavy, &c, &sol, &ps).unwrap();
         assert_eq!(
             l.iter().map(|l| l.good).collect::<Vec<_>>(),
             vec![true, false, false]
         );
+    }
+
+    /// A misread operand: step 1 (`2 + 3 = 5` where the question said `2 + 4`) has right
+    /// arithmetic (tool +1), and all 3 rollouts from it have right arithmetic (N = 3
+    /// intermediate steps) and a wrong answer. Reference code: each rollout's reward is
+    /// (1/3)·(3/3 + 2/3 + 1/3) − 1/3 = 1/3, V_1 = 1 > 0: good. Abstention: the right steps
+    /// count 0, each reward is −1/3, V_1 = −1: bad, as every continuation failed.
+    #[test]
+    fn misread_step_under_the_paper_rule_abstention_and_mc_veto() {
+        let c = ArithScorer::default();
+        let sol = Solution {
+            sample: 0,
+            steps: vec![
+                "1 + 1 = 2".into(),
+                "2 + 3 = 5".into(),
+                "The answer is 5.".into(),
+            ],
+            answer: Some("5".into()),
+            correct: false,
+        };
+        let tail: &[&str] = &["5 + 1 = 6", "6 + 1 = 7", "7 * 2 = 14", "The answer is 14."];
+        let mut last = prefix(0, &[]);
+        last.last = true;
+        let ps = vec![
+            prefix(1, &[(true, &["The answer is 6."])]),
+            prefix(1, &[(false, tail), (false, tail), (false, tail)]),
+            last,
+        ];
+        let l = paper_labels(&GroundedConfig::default(), &c, &sol, &ps).unwrap();
+        assert!(l[1].good, "{:?}", l[1]);
+        assert!(l[1].reason.as_deref().unwrap().contains("V = 1.00"));
+        let abstains = GroundedConfig {
+            tool_confirms: false,
+            ..GroundedConfig::default()
+        };
+        let l = paper_labels(&abstains, &c, &sol, &ps).unwrap();
+        assert!(l[0].good);
+        assert!(!l[1].good, "{:?}", l[1]);
+        assert!(l[1].reason.as_deref().unwrap().contains("V = -1.00"));
+        // mc-veto: step 0 right (a rollout reached the answer), step 1 has no right
+        // rollout (bad though its arithmetic is right), the answer step is wrong
+        let l = mc_veto_labels(&sol, &ps);
+        assert_eq!(
+            l.iter().map(|l| l.good).collect::<Vec<_>>(),
+            vec![true, false, false]
+        );
+        assert_eq!((l[0].value, l[1].value, l[2].value), (1.0, 0.0, 0.0));
+        // and a tool-verified wrong claim is bad even when a rollout recovers
+        let slip = vec![prefix(-1, &[(true, &["The answer is 6."])])];
+        assert!(!mc_veto_labels(&sol, &slip)[0].good);
+        // a stored configuration without the field used the reference code's rule
+        let old: GroundedConfig =
+            serde_json::from_str(r#"{"k":4,"rule":"paper","outcome_weight":0.5,"gamma":0.9}"#)
+                .unwrap();
+        assert!(old.tool_confirms);
     }
 
     #[test]

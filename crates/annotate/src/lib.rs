@@ -1,14 +1,18 @@
 //! Automatic step labels for process reward models (PRMs).
 //!
-//! Four labelling methods, all driven through the [`Generator`] trait (embedded or HTTP
+//! Five labelling methods, all driven through the [`Generator`] trait (embedded or HTTP
 //! model) and the answer verifier of `stepwise-verify`:
 //!
 //! | method | module | what it does |
 //! |---|---|---|
 //! | `mc` | [`mc`] | Math-Shepherd: k rollouts from every step prefix; soft label = fraction correct, hard label = any correct |
+//! | `adaptive-mc` | [`adaptive`] | mc's hard label with early stopping: a prefix's rollouts stop at the first correct one, and the first bad prefix is found by bisection (labels are monotone) |
 //! | `omegaprm` | [`omega`] | OmegaPRM (Luo et al. 2024): MCTS over rollouts with a binary search for the first step whose prefix has MC = 0 |
 //! | `reference` | [`reference`] | SPARE-style: one judge pass aligns each step with a reference solution and labels it with a short reason |
 //! | `grounded` | [`grounded`] | GroundedPRM-style hybrid: exact tool verification of each step's arithmetic fused with rollout outcomes |
+//!
+//! [`sim`] is a simulated policy over `arith` problems (known first errors, no model) for
+//! measuring the methods against exact truth at scale (`stepwise bench labels`).
 //!
 //! [`run`] drives a whole dataset concurrently through the SQLite run store of
 //! `stepwise-data` (one atomic unit per question and method, so `--resume` continues
@@ -17,6 +21,7 @@
 //! Parquet; [`truth`] measures label quality against the exact ground truth of `arith`
 //! problems.
 
+pub mod adaptive;
 pub mod formats;
 pub mod grounded;
 pub mod mc;
@@ -24,6 +29,7 @@ pub mod omega;
 pub mod policy;
 pub mod reference;
 pub mod run;
+pub mod sim;
 pub mod testing;
 pub mod truth;
 

@@ -10,6 +10,7 @@
 //! concurrent units finish, so a resumed run ends with the same labels as an
 //! uninterrupted one.
 
+use crate::adaptive::AdaptiveConfig;
 use crate::formats::{self, ExportFormat};
 use crate::grounded::GroundedConfig;
 use crate::mc::McConfig;
@@ -43,6 +44,9 @@ pub struct AnnotateConfig {
     pub samples: usize,
     pub rollout: RolloutParams,
     pub mc: McConfig,
+    /// Settings of `adaptive-mc` (absent in runs made before it existed).
+    #[serde(default)]
+    pub adaptive: AdaptiveConfig,
     pub omega: OmegaConfig,
     pub reference: ReferenceConfig,
     pub grounded: GroundedConfig,
@@ -70,6 +74,7 @@ impl Default for AnnotateConfig {
             samples: 2,
             rollout: RolloutParams::default(),
             mc: McConfig::default(),
+            adaptive: AdaptiveConfig::default(),
             omega: OmegaConfig::default(),
             reference: ReferenceConfig::default(),
             grounded: GroundedConfig::default(),
@@ -95,6 +100,9 @@ pub async fn label_question(
     let seed = mix_seed(cfg.seed, &problem.id);
     match method {
         Method::Mc => crate::mc::label(policy, problem, cfg.samples, &cfg.mc, seed).await,
+        Method::AdaptiveMc => {
+            crate::adaptive::label(policy, problem, cfg.samples, &cfg.adaptive, seed).await
+        }
         Method::OmegaPrm => crate::omega::label(policy, problem, &cfg.omega, seed).await,
         Method::Reference => {
             crate::reference::label(policy, problem, cfg.samples, &cfg.reference, seed).await
@@ -193,6 +201,41 @@ impl stepwise_jobs::Job for AnnotateJob {
             t.0.generated_tokens()
         )
     }
+}
+
+/// Labels `problems` with `config`'s methods through the job runner on `store` (a new
+/// run, or `opts.resume`'s), with `generator` as the policy; returns the run and its
+/// stored results. For callers that have their problems in hand (a benchmark's
+/// generated set) rather than a dataset spec; `config.generator` and `reproducible`
+/// are taken from `generator`.
+pub async fn run_problems(
+    store: &dyn RunStore,
+    config: AnnotateConfig,
+    problems: Vec<Problem>,
+    generator: Arc<dyn Generator>,
+    opts: &RunOptions,
+) -> Result<(RunId, Vec<QuestionResult>)> {
+    validate(&config)?;
+    if let Some(p) = problems.iter().find(|p| p.gold.is_none()) {
+        return Err(AnnotateError::NoGold(p.id.clone()));
+    }
+    let config = AnnotateConfig {
+        generator: generator.name(),
+        reproducible: generator.reproducible(),
+        ..config
+    };
+    let mut policy = Policy::new(generator, config.rollout.clone());
+    if let Some(text) = &config.policy_prompt {
+        policy.prompt = parse_policy_prompt(text, "the run's policy prompt")?;
+    }
+    let job = AnnotateJob {
+        config,
+        problems,
+        policy,
+    };
+    let report = stepwise_jobs::run(store, &job, opts).await?;
+    let results = load_results(store, report.run, &job.problems)?;
+    Ok((report.run, results))
 }
 
 /// Every stored result of `run`, ordered by problem (as registered) then method.
@@ -497,7 +540,7 @@ fn validate(c: &AnnotateConfig) -> Result<()> {
     if c.samples == 0 && c.methods.iter().any(|m| *m != Method::OmegaPrm) {
         return bad("--samples must be at least 1");
     }
-    if c.mc.k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
+    if c.mc.k == 0 || c.adaptive.max_k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
         return bad("rollouts per prefix (k) must be at least 1");
     }
     let o = &c.omega;

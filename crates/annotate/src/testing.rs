@@ -106,6 +106,33 @@ fn wrong_step(s: &str, i: usize) -> String {
     format!("{s} So 1 + {i} = {}.", i + 2)
 }
 
+/// A test double's view of a prompt: all of its text, and the last (user) message.
+pub(crate) fn prompt_texts(prompt: &Prompt) -> (String, String) {
+    match prompt {
+        Prompt::Text(t) => (t.clone(), t.clone()),
+        Prompt::Chat(m) => (
+            m.iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            m.last().map(|m| m.content.clone()).unwrap_or_default(),
+        ),
+    }
+}
+
+/// A finished completion of `text`, its tokens counted as words.
+pub(crate) fn completion(text: String, prompt_tokens: u64) -> Completion {
+    let generated_tokens = words(&text);
+    Completion {
+        text,
+        token_ids: Vec::new(),
+        logprobs: None,
+        finish: FinishReason::Eos,
+        prompt_tokens,
+        generated_tokens,
+    }
+}
+
 /// The scripted generator.
 pub struct ScriptedPolicy {
     problems: Vec<Planted>,
@@ -226,16 +253,7 @@ impl Generator for ScriptedPolicy {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let (all, user) = match &req.prompt {
-            Prompt::Text(t) => (t.clone(), t.clone()),
-            Prompt::Chat(m) => (
-                m.iter()
-                    .map(|m| m.content.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                m.last().map(|m| m.content.clone()).unwrap_or_default(),
-            ),
-        };
+        let (all, user) = prompt_texts(&req.prompt);
         let p = self.find(&all).ok_or_else(|| {
             EngineError::InvalidRequest("scripted policy: unknown problem".into())
         })?;
@@ -248,15 +266,7 @@ impl Generator for ScriptedPolicy {
             } else {
                 self.judge_text(p, &user)
             };
-            let generated_tokens = words(&text);
-            out.push(Completion {
-                text,
-                token_ids: Vec::new(),
-                logprobs: None,
-                finish: FinishReason::Eos,
-                prompt_tokens,
-                generated_tokens,
-            });
+            out.push(completion(text, prompt_tokens));
         }
         Ok(out)
     }

@@ -44,45 +44,56 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { f64::NAN } else { a / b }
 }
 
-#[derive(Default)]
-struct Acc {
-    questions: usize,
-    solutions: usize,
-    steps: usize,
-    fe_hit: usize,
-    wrong: usize,
-    fe_hit_wrong: usize,
-    tp: usize,
-    fp: usize,
-    fn_: usize,
-    rollouts: u64,
-    tokens: u64,
+/// The counts behind a row, for one question or summed over many (`+=`): bootstrap
+/// intervals resample questions and sum their tallies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub questions: usize,
+    pub solutions: usize,
+    pub steps: usize,
+    /// Solutions whose predicted first error is the true one (none for none).
+    pub fe_hit: usize,
+    /// Solutions with a wrong final answer, and of those the hits.
+    pub wrong: usize,
+    pub fe_hit_wrong: usize,
+    /// Steps predicted bad and truly bad / truly good; truly bad predicted good.
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub rollouts: u64,
+    pub tokens: u64,
 }
 
-/// The true first wrong step of a solution's steps.
-pub fn true_first_error(spec: &ArithSpec, s: &LabelledSolution) -> Option<usize> {
-    spec.ground_truth(&s.steps).first_wrong
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Self) {
+        self.questions += o.questions;
+        self.solutions += o.solutions;
+        self.steps += o.steps;
+        self.fe_hit += o.fe_hit;
+        self.wrong += o.wrong;
+        self.fe_hit_wrong += o.fe_hit_wrong;
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.rollouts += o.rollouts;
+        self.tokens += o.tokens;
+    }
 }
 
-/// Evaluates `results` (any methods) against the ground truth of `problems`.
-/// Errors when a result's problem is not an `arith` problem.
-pub fn evaluate(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<TruthRow>> {
-    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id.as_str(), p)).collect();
-    let mut acc: BTreeMap<Method, Acc> = BTreeMap::new();
-    for r in results {
-        let p = by_id.get(r.problem_id.as_str()).ok_or_else(|| {
-            crate::AnnotateError::Config(format!("result for unknown problem '{}'", r.problem_id))
-        })?;
-        let spec = ArithSpec::from_problem(p)?;
-        let a = acc.entry(r.method).or_default();
-        a.questions += 1;
-        a.rollouts += r.rollouts;
-        a.tokens += r.spent.generated_tokens();
+impl Tally {
+    /// One question's result against its ground truth.
+    pub fn of(spec: &ArithSpec, r: &QuestionResult) -> Self {
+        let mut a = Self {
+            questions: 1,
+            rollouts: r.rollouts,
+            tokens: r.spent.generated_tokens(),
+            ..Self::default()
+        };
         for s in &r.solutions {
             if s.labels.is_empty() {
                 continue;
             }
-            let truth = true_first_error(&spec, s);
+            let truth = true_first_error(spec, s);
             let pred = s.first_error();
             a.solutions += 1;
             a.steps += s.labels.len();
@@ -103,30 +114,86 @@ pub fn evaluate(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<
                 }
             }
         }
+        a
     }
-    Ok(acc
-        .into_iter()
-        .map(|(method, a)| {
-            let precision = ratio(a.tp as f64, (a.tp + a.fp) as f64);
-            let recall = ratio(a.tp as f64, (a.tp + a.fn_) as f64);
-            TruthRow {
-                method,
-                questions: a.questions,
-                solutions: a.solutions,
-                labelled_steps: a.steps,
-                first_error_acc: ratio(a.fe_hit as f64, a.solutions as f64),
-                wrong_answer_solutions: a.wrong,
-                first_error_acc_wrong_answer: ratio(a.fe_hit_wrong as f64, a.wrong as f64),
-                precision,
-                recall,
-                f1: ratio(2.0 * precision * recall, precision + recall),
-                rollouts: a.rollouts,
-                generated_tokens: a.tokens,
-                rollouts_per_step: ratio(a.rollouts as f64, a.steps as f64),
-                tokens_per_step: ratio(a.tokens as f64, a.steps as f64),
-            }
+
+    pub fn first_error_acc(&self) -> f64 {
+        ratio(self.fe_hit as f64, self.solutions as f64)
+    }
+
+    pub fn precision(&self) -> f64 {
+        ratio(self.tp as f64, (self.tp + self.fp) as f64)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.tp as f64, (self.tp + self.fn_) as f64)
+    }
+
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        ratio(2.0 * p * r, p + r)
+    }
+
+    pub fn rollouts_per_step(&self) -> f64 {
+        ratio(self.rollouts as f64, self.steps as f64)
+    }
+
+    pub fn tokens_per_step(&self) -> f64 {
+        ratio(self.tokens as f64, self.steps as f64)
+    }
+
+    /// The row of `method` with these counts.
+    pub fn row(&self, method: Method) -> TruthRow {
+        TruthRow {
+            method,
+            questions: self.questions,
+            solutions: self.solutions,
+            labelled_steps: self.steps,
+            first_error_acc: self.first_error_acc(),
+            wrong_answer_solutions: self.wrong,
+            first_error_acc_wrong_answer: ratio(self.fe_hit_wrong as f64, self.wrong as f64),
+            precision: self.precision(),
+            recall: self.recall(),
+            f1: self.f1(),
+            rollouts: self.rollouts,
+            generated_tokens: self.tokens,
+            rollouts_per_step: self.rollouts_per_step(),
+            tokens_per_step: self.tokens_per_step(),
+        }
+    }
+}
+
+/// The true first wrong step of a solution's steps.
+pub fn true_first_error(spec: &ArithSpec, s: &LabelledSolution) -> Option<usize> {
+    spec.ground_truth(&s.steps).first_wrong
+}
+
+/// Each result's [`Tally`] against the ground truth of its problem, in order. Errors when
+/// a result's problem is unknown or not an `arith` problem.
+pub fn tallies(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<Tally>> {
+    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id.as_str(), p)).collect();
+    results
+        .iter()
+        .map(|r| {
+            let p = by_id.get(r.problem_id.as_str()).ok_or_else(|| {
+                crate::AnnotateError::Config(format!(
+                    "result for unknown problem '{}'",
+                    r.problem_id
+                ))
+            })?;
+            Ok(Tally::of(&ArithSpec::from_problem(p)?, r))
         })
-        .collect())
+        .collect()
+}
+
+/// Evaluates `results` (any methods) against the ground truth of `problems`.
+/// Errors when a result's problem is not an `arith` problem.
+pub fn evaluate(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<TruthRow>> {
+    let mut acc: BTreeMap<Method, Tally> = BTreeMap::new();
+    for (r, t) in results.iter().zip(tallies(problems, results)?) {
+        *acc.entry(r.method).or_default() += t;
+    }
+    Ok(acc.into_iter().map(|(m, a)| a.row(m)).collect())
 }
 
 fn f(x: f64) -> String {

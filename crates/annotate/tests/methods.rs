@@ -88,6 +88,58 @@ fn mc_labels_clean_prefixes_good_and_erroneous_ones_bad() {
     assert_eq!((spent.judge_tokens, spent.judge_calls), (0, 0));
 }
 
+/// Adaptive mc on the planted solution (7 steps, error at step 4, clean prefixes always
+/// continue correctly: p_good = 1), by hand: the last step is bad (its own wrong answer),
+/// so bisection runs over prefixes 0..6. Probe 3: clean, the first rollout is correct
+/// (1 rollout, 1 call) → good, lo = 4. Probe 5: bad, batches 1 + 2 + 4 + 1 = 8 = max_k
+/// (4 calls) → hi = 5. Probe 4: bad, 8 rollouts in 4 calls → hi = 4. First bad = 4;
+/// 0..=2 implied good, 6 bad from the answer: 17 rollouts in 9 calls, against mc's 6 × 8.
+#[test]
+fn adaptive_mc_stops_at_the_first_correct_rollout_and_bisects_by_hand() {
+    use stepwise_annotate::adaptive::{AdaptiveConfig, label_solution};
+    let (p, pl, g, policy) = setup(4, 1.0);
+    let cfg = AdaptiveConfig { max_k: 8 };
+    let (labels, spent) =
+        block_on(label_solution(&policy, &p, &planted_solution(&pl), &cfg, 7)).unwrap();
+    let good: Vec<bool> = labels.iter().map(|l| l.good).collect();
+    assert_eq!(good, vec![true, true, true, true, false, false, false]);
+    let drawn: Vec<u32> = labels.iter().map(|l| l.rollouts).collect();
+    assert_eq!(drawn, vec![0, 0, 0, 1, 8, 8, 0]);
+    assert_eq!(labels[3].value, 1.0);
+    assert_eq!(labels[4].correct, 0);
+    assert!(
+        labels[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("implied good")
+    );
+    assert_eq!(rollouts_of(&labels), 17);
+    assert_eq!(spent.policy_calls, 9);
+    assert_eq!(g.calls(), 9);
+    // the same labels as mc's with k = 8 on this solution
+    let (mc, _) = block_on(stepwise_annotate::mc::label_solution(
+        &policy,
+        &p,
+        &planted_solution(&pl),
+        &McConfig { k: 8 },
+        7,
+    ))
+    .unwrap();
+    assert_eq!(mc.iter().map(|l| l.good).collect::<Vec<_>>(), good);
+    assert_eq!(rollouts_of(&mc), 48);
+    // a solution whose own answer is right needs no rollout at all
+    let right = Solution {
+        sample: 1,
+        steps: pl.correct.clone(),
+        answer: Some(p.gold.clone().unwrap()),
+        correct: true,
+    };
+    let (labels, spent) = block_on(label_solution(&policy, &p, &right, &cfg, 7)).unwrap();
+    assert!(labels.iter().all(|l| l.good && l.rollouts == 0));
+    assert_eq!(spent.policy_calls, 0);
+}
+
 #[test]
 fn omegaprm_binary_search_finds_the_planted_error_with_fewer_rollouts_than_mc() {
     for e in [1usize, 3, 4, 5] {
@@ -176,6 +228,7 @@ fn root_with_mc_one_or_zero_gives_no_search() {
             &p,
             &OmegaConfig {
                 k: 4,
+                root_max_k: 4,
                 ..Default::default()
             },
             1,
@@ -185,7 +238,65 @@ fn root_with_mc_one_or_zero_gives_no_search() {
         assert_eq!(r.prefixes.len(), 1);
         assert_eq!(r.rollouts, 4);
         assert_eq!(r.spent.policy_calls, 1);
+        // the top-up draws 4, 8, 16 more (28 in 3 calls) and still finds no disagreement
+        let r = block_on(stepwise_annotate::omega::label(
+            &policy,
+            &p,
+            &OmegaConfig {
+                k: 4,
+                root_max_k: 32,
+                ..Default::default()
+            },
+            1,
+        ))
+        .unwrap();
+        assert!(r.solutions.is_empty());
+        assert_eq!((r.rollouts, r.spent.policy_calls), (32, 4));
     }
+}
+
+/// A root whose first k rollouts all fail (p_good 0.05) gives OmegaPRM nothing to search;
+/// the top-up draws more until one succeeds, and the search then runs.
+#[test]
+fn root_top_up_rescues_a_root_whose_first_rollouts_all_fail() {
+    let (p, _, _, policy) = setup(4, 0.05);
+    let cfg = |root_max_k| OmegaConfig {
+        k: 4,
+        root_max_k,
+        search_limit: 4,
+        ..Default::default()
+    };
+    // find a seed whose 4 root rollouts all fail (19 in 20 do at p_good 0.05 → most)
+    let seed = (0..50u64)
+        .find(|&s| {
+            block_on(stepwise_annotate::omega::label(&policy, &p, &cfg(4), s))
+                .unwrap()
+                .solutions
+                .is_empty()
+        })
+        .unwrap();
+    let r = block_on(stepwise_annotate::omega::label(
+        &policy,
+        &p,
+        &cfg(256),
+        seed,
+    ))
+    .unwrap();
+    let root = &r.prefixes[0];
+    assert!(root.rollouts > 4 && root.correct > 0, "{root:?}");
+    assert!(!r.solutions.is_empty());
+    // prefixes with the planted error have MC = 0, so no label puts the error later; with
+    // MC ≈ 0.05 from clean prefixes and k = 4, earlier ones can be labelled bad.
+    assert!(
+        r.solutions
+            .iter()
+            .all(|s| s.first_error().is_some_and(|e| e <= 4)),
+        "{:?}",
+        r.solutions
+            .iter()
+            .map(|s| s.first_error())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //!   (generation tokens/s).
 //! - [`serve`]: the reward server under wrk load against FastAPI + uvicorn + math-verify
 //!   (rewards/s, latency, reward agreement, memory over a soak).
+//! - [`labels`]: the step-label methods against exact truth on a simulated policy
+//!   (first-error accuracy and F1 against rollouts per labelled step).
 //! - [`workers`]: one run shared by 1, 2, 4, 8 workers through PostgreSQL against the
 //!   single SQLite process (units/s, speed-up).
 //!
@@ -15,6 +17,7 @@
 //! Each bench's `run` measures, prints the Markdown section and writes it to `--out`.
 
 pub mod generate;
+pub mod labels;
 pub mod options;
 pub mod python;
 pub mod report;

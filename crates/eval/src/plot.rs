@@ -103,6 +103,28 @@ pub struct AccuracyVsTokens<'a> {
 
 impl Plot for AccuracyVsTokens<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), EvalError> {
+        Curves {
+            title: self.title.clone(),
+            x_desc: "mean generated tokens per problem (policy + judge), log scale".into(),
+            y_desc: "accuracy (%)".into(),
+            points: self.points,
+        }
+        .draw(root)
+    }
+}
+
+/// Any quality (a fraction in `0..=1`, drawn in %) against any cost on a log axis, one
+/// line per series with bootstrap bands: [`AccuracyVsTokens`] with other axis names
+/// (the cost is each point's `mean_tokens` field, whatever it counts).
+pub struct Curves<'a> {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub points: &'a [CurvePoint],
+}
+
+impl Plot for Curves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), EvalError> {
         root.fill(&WHITE).map_err(perr)?;
         let mut series: Vec<&str> = Vec::new();
         for p in self.points {
@@ -110,8 +132,9 @@ impl Plot for AccuracyVsTokens<'_> {
                 series.push(&p.series);
             }
         }
-        // x is log2(tokens) on a linear axis, labelled in tokens: readable ticks on any range.
-        let lx = |t: f64| t.max(1.0).log2();
+        // x is log2(cost) on a linear axis, labelled in its units: readable ticks on any
+        // range (costs under 1, such as rollouts per labelled step, included).
+        let lx = |t: f64| t.max(0.01).log2();
         let (mut lo, mut hi) = self
             .points
             .iter()
@@ -133,12 +156,19 @@ impl Plot for AccuracyVsTokens<'_> {
             .map_err(perr)?;
         chart
             .configure_mesh()
-            .x_desc("mean generated tokens per problem (policy + judge), log scale")
-            .y_desc("accuracy (%)")
+            .x_desc(self.x_desc.as_str())
+            .y_desc(self.y_desc.as_str())
             .axis_desc_style(("sans-serif", 16))
             .label_style(("sans-serif", 14))
             .x_labels(8)
-            .x_label_formatter(&|x| format!("{:.0}", 2f64.powf(*x)))
+            .x_label_formatter(&|x| {
+                let v = 2f64.powf(*x);
+                if v < 10.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
+                }
+            })
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(perr)?;

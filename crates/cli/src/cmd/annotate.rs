@@ -22,7 +22,7 @@ pub struct Args {
     /// Label at most this many problems.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Methods, comma-separated or repeated: mc, omegaprm, reference, grounded.
+    /// Methods, comma-separated or repeated: mc, adaptive-mc, omegaprm, reference, grounded.
     #[arg(long = "method", value_delimiter = ',', default_value = "mc,omegaprm")]
     pub methods: Vec<Method>,
     #[arg(long, default_value_t = 0)]
@@ -33,6 +33,9 @@ pub struct Args {
     /// Rollouts per step prefix (mc).
     #[arg(long, default_value_t = 8)]
     pub k: usize,
+    /// Adaptive mc: most rollouts from one prefix (it stops at the first correct one).
+    #[arg(long, default_value_t = 16)]
+    pub adaptive_max_k: usize,
     /// Sampling temperature of solutions and rollouts.
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
@@ -62,11 +65,16 @@ pub struct Args {
     /// OmegaPRM: search iterations (select + binary search) per question.
     #[arg(long, default_value_t = 100)]
     pub search_limit: usize,
+    /// OmegaPRM: most root rollouts while they all agree (more are drawn, doubling, so the
+    /// pool is not empty); at most --omega-k is the paper (no top-up).
+    #[arg(long, default_value_t = 64)]
+    pub omega_root_max_k: usize,
     /// Grounded: rollouts per step prefix.
     #[arg(long, default_value_t = 4)]
     pub grounded_k: usize,
     /// Grounded: how tool verdicts and rollout outcomes are combined: `paper` (the
-    /// GroundedPRM reference code's rollout reward and backpropagation) or `weighted`.
+    /// GroundedPRM reference code's rollout reward and backpropagation), `weighted`, or
+    /// `mc-veto` (the step's tool verdict refutes, rollouts' outcomes decide the rest).
     #[arg(long, default_value = "paper")]
     pub grounded_rule: GroundedRule,
     /// Grounded, paper rule: weight of the final outcome in a rollout's reward
@@ -157,12 +165,14 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     c.rollout.top_k = a.top_k;
     c.rollout.max_tokens = a.max_tokens;
     c.mc.k = a.k;
+    c.adaptive.max_k = a.adaptive_max_k;
     c.omega.k = a.omega_k;
     c.omega.c_puct = a.c_puct;
     c.omega.alpha = a.alpha;
     c.omega.beta = a.beta;
     c.omega.l = a.omega_l;
     c.omega.search_limit = a.search_limit;
+    c.omega.root_max_k = a.omega_root_max_k;
     c.grounded.k = a.grounded_k;
     c.grounded.rule = a.grounded_rule;
     c.grounded.final_weight = a.final_weight;

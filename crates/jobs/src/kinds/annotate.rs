@@ -20,10 +20,19 @@ pub enum Method {
     OmegaPrm,
     Reference,
     Grounded,
+    /// Monte-Carlo labels whose rollouts stop once a prefix's label is decided.
+    #[serde(rename = "adaptive-mc")]
+    AdaptiveMc,
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Self::Mc, Self::OmegaPrm, Self::Reference, Self::Grounded];
+    pub const ALL: [Method; 5] = [
+        Self::Mc,
+        Self::OmegaPrm,
+        Self::Reference,
+        Self::Grounded,
+        Self::AdaptiveMc,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -31,6 +40,7 @@ impl Method {
             Self::OmegaPrm => "omegaprm",
             Self::Reference => "reference",
             Self::Grounded => "grounded",
+            Self::AdaptiveMc => "adaptive-mc",
         }
     }
 }
@@ -49,8 +59,9 @@ impl FromStr for Method {
             "omegaprm" | "omega" => Ok(Self::OmegaPrm),
             "reference" | "spare" => Ok(Self::Reference),
             "grounded" | "groundedprm" => Ok(Self::Grounded),
+            "adaptive-mc" | "adaptive" | "amc" => Ok(Self::AdaptiveMc),
             other => Err(format!(
-                "unknown method '{other}' (expected mc, omegaprm, reference or grounded)"
+                "unknown method '{other}' (expected mc, adaptive-mc, omegaprm, reference or grounded)"
             )),
         }
     }
