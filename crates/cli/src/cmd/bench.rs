@@ -4,7 +4,7 @@ use crate::Global;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
-use stepwise_bench::{generate, serve, verify, workers};
+use stepwise_bench::{gateway, generate, serve, verify, workers};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,6 +22,8 @@ pub enum What {
     Serve(serve::Args),
     /// Workers sharing one run: units/s of 1, 2, 4, 8 PostgreSQL workers and one SQLite process.
     Workers(workers::Args),
+    /// Search gateway overhead: a pass-through completion through the gateway versus the upstream directly (p50, p99).
+    Gateway(gateway::Args),
 }
 
 /// The data folder of the built-in datasets (`--data-dir`, `STEPWISE_DATA`, or `shared/data`
@@ -42,5 +44,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         What::Generate(a) => generate::run(&a).context("bench generate"),
         What::Serve(a) => serve::run(&a, &data_dir(g)?).context("bench serve"),
         What::Workers(a) => workers::run(&a).context("bench workers"),
+        What::Gateway(a) => gateway::run(&a).context("bench gateway"),
     }
 }

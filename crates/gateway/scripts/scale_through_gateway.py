@@ -1,0 +1,151 @@
+"""Accuracy versus tokens of the gateway's served strategies, asked through the official
+openai client, in the layout of `stepwise scale`'s table; with --scale-json, beside that
+table row by row.
+
+Every (strategy, N, problem) is one chat completion to model STRATEGY/arith with
+extra_body {"stepwise": {"n": N, "id": PROBLEM_ID}} and the run's seed, so the gateway runs
+the search `stepwise scale` runs for that unit (seeds derive from the seed and the problem
+id). Correctness: `stepwise.verify(gold, stepwise.answer)` (the stepwise wheel). Tokens and
+calls: the answer's `stepwise.spent` (policy + judge).
+
+Usage:
+  python scale_through_gateway.py --base-url http://127.0.0.1:8100/v1 --data arith40.jsonl \
+      --strategies bon,weighted,beam --n 1,2,4 [--seed 0] [--scale-json scale-out/scale.json] \
+      [--answers answers.jsonl]
+"""
+
+import argparse
+import json
+import sys
+
+import stepwise
+from openai import OpenAI
+
+
+def rows_of(results, strategies, ns):
+    rows = []
+    for s in strategies:
+        for n in ns:
+            cell = [r for r in results if r["strategy"] == s and r["n"] == n]
+            if not cell:
+                continue
+            k = len(cell)
+            rows.append(
+                {
+                    "strategy": s,
+                    "n": n,
+                    "problems": k,
+                    "correct": sum(r["correct"] for r in cell),
+                    "mean_tokens": sum(r["tokens"] for r in cell) / k,
+                    "mean_policy_tokens": sum(r["policy_tokens"] for r in cell) / k,
+                    "mean_judge_tokens": sum(r["judge_tokens"] for r in cell) / k,
+                    "mean_calls": sum(r["calls"] for r in cell) / k,
+                }
+            )
+    return rows
+
+
+def line(r):
+    acc = 100.0 * r["correct"] / r["problems"]
+    return (
+        f"| {r['strategy']} | {r['n']} | {acc:.1f}% | {r['correct']}/{r['problems']} "
+        f"| {r['mean_tokens']:.1f} | {r['mean_policy_tokens']:.1f} "
+        f"| {r['mean_judge_tokens']:.1f} | {r['mean_calls']:.1f} |"
+    )
+
+
+HEADER = (
+    "| strategy | N | accuracy | correct / problems | mean tokens (policy + judge) "
+    "| policy | judge | calls |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def compare(ours, scale_rows):
+    by_key = {(r["strategy"], r["n"]): r for r in scale_rows}
+    out = [
+        "| strategy | N | gateway accuracy | scale accuracy | gateway tokens "
+        "| scale tokens | gateway calls | scale calls | equal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in ours:
+        s = by_key.get((r["strategy"], r["n"]))
+        if s is None:
+            out.append(f"| {r['strategy']} | {r['n']} | | (not in scale) | | | | | |")
+            continue
+        same = (
+            r["correct"] == s["correct"]
+            and r["problems"] == s["problems"]
+            and abs(r["mean_tokens"] - s["mean_tokens"]) < 1e-9
+            and abs(r["mean_calls"] - s["mean_calls"]) < 1e-9
+        )
+        out.append(
+            f"| {r['strategy']} | {r['n']} | {r['correct']}/{r['problems']} "
+            f"| {s['correct']}/{s['problems']} | {r['mean_tokens']:.1f} "
+            f"| {s['mean_tokens']:.1f} | {r['mean_calls']:.1f} | {s['mean_calls']:.1f} "
+            f"| {'yes' if same else 'NO'} |"
+        )
+    return "\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base-url", required=True)
+    p.add_argument("--data", required=True, help="JSONL with id, question, gold")
+    p.add_argument("--strategies", default="bon,weighted,beam")
+    p.add_argument("--n", default="1,2,4")
+    p.add_argument("--scorer", default="arith")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale-json", help="scale.json of `stepwise scale` to compare with")
+    p.add_argument("--answers", help="write every answer (one JSON line each) here")
+    a = p.parse_args()
+    strategies = a.strategies.split(",")
+    ns = [int(x) for x in a.n.split(",")]
+    with open(a.data, encoding="utf-8") as f:
+        problems = [json.loads(x) for x in f if x.strip()]
+    client = OpenAI(base_url=a.base_url, api_key="unused", timeout=600)
+    results = []
+    answers = open(a.answers, "w", encoding="utf-8") if a.answers else None
+    for s in strategies:
+        for n in ns:
+            for prob in problems:
+                r = client.chat.completions.create(
+                    model=f"{s}/{a.scorer}",
+                    seed=a.seed,
+                    messages=[{"role": "user", "content": prob["question"]}],
+                    extra_body={"stepwise": {"n": n, "id": prob["id"]}},
+                )
+                sw = r.model_extra["stepwise"]
+                spent = sw["spent"]
+                res = {
+                    "strategy": s,
+                    "n": n,
+                    "id": prob["id"],
+                    "answer": sw["answer"],
+                    "partial": sw["partial"],
+                    "correct": sw["answer"] is not None
+                    and stepwise.verify(prob["gold"], sw["answer"]),
+                    "policy_tokens": spent["policy_tokens"],
+                    "judge_tokens": spent["judge_tokens"],
+                    "tokens": spent["policy_tokens"] + spent["judge_tokens"],
+                    "calls": spent["policy_calls"] + spent["judge_calls"],
+                }
+                results.append(res)
+                if answers:
+                    answers.write(json.dumps(res) + "\n")
+                    answers.flush()
+            print(f"{s} N={n}: done", file=sys.stderr)
+    ours = rows_of(results, strategies, ns)
+    print(HEADER)
+    for r in ours:
+        print(line(r))
+    partial = sum(r["partial"] for r in results)
+    print(f"\n{len(results)} requests, {partial} answered partial.")
+    if a.scale_json:
+        with open(a.scale_json, encoding="utf-8") as f:
+            scale = json.load(f)
+        scale_rows = scale["rows"] if isinstance(scale, dict) else scale
+        print("\n" + compare(ours, scale_rows))
+
+
+if __name__ == "__main__":
+    main()
