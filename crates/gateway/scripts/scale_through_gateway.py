@@ -11,10 +11,11 @@ calls: the answer's `stepwise.spent` (policy + judge).
 Usage:
   python scale_through_gateway.py --base-url http://127.0.0.1:8100/v1 --data arith40.jsonl \
       --strategies bon,weighted,beam --n 1,2,4 [--seed 0] [--scale-json scale-out/scale.json] \
-      [--answers answers.jsonl]
+      [--answers answers.jsonl | --from-answers answers.jsonl]
 """
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -63,8 +64,10 @@ HEADER = (
 def compare(ours, scale_rows):
     by_key = {(r["strategy"], r["n"]): r for r in scale_rows}
     out = [
-        "| strategy | N | gateway accuracy | scale accuracy | gateway tokens "
-        "| scale tokens | gateway calls | scale calls | equal |",
+        (
+            "| strategy | N | gateway accuracy | scale accuracy | gateway tokens "
+            "| scale tokens | gateway calls | scale calls | equal |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in ours:
@@ -95,45 +98,21 @@ def main():
     p.add_argument("--n", default="1,2,4")
     p.add_argument("--scorer", default="arith")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale-json", help="scale.json of `stepwise scale` to compare with")
+    p.add_argument(
+        "--scale-json", help="scale.json of `stepwise scale` to compare with"
+    )
     p.add_argument("--answers", help="write every answer (one JSON line each) here")
+    p.add_argument(
+        "--from-answers", help="tabulate the answers of an earlier --answers file"
+    )
     a = p.parse_args()
     strategies = a.strategies.split(",")
     ns = [int(x) for x in a.n.split(",")]
-    with open(a.data, encoding="utf-8") as f:
-        problems = [json.loads(x) for x in f if x.strip()]
-    client = OpenAI(base_url=a.base_url, api_key="unused", timeout=600)
-    results = []
-    answers = open(a.answers, "w", encoding="utf-8") if a.answers else None
-    for s in strategies:
-        for n in ns:
-            for prob in problems:
-                r = client.chat.completions.create(
-                    model=f"{s}/{a.scorer}",
-                    seed=a.seed,
-                    messages=[{"role": "user", "content": prob["question"]}],
-                    extra_body={"stepwise": {"n": n, "id": prob["id"]}},
-                )
-                sw = r.model_extra["stepwise"]
-                spent = sw["spent"]
-                res = {
-                    "strategy": s,
-                    "n": n,
-                    "id": prob["id"],
-                    "answer": sw["answer"],
-                    "partial": sw["partial"],
-                    "correct": sw["answer"] is not None
-                    and stepwise.verify(prob["gold"], sw["answer"]),
-                    "policy_tokens": spent["policy_tokens"],
-                    "judge_tokens": spent["judge_tokens"],
-                    "tokens": spent["policy_tokens"] + spent["judge_tokens"],
-                    "calls": spent["policy_calls"] + spent["judge_calls"],
-                }
-                results.append(res)
-                if answers:
-                    answers.write(json.dumps(res) + "\n")
-                    answers.flush()
-            print(f"{s} N={n}: done", file=sys.stderr)
+    if a.from_answers:
+        with open(a.from_answers, encoding="utf-8") as f:
+            results = [json.loads(x) for x in f if x.strip()]
+    else:
+        results = ask(a, strategies, ns)
     ours = rows_of(results, strategies, ns)
     print(HEADER)
     for r in ours:
@@ -142,9 +121,52 @@ def main():
     print(f"\n{len(results)} requests, {partial} answered partial.")
     if a.scale_json:
         with open(a.scale_json, encoding="utf-8") as f:
-            scale = json.load(f)
-        scale_rows = scale["rows"] if isinstance(scale, dict) else scale
+            scale_rows = json.load(f)
         print("\n" + compare(ours, scale_rows))
+
+
+def ask(a, strategies, ns):
+    """Every (strategy, N, problem) through the gateway."""
+    with open(a.data, encoding="utf-8") as f:
+        problems = [json.loads(x) for x in f if x.strip()]
+    client = OpenAI(base_url=a.base_url, api_key="unused", timeout=600)
+    results = []
+    with contextlib.ExitStack() as stack:
+        answers = (
+            stack.enter_context(open(a.answers, "w", encoding="utf-8"))
+            if a.answers
+            else None
+        )
+        for s in strategies:
+            for n in ns:
+                for prob in problems:
+                    r = client.chat.completions.create(
+                        model=f"{s}/{a.scorer}",
+                        seed=a.seed,
+                        messages=[{"role": "user", "content": prob["question"]}],
+                        extra_body={"stepwise": {"n": n, "id": prob["id"]}},
+                    )
+                    sw = r.model_extra["stepwise"]
+                    spent = sw["spent"]
+                    res = {
+                        "strategy": s,
+                        "n": n,
+                        "id": prob["id"],
+                        "answer": sw["answer"],
+                        "partial": sw["partial"],
+                        "correct": sw["answer"] is not None
+                        and stepwise.verify(prob["gold"], sw["answer"]),
+                        "policy_tokens": spent["policy_tokens"],
+                        "judge_tokens": spent["judge_tokens"],
+                        "tokens": spent["policy_tokens"] + spent["judge_tokens"],
+                        "calls": spent["policy_calls"] + spent["judge_calls"],
+                    }
+                    results.append(res)
+                    if answers:
+                        answers.write(json.dumps(res) + "\n")
+                        answers.flush()
+                print(f"{s} N={n}: done", file=sys.stderr)
+    return results
 
 
 if __name__ == "__main__":
