@@ -90,6 +90,39 @@ def compare(ours, scale_rows):
     return "\n".join(out)
 
 
+def per_problem(results, export_path):
+    """Answers and tokens of every (strategy, N, problem) against the scale run's records
+    (`stepwise data export RUN`): sampling strategies at N use the first N samples of the
+    problem's draw (tokens compared; the answer follows from the same samples), tree
+    searches their own unit (answer and tokens compared)."""
+    units = {}
+    with open(export_path, encoding="utf-8") as f:
+        for x in f:
+            if x.strip():
+                u = json.loads(x)
+                units[u["key"]] = u["payload"]
+    diffs = {}
+    for r in results:
+        draw = units.get(f"{r['id']}/samples")
+        tree = units.get(f"{r['id']}/{r['strategy']}/n={r['n']}")
+        if tree is not None:
+            o = tree["outcome"]
+            want = (
+                o["answer"],
+                o["spent"]["policy_tokens"] + o["spent"]["judge_tokens"],
+            )
+            got = (r["answer"], r["tokens"])
+        elif draw is not None:
+            first = draw["samples"][: r["n"]]
+            want = sum(x["tokens"] + x["judge"]["judge_tokens"] for x in first)
+            got = r["tokens"]
+        else:
+            want, got = "no record", r["tokens"]
+        if want != got:
+            diffs.setdefault((r["strategy"], r["n"]), []).append((r["id"], got, want))
+    return diffs
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base-url", required=True)
@@ -100,6 +133,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--scale-json", help="scale.json of `stepwise scale` to compare with"
+    )
+    p.add_argument(
+        "--scale-export",
+        help="`stepwise data export` JSONL of the scale run, for a per-problem check",
     )
     p.add_argument("--answers", help="write every answer (one JSON line each) here")
     p.add_argument(
@@ -123,6 +160,16 @@ def main():
         with open(a.scale_json, encoding="utf-8") as f:
             scale_rows = json.load(f)
         print("\n" + compare(ours, scale_rows))
+    if a.scale_export:
+        diffs = per_problem(results, a.scale_export)
+        print("\nPer problem (answer and tokens against the scale run's records):")
+        for r in ours:
+            d = diffs.get((r["strategy"], r["n"]), [])
+            print(
+                f"- {r['strategy']} N={r['n']}: {r['problems'] - len(d)}/{r['problems']} equal"
+            )
+            for pid, got, want in d:
+                print(f"  - {pid}: gateway {got}, scale {want}")
 
 
 def ask(a, strategies, ns):

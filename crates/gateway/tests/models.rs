@@ -3,7 +3,8 @@
 //! `stepwise_http::reference`) and the embedded default model (deterministic). For `bon`,
 //! `weighted` and `beam` the answer, `usage` and the `stepwise` field equal the strategy run
 //! directly with the same seeds; the server killed mid-request gives the best candidate so
-//! far, marked partial. Budgets are tiny (CI has 2 cores).
+//! far, marked partial. Budgets are tiny and each model gets one thread: the two tests run
+//! side by side on CI's 2 cores (llama.cpp's threads spin, so oversubscribing them is slow).
 
 mod common;
 
@@ -83,7 +84,7 @@ async fn over_the_llama_cpp_python_server() {
     };
     let model = fetch::ensure_default_model().unwrap();
     let Some(mut server) =
-        LlamaCppServer::start_or_skip(&model, 2, "gateway over llama-cpp-python")
+        LlamaCppServer::start_or_skip(&model, 1, "gateway over llama-cpp-python")
             .await
             .unwrap()
     else {
@@ -168,7 +169,7 @@ async fn over_the_embedded_model() {
         return;
     };
     let mut cfg = EmbeddedConfig::new(fetch::ensure_default_model().unwrap());
-    cfg.threads = Some(2);
+    cfg.threads = Some(1);
     cfg.deterministic = true;
     let policy: Arc<dyn Generator> = Arc::new(LlamaGenerator::open(cfg).unwrap());
     let url = common::start(policy.clone(), config()).await;
