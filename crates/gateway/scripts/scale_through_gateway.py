@@ -17,6 +17,7 @@ Usage:
 import argparse
 import contextlib
 import json
+import os
 import sys
 
 import stepwise
@@ -138,7 +139,10 @@ def main():
         "--scale-export",
         help="`stepwise data export` JSONL of the scale run, for a per-problem check",
     )
-    p.add_argument("--answers", help="write every answer (one JSON line each) here")
+    p.add_argument(
+        "--answers",
+        help="append every answer (one JSON line each) here; those already there are kept",
+    )
     p.add_argument(
         "--from-answers", help="tabulate the answers of an earlier --answers file"
     )
@@ -177,16 +181,23 @@ def ask(a, strategies, ns):
     with open(a.data, encoding="utf-8") as f:
         problems = [json.loads(x) for x in f if x.strip()]
     client = OpenAI(base_url=a.base_url, api_key="unused", timeout=600)
+    # answers already in the --answers file are kept, not asked again
     results = []
+    if a.answers and os.path.exists(a.answers):
+        with open(a.answers, encoding="utf-8") as f:
+            results = [json.loads(x) for x in f if x.strip()]
+    done = {(r["strategy"], r["n"], r["id"]) for r in results}
     with contextlib.ExitStack() as stack:
         answers = (
-            stack.enter_context(open(a.answers, "w", encoding="utf-8"))
+            stack.enter_context(open(a.answers, "a", encoding="utf-8"))
             if a.answers
             else None
         )
         for s in strategies:
             for n in ns:
                 for prob in problems:
+                    if (s, n, prob["id"]) in done:
+                        continue
                     r = client.chat.completions.create(
                         model=f"{s}/{a.scorer}",
                         seed=a.seed,

@@ -239,6 +239,39 @@ async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
     assert_eq!(sw["answer"], "7", "{r}");
 }
 
+/// Beam search whose upstream dies after the first step: the beams so far (one step each)
+/// are the candidates, the best one the answer, marked partial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_upstream_mid_beam_gives_the_beams_so_far() {
+    let dying = Arc::new(Dying {
+        ok: 3,
+        inner: scripted(),
+        calls: AtomicUsize::new(0),
+        hold: None,
+    });
+    let url = common::start(dying, GatewayConfig::default()).await;
+    let (status, r) = post(
+        &url,
+        "/v1/chat/completions",
+        json!({"model": "beam/arith@4", "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let sw = &r["stepwise"];
+    assert_eq!(sw["partial"], true, "{r}");
+    assert!(
+        sw["partial_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("3 of 4")),
+        "{r}"
+    );
+    let cands = sw["candidates"].as_array().unwrap();
+    assert!(!cands.is_empty() && cands.len() <= 3, "{r}");
+    // one step each ("3 + 4 = 7", "3 + 4 = 8", "3 + 4 = 9"): the arith scorer prefers the true claim
+    assert_eq!(r["choices"][0]["message"]["content"], "3 + 4 = 7", "{r}");
+    assert_eq!(sw["spent"]["policy_calls"], 2, "{r}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_concurrency_is_503_and_the_token_is_required() {
     let hold = Arc::new(tokio::sync::Notify::new());
