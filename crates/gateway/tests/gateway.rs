@@ -211,8 +211,9 @@ impl Generator for Dying {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
+/// `model` asked of a gateway whose policy finishes 3 samples of its first call and then
+/// dies: the answer (200), marked partial.
+async fn ask_dying(model: &str) -> Value {
     let dying = Arc::new(Dying {
         ok: 3,
         inner: scripted(),
@@ -220,15 +221,17 @@ async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
         hold: None,
     });
     let url = common::start(dying, GatewayConfig::default()).await;
-    let (status, r) = post(
-        &url,
-        "/v1/chat/completions",
-        json!({"model": "bon/arith@8", "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
-    )
-    .await;
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "What is 3 + 4?"}]});
+    let (status, r) = post(&url, "/v1/chat/completions", body).await;
     assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stepwise"]["partial"], true, "{r}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
+    let r = ask_dying("bon/arith@8").await;
     let sw = &r["stepwise"];
-    assert_eq!(sw["partial"], true, "{r}");
     let why = sw["partial_reason"].as_str().unwrap();
     assert!(
         why.contains("3 of 8") && why.contains("cannot connect"),
@@ -243,22 +246,8 @@ async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
 /// are the candidates, the best one the answer, marked partial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dying_upstream_mid_beam_gives_the_beams_so_far() {
-    let dying = Arc::new(Dying {
-        ok: 3,
-        inner: scripted(),
-        calls: AtomicUsize::new(0),
-        hold: None,
-    });
-    let url = common::start(dying, GatewayConfig::default()).await;
-    let (status, r) = post(
-        &url,
-        "/v1/chat/completions",
-        json!({"model": "beam/arith@4", "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
-    )
-    .await;
-    assert_eq!(status, 200, "{r}");
+    let r = ask_dying("beam/arith@4").await;
     let sw = &r["stepwise"];
-    assert_eq!(sw["partial"], true, "{r}");
     assert!(
         sw["partial_reason"]
             .as_str()
