@@ -7,6 +7,8 @@
 //!   (rewards/s, latency, reward agreement, memory over a soak).
 //! - [`labels`]: the step-label methods against exact truth on a simulated policy
 //!   (first-error accuracy and F1 against rollouts per labelled step).
+//! - [`gateway`]: the search gateway's pass-through against calling its upstream directly
+//!   (p50/p99 latency, overhead).
 //! - [`workers`]: one run shared by 1, 2, 4, 8 workers through PostgreSQL against the
 //!   single SQLite process (units/s, speed-up).
 //!
@@ -16,6 +18,7 @@
 //! ([`stats`]) and one way to lay out and publish the Markdown result ([`report`]).
 //! Each bench's `run` measures, prints the Markdown section and writes it to `--out`.
 
+pub mod gateway;
 pub mod generate;
 pub mod labels;
 pub mod options;
@@ -53,7 +56,7 @@ pub enum BenchError {
     /// The reward server under test.
     #[error(transparent)]
     Serve(#[from] stepwise_serve::ServeError),
-    /// The embedded engine under test.
+    /// The embedded engine or the HTTP backend under test.
     #[error(transparent)]
     Engine(#[from] stepwise_model::EngineError),
     /// An HTTP exchange with a server under test.

@@ -12,6 +12,17 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// The `q` quantile (0 < q ≤ 1) by nearest rank: the smallest value with at least a `q`
+/// share of the list at or below it (NaN when empty).
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (q * v.len() as f64).ceil() as usize;
+    v.get(rank.clamp(1, v.len().max(1)) - 1)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
 /// `median (min–max)` of the rounds' values with `decimals` decimals, just the value for
 /// one round, `–` for none.
 pub fn spread(v: &[f64], decimals: usize) -> String {
@@ -56,6 +67,18 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median(&[7.5]), 7.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn percentiles_are_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), 2.0);
+        assert_eq!(percentile(&[1.0, 1.0, 1.0, 9.0], 0.99), 9.0);
+        assert_eq!(percentile(&[7.0], 0.01), 7.0);
+        assert!(percentile(&[], 0.5).is_nan());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::models::{ModelName, ServedModel};
 use crate::tracked::{Progress, Tracked};
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use stepwise_jobs::kinds::solve::SearchSettings;
 use stepwise_model::{ChatMessage, GenerateRequest, Prompt, Role, SamplingParams};
 use stepwise_search::Context;
 use stepwise_search::jobs::{Backends, configured_strategy};
+use stepwise_serve::metrics::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -82,19 +83,6 @@ pub struct Metrics {
     in_flight: AtomicU64,
     connections: AtomicU64,
     connections_refused: AtomicU64,
-}
-
-struct Gauge<'a>(&'a AtomicU64);
-impl<'a> Gauge<'a> {
-    fn enter(g: &'a AtomicU64) -> Self {
-        g.fetch_add(1, Ordering::Relaxed);
-        Self(g)
-    }
-}
-impl Drop for Gauge<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Metrics {
@@ -216,68 +204,39 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 // ---------------------------------------------------------------- errors
 
-/// An error answered as OpenAI does.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
+/// OpenAI's error shape: `{"error": {"message", "type", "code"}}`.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenAiShape;
 
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-    }
-    fn body(&self) -> ErrorBody {
+impl stepwise_serve::error::ErrorShape for OpenAiShape {
+    type Body = ErrorBody;
+    fn body(status: StatusCode, code: &'static str, message: String) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                message: self.message.clone(),
-                kind: if self.status.is_server_error() {
+                message,
+                kind: if status.is_server_error() {
                     "server_error"
                 } else {
                     "invalid_request_error"
                 },
-                code: self.code,
+                code,
             },
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (self.status, Json(self.body())).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        r
-    }
+/// An error answered as OpenAI does (503 with `Retry-After`, as the reward server).
+pub type ApiError = stepwise_serve::error::ApiError<OpenAiShape>;
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
 }
 
 // ---------------------------------------------------------------- middleware
 
 async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    match st.config.auth_token.as_deref() {
-        Some(token)
-            if req.uri().path() != "/health"
-                && !stepwise_serve::conn::authorized(req.headers(), token) =>
-        {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
-            )
-            .into_response()
-        }
-        _ => next.run(req).await,
-    }
+    let token = st.config.auth_token.as_deref();
+    stepwise_serve::error::require_token::<OpenAiShape>(token, &["/health"], req, next).await
 }
 
 /// The permit a request holds while it is served (released when the last clone drops).
@@ -377,7 +336,7 @@ enum Kind {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("request body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| invalid(format!("request body: {e}")))
 }
 
 async fn chat(
@@ -404,7 +363,7 @@ async fn completions(
         TextPrompt::One(p) => p,
         TextPrompt::Many(mut v) if v.len() == 1 => v.remove(0),
         TextPrompt::Many(v) => {
-            return ApiError::invalid(format!(
+            return invalid(format!(
                 "prompt: the gateway answers one prompt per request, got {}",
                 v.len()
             ))
@@ -576,7 +535,7 @@ fn question(query: &Query) -> Result<String, ApiError> {
                 .iter()
                 .rev()
                 .find(|m| m.role == "user")
-                .ok_or_else(|| ApiError::invalid("messages: no user message to answer"))?;
+                .ok_or_else(|| invalid("messages: no user message to answer"))?;
             content_text(m)
         }
     }
@@ -586,7 +545,7 @@ fn content_text(m: &InMessage) -> Result<String, ApiError> {
     match &m.content {
         None => Ok(String::new()),
         Some(c) => c.text().map_err(|kind| {
-            ApiError::invalid(format!(
+            invalid(format!(
                 "messages: content parts of type {kind:?} are not supported (text only)"
             ))
         }),
@@ -602,7 +561,7 @@ async fn answer(
 ) -> Result<Answered, ApiError> {
     let c = &st.config;
     if common.n.is_some_and(|n| n != 1) {
-        return Err(ApiError::invalid(
+        return Err(invalid(
             "n: the gateway answers one choice (the search's); set stepwise.n for the search's samples",
         ));
     }
@@ -625,7 +584,7 @@ async fn answer(
     if let Some(s) = &ext.strategy {
         served.strategy = s
             .parse()
-            .map_err(|e: String| ApiError::invalid(format!("stepwise.strategy: {e}")))?;
+            .map_err(|e: String| invalid(format!("stepwise.strategy: {e}")))?;
     }
     if let Some(s) = &ext.scorer {
         served.scorer = Some(s.clone());
@@ -650,7 +609,7 @@ async fn answer(
     }
     let n = ext.n.or(named.n).unwrap_or(c.default_n);
     if n == 0 || n > c.max_n {
-        return Err(ApiError::invalid(format!(
+        return Err(invalid(format!(
             "stepwise.n: {n} is not within 1..={}",
             c.max_n
         )));
@@ -671,8 +630,8 @@ async fn answer(
         policy: tracked.clone(),
         ..st.backends.clone()
     };
-    let mut ctx = Context::from_settings(&settings, &backends)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let mut ctx =
+        Context::from_settings(&settings, &backends).map_err(|e| invalid(e.to_string()))?;
     if let Some(p) = common.top_p {
         ctx.sampling.top_p = p;
     }
@@ -775,7 +734,7 @@ async fn passthrough(
                     "user" => Role::User,
                     "assistant" => Role::Assistant,
                     other => {
-                        return Err(ApiError::invalid(format!(
+                        return Err(invalid(format!(
                             "messages: role {other:?} is not supported"
                         )));
                     }

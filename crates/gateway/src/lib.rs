@@ -54,8 +54,7 @@ pub enum GatewayError {
 
 /// A bound, not yet running gateway.
 pub struct Gateway {
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    bound: stepwise_serve::conn::Bound<AppState>,
 }
 
 impl Gateway {
@@ -75,25 +74,21 @@ impl Gateway {
                 "at least one model, max_concurrency >= 1 and default n >= 1 are needed".into(),
             ));
         }
-        let listener = tokio::net::TcpListener::bind(addr)
+        let state = Arc::new(AppState::new(config, backends));
+        let bound = stepwise_serve::conn::Bound::bind(addr, state)
             .await
             .map_err(|source| GatewayError::Bind { addr, source })?;
-        Ok(Self {
-            listener,
-            state: Arc::new(AppState::new(config, backends)),
-        })
+        Ok(Self { bound })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.bound.local_addr()
     }
 
     /// The shared state (metrics).
     pub fn state(&self) -> Arc<AppState> {
-        Arc::clone(&self.state)
+        self.bound.state()
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight (at most the
@@ -102,15 +97,15 @@ impl Gateway {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let c = &self.state.config;
+        let state = self.bound.state();
+        let c = &state.config;
         let limits = stepwise_serve::conn::ConnLimits {
             header_read_timeout: Duration::from_millis(c.header_read_timeout_ms),
             max_connections: c.max_connections,
             grace: Duration::from_millis(c.deadline_ms) + Duration::from_secs(5),
         };
-        let app = router(Arc::clone(&self.state));
-        stepwise_serve::conn::serve_connections(self.listener, app, limits, self.state, shutdown)
-            .await?;
+        let app = router(Arc::clone(&state));
+        self.bound.serve(app, limits, shutdown).await?;
         Ok(())
     }
 }

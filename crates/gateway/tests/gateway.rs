@@ -2,13 +2,16 @@
 //! the strategy run directly, a policy that dies mid-request gives the best candidate so
 //! far marked partial, requests past max_concurrency get 503, the token is required.
 
+mod common;
+
 use async_trait::async_trait;
+use common::{assert_same_as_direct, direct, openai, openai_python};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use stepwise_core::{Budget, Problem};
-use stepwise_gateway::{Gateway, GatewayConfig};
+use stepwise_core::Problem;
+use stepwise_gateway::GatewayConfig;
 use stepwise_jobs::kinds::scale::ScaleStrategy;
 use stepwise_jobs::kinds::solve::SearchSettings;
 use stepwise_model::scripted::ScriptedGenerator;
@@ -16,8 +19,6 @@ use stepwise_model::{
     Completion, EngineError, GenerateRequest, Generator, NextTokenLogprobs, PartialGeneration,
     Prompt,
 };
-use stepwise_search::Context;
-use stepwise_search::jobs::{Backends, configured_strategy};
 
 /// Sample i answers 7 (right, "3 + 4 = 7") when i % 3 == 2, else a wrong claim.
 fn scripted() -> Arc<dyn Generator> {
@@ -25,33 +26,6 @@ fn scripted() -> Arc<dyn Generator> {
         let a = if i % 3 == 2 { 7 } else { 8 + (i % 2) };
         format!("3 + 4 = {a}\n\nThe answer is {a}.")
     }))
-}
-
-fn backends(policy: Arc<dyn Generator>) -> Backends {
-    Backends {
-        policy,
-        judge: None,
-        prm: Default::default(),
-    }
-}
-
-async fn start(
-    policy: Arc<dyn Generator>,
-    config: GatewayConfig,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let gw = Gateway::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        backends(policy),
-        false,
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", gw.local_addr());
-    let h = tokio::spawn(async move {
-        gw.run(std::future::pending()).await.unwrap();
-    });
-    (url, h)
 }
 
 async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
@@ -67,7 +41,7 @@ async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_and_accounting_equal_the_strategy_run_directly() {
-    let (url, _h) = start(scripted(), GatewayConfig::default()).await;
+    let url = common::start(scripted(), GatewayConfig::default()).await;
     let models: Value = reqwest::get(format!("{url}/v1/models"))
         .await
         .unwrap()
@@ -102,41 +76,19 @@ async fn answers_and_accounting_equal_the_strategy_run_directly() {
             seed: 5,
             ..SearchSettings::default()
         };
-        let ctx = Context::from_settings(&settings, &backends(scripted())).unwrap();
-        let direct = configured_strategy(strategy, 4, &settings)
-            .solve(
-                &Problem::new("p1", "What is 3 + 4?"),
-                &Budget::unlimited(),
-                &ctx,
-            )
-            .await
-            .unwrap();
+        let d = direct(
+            scripted(),
+            strategy,
+            4,
+            &settings,
+            &Problem::new("p1", "What is 3 + 4?"),
+        )
+        .await;
+        let mut got = r.clone();
+        got["content"] = r["choices"][0]["message"]["content"].clone();
+        assert_same_as_direct(model, &got, &d);
         let sw = &r["stepwise"];
-        assert_eq!(
-            sw["answer"].as_str(),
-            direct.answer.as_deref(),
-            "{model}: {r}"
-        );
         assert_eq!(sw["answer"], "7", "{model}: {r}");
-        let chosen = direct.chosen_sample().unwrap();
-        assert_eq!(r["choices"][0]["message"]["content"], chosen.text.as_str());
-        for k in [
-            "policy_tokens",
-            "policy_prompt_tokens",
-            "policy_calls",
-            "judge_tokens",
-            "judge_calls",
-        ] {
-            let want = serde_json::to_value(direct.spent).unwrap()[k].clone();
-            assert_eq!(sw["spent"][k], want, "{model} {k}: {r}");
-        }
-        assert_eq!(
-            sw["candidates"].as_array().unwrap().len(),
-            direct.samples.len()
-        );
-        assert_eq!(r["usage"]["completion_tokens"], chosen.tokens, "{model}");
-        assert!(r["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{r}");
-        assert_eq!(sw["partial"], false);
         assert!(
             sw["tree"]["events"]
                 .as_array()
@@ -259,24 +211,27 @@ impl Generator for Dying {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
+/// `model` asked of a gateway whose policy finishes 3 samples of its first call and then
+/// dies: the answer (200), marked partial.
+async fn ask_dying(model: &str) -> Value {
     let dying = Arc::new(Dying {
         ok: 3,
         inner: scripted(),
         calls: AtomicUsize::new(0),
         hold: None,
     });
-    let (url, _h) = start(dying, GatewayConfig::default()).await;
-    let (status, r) = post(
-        &url,
-        "/v1/chat/completions",
-        json!({"model": "bon/arith@8", "messages": [{"role": "user", "content": "What is 3 + 4?"}]}),
-    )
-    .await;
+    let url = common::start(dying, GatewayConfig::default()).await;
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "What is 3 + 4?"}]});
+    let (status, r) = post(&url, "/v1/chat/completions", body).await;
     assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stepwise"]["partial"], true, "{r}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
+    let r = ask_dying("bon/arith@8").await;
     let sw = &r["stepwise"];
-    assert_eq!(sw["partial"], true, "{r}");
     let why = sw["partial_reason"].as_str().unwrap();
     assert!(
         why.contains("3 of 8") && why.contains("cannot connect"),
@@ -285,6 +240,25 @@ async fn a_dying_upstream_gives_the_best_so_far_marked_partial() {
     assert_eq!(sw["candidates"].as_array().unwrap().len(), 3);
     // sample 2 of the three that finished is the right one
     assert_eq!(sw["answer"], "7", "{r}");
+}
+
+/// Beam search whose upstream dies after the first step: the beams so far (one step each)
+/// are the candidates, the best one the answer, marked partial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_upstream_mid_beam_gives_the_beams_so_far() {
+    let r = ask_dying("beam/arith@4").await;
+    let sw = &r["stepwise"];
+    assert!(
+        sw["partial_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("3 of 4")),
+        "{r}"
+    );
+    let cands = sw["candidates"].as_array().unwrap();
+    assert!(!cands.is_empty() && cands.len() <= 3, "{r}");
+    // one step each ("3 + 4 = 7", "3 + 4 = 8", "3 + 4 = 9"): the arith scorer prefers the true claim
+    assert_eq!(r["choices"][0]["message"]["content"], "3 + 4 = 7", "{r}");
+    assert_eq!(sw["spent"]["policy_calls"], 2, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +275,7 @@ async fn past_max_concurrency_is_503_and_the_token_is_required() {
         auth_token: Some("s3cret".into()),
         ..GatewayConfig::default()
     };
-    let (url, _h) = start(held, config).await;
+    let url = common::start(held, config).await;
     let body = json!({"model": "bon/arith@2", "messages": [{"role": "user", "content": "What is 3 + 4?"}]});
     let client = reqwest::Client::new();
     let (status, _) = post(&url, "/v1/chat/completions", body.clone()).await;
@@ -344,99 +318,101 @@ async fn past_max_concurrency_is_503_and_the_token_is_required() {
         .unwrap();
     assert_eq!(second.status().as_u16(), 503);
     assert_eq!(second.headers()["retry-after"], "1");
+    // the official client sees the same 503 (its retries off)
+    if let Some(py) = openai_python("openai client 503 check") {
+        let calls = json!([{"kind": "chat", "model": "bon/arith@2", "max_retries": 0,
+            "messages": [{"role": "user", "content": "What is 3 + 4?"}]}]);
+        let r = openai(&py, &url, Some("s3cret"), calls).await;
+        assert_eq!(r[0]["error"]["status"], 503, "{r:?}");
+        assert!(
+            r[0]["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_concurrency")),
+            "{r:?}"
+        );
+    }
     hold.notify_waiters();
     hold.notify_one();
     assert_eq!(first.await.unwrap(), 200);
 }
 
+/// The calls of the official client for bon, weighted and beam at n, plus a stream.
+pub fn strategy_calls(question: &str, n: usize, seed: u64, id: &str, extra: Value) -> Value {
+    let mut calls = vec![json!({"kind": "models"})];
+    for model in ["bon/arith", "weighted/arith", "beam/arith"] {
+        let mut c = json!({"kind": "chat", "model": model, "seed": seed,
+            "messages": [{"role": "user", "content": question}],
+            "extra_body": {"stepwise": {"n": n, "id": id}}});
+        if let (Some(o), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        calls.push(c);
+    }
+    Value::Array(calls)
+}
+
 /// The official `openai` Python client (from `$REPO/.venv`, made by `scripts/setup` from
 /// `scripts/requirements-test.txt`) talks to the gateway unchanged: chat completions for
-/// bon, weighted and beam with the `stepwise` field, and a stream with usage.
+/// bon, weighted and beam with the `stepwise` field equal to the strategies run directly,
+/// a text completion, and a stream with the `stepwise` field and usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_works_unchanged() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = repo.join(".venv/bin/python");
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import openai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("STEPWISE_SKIP_PYTHON_TESTS").as_deref() == Ok("1") {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED: openai client test: no {} with openai\n",
-                py.display()
-            );
-            return;
-        }
-        panic!(
-            "{} cannot import openai: run scripts/setup (or set STEPWISE_SKIP_PYTHON_TESTS=1)",
-            py.display()
+    let Some(py) = openai_python("openai client test") else {
+        return;
+    };
+    let url = common::start(scripted(), GatewayConfig::default()).await;
+    let mut calls = strategy_calls("What is 3 + 4?", 4, 5, "p1", json!({}));
+    if let Some(v) = calls.as_array_mut() {
+        v.push(json!({"kind": "chat", "model": "bon/arith", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "What is 3 + 4?"}]}));
+        v.push(
+            json!({"kind": "completion", "model": "weighted/arith@3", "prompt": "What is 3 + 4?"}),
         );
     }
-    let (url, _h) = start(scripted(), GatewayConfig::default()).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/openai_client.py");
-    let out = tokio::process::Command::new(&py)
-        .arg(&script)
-        .arg(format!("{url}/v1"))
-        .output()
-        .await
-        .unwrap();
+    let r = openai(&py, &url, None, calls).await;
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        r["models"]
+        r[0]["models"]
             .as_array()
             .unwrap()
             .iter()
             .any(|m| m == "beam/arith"),
-        "{r}"
+        "{r:?}"
     );
-    for (model, strategy) in [
+    let settings = SearchSettings {
+        scorer: Some("arith".into()),
+        seed: 5,
+        ..SearchSettings::default()
+    };
+    let problem = Problem::new("p1", "What is 3 + 4?");
+    for (i, (model, strategy)) in [
         ("bon/arith", ScaleStrategy::Bon),
         ("weighted/arith", ScaleStrategy::Weighted),
         ("beam/arith", ScaleStrategy::Beam),
-    ] {
-        let settings = SearchSettings {
-            scorer: Some("arith".into()),
-            seed: 5,
-            ..SearchSettings::default()
-        };
-        let ctx = Context::from_settings(&settings, &backends(scripted())).unwrap();
-        let direct = configured_strategy(strategy, 4, &settings)
-            .solve(
-                &Problem::new("p1", "What is 3 + 4?"),
-                &Budget::unlimited(),
-                &ctx,
-            )
-            .await
-            .unwrap();
-        let got = &r[model];
-        let chosen = direct.chosen_sample().unwrap();
-        assert_eq!(got["content"], chosen.text.as_str(), "{model}");
-        assert_eq!(got["usage"]["completion_tokens"], chosen.tokens, "{model}");
-        assert_eq!(
-            got["stepwise"]["spent"]["policy_tokens"], direct.spent.policy_tokens,
-            "{model}"
-        );
-        assert_eq!(
-            got["stepwise"]["spent"]["policy_calls"],
-            direct.spent.policy_calls
-        );
-        assert_eq!(got["stepwise"]["answer"].as_str(), direct.answer.as_deref());
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = direct(scripted(), strategy, 4, &settings, &problem).await;
+        assert_same_as_direct(model, &r[i + 1], &d);
     }
+    let stream = &r[4];
     assert!(
-        r["stream"]["content"]
+        stream["content"]
             .as_str()
             .unwrap()
             .contains("The answer is"),
-        "{r}"
+        "{stream}"
     );
     assert!(
-        r["stream"]["usage"]["completion_tokens"].as_u64().unwrap() > 0,
-        "{r}"
+        stream["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{stream}"
+    );
+    assert_eq!(stream["stepwise"]["answer"], "7", "{stream}");
+    let text = &r[5];
+    assert_eq!(
+        text["stepwise"]["candidates"].as_array().map(Vec::len),
+        Some(3),
+        "{text}"
     );
 }

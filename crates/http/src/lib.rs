@@ -21,6 +21,9 @@
 //!   fields have the wrong types (`"content": 123`, `"finish_reason": 7`) is an error
 //!   naming the endpoint and the field, never an empty sample.
 
+#[cfg(feature = "reference-server")]
+pub mod reference;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,153 +1,25 @@
 //! The HTTP backend against a real OpenAI-compatible server: llama-cpp-python's, serving the
 //! default GGUF on a loopback port.
 //!
-//! The harness installs `llama-cpp-python[server]==0.3.36` into a venv under the stepwise cache
-//! (`$STEPWISE_CACHE/server-venv`, else `~/.cache/stepwise/server-venv`; it compiles llama.cpp,
-//! so the first run takes minutes and pip's wheel cache makes later ones fast). If that fails the
-//! test fails, unless `STEPWISE_SKIP_SERVER_TESTS=1`, in which case it prints a SKIPPED line.
+//! The harness (`stepwise_http::reference`) installs `llama-cpp-python[server]==0.3.36` into a
+//! venv under the stepwise cache (it compiles llama.cpp, so the first run takes minutes and pip's
+//! wheel cache makes later ones fast). If that fails the test fails, unless
+//! `STEPWISE_SKIP_SERVER_TESTS=1`, in which case it prints a SKIPPED line.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use stepwise_http::reference::LlamaCppServer;
 use stepwise_http::{ChatMode, HttpConfig, HttpGenerator};
 use stepwise_llama::fetch;
 use stepwise_model::{
     ChatMessage, FinishReason, GenerateRequest, Generator, Prompt, SamplingParams,
 };
 
-const PACKAGE: &str = "llama-cpp-python[server]==0.3.36";
-
-fn venv_python() -> Result<PathBuf, String> {
-    let venv = std::env::var_os("STEPWISE_SERVER_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| stepwise_core::paths::cache_root().join("server-venv"));
-    let py = venv.join("bin").join("python");
-    let importable = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import llama_cpp.server, uvicorn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if py.exists() && importable(&py) {
-        return Ok(py);
-    }
-    eprintln!(
-        "installing {PACKAGE} into {} (compiles llama.cpp; minutes on first run)",
-        venv.display()
-    );
-    let st = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .map_err(|e| format!("python3 -m venv: {e}"))?;
-    if !st.success() {
-        return Err(format!("python3 -m venv {} failed ({st})", venv.display()));
-    }
-    let out = Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            PACKAGE,
-        ])
-        .output()
-        .map_err(|e| format!("pip install: {e}"))?;
-    if !out.status.success() || !importable(&py) {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(15).collect();
-        return Err(format!(
-            "pip install {PACKAGE} failed ({}):\n{}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-    }
-    Ok(py)
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_server() -> Option<Server> {
-    let py = match venv_python() {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var("STEPWISE_SKIP_SERVER_TESTS").as_deref() == Ok("1") {
-                eprintln!(
-                    "\n!!!!!!!! SKIPPED: HTTP server test (STEPWISE_SKIP_SERVER_TESTS=1): {e}\n"
-                );
-                return None;
-            }
-            panic!(
-                "cannot install the reference server ({e}); set STEPWISE_SKIP_SERVER_TESTS=1 to skip"
-            );
-        }
-    };
+async fn start_server() -> Option<LlamaCppServer> {
     let model = fetch::ensure_default_model().unwrap();
-    let port = free_port();
-    let child = Command::new(&py)
-        .args(["-m", "llama_cpp.server", "--model"])
-        .arg(&model)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--n_ctx",
-            "2048",
-        ])
-        .args([
-            "--n_threads",
-            "2",
-            "--n_threads_batch",
-            "2",
-            "--verbose",
-            "false",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting llama_cpp.server");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/v1/models", server.url)).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Some(server)
+    LlamaCppServer::start_or_skip(&model, 2, "HTTP server test")
+        .await
+        .unwrap()
 }
 
 fn params(n: usize, max_tokens: u32) -> SamplingParams {
@@ -165,7 +37,7 @@ async fn real_server_samples_logprobs_usage_and_survives_a_dying_server() {
     let Some(mut server) = start_server().await else {
         return;
     };
-    let mut cfg = HttpConfig::new(vec![format!("{}/v1", server.url)]);
+    let mut cfg = HttpConfig::new(vec![format!("{}/v1", server.url())]);
     cfg.chat_mode = ChatMode::ChatMl;
     cfg.max_concurrency = 1;
     cfg.max_retries = 2;
@@ -271,8 +143,7 @@ async fn real_server_samples_logprobs_usage_and_survives_a_dying_server() {
         assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    server.kill();
     let part = task.await.unwrap();
     let err = part
         .error

@@ -192,6 +192,12 @@ impl TreeSearch {
                 })
                 .collect();
             let outs = ledger.generate_many(ctx, calls).await?;
+            if outs.iter().all(Vec::is_empty) {
+                // the policy answered no sample at all (a gateway's upstream died or its
+                // deadline passed): stop, and choose among the beams so far
+                ledger.trace.note("stopped: the policy returned no samples");
+                break 'steps;
+            }
             let mut cands: Vec<Node> = Vec::new();
             for (parent, comps) in live.iter().zip(outs) {
                 let mut children = Vec::new();

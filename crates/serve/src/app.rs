@@ -114,60 +114,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 // ---------------------------------------------------------------- errors
 
 /// An error answered as JSON `{"error": {"code", "message"}}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
+pub type ApiError = crate::error::ApiError<crate::error::StepwiseShape>;
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
     fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-    }
-}
-
-/// What went wrong, attached to an error response so the request log can carry it as fields.
-#[derive(Debug, Clone)]
-struct ErrorFields {
-    code: &'static str,
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let fields = ErrorFields {
-            code: self.code,
-            message: self.message.clone(),
-        };
-        let mut resp = (
-            self.status,
-            Json(ErrorResponse {
-                error: ErrorBody {
-                    code: self.code.to_string(),
-                    message: self.message,
-                },
-            }),
-        )
-            .into_response();
-        resp.extensions_mut().insert(fields);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        resp
     }
 }
 
@@ -307,7 +258,7 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
     let status = resp.status().as_u16();
     st.metrics.observe_request(&route, status, latency_ms / 1e3);
     let items = resp.extensions().get::<Items>().map(|i| i.0);
-    let error = resp.extensions_mut().remove::<ErrorFields>();
+    let error = resp.extensions_mut().remove::<crate::error::ErrorFields>();
     let (error_code, error_message) = match &error {
         Some(e) => (Some(e.code), Some(e.message.as_str())),
         None => (None, None),
@@ -342,23 +293,14 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
 
 /// Bearer-token check (constant time) on everything but `/health` and `/openapi.json`.
 async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(token) = st.settings.auth_token.as_deref() else {
-        return next.run(req).await;
-    };
-    let path = req.uri().path();
-    if path == "/health" || path == "/openapi.json" {
-        return next.run(req).await;
-    }
-    if crate::conn::authorized(req.headers(), token) {
-        next.run(req).await
-    } else {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
-        )
-        .into_response()
-    }
+    let token = st.settings.auth_token.as_deref();
+    crate::error::require_token::<crate::error::StepwiseShape>(
+        token,
+        &["/health", "/openapi.json"],
+        req,
+        next,
+    )
+    .await
 }
 
 /// Admission control for scoring routes. The whole body is received first (a

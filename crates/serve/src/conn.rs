@@ -31,6 +31,40 @@ pub trait ConnEvents: Send + Sync + 'static {
     fn refused(&self);
 }
 
+/// A bound, not yet serving listener and its server's shared state.
+pub struct Bound<S> {
+    listener: tokio::net::TcpListener,
+    state: Arc<S>,
+}
+
+impl<S: ConnEvents> Bound<S> {
+    /// Binds `addr` (port 0 picks a free one).
+    pub async fn bind(addr: SocketAddr, state: Arc<S>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> Arc<S> {
+        Arc::clone(&self.state)
+    }
+
+    /// [`serve_connections`] of `app` on this listener, the state counting connections.
+    pub async fn serve<F>(self, app: Router, limits: ConnLimits, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        serve_connections(self.listener, app, limits, self.state, shutdown).await
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
 /// connections and waits for in-flight requests (at most `limits.grace`).
 ///

@@ -32,6 +32,7 @@ pub mod api;
 mod app;
 pub mod config;
 pub mod conn;
+pub mod error;
 pub mod metrics;
 pub mod pool;
 pub mod reward;
@@ -80,30 +81,27 @@ pub fn check_exposure(
 
 /// A bound, not yet running server.
 pub struct Server {
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    bound: conn::Bound<AppState>,
 }
 
 impl Server {
     /// Binds `addr` (port 0 picks a free port) with a checked configuration.
     pub async fn bind(addr: SocketAddr, config: config::Config) -> Result<Self, ServeError> {
         let state = Arc::new(AppState::new(&config)?);
-        let listener = tokio::net::TcpListener::bind(addr)
+        let bound = conn::Bound::bind(addr, state)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        Ok(Self { listener, state })
+        Ok(Self { bound })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.bound.local_addr()
     }
 
     /// The shared state (metrics).
     pub fn state(&self) -> Arc<AppState> {
-        Arc::clone(&self.state)
+        self.bound.state()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting connections and
@@ -117,7 +115,7 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let settings = self.state.settings().clone();
+        let settings = self.bound.state().settings().clone();
         let limits = conn::ConnLimits {
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
             max_connections: settings.max_connections,
@@ -125,8 +123,8 @@ impl Server {
                 + Duration::from_millis(settings.deadline_ms)
                 + Duration::from_secs(5),
         };
-        let app = router(Arc::clone(&self.state));
-        conn::serve_connections(self.listener, app, limits, self.state, shutdown).await?;
+        let app = router(self.bound.state());
+        self.bound.serve(app, limits, shutdown).await?;
         Ok(())
     }
 }

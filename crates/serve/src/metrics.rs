@@ -242,7 +242,7 @@ impl Drop for InFlight<'_> {
 pub struct Gauge<'a>(&'a AtomicU64);
 
 impl<'a> Gauge<'a> {
-    fn enter(g: &'a AtomicU64) -> Self {
+    pub fn enter(g: &'a AtomicU64) -> Self {
         g.fetch_add(1, Ordering::Relaxed);
         Self(g)
     }

@@ -4,7 +4,7 @@ use crate::Global;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
-use stepwise_bench::{generate, labels, serve, verify, workers};
+use stepwise_bench::{gateway, generate, labels, serve, verify, workers};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,6 +24,8 @@ pub enum What {
     Workers(workers::Args),
     /// Step-label methods against exact truth on a simulated policy (quality vs rollouts).
     Labels(labels::Args),
+    /// Search gateway overhead: a pass-through completion through the gateway versus the upstream directly (p50, p99).
+    Gateway(gateway::Args),
 }
 
 /// The data folder of the built-in datasets (`--data-dir`, `STEPWISE_DATA`, or `shared/data`
@@ -45,5 +47,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         What::Serve(a) => serve::run(&a, &data_dir(g)?).context("bench serve"),
         What::Workers(a) => workers::run(&a).context("bench workers"),
         What::Labels(a) => labels::run(&a).context("bench labels"),
+        What::Gateway(a) => gateway::run(&a).context("bench gateway"),
     }
 }
