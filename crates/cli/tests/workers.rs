@@ -392,9 +392,17 @@ fn annotate_workers_on_their_own_endpoints_equal_one_process() {
     let first = annotate(&url, &scripted_policy(delay)).spawn().unwrap();
     wait_for("the run to start", || store.run(1).is_ok());
     // another endpoint URL, the same model: joined, not refused
-    let second = worker(&url, &scripted_policy(delay)).spawn().unwrap();
-    wait_ok(second, "annotate worker");
+    let said = output_ok(
+        &mut worker(&url, &scripted_policy(delay)),
+        "annotate worker",
+    );
     wait_ok(first, "annotate");
+    let mine: usize = said
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(mine >= 1 && mine < 6, "the worker did {mine} of 6 units");
     assert_eq!(store.run(1).unwrap().status, RunStatus::Done);
     assert_eq!(records(&store), expected);
 

@@ -122,7 +122,8 @@ pub fn is_postgres_url(spec: &str) -> bool {
 
 /// The PostgreSQL run store.
 pub struct PgStore {
-    client: Mutex<Client>,
+    /// `None` only while the store is dropped (see the `Drop` impl).
+    client: Mutex<Option<Client>>,
     location: String,
     lease: Duration,
     worker: String,
@@ -213,7 +214,7 @@ impl PgStore {
         })
         .map_err(|source| connect_error(&location, &config, source))?;
         Ok(Self {
-            client: Mutex::new(client),
+            client: Mutex::new(Some(client)),
             location,
             lease: options.lease.max(Duration::from_millis(100)),
             worker: worker_name(),
@@ -254,7 +255,10 @@ impl PgStore {
                 // a panic cannot leave the connection inside a transaction: dropping a
                 // Transaction rolls it back
                 let mut c = self.client.lock().unwrap_or_else(|p| p.into_inner());
-                f(&mut c)
+                match c.as_mut() {
+                    Some(c) => f(c),
+                    None => Err(self.corrupt("the connection is closed".into())),
+                }
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -414,6 +418,24 @@ impl PgStore {
 
     fn lease_secs(&self) -> f64 {
         self.lease.as_secs_f64()
+    }
+}
+
+/// Closing the connection drives the blocking client's runtime too, which panics inside
+/// an async runtime (where a job may drop its store), so it is closed on a thread of its
+/// own.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(c) = client {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(c));
+            });
+        }
     }
 }
 

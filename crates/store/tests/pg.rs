@@ -265,3 +265,16 @@ fn a_read_only_store_reads_runs_and_the_server_refuses_its_writes() {
     );
     assert_eq!(w.list_runs().unwrap().len(), 1, "nothing was written");
 }
+
+#[test]
+fn a_store_opened_and_dropped_inside_an_async_runtime_does_not_panic() {
+    let c = cluster();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = stepwise_store::open(&c.url()).unwrap();
+        assert!(s.list_runs().unwrap().is_empty());
+        drop(s);
+    });
+}
