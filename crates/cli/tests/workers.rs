@@ -173,20 +173,51 @@ fn pg(c: &TempCluster) -> stepwise_store::PgStore {
     stepwise_store::PgStore::connect(&c.url(), &Default::default()).unwrap()
 }
 
-#[test]
-fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
+/// A scale test's setting: the single-process records, and a throwaway PostgreSQL with
+/// its URL and a store on it.
+struct Shared {
+    dir: tempfile::TempDir,
+    expected: BTreeMap<String, Value>,
+    url: String,
+    store: stepwise_store::PgStore,
+}
+
+impl Shared {
+    /// `scale` starting the run, on a policy answering after `delay_ms`.
+    fn start(&self, delay_ms: u64, jobs: usize) -> Child {
+        let policy = scripted_policy(Duration::from_millis(delay_ms));
+        let out = self.dir.path().join("started");
+        scale_jobs(&self.url, &policy, &out, jobs).spawn().unwrap()
+    }
+}
+
+/// The setting and the cluster (which must outlive the store).
+fn shared() -> (Shared, TempCluster) {
     let dir = tempfile::tempdir().unwrap();
     let expected = reference(dir.path());
     let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
     let url = cluster.url();
     let store = pg(&cluster);
+    (
+        Shared {
+            dir,
+            expected,
+            url,
+            store,
+        },
+        cluster,
+    )
+}
+
+#[test]
+fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
     let delay = Duration::from_millis(40);
-    let first = scale(&url, &scripted_policy(delay), &dir.path().join("out-b"))
-        .spawn()
-        .unwrap();
+    let first = s.start(40, 1);
     wait_for("the run to start", || store.run(1).is_ok());
-    let second = worker(&url, &scripted_policy(delay)).spawn().unwrap();
-    let mut doomed = worker(&url, &scripted_policy(delay)).spawn().unwrap();
+    let second = worker(url, &scripted_policy(delay)).spawn().unwrap();
+    let mut doomed = worker(url, &scripted_policy(delay)).spawn().unwrap();
     wait_for("three workers at work", || {
         store.workers(1).unwrap().len() == 3 && store.run(1).unwrap().units >= 3
     });
@@ -198,28 +229,19 @@ fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
     wait_ok(second, "worker");
     let info = store.run(1).unwrap();
     assert_eq!(info.status, RunStatus::Done);
-    let got = records(&store);
+    let got = records(store);
     assert_eq!(got.len(), expected.len());
     assert_eq!(
-        got, expected,
+        &got, expected,
         "the records of three workers equal one process's"
     );
 }
 
 #[test]
 fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let expected = reference(dir.path());
-    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
-    let url = cluster.url();
-    let store = pg(&cluster);
-    let sleeper = scale(
-        &url,
-        &scripted_policy(Duration::from_millis(60)),
-        &dir.path().join("o"),
-    )
-    .spawn()
-    .unwrap();
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
+    let sleeper = s.start(60, 1);
     let pid = sleeper.id().to_string();
     wait_for("a unit done and one leased", || {
         store.run(1).is_ok_and(|r| r.units >= 1) && store.workers(1).unwrap().len() == 1
@@ -246,7 +268,7 @@ fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_
     assert!(before < total);
     // a second worker does the rest, the stopped worker's unit once its lease is over
     wait_ok(
-        worker(&url, &scripted_policy(Duration::ZERO))
+        worker(url, &scripted_policy(Duration::ZERO))
             .spawn()
             .unwrap(),
         "worker",
@@ -260,9 +282,9 @@ fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_
     // the stopped worker wakes up, writes its unit late, finds nothing left and ends
     signal("-CONT");
     wait_ok(sleeper, "the woken worker");
-    let got = records(&store);
+    let got = records(store);
     assert_eq!(got.len(), total, "the late write stored nothing twice");
-    assert_eq!(got, expected);
+    assert_eq!(&got, expected);
 }
 
 fn output_ok(c: &mut Command, what: &str) -> String {
@@ -288,20 +310,10 @@ fn data_runs(store: &str, json: bool) -> String {
 
 #[test]
 fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let expected = reference(dir.path());
-    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
-    let url = cluster.url();
-    let store = pg(&cluster);
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
     // two units in flight, so it always holds a lease while the other worker fails
-    let first = scale_jobs(
-        &url,
-        &scripted_policy(Duration::from_millis(40)),
-        &dir.path().join("o"),
-        2,
-    )
-    .spawn()
-    .unwrap();
+    let first = s.start(40, 2);
     wait_for("a unit done", || store.run(1).is_ok_and(|r| r.units >= 1));
     // an endpoint that answers twice, then fails every request
     let answered = std::sync::atomic::AtomicUsize::new(0);
@@ -314,7 +326,7 @@ fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
             json!({"error": "the GPU fell off the bus"}).to_string(),
         )
     });
-    let out = worker(&url, &dying).output().unwrap();
+    let out = worker(url, &dying).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -330,7 +342,7 @@ fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
     );
     let total = expected.len();
     assert!(info.units < total, "the run ended before the failure");
-    let listed = data_runs(&url, false);
+    let listed = data_runs(url, false);
     assert!(
         listed.contains(&format!("/{total} (")) && listed.contains("running"),
         "{listed}"
@@ -339,15 +351,15 @@ fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
     let info = store.run(1).unwrap();
     assert_eq!((info.status, info.units), (RunStatus::Done, total));
     assert!(
-        data_runs(&url, false).contains(&format!("{total}/{total} (100%)")),
+        data_runs(url, false).contains(&format!("{total}/{total} (100%)")),
         "the finished run's progress"
     );
-    let json: Value = serde_json::from_str(data_runs(&url, true).trim()).unwrap();
+    let json: Value = serde_json::from_str(data_runs(url, true).trim()).unwrap();
     assert_eq!(
         (json["units"].as_u64(), json["total"].as_u64()),
         (Some(total as u64), Some(total as u64))
     );
-    assert_eq!(records(&store), expected, "the failed unit was done again");
+    assert_eq!(&records(store), expected, "the failed unit was done again");
 }
 
 #[test]
@@ -402,7 +414,7 @@ fn annotate_workers_on_their_own_endpoints_equal_one_process() {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{said}"));
-    assert!(mine >= 1 && mine < 6, "the worker did {mine} of 6 units");
+    assert!((1..6).contains(&mine), "the worker did {mine} of 6 units");
     assert_eq!(store.run(1).unwrap().status, RunStatus::Done);
     assert_eq!(records(&store), expected);
 
@@ -530,18 +542,11 @@ fn verify_and_processbench_runs_are_joined_by_workers_and_viewed_read_only() {
         }
         let info = store.run(run).unwrap();
         assert_eq!(info.status, RunStatus::Done, "run {run}");
-        let got: BTreeMap<String, Value> = store
-            .units(run)
-            .unwrap()
-            .into_iter()
-            .map(|u| (u.unit.key, u.unit.payload))
-            .collect();
-        let want: BTreeMap<String, Value> = sqlite
-            .units(run)
-            .unwrap()
-            .into_iter()
-            .map(|u| (u.unit.key, u.unit.payload))
-            .collect();
+        let payloads = |s: &dyn RunStore| -> BTreeMap<String, Value> {
+            let units = s.units(run).unwrap().into_iter();
+            units.map(|u| (u.unit.key, u.unit.payload)).collect()
+        };
+        let (got, want) = (payloads(&store), payloads(&sqlite));
         assert_eq!(got.len(), info.units, "run {run}: a unit twice");
         assert_eq!(got, want, "run {run} equals the single process's");
     }

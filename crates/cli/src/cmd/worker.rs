@@ -38,9 +38,18 @@ pub struct Args {
     pub backend: BackendArgs,
 }
 
+/// What a worker joins with: its flags, the shared store, the run and the runner's options.
+struct Joining<'a> {
+    args: &'a Args,
+    g: &'a Global,
+    store: &'a dyn RunStore,
+    info: &'a RunInfo,
+    opts: &'a RunOptions,
+}
+
 /// How a worker joins runs of one kind: opens the backends the kind needs from the
-/// worker's flags, runs the job on `store`, and returns the line to print.
-type JoinFn = fn(&Args, &Global, &dyn RunStore, &RunInfo, &RunOptions) -> anyhow::Result<String>;
+/// worker's flags, runs the job on the store, and returns the line to print.
+type JoinFn = fn(&Joining) -> anyhow::Result<String>;
 
 /// Every run kind a worker joins.
 const JOINS: &[(&str, JoinFn)] = &[
@@ -76,7 +85,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         );
     };
     let opts = run_options(Some(args.run), args.jobs, g);
-    let line = join(&args, g, store.as_ref(), &info, &opts)?;
+    let line = join(&Joining {
+        args: &args,
+        g,
+        store: store.as_ref(),
+        info: &info,
+        opts: &opts,
+    })?;
     outln!("{line}")?;
     Ok(())
 }
@@ -102,42 +117,31 @@ fn backend_for(args: &Args, info: &RunInfo) -> BackendArgs {
     args.backend.deterministic_by_default(reproducible)
 }
 
-fn search(
-    args: &Args,
-    _g: &Global,
-    store: &dyn RunStore,
-    info: &RunInfo,
-    opts: &RunOptions,
-) -> anyhow::Result<String> {
+fn search(j: &Joining) -> anyhow::Result<String> {
     let backends = super::solve::open_backends(
-        &backend_for(args, info),
-        &args.judge_model,
-        &args.judge_endpoint,
-        &args.prm,
+        &backend_for(j.args, j.info),
+        &j.args.judge_model,
+        &j.args.judge_endpoint,
+        &j.args.prm,
     )?;
-    let joined =
-        super::runtime()?.block_on(stepwise_search::jobs::join(store, info.id, &backends, opts))?;
+    let joined = super::runtime()?.block_on(stepwise_search::jobs::join(
+        j.store, j.info.id, &backends, j.opts,
+    ))?;
     Ok(match joined {
         Joined::Solve(summary) => summary.to_string(),
         Joined::Scale(summary) => summary.markdown(),
     })
 }
 
-fn annotate(
-    args: &Args,
-    g: &Global,
-    store: &dyn RunStore,
-    info: &RunInfo,
-    opts: &RunOptions,
-) -> anyhow::Result<String> {
-    let generator = backend_for(args, info).open()?;
+fn annotate(j: &Joining) -> anyhow::Result<String> {
+    let generator = backend_for(j.args, j.info).open()?;
     let outcome = super::runtime()?
         .block_on(stepwise_annotate::run::join(
-            store,
-            info.id,
+            j.store,
+            j.info.id,
             generator,
-            g.data_dir.clone(),
-            opts,
+            j.g.data_dir.clone(),
+            j.opts,
         ))
         .context("annotate worker")?;
     Ok(format!(
@@ -146,38 +150,26 @@ fn annotate(
     ))
 }
 
-fn processbench(
-    args: &Args,
-    g: &Global,
-    store: &dyn RunStore,
-    info: &RunInfo,
-    opts: &RunOptions,
-) -> anyhow::Result<String> {
-    let config = stepwise_jobs::stored_config::<stepwise_eval::pbrun::ProcessBench>(info)?;
+fn processbench(j: &Joining) -> anyhow::Result<String> {
+    let config = stepwise_jobs::stored_config::<stepwise_eval::pbrun::ProcessBench>(j.info)?;
     let mode = super::eval::pb_mode(
         &config.spec,
         config.critic_max_tokens,
-        &args.backend,
-        &args.prm,
+        &j.args.backend,
+        &j.args.prm,
     )?;
-    let data_dir = stepwise_data::data_dir(g.data_dir.as_deref())?;
+    let data_dir = stepwise_data::data_dir(j.g.data_dir.as_deref())?;
     let report = super::runtime()?
         .block_on(stepwise_eval::commands::join_processbench(
-            store, info.id, &data_dir, mode, opts,
+            j.store, j.info.id, &data_dir, mode, j.opts,
         ))
         .context("eval-processbench worker")?;
     Ok(done_line(&report))
 }
 
-fn verify(
-    _args: &Args,
-    _g: &Global,
-    store: &dyn RunStore,
-    info: &RunInfo,
-    opts: &RunOptions,
-) -> anyhow::Result<String> {
+fn verify(j: &Joining) -> anyhow::Result<String> {
     let report = super::runtime()?
-        .block_on(stepwise_jobs::verify::join(store, info.id, opts))
+        .block_on(stepwise_jobs::verify::join(j.store, j.info.id, j.opts))
         .context("verify worker")?;
     Ok(done_line(&report))
 }
