@@ -360,15 +360,24 @@ impl JobOutcome {
     }
 }
 
-/// Runs (or resumes) a job with the policy `source`.
+/// Runs (or resumes) a job with the policy `source`, in the store `job.store` names.
 pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
+    let store = stepwise_store::open(&job.store)?;
+    run_job_in(store.as_ref(), job, source).await
+}
+
+/// [`run_job`] in a store the caller opened (a `stepwise worker`'s shared store, opened
+/// with its lease); `job.store` is not used.
+pub async fn run_job_in(
+    store: &dyn RunStore,
+    job: &Job,
+    source: PolicySource,
+) -> Result<JobOutcome> {
     if job.stored_only && job.resume.is_none() {
         return Err(AnnotateError::Config(
             "reading what is stored needs the run to read (resume RUN_ID)".into(),
         ));
     }
-    let store = stepwise_store::open(&job.store)?;
-    let store = store.as_ref();
     let (config, problems) = match job.resume {
         Some(id) => {
             let info = store.run(id)?;
@@ -411,8 +420,12 @@ pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
             Arc::new(s)
         }
     };
+    // the model must be the run's; where it is served (the endpoints) may differ, so
+    // workers of one run each bring their own
+    let same_model = stepwise_model::model_identity(&config.generator)
+        == stepwise_model::model_identity(&generator.name());
     let config = match job.resume {
-        Some(id) if config.generator != generator.name() => {
+        Some(id) if !same_model => {
             return Err(AnnotateError::Config(format!(
                 "run {id} was made with model '{}', but this backend is '{}' (resume with the same model)",
                 config.generator,
@@ -471,6 +484,29 @@ pub async fn run_job(job: &Job, source: PolicySource) -> Result<JobOutcome> {
         &annotate.problems,
         results,
     )
+}
+
+/// Joins the stored annotate run `run` of `store` as one more worker (`stepwise worker`):
+/// the job is the run's stored config and problems, labelled with this worker's own
+/// `generator` (the run's model, served wherever this worker reaches it).
+pub async fn join(
+    store: &dyn RunStore,
+    run: RunId,
+    generator: Arc<dyn Generator>,
+    data_dir: Option<PathBuf>,
+    opts: &RunOptions,
+) -> Result<JobOutcome> {
+    let job = Job {
+        config: AnnotateConfig::default(),
+        store: store.location(),
+        resume: Some(run),
+        data_dir,
+        run: opts.clone(),
+        out: None,
+        eval_against_truth: false,
+        stored_only: false,
+    };
+    run_job_in(store, &job, PolicySource::Model(generator)).await
 }
 
 /// The ids of the questions that every one of `methods` has a stored result for.

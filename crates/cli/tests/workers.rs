@@ -7,7 +7,12 @@
 //!   records equal a single-process SQLite run of the same seed;
 //! - a worker stopped while it holds a lease (SIGSTOP: a dead or cut-off machine): its
 //!   unit is claimed again once the lease ends, and its late write, when it wakes up,
-//!   stores nothing twice.
+//!   stores nothing twice;
+//! - a worker whose endpoint dies stops, naming the error, and gives its units back; the
+//!   run is not failed and the other worker finishes it (`data runs` shows the progress);
+//! - an `annotate` run shared by workers on endpoints of their own, and `verify` and
+//!   `eval-processbench` runs joined by workers, equal single-process SQLite runs; the
+//!   trace explorer opens the PostgreSQL store read-only and lists them.
 
 mod common;
 
@@ -23,24 +28,29 @@ use stepwise_store::{RunStatus, RunStore, SqliteStore};
 fn scripted_policy(delay: Duration) -> String {
     common::json_server(move |_, req| {
         std::thread::sleep(delay);
-        let prompt = req["prompt"].as_str().unwrap_or_default();
-        let seed = req["seed"].as_u64().unwrap_or(0);
-        let n = req["n"].as_u64().unwrap_or(1);
-        let choices: Vec<Value> = (0..n)
-            .map(|i| {
-                let h = format!("{prompt}#{seed}#{i}")
-                    .bytes()
-                    .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-                json!({"index": i, "text": format!("So it is {}.\n\nThe answer is {}.", h % 5, h % 5),
-                       "finish_reason": "stop"})
-            })
-            .collect();
-        let usage = json!({"prompt_tokens": 10, "completion_tokens": 8 * n});
-        (
-            "200 OK",
-            json!({"choices": choices, "usage": usage}).to_string(),
-        )
+        scripted_answer(req)
     })
+}
+
+/// The scripted policy's answer to a completions request.
+fn scripted_answer(req: &Value) -> (&'static str, String) {
+    let prompt = req["prompt"].as_str().unwrap_or_default();
+    let seed = req["seed"].as_u64().unwrap_or(0);
+    let n = req["n"].as_u64().unwrap_or(1);
+    let choices: Vec<Value> = (0..n)
+        .map(|i| {
+            let h = format!("{prompt}#{seed}#{i}")
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            json!({"index": i, "text": format!("So it is {}.\n\nThe answer is {}.", h % 5, h % 5),
+                   "finish_reason": "stop"})
+        })
+        .collect();
+    let usage = json!({"prompt_tokens": 10, "completion_tokens": 8 * n});
+    (
+        "200 OK",
+        json!({"choices": choices, "usage": usage}).to_string(),
+    )
 }
 
 const DATA: &str = "arith:ops=1,n=16,seed=5";
@@ -67,6 +77,10 @@ fn stepwise(sub: &[&str], store: &str, url: &str) -> Command {
 }
 
 fn scale(store: &str, url: &str, out: &Path) -> Command {
+    scale_jobs(store, url, out, 1)
+}
+
+fn scale_jobs(store: &str, url: &str, out: &Path, jobs: usize) -> Command {
     let out = out.to_str().unwrap();
     stepwise(
         &[
@@ -78,7 +92,7 @@ fn scale(store: &str, url: &str, out: &Path) -> Command {
             "--n",
             "1,2",
             "--jobs",
-            "1",
+            &jobs.to_string(),
             "--out",
             out,
         ],
@@ -88,7 +102,15 @@ fn scale(store: &str, url: &str, out: &Path) -> Command {
 }
 
 fn worker(store: &str, url: &str) -> Command {
-    stepwise(&["worker", "--run", "1", "--jobs", "1"], store, url)
+    worker_on(1, store, url)
+}
+
+fn worker_on(run: i64, store: &str, url: &str) -> Command {
+    stepwise(
+        &["worker", "--run", &run.to_string(), "--jobs", "1"],
+        store,
+        url,
+    )
 }
 
 fn stable(mut v: Value) -> Value {
@@ -151,20 +173,51 @@ fn pg(c: &TempCluster) -> stepwise_store::PgStore {
     stepwise_store::PgStore::connect(&c.url(), &Default::default()).unwrap()
 }
 
-#[test]
-fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
+/// A scale test's setting: the single-process records, and a throwaway PostgreSQL with
+/// its URL and a store on it.
+struct Shared {
+    dir: tempfile::TempDir,
+    expected: BTreeMap<String, Value>,
+    url: String,
+    store: stepwise_store::PgStore,
+}
+
+impl Shared {
+    /// `scale` starting the run, on a policy answering after `delay_ms`.
+    fn start(&self, delay_ms: u64, jobs: usize) -> Child {
+        let policy = scripted_policy(Duration::from_millis(delay_ms));
+        let out = self.dir.path().join("started");
+        scale_jobs(&self.url, &policy, &out, jobs).spawn().unwrap()
+    }
+}
+
+/// The setting and the cluster (which must outlive the store).
+fn shared() -> (Shared, TempCluster) {
     let dir = tempfile::tempdir().unwrap();
     let expected = reference(dir.path());
     let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
     let url = cluster.url();
     let store = pg(&cluster);
+    (
+        Shared {
+            dir,
+            expected,
+            url,
+            store,
+        },
+        cluster,
+    )
+}
+
+#[test]
+fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
     let delay = Duration::from_millis(40);
-    let first = scale(&url, &scripted_policy(delay), &dir.path().join("out-b"))
-        .spawn()
-        .unwrap();
+    let first = s.start(40, 1);
     wait_for("the run to start", || store.run(1).is_ok());
-    let second = worker(&url, &scripted_policy(delay)).spawn().unwrap();
-    let mut doomed = worker(&url, &scripted_policy(delay)).spawn().unwrap();
+    let second = worker(url, &scripted_policy(delay)).spawn().unwrap();
+    let mut doomed = worker(url, &scripted_policy(delay)).spawn().unwrap();
     wait_for("three workers at work", || {
         store.workers(1).unwrap().len() == 3 && store.run(1).unwrap().units >= 3
     });
@@ -176,28 +229,19 @@ fn three_workers_one_killed_store_every_unit_once_and_equal_one_process() {
     wait_ok(second, "worker");
     let info = store.run(1).unwrap();
     assert_eq!(info.status, RunStatus::Done);
-    let got = records(&store);
+    let got = records(store);
     assert_eq!(got.len(), expected.len());
     assert_eq!(
-        got, expected,
+        &got, expected,
         "the records of three workers equal one process's"
     );
 }
 
 #[test]
 fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let expected = reference(dir.path());
-    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
-    let url = cluster.url();
-    let store = pg(&cluster);
-    let sleeper = scale(
-        &url,
-        &scripted_policy(Duration::from_millis(60)),
-        &dir.path().join("o"),
-    )
-    .spawn()
-    .unwrap();
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
+    let sleeper = s.start(60, 1);
     let pid = sleeper.id().to_string();
     wait_for("a unit done and one leased", || {
         store.run(1).is_ok_and(|r| r.units >= 1) && store.workers(1).unwrap().len() == 1
@@ -224,7 +268,7 @@ fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_
     assert!(before < total);
     // a second worker does the rest, the stopped worker's unit once its lease is over
     wait_ok(
-        worker(&url, &scripted_policy(Duration::ZERO))
+        worker(url, &scripted_policy(Duration::ZERO))
             .spawn()
             .unwrap(),
         "worker",
@@ -238,7 +282,309 @@ fn a_stopped_workers_unit_is_reclaimed_after_its_lease_and_its_late_write_is_no_
     // the stopped worker wakes up, writes its unit late, finds nothing left and ends
     signal("-CONT");
     wait_ok(sleeper, "the woken worker");
-    let got = records(&store);
+    let got = records(store);
     assert_eq!(got.len(), total, "the late write stored nothing twice");
-    assert_eq!(got, expected);
+    assert_eq!(&got, expected);
+}
+
+fn output_ok(c: &mut Command, what: &str) -> String {
+    let out = c.stdout(Stdio::piped()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `stepwise data runs` of `store` (the table, or JSON lines).
+fn data_runs(store: &str, json: bool) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+    c.args(["data", "runs", "--store", store]);
+    if json {
+        c.arg("--json");
+    }
+    output_ok(&mut c, "data runs")
+}
+
+#[test]
+fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
+    let (s, _cluster) = shared();
+    let (expected, url, store) = (&s.expected, s.url.as_str(), &s.store);
+    // two units in flight, so it always holds a lease while the other worker fails
+    let first = s.start(40, 2);
+    wait_for("a unit done", || store.run(1).is_ok_and(|r| r.units >= 1));
+    // an endpoint that answers twice, then fails every request
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let dying = common::json_server(move |_, req| {
+        if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            return scripted_answer(req);
+        }
+        (
+            "500 Internal Server Error",
+            json!({"error": "the GPU fell off the bus"}).to_string(),
+        )
+    });
+    let out = worker(url, &dying).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("this worker stopped at unit") && stderr.contains("500"),
+        "{stderr}"
+    );
+    let info = store.run(1).unwrap();
+    assert_eq!(
+        info.status,
+        RunStatus::Running,
+        "one worker's failure is not the run's: {:?}",
+        info.error
+    );
+    let total = expected.len();
+    assert!(info.units < total, "the run ended before the failure");
+    let listed = data_runs(url, false);
+    assert!(
+        listed.contains(&format!("/{total} (")) && listed.contains("running"),
+        "{listed}"
+    );
+    wait_ok(first, "the worker that goes on");
+    let info = store.run(1).unwrap();
+    assert_eq!((info.status, info.units), (RunStatus::Done, total));
+    assert!(
+        data_runs(url, false).contains(&format!("{total}/{total} (100%)")),
+        "the finished run's progress"
+    );
+    let json: Value = serde_json::from_str(data_runs(url, true).trim()).unwrap();
+    assert_eq!(
+        (json["units"].as_u64(), json["total"].as_u64()),
+        (Some(total as u64), Some(total as u64))
+    );
+    assert_eq!(&records(store), expected, "the failed unit was done again");
+}
+
+#[test]
+fn annotate_workers_on_their_own_endpoints_equal_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let annotate = |store: &str, url: &str| {
+        stepwise(
+            &[
+                "annotate",
+                "--dataset",
+                "arith:ops=2,n=6,seed=3",
+                "--method",
+                "mc",
+                "--samples",
+                "2",
+                "--k",
+                "2",
+                "--seed",
+                "9",
+                "--concurrency",
+                "1",
+            ],
+            store,
+            url,
+        )
+    };
+    let one = dir.path().join("one.sqlite");
+    let one = one.to_str().unwrap();
+    wait_ok(
+        annotate(one, &scripted_policy(Duration::ZERO))
+            .spawn()
+            .unwrap(),
+        "single-process annotate",
+    );
+    let expected = records(&SqliteStore::open(one).unwrap());
+    assert_eq!(expected.len(), 6);
+
+    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.url();
+    let store = pg(&cluster);
+    let delay = Duration::from_millis(15);
+    let first = annotate(&url, &scripted_policy(delay)).spawn().unwrap();
+    wait_for("the run to start", || store.run(1).is_ok());
+    // another endpoint URL, the same model: joined, not refused
+    let said = output_ok(
+        &mut worker(&url, &scripted_policy(delay)),
+        "annotate worker",
+    );
+    wait_ok(first, "annotate");
+    let mine: usize = said
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!((1..6).contains(&mine), "the worker did {mine} of 6 units");
+    assert_eq!(store.run(1).unwrap().status, RunStatus::Done);
+    assert_eq!(records(&store), expected);
+
+    // another model is refused, naming both
+    let other = common::json_server(|_, _| ("500 Internal Server Error", "{}".into()));
+    let out = worker(&url, &other)
+        .args(["--model-name", "another-model"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("another-model"),
+        "{stderr}"
+    );
+}
+
+/// A ProcessBench `gsm8k` subset whose steps the `arith` checker can judge.
+fn processbench_dir(dir: &Path) -> std::path::PathBuf {
+    let pb = dir.join("data/processbench");
+    std::fs::create_dir_all(&pb).unwrap();
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            let wrong = i % 3 == 1;
+            let second = if wrong { i * 2 + 1 } else { i * 2 };
+            json!({"id": format!("pb-{i}"), "problem": format!("Twice {i}?"),
+                   "steps": [format!("{i} + {i} = {second}"), format!("So {second}.")],
+                   "label": if wrong { 0 } else { -1 }})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(pb.join("gsm8k.jsonl"), lines.join("\n")).unwrap();
+    dir.join("data")
+}
+
+/// The stored run `run` of the SQLite store at `path`, recreated (kind, version and
+/// config, no unit done) as run `into` of `store`: a run started elsewhere.
+fn recreate(path: &Path, run: i64, store: &dyn RunStore, into: i64) {
+    let info = SqliteStore::open(path).unwrap().run(run).unwrap();
+    let id = store
+        .create_run(&info.kind, info.version, &info.config)
+        .unwrap();
+    assert_eq!(id, into);
+}
+
+#[test]
+fn verify_and_processbench_runs_are_joined_by_workers_and_viewed_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.sqlite");
+    let single = one.to_str().unwrap();
+    let cmd = |args: &[&str], store: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        c.arg("--quiet")
+            .args(args)
+            .args(["--store", store, "--lease", "1"]);
+        c
+    };
+    // verify: three chunks of pairs
+    let pairs = dir.path().join("pairs.jsonl");
+    let text: String = (0..5000)
+        .map(|i| {
+            format!(
+                "{{\"gold\": \"{i}/2\", \"pred\": \"{}\"}}\n",
+                f64::from(i) / 2.0 + f64::from(i % 3 == 0)
+            )
+        })
+        .collect();
+    std::fs::write(&pairs, text).unwrap();
+    let pairs = pairs.to_str().unwrap();
+    let verdicts = dir.path().join("verdicts.jsonl");
+    output_ok(
+        &mut cmd(
+            &[
+                "verify",
+                "--jsonl",
+                pairs,
+                "--out",
+                verdicts.to_str().unwrap(),
+            ],
+            single,
+        ),
+        "single-process verify",
+    );
+    // eval-processbench with the arith checker
+    let data = processbench_dir(dir.path());
+    let data = data.to_str().unwrap();
+    let pb_out = dir.path().join("pb");
+    output_ok(
+        &mut cmd(
+            &[
+                "--data-dir",
+                data,
+                "eval",
+                "processbench",
+                "--scorer",
+                "arith",
+                "--subsets",
+                "gsm8k",
+                "--out",
+                pb_out.to_str().unwrap(),
+            ],
+            single,
+        ),
+        "single-process eval processbench",
+    );
+
+    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.url();
+    let store = pg(&cluster);
+    recreate(&one, 1, &store, 1);
+    recreate(&one, 2, &store, 2);
+    let sqlite = SqliteStore::open(&one).unwrap();
+    for (run, extra) in [(1, vec![]), (2, vec!["--data-dir", data])] {
+        let workers: Vec<Child> = (0..2)
+            .map(|_| {
+                cmd(&["worker", "--run", &run.to_string(), "--jobs", "1"], &url)
+                    .args(&extra)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for w in workers {
+            wait_ok(w, "worker");
+        }
+        let info = store.run(run).unwrap();
+        assert_eq!(info.status, RunStatus::Done, "run {run}");
+        let payloads = |s: &dyn RunStore| -> BTreeMap<String, Value> {
+            let units = s.units(run).unwrap().into_iter();
+            units.map(|u| (u.unit.key, u.unit.payload)).collect()
+        };
+        let (got, want) = (payloads(&store), payloads(&sqlite));
+        assert_eq!(got.len(), info.units, "run {run}: a unit twice");
+        assert_eq!(got, want, "run {run} equals the single process's");
+    }
+    assert_eq!(store.units(1).unwrap().len(), 3, "three verify chunks");
+
+    // the explorer over the PostgreSQL store lists both runs
+    let mut view = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["view", "--port", "0", "--store", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(view.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut conn,
+        format!("GET /api/runs HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut body).unwrap();
+    let _ = view.kill();
+    let _ = view.wait();
+    assert!(
+        body.starts_with("HTTP/1.1 200")
+            && body.contains("\"verify\"")
+            && body.contains("\"eval-processbench\""),
+        "{body}"
+    );
 }

@@ -3,7 +3,7 @@
 //! calls one of these.
 
 use crate::compute::{CurvePoint, Resampling};
-use crate::pbrun::{PbConfig, PbItem, PbJob, PbMode};
+use crate::pbrun::{PbConfig, PbItem, PbJob, PbMode, ProcessBench};
 use crate::processbench::{self, PbResult, SUBSETS};
 use crate::runs::{self, RunRef};
 use crate::views::{self, Results};
@@ -59,7 +59,16 @@ pub struct PbOutcome {
 
 /// The selected records of `subsets`, in order.
 pub fn processbench_items(req: &PbRequest) -> Result<Vec<PbItem>, EvalError> {
-    for s in &req.subsets {
+    select_items(&req.data_dir, &req.subsets, req.limit, req.balanced)
+}
+
+fn select_items(
+    data_dir: &Path,
+    subsets: &[String],
+    limit: Option<usize>,
+    balanced: bool,
+) -> Result<Vec<PbItem>, EvalError> {
+    for s in subsets {
         if !SUBSETS.contains(&s.as_str()) {
             return Err(EvalError::Invalid(format!(
                 "unknown ProcessBench subset '{s}' (expected {})",
@@ -67,11 +76,11 @@ pub fn processbench_items(req: &PbRequest) -> Result<Vec<PbItem>, EvalError> {
             )));
         }
     }
-    let dir = req.data_dir.join("processbench");
+    let dir = data_dir.join("processbench");
     let mut items = Vec::new();
-    for s in &req.subsets {
+    for s in subsets {
         let recs = processbench::read_jsonl(&dir.join(format!("{s}.jsonl")))?;
-        let recs = processbench::select(recs, req.limit, req.balanced);
+        let recs = processbench::select(recs, limit, balanced);
         items.extend(recs.into_iter().map(|record| PbItem {
             subset: s.clone(),
             record,
@@ -163,6 +172,41 @@ pub async fn processbench(
         table: table.to_markdown(),
         summary,
     })
+}
+
+/// `stepwise worker` on the stored `eval-processbench` run `run`: its records (the
+/// stored subsets and selection, read from `data_dir`) scored with `mode`, this worker's
+/// scorer built from the run's spec, until no record is left. The mode must be the run's
+/// up to where its model is served. The results folder is written afterwards by
+/// `stepwise eval processbench --resume RUN_ID`.
+pub async fn join_processbench(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+    data_dir: &Path,
+    mode: PbMode,
+    opts: &RunOptions,
+) -> Result<stepwise_jobs::RunReport, EvalError> {
+    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
+    let info = store
+        .run(run)
+        .map_err(|e| job_err(stepwise_jobs::JobError::from(e)))?;
+    let config = stepwise_jobs::stored_config::<ProcessBench>(&info).map_err(job_err)?;
+    let mine = mode.name();
+    if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(&config.mode) {
+        return Err(EvalError::Invalid(format!(
+            "run {run} scores with '{}', but this worker's scorer is '{mine}' (join with the same model)",
+            config.mode
+        )));
+    }
+    let items = select_items(data_dir, &config.subsets, config.limit, config.balanced)?;
+    let job = PbJob::new(config, items, mode);
+    let opts = RunOptions {
+        resume: stepwise_jobs::Resume::Run(run),
+        ..opts.clone()
+    };
+    stepwise_jobs::run(store, &job, &opts)
+        .await
+        .map_err(job_err)
 }
 
 /// Writes results as JSONL (one [`PbResult`] a line), through a temporary file.

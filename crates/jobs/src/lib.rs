@@ -17,7 +17,10 @@
 //! - **Ctrl-C** stops cleanly: finished units are kept, the run is marked
 //!   `interrupted` and can be resumed ([`JobError::Interrupted`]);
 //! - **a unit that fails** marks the run `failed` with that error, which
-//!   `stepwise data runs` shows ([`JobError::Unit`]).
+//!   `stepwise data runs` shows ([`JobError::Unit`]). With several workers on a shared
+//!   run, a failing worker gives its claims back and stops
+//!   ([`JobError::WorkerStopped`]); the run is marked failed (or interrupted, on Ctrl-C)
+//!   only by its last live worker, so the others finish it.
 //!
 //! What is stored is typed: [`records`] reads a run's units back as the job's `Record`
 //! type and [`stored_config`] its config; [`kinds`] holds the boundary types of the run
@@ -156,6 +159,18 @@ pub enum JobError {
         key: String,
         cause: String,
     },
+    /// A unit failed in this worker while `others` live workers hold units of the run:
+    /// this worker stopped and gave its claims back (the failed unit's too), and the run
+    /// goes on without it (not marked failed; the last live worker to fail marks it).
+    #[error(
+        "this worker stopped at unit '{key}' of run {run}: {cause} (its units were given back; {others} other worker(s) go on with the run)"
+    )]
+    WorkerStopped {
+        run: RunId,
+        key: String,
+        cause: String,
+        others: usize,
+    },
     /// Stopped by Ctrl-C (or a [`Stop`]); finished units are kept.
     #[error("run {run} interrupted with {done} of {total} units done; resume with --resume {run}")]
     Interrupted {
@@ -179,6 +194,7 @@ impl JobError {
     pub fn run(&self) -> Option<RunId> {
         match self {
             Self::Unit { run, .. }
+            | Self::WorkerStopped { run, .. }
             | Self::Interrupted { run, .. }
             | Self::WrongKind { run, .. }
             | Self::Corrupt { run, .. } => Some(*run),

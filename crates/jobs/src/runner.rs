@@ -160,6 +160,15 @@ where
     });
     let mut heartbeat = tokio::time::interval(beat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // with other workers on the run, the bar shows the whole run's units: it is set to
+    // the store's count every second (this worker's own units move it in between)
+    let shared_bar = opts.progress && lease.is_some();
+    let mut refresh = tokio::time::interval(if shared_bar {
+        std::time::Duration::from_secs(1)
+    } else {
+        std::time::Duration::from_secs(3600)
+    });
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let concurrency = opts.concurrency.max(1);
     let mut next = 0usize;
     let mut handed: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -197,6 +206,7 @@ where
         Stop,
         Beat,
         Poll,
+        Refresh,
         Finished(T),
     }
     loop {
@@ -208,13 +218,7 @@ where
             if !claimable {
                 // nothing to claim here: the run is finished unless other live workers
                 // hold units (one may die; its units come free when its lease ends)
-                let me = store.worker();
-                let others = store
-                    .workers(run)?
-                    .into_iter()
-                    .filter(|w| Some(&w.worker) != me.as_ref())
-                    .count();
-                if others == 0 {
+                if other_workers(store, run)? == 0 {
                     // a lease may have ended between the claim and the look
                     if claim(concurrency, &mut in_flight, &mut next)? == 0 {
                         break;
@@ -226,6 +230,7 @@ where
             tokio::select! {
                 biased;
                 _ = &mut stop => Event::Stop,
+                _ = refresh.tick(), if shared_bar => Event::Refresh,
                 _ = tokio::time::sleep(poll) => Event::Poll,
             }
         } else {
@@ -233,6 +238,7 @@ where
                 biased;
                 _ = &mut stop => Event::Stop,
                 _ = heartbeat.tick() => Event::Beat,
+                _ = refresh.tick(), if shared_bar => Event::Refresh,
                 Some(done) = in_flight.next() => Event::Finished(done),
             }
         };
@@ -242,7 +248,10 @@ where
                 bar.abandon();
                 INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
                 release(store, run);
-                store.set_status(run, RunStatus::Interrupted, None)?;
+                // the run is interrupted when its last live worker stops
+                if other_workers(store, run)? == 0 {
+                    store.set_status(run, RunStatus::Interrupted, None)?;
+                }
                 let done = done_before + done_now;
                 tracing::warn!(run, done, total, "interrupted");
                 return Err(JobError::Interrupted { run, done, total });
@@ -255,6 +264,13 @@ where
             }
             Event::Poll => {
                 claimable = true;
+                continue;
+            }
+            Event::Refresh => {
+                match store.run(run) {
+                    Ok(info) => bar.set_position(info.units as u64),
+                    Err(e) => tracing::debug!(run, "progress: {}", stepwise_core::error_chain(&e)),
+                }
                 continue;
             }
             Event::Finished(done) => done,
@@ -280,6 +296,25 @@ where
                 bar.abandon();
                 release(store, run);
                 let cause = stepwise_core::error_chain(source.as_ref());
+                // One worker's failure (its endpoint died, say) is not the run's while
+                // other live workers can finish it: its claims, the failed unit's too, are
+                // back in the queue, and the last live worker to fail marks the run.
+                match other_workers(store, run) {
+                    Ok(others) if others > 0 => {
+                        return Err(JobError::WorkerStopped {
+                            run,
+                            key,
+                            cause,
+                            others,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(
+                        run,
+                        "looking for other workers: {}",
+                        stepwise_core::error_chain(&e)
+                    ),
+                }
                 let message = format!("unit '{key}': {cause}");
                 if let Err(e) = store.set_status(run, RunStatus::Failed, Some(&message)) {
                     tracing::error!(
@@ -316,6 +351,17 @@ where
         done_now,
         resumed,
     })
+}
+
+/// Live workers of `run` other than this one (those holding leases on its units; none
+/// in a single-process store).
+fn other_workers(store: &dyn RunStore, run: RunId) -> Result<usize, JobError> {
+    let me = store.worker();
+    Ok(store
+        .workers(run)?
+        .into_iter()
+        .filter(|w| Some(&w.worker) != me.as_ref())
+        .count())
 }
 
 /// Gives this worker's claims back (it stops early), so other workers need not wait for

@@ -368,6 +368,25 @@ pub async fn verify_file(
     })
 }
 
+/// `stepwise worker` on the stored `verify` run `run`: the run's input file (at its
+/// stored path, which must hold the same bytes: its size and SHA-256 are part of the
+/// config) verified chunk by chunk with the stored options until no chunk is left. The
+/// verdict file is written afterwards by `stepwise verify --jsonl … --out … --resume RUN_ID`.
+pub async fn join(
+    store: &dyn RunStore,
+    run: crate::RunId,
+    opts: &RunOptions,
+) -> Result<crate::RunReport, VerifyError> {
+    let info = store.run(run).map_err(JobError::from)?;
+    let config = crate::stored_config::<VerifyKind>(&info)?;
+    let job = VerifyJob::from_file(Path::new(&config.input), config.options, config.skip_bad)?;
+    let opts = RunOptions {
+        resume: Resume::Run(run),
+        ..opts.clone()
+    };
+    Ok(crate::run(store, &job, &opts).await?)
+}
+
 /// Why `verify --jsonl` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

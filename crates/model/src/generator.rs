@@ -216,6 +216,17 @@ pub enum EngineError {
     Internal(String),
 }
 
+/// The model a backend's [`Generator::name`] names, without where it is served.
+///
+/// Names are `BACKEND:MODEL`, optionally followed by `@WHERE` (an endpoint URL, or a
+/// count of endpoints): `http:Qwen2.5-Math-7B@http://gpu-a:8000` and
+/// `http:Qwen2.5-Math-7B@3 endpoints` are the same model. Workers that share a run each
+/// bring their own endpoints; what must match is this identity (and the stored sampling
+/// and decoding mode), not where the model is served.
+pub fn model_identity(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(model, _)| model)
+}
+
 /// Produces continuations. Implementations are shared across tasks (`Arc<dyn Generator>`);
 /// concurrent calls are expected and should be batched by the backend.
 #[async_trait]
@@ -301,5 +312,20 @@ mod tests {
         d.dedup();
         assert_eq!(d.len(), 8);
         assert_ne!(sample_seed(1, 0), sample_seed(2, 0));
+    }
+
+    #[test]
+    fn the_model_identity_leaves_out_where_it_is_served() {
+        let a = model_identity("http:Qwen2.5-Math-7B@http://gpu-a:8000");
+        assert_eq!(a, "http:Qwen2.5-Math-7B");
+        assert_eq!(a, model_identity("http:Qwen2.5-Math-7B@3 endpoints"));
+        assert_ne!(
+            a,
+            model_identity("http:Qwen2.5-Math-1.5B@http://gpu-a:8000")
+        );
+        assert_eq!(
+            model_identity("llama.cpp:SmolLM2-135M"),
+            "llama.cpp:SmolLM2-135M"
+        );
     }
 }

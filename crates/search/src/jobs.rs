@@ -489,9 +489,8 @@ fn check_backends(
     reproducible: bool,
     backends: &Backends,
 ) -> Result<(), SearchError> {
-    let model = |name: &str| name.split('@').next().unwrap_or_default().to_string();
     let mine = backends.policy.name();
-    if model(&mine) != model(policy) {
+    if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(policy) {
         return Err(SearchError::Config(format!(
             "run {run} was made with model '{policy}', but this worker's backend is '{mine}' (join with the same model)"
         )));

@@ -244,6 +244,23 @@ pub fn open_with(spec: &str, options: &StoreOptions) -> Result<Arc<dyn RunStore>
     if pg::is_postgres_url(spec) {
         return Ok(Arc::new(PgStore::connect(spec, options)?));
     }
+    known_scheme(spec)?;
+    Ok(Arc::new(SqliteStore::open(spec)?))
+}
+
+/// Opens the store a spec names for reading only (readers such as the trace explorer):
+/// a SQLite file opened read-only ([`SqliteStore::open_read_only`]), or a PostgreSQL
+/// session in which the server refuses writes ([`PgStore::connect_read_only`]).
+pub fn open_read_only(spec: &str) -> Result<Arc<dyn RunStore>> {
+    if pg::is_postgres_url(spec) {
+        return Ok(Arc::new(PgStore::connect_read_only(spec)?));
+    }
+    known_scheme(spec)?;
+    Ok(Arc::new(SqliteStore::open_read_only(spec)?))
+}
+
+/// A spec with a `scheme://` other than PostgreSQL's is an error naming it.
+fn known_scheme(spec: &str) -> Result<()> {
     if let Some((scheme, _)) = spec.split_once("://")
         && scheme
             .chars()
@@ -257,5 +274,5 @@ pub fn open_with(spec: &str, options: &StoreOptions) -> Result<Arc<dyn RunStore>
             ),
         });
     }
-    Ok(Arc::new(SqliteStore::open(spec)?))
+    Ok(())
 }

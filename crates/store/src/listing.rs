@@ -1,6 +1,7 @@
-//! The run list of `stepwise data runs`: a table for people (a failed run's error and
+//! The run list of `stepwise data runs`: a table for people (units done of the run's
+//! total with the percentage where the store knows the total, a failed run's error and
 //! a shared store's live workers on the lines below it) or one JSON object per run
-//! (with `workers`, the live ones).
+//! (with `total` and `workers`, the live ones).
 
 use crate::{Result, RunStore};
 use std::fmt::Write;
@@ -26,8 +27,8 @@ pub fn runs(store: &dyn RunStore, json: bool) -> Result<String> {
     }
     let _ = writeln!(
         out,
-        "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  config",
-        "id", "kind", "status", "units", "problems", "created"
+        "{:>5}  {:<17} {:<11} {:>16} {:>8}  {:<20}  config",
+        "id", "kind", "status", "units done", "problems", "created"
     );
     for r in &runs {
         let mut config = r.config.to_string();
@@ -36,8 +37,13 @@ pub fn runs(store: &dyn RunStore, json: bool) -> Result<String> {
         }
         let _ = writeln!(
             out,
-            "{:>5}  {:<17} {:<11} {:>7} {:>8}  {:<20}  {config}",
-            r.id, r.kind, r.status, r.units, r.problems, r.created
+            "{:>5}  {:<17} {:<11} {:>16} {:>8}  {:<20}  {config}",
+            r.id,
+            r.kind,
+            r.status,
+            r.progress(),
+            r.problems,
+            r.created
         );
         if let Some(e) = &r.error {
             let _ = writeln!(out, "       error: {e}");

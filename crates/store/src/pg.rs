@@ -122,7 +122,8 @@ pub fn is_postgres_url(spec: &str) -> bool {
 
 /// The PostgreSQL run store.
 pub struct PgStore {
-    client: Mutex<Client>,
+    /// `None` only while the store is dropped (see the `Drop` impl).
+    client: Mutex<Option<Client>>,
     location: String,
     lease: Duration,
     worker: String,
@@ -176,6 +177,21 @@ fn worker_name() -> String {
 impl PgStore {
     /// Connects to the server `url` names and brings its schema up to date.
     pub fn connect(url: &str, options: &crate::StoreOptions) -> Result<Self> {
+        let store = Self::open(url, options, false)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects for reading only (the trace explorer): the session has
+    /// `default_transaction_read_only` on, so the server refuses any write, and the schema
+    /// is not migrated (a schema of another version is an error saying what to do).
+    pub fn connect_read_only(url: &str) -> Result<Self> {
+        let store = Self::open(url, &crate::StoreOptions::default(), true)?;
+        store.check_readable()?;
+        Ok(store)
+    }
+
+    fn open(url: &str, options: &crate::StoreOptions, read_only: bool) -> Result<Self> {
         let mut config: Config = url.parse().map_err(|e| StoreError::UnknownStore {
             spec: redact(url),
             reason: format!("not a PostgreSQL URL: {e}"),
@@ -186,6 +202,10 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("stepwise");
         }
+        if read_only {
+            let given = config.get_options().unwrap_or_default().to_string();
+            config.options(format!("{given} -c default_transaction_read_only=on").trim_start());
+        }
         let location = location_of(&config);
         let client = std::thread::scope(|s| {
             s.spawn(|| config.connect(NoTls))
@@ -193,14 +213,38 @@ impl PgStore {
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
         .map_err(|source| connect_error(&location, &config, source))?;
-        let store = Self {
-            client: Mutex::new(client),
+        Ok(Self {
+            client: Mutex::new(Some(client)),
             location,
             lease: options.lease.max(Duration::from_millis(100)),
             worker: worker_name(),
-        };
-        store.migrate()?;
-        Ok(store)
+        })
+    }
+
+    /// A read-only session reads the schema as it is: it must be this build's.
+    fn check_readable(&self) -> Result<()> {
+        let found =
+            self.with(
+                |c| match c.query_one("SELECT max(version) FROM stepwise_schema", &[]) {
+                    Ok(row) => Ok(row.get::<_, Option<i64>>(0).unwrap_or(0)),
+                    Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(0),
+                    Err(e) => Err(self.err("reading the schema version")(e)),
+                },
+            )?;
+        if found > PG_SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                location: self.location.clone(),
+                found,
+                known: PG_SCHEMA_VERSION,
+            });
+        }
+        if found < PG_SCHEMA_VERSION {
+            return Err(self.corrupt(format!(
+                "schema version {found}, this stepwise reads {PG_SCHEMA_VERSION} read-only (open it once for writing, e.g. `stepwise data runs --store URL`, to {})",
+                if found == 0 { "create it" } else { "migrate it" }
+            )));
+        }
+        Ok(())
     }
 
     /// Runs `f` with the connection on a thread of its own (the blocking client may not
@@ -211,7 +255,10 @@ impl PgStore {
                 // a panic cannot leave the connection inside a transaction: dropping a
                 // Transaction rolls it back
                 let mut c = self.client.lock().unwrap_or_else(|p| p.into_inner());
-                f(&mut c)
+                match c.as_mut() {
+                    Some(c) => f(c),
+                    None => Err(self.corrupt("the connection is closed".into())),
+                }
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -290,7 +337,8 @@ impl PgStore {
                 to_char(r.created AT TIME ZONE 'UTC', {TIME}), to_char(r.updated AT TIME ZONE 'UTC', {TIME}),
                 r.status, r.error,
                 (SELECT COUNT(*) FROM run_problems p WHERE p.run_id = r.id),
-                (SELECT COUNT(*) FROM units u WHERE u.run_id = r.id)
+                (SELECT COUNT(*) FROM units u WHERE u.run_id = r.id),
+                (SELECT COUNT(*) FROM unit_claims q WHERE q.run_id = r.id)
              FROM runs r WHERE ($1::BIGINT IS NULL OR r.id = $1) ORDER BY r.id"
         );
         let rows = self.with(|c| c.query(&sql, &[&id]).map_err(self.err("reading runs")))?;
@@ -302,6 +350,11 @@ impl PgStore {
             let version: i64 = r.get(2);
             let problems: i64 = r.get(8);
             let units: i64 = r.get(9);
+            // claim rows are the registered units not yet written (a write deletes its row)
+            let pending: i64 = r.get(10);
+            let status = RunStatus::parse(&status)
+                .ok_or_else(|| self.corrupt(format!("run {id}: unknown status '{status}'")))?;
+            let registered = pending > 0 || status == RunStatus::Done;
             out.push(RunInfo {
                 id,
                 kind: r.get(1),
@@ -312,11 +365,11 @@ impl PgStore {
                     .map_err(|e| self.corrupt(format!("run {id}: config is not JSON: {e}")))?,
                 created: r.get(4),
                 updated: r.get(5),
-                status: RunStatus::parse(&status)
-                    .ok_or_else(|| self.corrupt(format!("run {id}: unknown status '{status}'")))?,
+                status,
                 error: r.get(7),
                 problems: problems as usize,
                 units: units as usize,
+                total: registered.then_some((units + pending) as usize),
             });
         }
         Ok(out)
@@ -365,6 +418,24 @@ impl PgStore {
 
     fn lease_secs(&self) -> f64 {
         self.lease.as_secs_f64()
+    }
+}
+
+/// Closing the connection drives the blocking client's runtime too, which panics inside
+/// an async runtime (where a job may drop its store), so it is closed on a thread of its
+/// own.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(c) = client {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(c));
+            });
+        }
     }
 }
 

@@ -218,6 +218,8 @@ impl SqliteStore {
                 error,
                 problems: problems as usize,
                 units: units as usize,
+                // one process: the total lives in its job; a finished run holds them all
+                total: (status == RunStatus::Done).then_some(units as usize),
             });
         }
         Ok(out)

@@ -74,6 +74,26 @@ pub struct RunInfo {
     pub problems: usize,
     /// Finished units.
     pub units: usize,
+    /// Units of the run's job, when the store knows them: a shared store counts the
+    /// units its workers registered; a finished run holds them all. `None` for a
+    /// single-process store's unfinished run (its own progress bar shows the total).
+    pub total: Option<usize>,
+}
+
+impl RunInfo {
+    /// `done/total (pct%)`, or the finished units alone when the total is unknown.
+    pub fn progress(&self) -> String {
+        match self.total {
+            Some(0) => "0/0".into(),
+            Some(t) => format!(
+                "{}/{t} ({:.0}%)",
+                self.units,
+                // floor, so a run shows 100% only when it holds every unit
+                (self.units as f64 * 100.0 / t as f64).floor()
+            ),
+            None => self.units.to_string(),
+        }
+    }
 }
 
 /// A worker holding leases on units of a run (a shared store's live workers).

@@ -231,3 +231,50 @@ fn opening_fails_clearly() {
     );
     assert!(e.to_string().contains("schema version 99 is newer"), "{e}");
 }
+
+#[test]
+fn a_read_only_store_reads_runs_and_the_server_refuses_its_writes() {
+    let c = cluster();
+    // nothing there yet: the reader says a writer creates the schema
+    let e = stepwise_store::open_read_only(&c.url())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("to create it"), "{e}");
+
+    let w = store(&c, Duration::from_secs(30));
+    let run = w.create_run("scale", 2, &json!({"n": [1, 2]})).unwrap();
+    w.register_units(run, &["a".into(), "b".into(), "c".into()])
+        .unwrap();
+    assert!(w.record(run, &unit("a", 1)).unwrap());
+
+    let r = stepwise_store::open_read_only(&c.url()).unwrap();
+    let info = r.run(run).unwrap();
+    assert_eq!((info.kind.as_str(), info.units), ("scale", 1));
+    assert_eq!(info.total, Some(3), "registered units are the run's total");
+    assert_eq!(info.progress(), "1/3 (33%)");
+    assert_eq!(r.units(run).unwrap()[0].unit, unit("a", 1));
+    let e = r.create_run("solve", 1, &json!({})).unwrap_err();
+    let StoreError::Postgres { what, source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(what, "creating a run");
+    assert_eq!(
+        source.code(),
+        Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{e:?}"
+    );
+    assert_eq!(w.list_runs().unwrap().len(), 1, "nothing was written");
+}
+
+#[test]
+fn a_store_opened_and_dropped_inside_an_async_runtime_does_not_panic() {
+    let c = cluster();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = stepwise_store::open(&c.url()).unwrap();
+        assert!(s.list_runs().unwrap().is_empty());
+        drop(s);
+    });
+}

@@ -12,7 +12,7 @@ use stepwise_annotate::Method;
 use stepwise_annotate::formats::ExportFormat;
 use stepwise_annotate::grounded::{Fidelity, GroundedRule};
 use stepwise_annotate::reference::JudgeTemplate;
-use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, parse_policy_prompt, run_job};
+use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, parse_policy_prompt, run_job_in};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -222,8 +222,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     };
     let quiet = g.quiet;
     let started = std::time::Instant::now();
+    // opened here so a shared store gets this command's --lease
+    let store = args.store.open()?;
     let outcome = crate::cmd::runtime()?
-        .block_on(run_job(&job, source))
+        .block_on(run_job_in(store.as_ref(), &job, source))
         .context("annotate")?;
     let secs = started.elapsed().as_secs_f64();
     if !quiet {

@@ -168,25 +168,31 @@ pub fn command_line() -> String {
         .join(" ")
 }
 
-fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
-    let data_dir = stepwise_data::data_dir(g.data_dir.as_deref())?;
-    let mode = match a.scorer.as_str() {
+/// How ProcessBench records are scored for the scorer spec `spec` (`critic` or a step
+/// scorer), on the backends of `backend` and `prm` (also a `stepwise worker`'s).
+pub fn pb_mode(
+    spec: &str,
+    critic_max_tokens: u32,
+    backend: &BackendArgs,
+    prm: &crate::cmd::backend::PrmArgs,
+) -> anyhow::Result<PbMode> {
+    Ok(match spec {
         "critic" => PbMode::Critic {
-            generator: a.backend.open().context("opening the critic model")?,
+            generator: backend.open().context("opening the critic model")?,
             params: stepwise_model::SamplingParams {
                 temperature: 0.0,
-                max_tokens: a.critic_max_tokens,
+                max_tokens: critic_max_tokens,
                 ..Default::default()
             },
         },
         spec => {
             let model = if stepwise_score::needs_model(spec) {
-                Some(a.backend.open().context("opening the judge model")?)
+                Some(backend.open().context("opening the judge model")?)
             } else {
                 None
             };
             let settings = stepwise_score::ScorerSettings {
-                prm: a.prm.settings(),
+                prm: prm.settings(),
                 ..stepwise_score::ScorerSettings::default()
             };
             PbMode::Scorer(
@@ -194,7 +200,12 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
                     .with_context(|| format!("setting up scorer '{spec}'"))?,
             )
         }
-    };
+    })
+}
+
+fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
+    let data_dir = stepwise_data::data_dir(g.data_dir.as_deref())?;
+    let mode = pb_mode(&a.scorer, a.critic_max_tokens, &a.backend, &a.prm)?;
     let req = commands::PbRequest {
         data_dir,
         subsets: a.subsets,

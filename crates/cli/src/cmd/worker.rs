@@ -1,6 +1,10 @@
 //! `stepwise worker`: one more worker on a stored run (usually in a PostgreSQL store
 //! shared by several machines). The job is rebuilt from the run's stored config and
 //! problems on this worker's own backend flags, and claims units until none is left.
+//!
+//! [`JOINS`] is the one place that says how a worker joins each run kind: which of its
+//! backends the kind needs, and the library call that runs the job. A kind missing there
+//! is refused, naming the kinds a worker joins.
 
 use super::backend::{BackendArgs, PrmArgs};
 use super::jobargs::{StoreArgs, run_options};
@@ -8,11 +12,13 @@ use crate::Global;
 use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
+use stepwise_jobs::{RunInfo, RunKind, RunOptions, RunStore};
 use stepwise_search::jobs::Joined;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run to work on (a solve, scale or annotate run; see `stepwise data runs`).
+    /// The run to work on (a solve, scale, annotate, eval-processbench or verify run;
+    /// see `stepwise data runs`).
     #[arg(long, value_name = "RUN_ID")]
     pub run: i64,
     /// Units this worker does at the same time.
@@ -32,48 +38,145 @@ pub struct Args {
     pub backend: BackendArgs,
 }
 
+/// What a worker joins with: its flags, the shared store, the run and the runner's options.
+struct Joining<'a> {
+    args: &'a Args,
+    g: &'a Global,
+    store: &'a dyn RunStore,
+    info: &'a RunInfo,
+    opts: &'a RunOptions,
+}
+
+/// How a worker joins runs of one kind: opens the backends the kind needs from the
+/// worker's flags, runs the job on the store, and returns the line to print.
+type JoinFn = fn(&Joining) -> anyhow::Result<String>;
+
+/// Every run kind a worker joins.
+const JOINS: &[(&str, JoinFn)] = &[
+    (
+        <stepwise_jobs::kinds::solve::Solve as RunKind>::KIND,
+        search,
+    ),
+    (
+        <stepwise_jobs::kinds::scale::Scale as RunKind>::KIND,
+        search,
+    ),
+    (stepwise_annotate::run::KIND, annotate),
+    (
+        <stepwise_eval::pbrun::ProcessBench as RunKind>::KIND,
+        processbench,
+    ),
+    (<stepwise_jobs::verify::VerifyKind as RunKind>::KIND, verify),
+];
+
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let info = store
         .run(args.run)
         .with_context(|| format!("--run {}", args.run))?;
-    // decode the way the run was made unless told otherwise
-    let reproducible = info.config["reproducible"].as_bool().unwrap_or(false);
-    let backend = args.backend.deterministic_by_default(reproducible);
+    let Some((_, join)) = JOINS.iter().find(|(kind, _)| *kind == info.kind) else {
+        let known: Vec<&str> = JOINS.iter().map(|(k, _)| *k).collect();
+        anyhow::bail!(
+            "run {} is a '{}' run, which a worker does not join (it joins {} runs){}",
+            info.id,
+            info.kind,
+            known.join(", "),
+            not_joined_why(&info.kind)
+        );
+    };
     let opts = run_options(Some(args.run), args.jobs, g);
-    if info.kind == "annotate" {
-        let job = stepwise_annotate::run::Job {
-            config: Default::default(),
-            store: args.store.store.to_string_lossy().into_owned(),
-            resume: Some(args.run),
-            data_dir: g.data_dir.clone(),
-            run: opts,
-            out: None,
-            eval_against_truth: false,
-            stored_only: false,
-        };
-        let source = stepwise_annotate::run::PolicySource::Model(backend.open()?);
-        let outcome = super::runtime()?
-            .block_on(stepwise_annotate::run::run_job(&job, source))
-            .context("annotate worker")?;
-        outln!(
-            "run {}: {} units done by this worker",
-            outcome.run,
-            outcome.units_done_now
-        )?;
-        return Ok(());
-    }
-    let backends =
-        super::solve::open_backends(&backend, &args.judge_model, &args.judge_endpoint, &args.prm)?;
-    let joined = super::runtime()?.block_on(stepwise_search::jobs::join(
-        store.as_ref(),
-        args.run,
-        &backends,
-        &opts,
-    ))?;
-    match joined {
-        Joined::Solve(summary) => outln!("{summary}")?,
-        Joined::Scale(summary) => outln!("{}", summary.markdown())?,
-    }
+    let line = join(&Joining {
+        args: &args,
+        g,
+        store: store.as_ref(),
+        info: &info,
+        opts: &opts,
+    })?;
+    outln!("{line}")?;
     Ok(())
+}
+
+/// Why the kinds a worker does not join are left to the command that made them.
+fn not_joined_why(kind: &str) -> &'static str {
+    match kind {
+        "head-features" => {
+            ": its runs are the feature cache of `stepwise head train` (a SQLite file beside \
+             --out, one machine); rerun that command to continue it"
+        }
+        "data-build" => {
+            ": it writes its output files on the machine that runs it; continue it with \
+             `stepwise data sft|pairs … --resume RUN_ID`"
+        }
+        _ => "",
+    }
+}
+
+/// The worker's backend, decoding the way the run was made unless told otherwise.
+fn backend_for(args: &Args, info: &RunInfo) -> BackendArgs {
+    let reproducible = info.config["reproducible"].as_bool().unwrap_or(false);
+    args.backend.deterministic_by_default(reproducible)
+}
+
+fn search(j: &Joining) -> anyhow::Result<String> {
+    let backends = super::solve::open_backends(
+        &backend_for(j.args, j.info),
+        &j.args.judge_model,
+        &j.args.judge_endpoint,
+        &j.args.prm,
+    )?;
+    let joined = super::runtime()?.block_on(stepwise_search::jobs::join(
+        j.store, j.info.id, &backends, j.opts,
+    ))?;
+    Ok(match joined {
+        Joined::Solve(summary) => summary.to_string(),
+        Joined::Scale(summary) => summary.markdown(),
+    })
+}
+
+fn annotate(j: &Joining) -> anyhow::Result<String> {
+    let generator = backend_for(j.args, j.info).open()?;
+    let outcome = super::runtime()?
+        .block_on(stepwise_annotate::run::join(
+            j.store,
+            j.info.id,
+            generator,
+            j.g.data_dir.clone(),
+            j.opts,
+        ))
+        .context("annotate worker")?;
+    Ok(format!(
+        "run {}: {} units done by this worker",
+        outcome.run, outcome.units_done_now
+    ))
+}
+
+fn processbench(j: &Joining) -> anyhow::Result<String> {
+    let config = stepwise_jobs::stored_config::<stepwise_eval::pbrun::ProcessBench>(j.info)?;
+    let mode = super::eval::pb_mode(
+        &config.spec,
+        config.critic_max_tokens,
+        &j.args.backend,
+        &j.args.prm,
+    )?;
+    let data_dir = stepwise_data::data_dir(j.g.data_dir.as_deref())?;
+    let report = super::runtime()?
+        .block_on(stepwise_eval::commands::join_processbench(
+            j.store, j.info.id, &data_dir, mode, j.opts,
+        ))
+        .context("eval-processbench worker")?;
+    Ok(done_line(&report))
+}
+
+fn verify(j: &Joining) -> anyhow::Result<String> {
+    let report = super::runtime()?
+        .block_on(stepwise_jobs::verify::join(j.store, j.info.id, j.opts))
+        .context("verify worker")?;
+    Ok(done_line(&report))
+}
+
+fn done_line(r: &stepwise_jobs::RunReport) -> String {
+    format!(
+        "run {}: {} of {} units done by this worker ({} were done before it started)",
+        r.run, r.done_now, r.total, r.done_before
+    )
 }
