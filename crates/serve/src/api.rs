@@ -54,21 +54,7 @@ pub struct RewardsRequest {
     pub items: Vec<RewardItem>,
 }
 
-/// The reward of one item and its parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RewardResult {
-    /// Sum of weight × component value.
-    pub reward: f64,
-    /// Unweighted component values by component name.
-    pub components: BTreeMap<String, f64>,
-    /// The answer extracted from the response, when one was found.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<String>,
-    /// True when the request deadline passed before this item was scored;
-    /// `reward` is then the configured `timeout_reward`.
-    #[serde(default)]
-    pub timed_out: bool,
-}
+pub use stepwise_reward::RewardResult;
 
 /// `POST /v1/rewards` response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -6,7 +6,7 @@ use crate::api::*;
 use crate::config::{Config, PromptMismatch, ServerSettings};
 use crate::metrics::Metrics;
 use crate::pool::{Outcome, Pool};
-use crate::reward::{Limits, RewardFn, Scored};
+use crate::reward::{Rewards, Scored};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,11 +26,8 @@ use utoipa::OpenApi;
 
 /// Shared state of one server.
 pub struct AppState {
-    default_fn: RewardFn,
-    default_label: String,
-    sources: BTreeMap<String, RewardFn>,
+    rewards: Rewards,
     settings: ServerSettings,
-    limits: Limits,
     pool: Pool,
     permits: Arc<Semaphore>,
     next_request_id: std::sync::atomic::AtomicU64,
@@ -42,21 +39,8 @@ impl AppState {
     /// Builds the state for a checked configuration.
     pub fn new(config: &Config) -> Result<Self, ServeError> {
         config.check()?;
-        let default_fn = RewardFn::build("reward", &config.reward)?;
-        let mut sources = BTreeMap::new();
-        for (name, spec) in &config.sources {
-            sources.insert(
-                name.clone(),
-                RewardFn::build(&format!("sources.\"{name}\""), spec)?,
-            );
-        }
         Ok(Self {
-            default_fn,
-            default_label: config.reward.label(),
-            sources,
-            limits: Limits {
-                max_answer_bytes: config.server.max_answer_bytes,
-            },
+            rewards: Rewards::new(&config.reward_config())?,
             pool: Pool::new(config.server.workers).map_err(ServeError::Pool)?,
             permits: Arc::new(Semaphore::new(config.server.max_concurrency)),
             settings: config.server.clone(),
@@ -73,12 +57,6 @@ impl AppState {
     /// The server settings it was built with.
     pub fn settings(&self) -> &ServerSettings {
         &self.settings
-    }
-
-    fn reward_fn(&self, source: Option<&str>) -> &RewardFn {
-        source
-            .and_then(|s| self.sources.get(s))
-            .unwrap_or(&self.default_fn)
     }
 }
 
@@ -481,8 +459,8 @@ async fn on_pool<R>(
 async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
     let st2 = Arc::clone(st);
     let score = move |j: &Job| {
-        st2.reward_fn(j.source.as_deref())
-            .score(&j.prompt, &j.response, &j.gold, &st2.limits)
+        st2.rewards
+            .score(j.source.as_deref(), &j.prompt, &j.response, &j.gold)
     };
     let n = jobs.len() as u64;
     on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
@@ -654,11 +632,11 @@ async fn get_reward(
         );
     }
     let scored = score_all(&st, jobs, deadline).await;
-    let names: Vec<String> = st.default_fn.component_names().map(String::from).collect();
+    let names = st.rewards.default_fn().component_names();
     let mut logs: ExtraLogs = BTreeMap::new();
-    for name in &names {
+    for name in names {
         logs.insert(
-            name.clone(),
+            name.to_string(),
             scored
                 .iter()
                 .map(|s| s.result.components.get(name).copied().unwrap_or(0.0))
@@ -747,7 +725,7 @@ async fn verify(
     let n = req.pairs.len() as u64;
     check_count(req.pairs.len(), st.settings.max_items, "pairs")?;
     let extract = req.extract;
-    let limits = st.limits;
+    let limits = *st.rewards.limits();
     let check = move |p: &VerifyPair| {
         let pred = if extract {
             AnswerExtractor::default().extract(&p.pred).map(|e| e.text)
@@ -915,7 +893,7 @@ async fn health(State(st): State<Arc<AppState>>) -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        reward: st.default_label.clone(),
+        reward: st.rewards.label().to_string(),
         in_flight: st.metrics.in_flight(),
         max_concurrency: st.settings.max_concurrency as u64,
     })
