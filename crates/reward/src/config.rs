@@ -110,6 +110,28 @@ pub enum ComponentSpec {
         #[serde(default = "default_letters")]
         letters: String,
     },
+    /// Verifiable instruction constraints (IFEval's instructions; RAIF on the response,
+    /// ReasonIF on the reasoning trace), in [0, 1]. The item's gold holds the prompt's
+    /// constraints as JSON: `{"instruction_id_list": [...], "kwargs": [{...}, ...]}` (the
+    /// IFEval form) or a list `[{"id": "punctuation:no_comma"}, {"id": "...", "k": v}]`.
+    /// 0 when the gold holds none or cannot be read.
+    Instructions {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        /// `response` (RAIF: the text after `</think>`, or all of it without one) or
+        /// `reasoning` (ReasonIF: the text inside `<think>…</think>`).
+        #[serde(default)]
+        target: InstructionTarget,
+        /// IFEval's `strict` (default) or `loose` verdicts.
+        #[serde(default)]
+        mode: InstructionMode,
+        /// `mean` (default: the share of constraints followed) or `all` (1 only when every
+        /// constraint is followed, IFEval's prompt-level verdict).
+        #[serde(default)]
+        aggregate: InstructionAggregate,
+    },
 }
 
 fn one() -> f64 {
@@ -144,6 +166,37 @@ pub enum AnswerForm {
     Gsm8k,
     /// No answer form required (only the thinking block).
     Any,
+}
+
+/// The text an instructions component checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstructionTarget {
+    /// The final response (RAIF).
+    #[default]
+    Response,
+    /// The reasoning trace (ReasonIF).
+    Reasoning,
+}
+
+/// IFEval's two verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstructionMode {
+    #[default]
+    Strict,
+    Loose,
+}
+
+/// How an instructions component combines the verdicts of one item's constraints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstructionAggregate {
+    /// The share followed.
+    #[default]
+    Mean,
+    /// 1 when all are followed, else 0.
+    All,
 }
 
 /// What the length penalty counts.

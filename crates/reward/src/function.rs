@@ -16,7 +16,11 @@
 //! ```
 
 use crate::RewardResult;
-use crate::config::{AnswerForm, ComponentSpec, ConfigError, LengthUnit, RewardSpec};
+use crate::config::{
+    AnswerForm, ComponentSpec, ConfigError, InstructionAggregate, InstructionMode,
+    InstructionTarget, LengthUnit, RewardSpec,
+};
+use crate::instructions::Instruction;
 use std::collections::BTreeMap;
 use stepwise_core::{
     Aggregation, AnswerExtractor, Delimiter, ExtractRule, Rationale, StepSplitter, find_boxed,
@@ -80,6 +84,11 @@ enum Kind {
     },
     Choice {
         letters: Vec<char>,
+    },
+    Instructions {
+        target: InstructionTarget,
+        mode: InstructionMode,
+        aggregate: InstructionAggregate,
     },
     StepCheck {
         aggregation: Aggregation,
@@ -218,6 +227,25 @@ impl RewardFn {
                     }
                     (name, weight, "choice", Kind::Choice { letters })
                 }
+                ComponentSpec::Instructions {
+                    name,
+                    weight,
+                    target,
+                    mode,
+                    aggregate,
+                } => (
+                    name,
+                    weight,
+                    match target {
+                        InstructionTarget::Response => "instructions",
+                        InstructionTarget::Reasoning => "reasoning_instructions",
+                    },
+                    Kind::Instructions {
+                        target,
+                        mode,
+                        aggregate,
+                    },
+                ),
             };
             if !weight.is_finite() {
                 return Err(ConfigError::Invalid(format!(
@@ -317,6 +345,34 @@ impl RewardFn {
                         0.0
                     }
                 }
+                Kind::Instructions {
+                    target,
+                    mode,
+                    aggregate,
+                } => {
+                    let text = match target {
+                        InstructionTarget::Response => final_response(response),
+                        InstructionTarget::Reasoning => reasoning_trace(prompt, response),
+                    };
+                    match (constraints(gold, prompt), text) {
+                        (Ok(cs), Some(text)) if !cs.is_empty() => {
+                            let followed = cs
+                                .iter()
+                                .filter(|i| match mode {
+                                    InstructionMode::Strict => i.follows(text),
+                                    InstructionMode::Loose => i.follows_loose(text),
+                                })
+                                .count();
+                            match aggregate {
+                                InstructionAggregate::Mean => followed as f64 / cs.len() as f64,
+                                InstructionAggregate::All => {
+                                    f64::from(u8::from(followed == cs.len()))
+                                }
+                            }
+                        }
+                        _ => 0.0,
+                    }
+                }
             };
             reward += c.weight * value;
             components.insert(c.name.clone(), value);
@@ -331,6 +387,67 @@ impl RewardFn {
             verdict,
             no_answer,
         }
+    }
+}
+
+/// The constraints an item's gold holds (see [`ComponentSpec::Instructions`]).
+pub fn constraints(gold: &str, prompt: &str) -> Result<Vec<Instruction>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(gold).map_err(|e| format!("constraints are not JSON: {e}"))?;
+    let empty = serde_json::Map::new();
+    match &v {
+        serde_json::Value::Object(o) => {
+            let ids = o
+                .get("instruction_id_list")
+                .and_then(|v| v.as_array())
+                .ok_or("constraints: no instruction_id_list")?;
+            let kwargs = o.get("kwargs").and_then(|v| v.as_array());
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let id = id.as_str().ok_or("constraints: an id is not a string")?;
+                    let kw = kwargs
+                        .and_then(|k| k.get(i))
+                        .and_then(|k| k.as_object())
+                        .unwrap_or(&empty);
+                    Instruction::parse(id, kw, prompt)
+                })
+                .collect()
+        }
+        serde_json::Value::Array(list) => list
+            .iter()
+            .map(|c| {
+                let o = c
+                    .as_object()
+                    .ok_or("constraints: an entry is not an object")?;
+                let id = o
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .ok_or("constraints: an entry has no string `id`")?;
+                Instruction::parse(id, o, prompt)
+            })
+            .collect(),
+        _ => Err("constraints must be an object or a list".into()),
+    }
+}
+
+/// The final response: the text after the last `</think>`, or all of it.
+fn final_response(response: &str) -> Option<&str> {
+    Some(match response.rfind("</think>") {
+        Some(i) => &response[i + "</think>".len()..],
+        None => response,
+    })
+}
+
+/// The reasoning trace: the text inside `<think>…</think>` (or before `</think>` when the
+/// prompt opened the block); `None` without one.
+fn reasoning_trace<'a>(prompt: &str, response: &'a str) -> Option<&'a str> {
+    let close = response.find("</think>")?;
+    let before = &response[..close];
+    match before.find("<think>") {
+        Some(open) => Some(&before[open + "<think>".len()..]),
+        None if prompt.trim_end().ends_with("<think>") => Some(before),
+        None => None,
     }
 }
 
@@ -844,6 +961,43 @@ mod tests {
         assert!(good.result.components["step_check"] > bad.result.components["step_check"]);
         assert!(good.result.components["step_mean"] > bad.result.components["step_mean"]);
         assert_eq!(f.score("", "", "1", &l).result.reward, 0.0);
+    }
+
+    #[test]
+    fn instruction_components_raif_and_reasoning() {
+        let f = from(
+            "[[reward.components]]\nkind = \"instructions\"\n[[reward.components]]\nkind = \"instructions\"\ntarget = \"reasoning\"\naggregate = \"all\"\nweight = 0.5\n",
+        );
+        let gold = r#"{"instruction_id_list": ["punctuation:no_comma", "length_constraints:number_words"], "kwargs": [{}, {"relation": "less than", "num_words": 5}]}"#;
+        let l = Limits::default();
+        // response: no comma (1) but 6 words (0) -> mean 0.5; reasoning: both -> all 1
+        let s = f.score(
+            "",
+            "<think>short plan</think>one two three four five six",
+            gold,
+            &l,
+        );
+        assert_eq!(s.result.components["instructions"], 0.5);
+        assert_eq!(s.result.components["reasoning_instructions"], 1.0);
+        assert_eq!(s.result.reward, 0.5 + 0.5);
+        // reasoning with a comma fails `all`; no think block: 0
+        let s = f.score("", "<think>a, b</think>ok", gold, &l);
+        assert_eq!(s.result.components["reasoning_instructions"], 0.0);
+        assert_eq!(s.result.components["instructions"], 1.0);
+        assert_eq!(
+            f.score("", "ok", gold, &l).result.components["reasoning_instructions"],
+            0.0
+        );
+        // the list form, and an unreadable gold
+        let list = r#"[{"id": "startend:quotation"}]"#;
+        assert_eq!(
+            f.score("", "\"hi\"", list, &l).result.components["instructions"],
+            1.0
+        );
+        assert_eq!(
+            f.score("", "hi", "not json", &l).result.components["instructions"],
+            0.0
+        );
     }
 
     #[test]

@@ -21,11 +21,12 @@
 
 pub mod config;
 mod function;
+pub mod instructions;
 
 pub use config::{ConfigError, RewardConfig};
 pub use function::{
-    Extract, Limits, RESERVED, RewardFn, Scored, check, choice_letter, extract_answer, format_ok,
-    gold_answer, length_penalty, parse_delimiter, parse_letter,
+    Extract, Limits, RESERVED, RewardFn, Scored, check, choice_letter, constraints, extract_answer,
+    format_ok, gold_answer, length_penalty, parse_delimiter, parse_letter,
 };
 
 use serde::{Deserialize, Serialize};
