@@ -168,6 +168,69 @@ pub enum AnswerForm {
     Any,
 }
 
+/// The group components (`[[group.components]]`), added to the item reward of each
+/// response of a group by `/v1/group_rewards` and `Rewards::score_group`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    #[serde(default)]
+    pub components: Vec<GroupComponentSpec>,
+}
+
+/// One group component (see `stepwise_reward::group` for the formulas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GroupComponentSpec {
+    /// EMPO: the share of the group in the response's cluster of equivalent answers.
+    Empo {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "default_extract")]
+        extract: Vec<String>,
+    },
+    /// Trust-GRPO (SophiaVL-R1): the trust-weighted, time-annealed thinking reward.
+    TrustGrpo {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        /// The item component that says a response is correct (value 1).
+        #[serde(default = "default_outcome")]
+        outcome: String,
+        /// α, the thinking term's weight.
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        /// T, the total training steps of the annealing `e^(−step/T)` (0: no annealing;
+        /// a request's `total_steps` overrides it).
+        #[serde(default)]
+        total_steps: u64,
+        /// How the step checker's step scores make the thinking reward (`min`, `mean`, …).
+        #[serde(default = "default_aggregation")]
+        aggregation: String,
+    },
+    /// Difficulty-aware scaling of an item component by the group's failure rate.
+    Difficulty {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "default_outcome")]
+        component: String,
+        /// β: `value × (1 + β × difficulty)`.
+        #[serde(default = "one")]
+        beta: f64,
+    },
+}
+
+fn default_outcome() -> String {
+    "accuracy".into()
+}
+fn default_alpha() -> f64 {
+    0.3
+}
+
 /// The text an instructions component checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -347,6 +410,8 @@ pub struct RewardConfig {
     pub reward: RewardSpec,
     /// Reward functions selected by an item's `data_source`.
     pub sources: BTreeMap<String, RewardSpec>,
+    /// Components over a whole group of responses.
+    pub group: GroupSpec,
     pub limits: Limits,
 }
 
@@ -360,6 +425,8 @@ struct File {
     reward: RewardSpec,
     #[serde(default)]
     sources: BTreeMap<String, RewardSpec>,
+    #[serde(default)]
+    group: GroupSpec,
 }
 
 impl RewardConfig {
@@ -394,6 +461,7 @@ impl RewardConfig {
         let cfg = Self {
             reward: file.reward,
             sources: file.sources,
+            group: file.group,
             limits,
         };
         cfg.check()?;

@@ -52,7 +52,7 @@ pub enum Extract {
 }
 
 impl Extract {
-    fn parse(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
         if norm == "answer-tag" {
             return Ok(Self::AnswerTag);

@@ -21,6 +21,7 @@
 
 pub mod config;
 mod function;
+pub mod group;
 pub mod instructions;
 
 pub use config::{ConfigError, RewardConfig};
@@ -58,6 +59,7 @@ pub struct Rewards {
     label: String,
     sources: BTreeMap<String, RewardFn>,
     keys: Vec<String>,
+    group: group::GroupFn,
     limits: Limits,
 }
 
@@ -82,6 +84,7 @@ impl Rewards {
             label: config.reward.label(),
             sources,
             keys,
+            group: group::GroupFn::build("group", &config.group.components)?,
             limits: config.limits,
         })
     }
@@ -113,6 +116,18 @@ impl Rewards {
     /// The bounds scoring applies.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Scores one group: each response with the item function of the group's source
+    /// (against its gold, or none), then the group components.
+    pub fn score_group(&self, g: &group::Group) -> group::GroupResult {
+        let gold = g.gold.as_deref().unwrap_or("");
+        let items = g
+            .responses
+            .iter()
+            .map(|r| self.score(g.data_source.as_deref(), &g.prompt, r, gold))
+            .collect();
+        self.group.apply(g, items, &self.limits)
     }
 
     /// Scores one item with the function of its source.

@@ -55,6 +55,7 @@ pub struct RewardsRequest {
 }
 
 pub use stepwise_reward::RewardResult;
+pub use stepwise_reward::group::{Group, GroupResult};
 
 /// `POST /v1/rewards` response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -357,4 +358,28 @@ pub mod step_limits {
             assert!(serde_json::from_str::<StepRewardsRequest>(&many).is_ok());
         }
     }
+}
+
+/// `POST /v1/group_rewards` request: one group (a prompt and its N responses) or a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum GroupRewardsRequest {
+    Many { groups: Vec<Group> },
+    One(Group),
+}
+
+impl GroupRewardsRequest {
+    /// The groups, in order.
+    pub fn into_groups(self) -> Vec<Group> {
+        match self {
+            Self::Many { groups } => groups,
+            Self::One(g) => vec![g],
+        }
+    }
+}
+
+/// `POST /v1/group_rewards` response: one result per group, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GroupRewardsResponse {
+    pub groups: Vec<GroupResult>,
 }

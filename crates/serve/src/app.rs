@@ -76,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rewards", post(rewards))
         .route("/v1/verify", post(verify))
         .route("/v1/step_rewards", post(step_rewards))
+        .route("/v1/group_rewards", post(group_rewards))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), admit));
     Router::new()
@@ -705,6 +706,50 @@ async fn rewards(
     ))
 }
 
+/// Group rewards: each group's responses scored together (EMPO, Trust-GRPO,
+/// difficulty-aware scaling, on top of the item reward).
+#[utoipa::path(
+    post,
+    path = "/v1/group_rewards",
+    request_body = GroupRewardsRequest,
+    responses(
+        (status = 200, description = "One result per group, in order; one reward per response", body = GroupRewardsResponse),
+        (status = 422, description = "Missing fields or too many responses", body = ErrorResponse),
+        ScoringErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+async fn group_rewards(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<GroupRewardsRequest>,
+) -> Result<Counted<GroupRewardsResponse>, ApiError> {
+    let groups = req.into_groups();
+    let sizes: Vec<usize> = groups.iter().map(|g| g.responses.len()).collect();
+    let n: usize = sizes.iter().sum();
+    check_count(n, st.settings.max_items, "responses")?;
+    let st2 = Arc::clone(&st);
+    let work = st
+        .pool
+        .map(groups, move |g| st2.rewards.score_group(g), deadline);
+    let outcomes = on_pool(&st, "group_reward", sizes.len() as u64, work).await;
+    let results = outcomes
+        .into_iter()
+        .zip(sizes)
+        .map(|(o, size)| match o {
+            Outcome::Done(r) => r,
+            Outcome::TimedOut | Outcome::Panicked => GroupResult {
+                rewards: vec![st.settings.timeout_reward; size],
+                components: BTreeMap::from([("timed_out".to_string(), vec![1.0; size])]),
+                clusters: None,
+                semantic_entropy: None,
+                trust_weight: None,
+            },
+        })
+        .collect();
+    Ok(Counted(n as u64, GroupRewardsResponse { groups: results }))
+}
+
 /// Answer equivalence for (gold, pred) pairs.
 #[utoipa::path(
     post,
@@ -954,11 +999,12 @@ impl utoipa::Modify for BearerScheme {
         title = "stepwise reward server",
         description = "Verified-answer rewards for RL trainers (OpenRLHF, verl, TRL). Scoring endpoints require `Authorization: Bearer <token>` when the server was started with an auth token."
     ),
-    paths(get_reward, rewards, verify, step_rewards, health, metrics, openapi),
+    paths(get_reward, rewards, group_rewards, verify, step_rewards, health, metrics, openapi),
     components(schemas(
         GetRewardRequest, GetRewardResponse, RewardsRequest, RewardItem, RewardsResponse,
         RewardResult, VerifyRequest, VerifyPair, VerifyResponse, VerifyResult, VerdictName,
         StepRewardsRequest, StepRewardItem, StepRewardsResponse, StepRewardResult, StepScoreOut,
+        GroupRewardsRequest, GroupRewardsResponse, Group, GroupResult,
         HealthResponse, ErrorResponse, ErrorBody
     )),
     modifiers(&BearerScheme)

@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 pub use stepwise_reward::config::{
-    AnswerForm, ComponentSpec, ConfigError, LengthUnit, PRESETS, RewardConfig, RewardSpec, preset,
+    AnswerForm, ComponentSpec, ConfigError, GroupSpec, LengthUnit, PRESETS, RewardConfig,
+    RewardSpec, preset,
 };
 
 /// Everything `stepwise serve` reads from `--config`.
@@ -41,6 +42,9 @@ pub struct Config {
     /// Reward functions selected by an item's `data_source`.
     #[serde(default)]
     pub sources: BTreeMap<String, RewardSpec>,
+    /// Components over a group of responses (`/v1/group_rewards`).
+    #[serde(default)]
+    pub group: GroupSpec,
 }
 
 /// Limits and behaviour of the HTTP layer.
@@ -193,6 +197,7 @@ impl Config {
         RewardConfig {
             reward: self.reward.clone(),
             sources: self.sources.clone(),
+            group: self.group.clone(),
             limits: stepwise_reward::Limits {
                 max_answer_bytes: self.server.max_answer_bytes,
             },
