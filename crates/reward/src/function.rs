@@ -118,6 +118,8 @@ pub struct Scored {
     pub verdict: Option<Verdict>,
     /// True when an answer-based component found no answer.
     pub no_answer: bool,
+    /// True when the item came with no gold answer (a null label).
+    pub no_gold: bool,
 }
 
 impl RewardFn {
@@ -386,6 +388,7 @@ impl RewardFn {
             },
             verdict,
             no_answer,
+            no_gold: false,
         }
     }
 }
@@ -464,8 +467,9 @@ pub fn parse_delimiter(s: &str) -> Result<StepSplitter, String> {
 }
 
 /// Names the server adds to `extra_logs`; components may not use them.
-pub const RESERVED: [&str; 5] = [
+pub const RESERVED: [&str; 6] = [
     "timed_out",
+    "no_gold",
     "prompt_mismatch",
     "no_answer",
     "undecided",

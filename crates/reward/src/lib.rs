@@ -51,6 +51,92 @@ pub struct RewardResult {
     pub timed_out: bool,
 }
 
+/// A gold answer as trainers send it (OpenRLHF passes dataset labels raw): a string, a
+/// number (read as its JSON text, `72` or `0.5`), a list of alternatives (any of them
+/// is right; numbers allowed) or null (no gold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gold {
+    Text(String),
+    AnyOf(Vec<String>),
+    None,
+}
+
+impl Serialize for Gold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(t) => s.serialize_str(t),
+            Self::AnyOf(l) => l.serialize(s),
+            Self::None => s.serialize_none(),
+        }
+    }
+}
+
+/// One alternative of a gold list: a string or a number.
+struct GoldText(String);
+
+struct GoldVisitor;
+
+impl<'de> serde::de::Visitor<'de> for GoldVisitor {
+    type Value = Gold;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a gold answer: a string, a number, a list of them, or null")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Gold, E> {
+        Ok(Gold::Text(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Gold, E> {
+        Ok(Gold::Text(
+            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+        ))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Gold, E> {
+        Ok(Gold::None)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Gold, E> {
+        Ok(Gold::None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Gold, D::Error> {
+        d.deserialize_any(GoldVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gold, A::Error> {
+        let mut all = Vec::new();
+        while let Some(GoldText(t)) = seq.next_element()? {
+            all.push(t);
+        }
+        Ok(if all.is_empty() {
+            Gold::None
+        } else {
+            Gold::AnyOf(all)
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for GoldText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(GoldVisitor)? {
+            Gold::Text(t) => Ok(Self(t)),
+            _ => Err(serde::de::Error::custom(
+                "a gold list holds strings or numbers",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Gold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(GoldVisitor)
+    }
+}
+
 /// The reward functions of one configuration: the default one and one per
 /// `data_source`, built and checked once.
 #[derive(Debug, Clone)]
@@ -130,16 +216,85 @@ impl Rewards {
         self.group.apply(g, items, &self.limits)
     }
 
-    /// Scores one item with the function of its source.
+    /// Scores one item with the function of its source. Every result carries every
+    /// key of [`Rewards::keys`] (0 for a component its source's function lacks), so
+    /// trainers that take the key set from the first item see the same keys on all.
     pub fn score(&self, source: Option<&str>, prompt: &str, response: &str, gold: &str) -> Scored {
-        self.function(source)
-            .score(prompt, response, gold, &self.limits)
+        let f = self.function(source);
+        let mut s = f.score(prompt, response, gold, &self.limits);
+        if self.keys.len() > s.result.components.len() {
+            for k in &self.keys {
+                s.result.components.entry(k.clone()).or_insert(0.0);
+            }
+        }
+        s
+    }
+
+    /// [`Rewards::score`] with a raw gold: a list scores against each alternative and
+    /// keeps the best reward; no gold scores against nothing (answer components give 0,
+    /// no verdict is counted) and sets `no_gold`.
+    pub fn score_gold(
+        &self,
+        source: Option<&str>,
+        prompt: &str,
+        response: &str,
+        gold: &Gold,
+    ) -> Scored {
+        match gold {
+            Gold::Text(g) => self.score(source, prompt, response, g),
+            Gold::AnyOf(all) => {
+                let mut best: Option<Scored> = None;
+                for g in all {
+                    let s = self.score(source, prompt, response, g);
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| s.result.reward > b.result.reward)
+                    {
+                        best = Some(s);
+                    }
+                }
+                best.unwrap_or_else(|| self.score_gold(source, prompt, response, &Gold::None))
+            }
+            Gold::None => {
+                let mut s = self.score(source, prompt, response, "");
+                s.verdict = None;
+                s.no_gold = true;
+                s
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_labels_are_text_any_of_or_none() {
+        let labels: Vec<Gold> =
+            serde_json::from_str(r#"["7", 7, 0.5, ["6", 7], null, []]"#).unwrap();
+        assert_eq!(
+            labels,
+            [
+                Gold::Text("7".into()),
+                Gold::Text("7".into()),
+                Gold::Text("0.5".into()),
+                Gold::AnyOf(vec!["6".into(), "7".into()]),
+                Gold::None,
+                Gold::None
+            ]
+        );
+        assert!(serde_json::from_str::<Gold>(r#"{"a": 1}"#).is_err());
+        assert!(serde_json::from_str::<Gold>(r#"[[1]]"#).is_err());
+        let r = Rewards::new(&RewardConfig::default()).unwrap();
+        let resp = "<think>x</think>\\boxed{7}";
+        assert_eq!(r.score_gold(None, "", resp, &labels[1]).result.reward, 2.0);
+        assert_eq!(r.score_gold(None, "", resp, &labels[3]).result.reward, 2.0);
+        let none = r.score_gold(None, "", resp, &Gold::None);
+        assert!(none.no_gold && none.verdict.is_none());
+        assert_eq!(none.result.reward, 1.0, "format only");
+        assert_eq!(none.result.components.len(), 2, "the same keys");
+    }
 
     #[test]
     fn sources_choose_the_function_and_keys_cover_all() {
@@ -150,11 +305,12 @@ mod tests {
         .unwrap();
         let r = Rewards::new(&cfg).unwrap();
         assert_eq!(r.keys(), ["accuracy", "format", "choice"]);
+        let mc = r.score(Some("mc"), "", "The answer is (B).", "B");
+        assert_eq!(mc.result.reward, 1.0);
         assert_eq!(
-            r.score(Some("mc"), "", "The answer is (B).", "B")
-                .result
-                .reward,
-            1.0
+            mc.result.components.len(),
+            3,
+            "every source's keys on every item"
         );
         // an unknown source uses the default function
         let s = r.score(Some("other"), "", "<think>x</think>\\boxed{3}", "3");

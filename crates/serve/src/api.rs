@@ -16,8 +16,11 @@ pub struct GetRewardRequest {
     pub query: Vec<String>,
     /// The prompts; the response is `query` minus this prefix.
     pub prompts: Vec<String>,
-    /// Gold answers, one per query.
-    pub labels: Vec<String>,
+    /// Gold answers, one per query, as the trainer's dataset has them: a string, a
+    /// number (its canonical text), a list (any of them is right) or null (no gold:
+    /// only the components that need none reward it, and `no_gold` is 1).
+    #[schema(value_type = Vec<Object>)]
+    pub labels: Vec<stepwise_reward::Gold>,
 }
 
 /// OpenRLHF remote reward model response.

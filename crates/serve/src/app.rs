@@ -6,7 +6,7 @@ use crate::api::*;
 use crate::config::{Config, PromptMismatch, ServerSettings};
 use crate::metrics::Metrics;
 use crate::pool::{Outcome, Pool};
-use crate::reward::{Rewards, Scored};
+use crate::reward::{Gold, Rewards, Scored};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -417,7 +417,7 @@ struct Job {
     source: Option<String>,
     prompt: String,
     response: String,
-    gold: String,
+    gold: Gold,
 }
 
 /// Awaits `work` (a [`Pool`] map of `n` items) and counts the items, the ones cut off and
@@ -461,7 +461,7 @@ async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec
     let st2 = Arc::clone(st);
     let score = move |j: &Job| {
         st2.rewards
-            .score(j.source.as_deref(), &j.prompt, &j.response, &j.gold)
+            .score_gold(j.source.as_deref(), &j.prompt, &j.response, &j.gold)
     };
     let n = jobs.len() as u64;
     on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
@@ -496,6 +496,7 @@ fn fallback(st: &AppState) -> Scored {
         },
         verdict: None,
         no_answer: false,
+        no_gold: false,
     }
 }
 
@@ -652,6 +653,7 @@ async fn get_reward(
     };
     logs.insert("timed_out".into(), flag(&|s| s.result.timed_out));
     logs.insert("no_answer".into(), flag(&|s| s.no_answer));
+    logs.insert("no_gold".into(), flag(&|s| s.no_gold));
     logs.insert(
         "undecided".into(),
         flag(&|s| s.verdict == Some(Verdict::Undecided)),
@@ -694,7 +696,7 @@ async fn rewards(
             source: it.data_source,
             prompt: it.prompt,
             response: it.response,
-            gold: it.gold,
+            gold: Gold::Text(it.gold),
         })
         .collect();
     let scored = score_all(&st, jobs, deadline).await;

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use stepwise_core::{AnswerExtractor, Problem, Rationale, StepSplitter};
 pub use stepwise_reward::{
-    Extract, Limits, RESERVED, RewardFn, Rewards, Scored, check, choice_letter, extract_answer,
-    format_ok, gold_answer, length_penalty, parse_delimiter, parse_letter,
+    Extract, Gold, Limits, RESERVED, RewardFn, Rewards, Scored, check, choice_letter,
+    extract_answer, format_ok, gold_answer, length_penalty, parse_delimiter, parse_letter,
 };
 use stepwise_score::{ScorerSettings, ScorerSpec, StepScorer};
 

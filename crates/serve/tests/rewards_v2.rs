@@ -92,3 +92,29 @@ async fn instruction_components_score_response_and_reasoning() {
     assert_eq!(c["reasoning_instructions"], 0.5, "quoted but with a comma");
     r.shutdown();
 }
+
+/// OpenRLHF's realities: extra URLs get empty lists (answered with empty lists), and
+/// labels come raw (numbers, lists = any of, null = no gold, flagged `no_gold`); every
+/// component key is on every item.
+#[tokio::test]
+async fn get_reward_takes_empty_lists_and_raw_labels() {
+    let mut r = start(config("[reward]\npreset = \"deepseek-r1\"\n")).await;
+    let empty = json!({"query": [], "prompts": [], "labels": []});
+    let (status, v) = status_and_json(r.post("/get_reward", &empty).await).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rewards"], json!([]));
+    assert_eq!(v["extra_logs"]["accuracy"], json!([]));
+    let resp = "<think>x</think>\\boxed{7}";
+    let body = json!({
+        "query": [resp, resp, resp, resp],
+        "prompts": ["", "", "", ""],
+        "labels": [7, ["6", 7], null, "8"],
+    });
+    let (status, v) = status_and_json(r.post("/get_reward", &body).await).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rewards"], json!([2.0, 2.0, 1.0, 1.0]));
+    assert_eq!(v["extra_logs"]["no_gold"], json!([0.0, 0.0, 1.0, 0.0]));
+    assert_eq!(v["extra_logs"]["accuracy"], json!([1.0, 1.0, 0.0, 0.0]));
+    assert_eq!(v["extra_logs"]["undecided"], json!([0.0, 0.0, 0.0, 0.0]));
+    r.shutdown();
+}
