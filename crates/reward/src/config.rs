@@ -429,23 +429,35 @@ struct File {
     group: GroupSpec,
 }
 
+/// Reads a configuration file's text, the error naming the path.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Parses TOML text into `T`, the error naming `origin`.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|source| ConfigError::Parse {
+        path: origin.to_string(),
+        source: Box::new(source),
+    })
+}
+
 impl RewardConfig {
     /// Reads a TOML file (the same file `stepwise serve --config` takes).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
+        Self::from_toml(&read_text(path)?, &path.display().to_string())
     }
 
     /// Parses TOML text and checks that every reward function builds; `origin` names
     /// the text in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: origin.to_string(),
-            source: Box::new(source),
-        })?;
+        let file: File = parse_toml(text, origin)?;
         let mut limits = Limits::default();
         if let Some(v) = file.server.get("max_answer_bytes") {
             let n = v

@@ -126,19 +126,15 @@ pub enum PromptMismatch {
 impl Config {
     /// Reads and checks a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
+        Self::from_toml(
+            &stepwise_reward::config::read_text(path)?,
+            &path.display().to_string(),
+        )
     }
 
     /// Parses and checks TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: origin.to_string(),
-            source: Box::new(source),
-        })?;
+        let cfg: Config = stepwise_reward::config::parse_toml(text, origin)?;
         cfg.check()?;
         Ok(cfg)
     }
