@@ -9,8 +9,7 @@ use pyo3::types::PyDict;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use stepwise_serve::config::Config;
-use stepwise_serve::reward::{Limits, RewardFn};
+use stepwise_reward::RewardConfig;
 use stepwise_verify::{Options, Targets, Verdict};
 
 fn options(
@@ -197,16 +196,10 @@ fn extract_answer(py: Python<'_>, text: String, latex: bool, expr: bool) -> Opti
 /// Reward functions of a `stepwise serve` configuration (TOML or a preset).
 #[pyclass(frozen)]
 struct Rewards {
-    default: RewardFn,
-    sources: Vec<(String, RewardFn)>,
-    keys: Vec<String>,
-    limits: Limits,
+    inner: stepwise_reward::Rewards,
 }
 
-fn score_dict<'py>(
-    py: Python<'py>,
-    s: &stepwise_serve::reward::Scored,
-) -> PyResult<Bound<'py, PyDict>> {
+fn score_dict<'py>(py: Python<'py>, s: &stepwise_reward::Scored) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("reward", s.result.reward)?;
     d.set_item("components", s.result.components.clone())?;
@@ -216,56 +209,28 @@ fn score_dict<'py>(
     Ok(d)
 }
 
-impl Rewards {
-    fn function(&self, source: Option<&str>) -> &RewardFn {
-        source
-            .and_then(|s| self.sources.iter().find(|(n, _)| n == s))
-            .map_or(&self.default, |(_, f)| f)
-    }
-}
-
 #[pymethods]
 impl Rewards {
     #[new]
     #[pyo3(signature = (preset=None, toml=None, path=None))]
     fn new(preset: Option<String>, toml: Option<String>, path: Option<String>) -> PyResult<Self> {
         let cfg = match (preset, toml, path) {
-            (Some(p), None, None) => Config::with_preset(&p),
-            (None, Some(t), None) => Config::from_toml(&t, "toml"),
-            (None, None, Some(p)) => Config::from_file(std::path::Path::new(&p)),
-            (None, None, None) => Ok(Config::default()),
+            (Some(p), None, None) => RewardConfig::with_preset(&p),
+            (None, Some(t), None) => RewardConfig::from_toml(&t, "toml"),
+            (None, None, Some(p)) => RewardConfig::from_file(std::path::Path::new(&p)),
+            (None, None, None) => Ok(RewardConfig::default()),
             _ => return Err(PyValueError::new_err("give one of preset, toml or path")),
         }
-        .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
-        let err = |e: stepwise_serve::config::ConfigError| PyValueError::new_err(e.to_string());
-        let default = RewardFn::build("reward", &cfg.reward).map_err(err)?;
-        let mut sources = Vec::new();
-        for (name, spec) in &cfg.sources {
-            sources.push((name.clone(), RewardFn::build(name, spec).map_err(err)?));
-        }
-        let mut keys: Vec<String> = default.component_names().map(String::from).collect();
-        for (_, f) in &sources {
-            for n in f.component_names() {
-                if !keys.iter().any(|k| k == n) {
-                    keys.push(n.to_string());
-                }
-            }
-        }
-        let limits = Limits {
-            max_answer_bytes: cfg.server.max_answer_bytes,
-        };
-        Ok(Self {
-            default,
-            sources,
-            keys,
-            limits,
-        })
+        .map_err(|e| PyValueError::new_err(stepwise_core::error_chain(&e)))?;
+        let inner = stepwise_reward::Rewards::new(&cfg)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self { inner })
     }
 
     /// Every component name any source can produce, in a stable order.
     #[getter]
     fn keys(&self) -> Vec<String> {
-        self.keys.clone()
+        self.inner.keys().to_vec()
     }
 
     #[pyo3(signature = (prompt, response, gold, source=None))]
@@ -278,8 +243,8 @@ impl Rewards {
         source: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let s = py.detach(|| {
-            self.function(source.as_deref())
-                .score(&prompt, &response, &gold, &self.limits)
+            self.inner
+                .score(source.as_deref(), &prompt, &response, &gold)
         });
         score_dict(py, &s)
     }
@@ -309,11 +274,11 @@ impl Rewards {
                 (0..n)
                     .into_par_iter()
                     .map(|i| {
-                        self.function(sources[i].as_deref()).score(
+                        self.inner.score(
+                            sources[i].as_deref(),
                             &prompts[i],
                             &responses[i],
                             &golds[i],
-                            &self.limits,
                         )
                     })
                     .collect()
@@ -326,8 +291,7 @@ impl Rewards {
 #[pyfunction]
 #[pyo3(signature = (text, delimiter="blank-line"))]
 fn split_steps(text: &str, delimiter: &str) -> PyResult<Vec<String>> {
-    let splitter =
-        stepwise_serve::reward::parse_delimiter(delimiter).map_err(PyValueError::new_err)?;
+    let splitter = stepwise_reward::parse_delimiter(delimiter).map_err(PyValueError::new_err)?;
     let r = stepwise_core::Rationale::parse(
         text,
         &splitter,
@@ -338,7 +302,7 @@ fn split_steps(text: &str, delimiter: &str) -> PyResult<Vec<String>> {
 
 #[pyfunction]
 fn check_arithmetic<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let checked = py.detach(|| stepwise_score::ArithScorer::default().check_text(text));
+    let checked = py.detach(|| stepwise_verify::ArithChecker::default().check_text(text));
     checked
         .iter()
         .map(|c| {
@@ -347,8 +311,8 @@ fn check_arithmetic<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py,
             d.set_item("lhs", &c.claim.lhs)?;
             d.set_item("rhs", &c.claim.rhs)?;
             let (status, value) = match &c.check {
-                stepwise_score::ClaimCheck::Right => ("right", None),
-                stepwise_score::ClaimCheck::Wrong { lhs, .. } => ("wrong", Some(lhs.clone())),
+                stepwise_verify::ClaimCheck::Right => ("right", None),
+                stepwise_verify::ClaimCheck::Wrong { lhs, .. } => ("wrong", Some(lhs.clone())),
                 _ => ("unchecked", None),
             };
             d.set_item("status", status)?;
@@ -360,7 +324,7 @@ fn check_arithmetic<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py,
 
 #[pyfunction]
 fn step_score(text: &str) -> (f64, String) {
-    stepwise_score::ArithScorer::default().score_text(text)
+    stepwise_verify::ArithChecker::default().score_text(text)
 }
 
 #[pyfunction]
@@ -369,7 +333,7 @@ fn processbench_f1<'py>(
     labels: Vec<i64>,
     predictions: Vec<Option<i64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    use stepwise_eval::processbench::{Prediction, subset_metrics};
+    use stepwise_core::metrics::{Prediction, subset_metrics};
     if labels.len() != predictions.len() {
         return Err(PyValueError::new_err(
             "labels and predictions differ in length",
@@ -403,17 +367,17 @@ fn pairs(probs: Vec<f64>, outcomes: Vec<bool>) -> PyResult<Vec<(f64, bool)>> {
 
 #[pyfunction]
 fn ece(probs: Vec<f64>, outcomes: Vec<bool>) -> PyResult<f64> {
-    Ok(stepwise_eval::calibration::ece(&pairs(probs, outcomes)?))
+    Ok(stepwise_core::metrics::ece(&pairs(probs, outcomes)?))
 }
 
 #[pyfunction]
 fn auroc(probs: Vec<f64>, outcomes: Vec<bool>) -> PyResult<Option<f64>> {
-    Ok(stepwise_eval::calibration::auroc(&pairs(probs, outcomes)?))
+    Ok(stepwise_core::metrics::auroc(&pairs(probs, outcomes)?))
 }
 
 #[pyfunction]
 fn brier(probs: Vec<f64>, outcomes: Vec<bool>) -> PyResult<f64> {
-    Ok(stepwise_eval::calibration::brier(&pairs(probs, outcomes)?))
+    Ok(stepwise_core::metrics::brier(&pairs(probs, outcomes)?))
 }
 
 #[pymodule(gil_used = false)]

@@ -26,6 +26,7 @@
 
 mod budget;
 mod extract;
+pub mod metrics;
 pub mod paths;
 mod problem;
 mod rationale;

@@ -2,21 +2,7 @@
 //! and the bins of a reliability diagram.
 
 use serde::{Deserialize, Serialize};
-
-/// Number of equal-width bins used for ECE and reliability diagrams.
-pub const ECE_BINS: usize = 15;
-
-/// One bin of a reliability diagram.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Bin {
-    pub lo: f64,
-    pub hi: f64,
-    pub count: usize,
-    /// Mean predicted probability in the bin (`None` if empty).
-    pub confidence: Option<f64>,
-    /// Share of positive outcomes in the bin (`None` if empty).
-    pub accuracy: Option<f64>,
-}
+pub use stepwise_core::metrics::{Bin, ECE_BINS, auroc, brier, ece, reliability_bins};
 
 /// Calibration summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,69 +14,6 @@ pub struct Calibration {
     /// `None` when all outcomes are the same.
     pub auroc: Option<f64>,
     pub bins: Vec<Bin>,
-}
-
-/// Equal-width bins over [0, 1]; a probability of exactly 1 falls in the last bin.
-/// Probabilities are clamped to [0, 1]; NaN counts as 0.
-pub fn reliability_bins(pairs: &[(f64, bool)], n_bins: usize) -> Vec<Bin> {
-    let n_bins = n_bins.max(1);
-    let mut sum_p = vec![0.0; n_bins];
-    let mut sum_y = vec![0usize; n_bins];
-    let mut count = vec![0usize; n_bins];
-    for &(p, y) in pairs {
-        let p = clamp01(p);
-        let b = ((p * n_bins as f64).floor() as usize).min(n_bins - 1);
-        sum_p[b] += p;
-        sum_y[b] += usize::from(y);
-        count[b] += 1;
-    }
-    (0..n_bins)
-        .map(|b| Bin {
-            lo: b as f64 / n_bins as f64,
-            hi: (b + 1) as f64 / n_bins as f64,
-            count: count[b],
-            confidence: (count[b] > 0).then(|| sum_p[b] / count[b] as f64),
-            accuracy: (count[b] > 0).then(|| sum_y[b] as f64 / count[b] as f64),
-        })
-        .collect()
-}
-
-fn clamp01(p: f64) -> f64 {
-    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
-}
-
-/// Expected calibration error: `sum_b |B_b|/N * |acc(B_b) - conf(B_b)|` over [`ECE_BINS`] bins.
-pub fn ece(pairs: &[(f64, bool)]) -> f64 {
-    let n = pairs.len();
-    if n == 0 {
-        return 0.0;
-    }
-    reliability_bins(pairs, ECE_BINS)
-        .iter()
-        .filter_map(|b| Some(b.count as f64 / n as f64 * (b.accuracy? - b.confidence?).abs()))
-        .sum()
-}
-
-/// Brier score: mean squared difference between probability and outcome.
-pub fn brier(pairs: &[(f64, bool)]) -> f64 {
-    if pairs.is_empty() {
-        return 0.0;
-    }
-    pairs
-        .iter()
-        .map(|&(p, y)| (clamp01(p) - f64::from(u8::from(y))).powi(2))
-        .sum::<f64>()
-        / pairs.len() as f64
-}
-
-/// Area under the ROC curve via the Mann–Whitney U statistic with average ranks
-/// for ties (a tie between a positive and a negative counts one half).
-/// `None` when there are no positives or no negatives.
-pub fn auroc(pairs: &[(f64, bool)]) -> Option<f64> {
-    // one rank-sum implementation for the workspace: the head trainer's, in score
-    let (scores, labels): (Vec<f64>, Vec<bool>) =
-        pairs.iter().map(|&(p, y)| (clamp01(p), y)).unzip();
-    stepwise_score::auroc(&scores, &labels)
 }
 
 /// All calibration measures at once.

@@ -19,9 +19,9 @@ use crate::EvalError;
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::path::Path;
-
-/// The index meaning "no erroneous step".
-pub const NO_ERROR: i64 = -1;
+pub use stepwise_core::metrics::{
+    NO_ERROR, Prediction, SubsetMetrics, harmonic_f1, subset_metrics,
+};
 
 /// The four ProcessBench subsets, in the paper's order.
 pub const SUBSETS: [&str; 4] = ["gsm8k", "math", "olympiadbench", "omnimath"];
@@ -104,26 +104,6 @@ pub fn select(records: Vec<PbRecord>, limit: Option<usize>, balanced: bool) -> V
         .collect()
 }
 
-/// A model's answer for one sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "index")]
-pub enum Prediction {
-    /// A first-error index (`-1` for "no error").
-    Index(i64),
-    /// The model's answer could not be read as an index; always counted as wrong.
-    Unparseable,
-}
-
-impl Prediction {
-    /// The index, if one was read.
-    pub fn index(self) -> Option<i64> {
-        match self {
-            Self::Index(i) => Some(i),
-            Self::Unparseable => None,
-        }
-    }
-}
-
 /// The predicted first-error index for scalar step scores: the first step whose
 /// score is strictly below `threshold`, or [`NO_ERROR`].
 pub fn predict_from_scores(scores: &[f64], threshold: f64) -> i64 {
@@ -164,75 +144,6 @@ pub fn critic_prompt(problem: &str, steps: &[String]) -> String {
          return the index of the paragraph where the earliest error occurs. Otherwise, return the index of -1 (which typically denotes \"not found\").\n\n\
          Please put your final answer (i.e., the index) in \\boxed{{}}."
     )
-}
-
-/// Metrics of one subset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubsetMetrics {
-    pub subset: String,
-    /// Samples with `label >= 0`.
-    pub n_erroneous: usize,
-    /// Samples with `label == -1`.
-    pub n_correct: usize,
-    /// Erroneous samples whose predicted index equals the label.
-    pub erroneous_hits: usize,
-    /// Correct samples predicted `-1`.
-    pub correct_hits: usize,
-    /// Predictions that could not be read (counted as wrong).
-    pub unparseable: usize,
-    /// `erroneous_hits / n_erroneous`; `None` when the subset has no erroneous sample.
-    pub acc_erroneous: Option<f64>,
-    /// `correct_hits / n_correct`; `None` when the subset has no correct sample.
-    pub acc_correct: Option<f64>,
-    /// Harmonic mean of the two accuracies (0 when both are 0); `None` when either is undefined.
-    pub f1: Option<f64>,
-}
-
-/// Harmonic mean of two accuracies, 0 when both are 0.
-pub fn harmonic_f1(a: f64, b: f64) -> f64 {
-    if a + b == 0.0 {
-        0.0
-    } else {
-        2.0 * a * b / (a + b)
-    }
-}
-
-/// Metrics of one subset from `(label, prediction)` pairs.
-pub fn subset_metrics(
-    subset: &str,
-    pairs: impl IntoIterator<Item = (i64, Prediction)>,
-) -> SubsetMetrics {
-    let (mut n_err, mut n_cor, mut hit_err, mut hit_cor, mut unparseable) = (0, 0, 0, 0, 0);
-    for (label, pred) in pairs {
-        if pred == Prediction::Unparseable {
-            unparseable += 1;
-        }
-        let hit = pred.index() == Some(label);
-        if label == NO_ERROR {
-            n_cor += 1;
-            hit_cor += usize::from(hit);
-        } else {
-            n_err += 1;
-            hit_err += usize::from(hit);
-        }
-    }
-    let acc_erroneous = (n_err > 0).then(|| hit_err as f64 / n_err as f64);
-    let acc_correct = (n_cor > 0).then(|| hit_cor as f64 / n_cor as f64);
-    let f1 = match (acc_erroneous, acc_correct) {
-        (Some(a), Some(b)) => Some(harmonic_f1(a, b)),
-        _ => None,
-    };
-    SubsetMetrics {
-        subset: subset.to_string(),
-        n_erroneous: n_err,
-        n_correct: n_cor,
-        erroneous_hits: hit_err,
-        correct_hits: hit_cor,
-        unparseable,
-        acc_erroneous,
-        acc_correct,
-        f1,
-    }
 }
 
 /// Mean F1 over subsets whose F1 is defined (the benchmark's "average" column).

@@ -37,7 +37,6 @@
 //! ```
 
 mod arith;
-pub mod claims;
 mod head;
 pub mod http_prm;
 mod judge;
@@ -46,7 +45,7 @@ mod prompt;
 mod rollout;
 mod spec;
 
-pub use arith::{ArithScorer, CheckedClaim, ClaimCheck};
+pub use arith::ArithScorer;
 pub use head::{
     DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig,
     HEAD_FORMAT_VERSION, HeadError, HeadFeatures, HeadScorer, LabelledRecord, PrmHead, TrainConfig,
@@ -61,7 +60,9 @@ pub use rollout::RolloutScorer;
 pub use spec::{
     SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
 };
+pub use stepwise_verify::claims;
 pub use stepwise_verify::groups::{AnswerGroup, best_group, group_answers};
+pub use stepwise_verify::{CheckedClaim, ClaimCheck};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

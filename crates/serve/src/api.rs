@@ -16,8 +16,11 @@ pub struct GetRewardRequest {
     pub query: Vec<String>,
     /// The prompts; the response is `query` minus this prefix.
     pub prompts: Vec<String>,
-    /// Gold answers, one per query.
-    pub labels: Vec<String>,
+    /// Gold answers, one per query, as the trainer's dataset has them: a string, a
+    /// number (its canonical text), a list (any of them is right) or null (no gold:
+    /// only the components that need none reward it, and `no_gold` is 1).
+    #[schema(value_type = Vec<Object>)]
+    pub labels: Vec<stepwise_reward::Gold>,
 }
 
 /// OpenRLHF remote reward model response.
@@ -54,21 +57,8 @@ pub struct RewardsRequest {
     pub items: Vec<RewardItem>,
 }
 
-/// The reward of one item and its parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RewardResult {
-    /// Sum of weight × component value.
-    pub reward: f64,
-    /// Unweighted component values by component name.
-    pub components: BTreeMap<String, f64>,
-    /// The answer extracted from the response, when one was found.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<String>,
-    /// True when the request deadline passed before this item was scored;
-    /// `reward` is then the configured `timeout_reward`.
-    #[serde(default)]
-    pub timed_out: bool,
-}
+pub use stepwise_reward::RewardResult;
+pub use stepwise_reward::group::{Group, GroupResult};
 
 /// `POST /v1/rewards` response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -371,4 +361,28 @@ pub mod step_limits {
             assert!(serde_json::from_str::<StepRewardsRequest>(&many).is_ok());
         }
     }
+}
+
+/// `POST /v1/group_rewards` request: one group (a prompt and its N responses) or a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum GroupRewardsRequest {
+    Many { groups: Vec<Group> },
+    One(Group),
+}
+
+impl GroupRewardsRequest {
+    /// The groups, in order.
+    pub fn into_groups(self) -> Vec<Group> {
+        match self {
+            Self::Many { groups } => groups,
+            Self::One(g) => vec![g],
+        }
+    }
+}
+
+/// `POST /v1/group_rewards` response: one result per group, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GroupRewardsResponse {
+    pub groups: Vec<GroupResult>,
 }

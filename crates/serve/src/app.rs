@@ -6,7 +6,7 @@ use crate::api::*;
 use crate::config::{Config, PromptMismatch, ServerSettings};
 use crate::metrics::Metrics;
 use crate::pool::{Outcome, Pool};
-use crate::reward::{Limits, RewardFn, Scored};
+use crate::reward::{Gold, Rewards, Scored};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,11 +26,8 @@ use utoipa::OpenApi;
 
 /// Shared state of one server.
 pub struct AppState {
-    default_fn: RewardFn,
-    default_label: String,
-    sources: BTreeMap<String, RewardFn>,
+    rewards: Rewards,
     settings: ServerSettings,
-    limits: Limits,
     pool: Pool,
     permits: Arc<Semaphore>,
     next_request_id: std::sync::atomic::AtomicU64,
@@ -42,21 +39,8 @@ impl AppState {
     /// Builds the state for a checked configuration.
     pub fn new(config: &Config) -> Result<Self, ServeError> {
         config.check()?;
-        let default_fn = RewardFn::build("reward", &config.reward)?;
-        let mut sources = BTreeMap::new();
-        for (name, spec) in &config.sources {
-            sources.insert(
-                name.clone(),
-                RewardFn::build(&format!("sources.\"{name}\""), spec)?,
-            );
-        }
         Ok(Self {
-            default_fn,
-            default_label: config.reward.label(),
-            sources,
-            limits: Limits {
-                max_answer_bytes: config.server.max_answer_bytes,
-            },
+            rewards: Rewards::new(&config.reward_config())?,
             pool: Pool::new(config.server.workers).map_err(ServeError::Pool)?,
             permits: Arc::new(Semaphore::new(config.server.max_concurrency)),
             settings: config.server.clone(),
@@ -73,12 +57,6 @@ impl AppState {
     /// The server settings it was built with.
     pub fn settings(&self) -> &ServerSettings {
         &self.settings
-    }
-
-    fn reward_fn(&self, source: Option<&str>) -> &RewardFn {
-        source
-            .and_then(|s| self.sources.get(s))
-            .unwrap_or(&self.default_fn)
     }
 }
 
@@ -98,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rewards", post(rewards))
         .route("/v1/verify", post(verify))
         .route("/v1/step_rewards", post(step_rewards))
+        .route("/v1/group_rewards", post(group_rewards))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), admit));
     Router::new()
@@ -380,7 +359,7 @@ struct Job {
     source: Option<String>,
     prompt: String,
     response: String,
-    gold: String,
+    gold: Gold,
 }
 
 /// Awaits `work` (a [`Pool`] map of `n` items) and counts the items, the ones cut off and
@@ -423,8 +402,8 @@ async fn on_pool<R>(
 async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
     let st2 = Arc::clone(st);
     let score = move |j: &Job| {
-        st2.reward_fn(j.source.as_deref())
-            .score(&j.prompt, &j.response, &j.gold, &st2.limits)
+        st2.rewards
+            .score_gold(j.source.as_deref(), &j.prompt, &j.response, &j.gold)
     };
     let n = jobs.len() as u64;
     on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
@@ -459,6 +438,7 @@ fn fallback(st: &AppState) -> Scored {
         },
         verdict: None,
         no_answer: false,
+        no_gold: false,
     }
 }
 
@@ -596,11 +576,11 @@ async fn get_reward(
         );
     }
     let scored = score_all(&st, jobs, deadline).await;
-    let names: Vec<String> = st.default_fn.component_names().map(String::from).collect();
+    let names = st.rewards.default_fn().component_names();
     let mut logs: ExtraLogs = BTreeMap::new();
-    for name in &names {
+    for name in names {
         logs.insert(
-            name.clone(),
+            name.to_string(),
             scored
                 .iter()
                 .map(|s| s.result.components.get(name).copied().unwrap_or(0.0))
@@ -615,6 +595,7 @@ async fn get_reward(
     };
     logs.insert("timed_out".into(), flag(&|s| s.result.timed_out));
     logs.insert("no_answer".into(), flag(&|s| s.no_answer));
+    logs.insert("no_gold".into(), flag(&|s| s.no_gold));
     logs.insert(
         "undecided".into(),
         flag(&|s| s.verdict == Some(Verdict::Undecided)),
@@ -657,7 +638,7 @@ async fn rewards(
             source: it.data_source,
             prompt: it.prompt,
             response: it.response,
-            gold: it.gold,
+            gold: Gold::Text(it.gold),
         })
         .collect();
     let scored = score_all(&st, jobs, deadline).await;
@@ -667,6 +648,50 @@ async fn rewards(
             results: scored.into_iter().map(|s| s.result).collect(),
         },
     ))
+}
+
+/// Group rewards: each group's responses scored together (EMPO, Trust-GRPO,
+/// difficulty-aware scaling, on top of the item reward).
+#[utoipa::path(
+    post,
+    path = "/v1/group_rewards",
+    request_body = GroupRewardsRequest,
+    responses(
+        (status = 200, description = "One result per group, in order; one reward per response", body = GroupRewardsResponse),
+        (status = 422, description = "Missing fields or too many responses", body = ErrorResponse),
+        ScoringErrors,
+    ),
+    security((), ("bearer" = []))
+)]
+async fn group_rewards(
+    State(st): State<Arc<AppState>>,
+    axum::Extension(Deadline(deadline)): axum::Extension<Deadline>,
+    ApiJson(req): ApiJson<GroupRewardsRequest>,
+) -> Result<Counted<GroupRewardsResponse>, ApiError> {
+    let groups = req.into_groups();
+    let sizes: Vec<usize> = groups.iter().map(|g| g.responses.len()).collect();
+    let n: usize = sizes.iter().sum();
+    check_count(n, st.settings.max_items, "responses")?;
+    let st2 = Arc::clone(&st);
+    let work = st
+        .pool
+        .map(groups, move |g| st2.rewards.score_group(g), deadline);
+    let outcomes = on_pool(&st, "group_reward", sizes.len() as u64, work).await;
+    let results = outcomes
+        .into_iter()
+        .zip(sizes)
+        .map(|(o, size)| match o {
+            Outcome::Done(r) => r,
+            Outcome::TimedOut | Outcome::Panicked => GroupResult {
+                rewards: vec![st.settings.timeout_reward; size],
+                components: BTreeMap::from([("timed_out".to_string(), vec![1.0; size])]),
+                clusters: None,
+                semantic_entropy: None,
+                trust_weight: None,
+            },
+        })
+        .collect();
+    Ok(Counted(n as u64, GroupRewardsResponse { groups: results }))
 }
 
 /// Answer equivalence for (gold, pred) pairs.
@@ -689,7 +714,7 @@ async fn verify(
     let n = req.pairs.len() as u64;
     check_count(req.pairs.len(), st.settings.max_items, "pairs")?;
     let extract = req.extract;
-    let limits = st.limits;
+    let limits = *st.rewards.limits();
     let check = move |p: &VerifyPair| {
         let pred = if extract {
             AnswerExtractor::default().extract(&p.pred).map(|e| e.text)
@@ -857,7 +882,7 @@ async fn health(State(st): State<Arc<AppState>>) -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        reward: st.default_label.clone(),
+        reward: st.rewards.label().to_string(),
         in_flight: st.metrics.in_flight(),
         max_concurrency: st.settings.max_concurrency as u64,
     })
@@ -918,11 +943,12 @@ impl utoipa::Modify for BearerScheme {
         title = "stepwise reward server",
         description = "Verified-answer rewards for RL trainers (OpenRLHF, verl, TRL). Scoring endpoints require `Authorization: Bearer <token>` when the server was started with an auth token."
     ),
-    paths(get_reward, rewards, verify, step_rewards, health, metrics, openapi),
+    paths(get_reward, rewards, group_rewards, verify, step_rewards, health, metrics, openapi),
     components(schemas(
         GetRewardRequest, GetRewardResponse, RewardsRequest, RewardItem, RewardsResponse,
         RewardResult, VerifyRequest, VerifyPair, VerifyResponse, VerifyResult, VerdictName,
         StepRewardsRequest, StepRewardItem, StepRewardsResponse, StepRewardResult, StepScoreOut,
+        GroupRewardsRequest, GroupRewardsResponse, Group, GroupResult,
         HealthResponse, ErrorResponse, ErrorBody
     )),
     modifiers(&BearerScheme)

@@ -25,6 +25,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+pub use stepwise_reward::config::{
+    AnswerForm, ComponentSpec, ConfigError, GroupSpec, LengthUnit, PRESETS, RewardConfig,
+    RewardSpec, preset,
+};
 
 /// Everything `stepwise serve` reads from `--config`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +42,9 @@ pub struct Config {
     /// Reward functions selected by an item's `data_source`.
     #[serde(default)]
     pub sources: BTreeMap<String, RewardSpec>,
+    /// Components over a group of responses (`/v1/group_rewards`).
+    #[serde(default)]
+    pub group: GroupSpec,
 }
 
 /// Limits and behaviour of the HTTP layer.
@@ -116,253 +123,18 @@ pub enum PromptMismatch {
     Reject,
 }
 
-/// A reward function: a preset or a list of components (not both).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RewardSpec {
-    pub preset: Option<String>,
-    #[serde(default)]
-    pub components: Vec<ComponentSpec>,
-}
-
-/// One term of a reward: `weight × value`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ComponentSpec {
-    /// 1 when the extracted answer verifies against the gold answer, else 0.
-    Accuracy {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        /// Extraction rules tried in order: `boxed`, `answer-tag`, `gsm8k`,
-        /// `final-answer`, `answer-is`, `last-number`.
-        #[serde(default = "default_extract")]
-        extract: Vec<String>,
-        /// Verifier options (math-verify's `float_rounding` and `strict`).
-        #[serde(default)]
-        float_rounding: Option<u32>,
-        #[serde(default)]
-        strict: Option<bool>,
-    },
-    /// 1 when the response has the required shape, else 0.
-    Format {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        /// Require exactly one `<think>…</think>` block before the answer
-        /// (`<think>` may end the prompt instead, as in R1 chat templates).
-        #[serde(default = "yes")]
-        think: bool,
-        /// Required answer form after the thinking.
-        #[serde(default)]
-        answer: AnswerForm,
-    },
-    /// DAPO-style soft overlong penalty in [-1, 0]: 0 up to `max_len - buffer`,
-    /// then linear down to -1 at `max_len`, -1 beyond.
-    Length {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        max_len: usize,
-        buffer: usize,
-        #[serde(default)]
-        unit: LengthUnit,
-    },
-    /// The aggregated score of the arithmetic step checker (stepwise-score's `arith`
-    /// scorer) over the response's steps, in [0, 1]; 0 for an empty response.
-    StepCheck {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        /// `min` (default), `last`, `prod` or `mean`.
-        #[serde(default = "default_aggregation")]
-        aggregation: String,
-        /// `blank-line` (default), `step-label` or `line`.
-        #[serde(default = "default_delimiter")]
-        delimiter: String,
-    },
-    /// The exact verifier of a generated task (`stepwise data gen`): `knights-knaves`
-    /// (every inhabitant's role right) or `masked-span` (normalized match), in [0, 1].
-    Task {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        task: String,
-    },
-    /// 1 when the chosen option letter equals the gold letter, else 0.
-    Choice {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default = "one")]
-        weight: f64,
-        /// Allowed option letters.
-        #[serde(default = "default_letters")]
-        letters: String,
-    },
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn yes() -> bool {
-    true
-}
-fn default_extract() -> Vec<String> {
-    vec!["boxed".into(), "answer-tag".into()]
-}
-fn default_aggregation() -> String {
-    "min".into()
-}
-fn default_delimiter() -> String {
-    "blank-line".into()
-}
-fn default_letters() -> String {
-    "ABCDEFGHIJ".into()
-}
-
-/// The answer form a format component requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerForm {
-    /// `\boxed{…}` or `<answer>…</answer>`.
-    #[default]
-    BoxedOrAnswerTag,
-    Boxed,
-    AnswerTag,
-    /// A line `#### <number>`.
-    Gsm8k,
-    /// No answer form required (only the thinking block).
-    Any,
-}
-
-/// What the length penalty counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LengthUnit {
-    /// Unicode characters.
-    #[default]
-    Chars,
-    /// Whitespace-separated words (a rough token count).
-    Words,
-}
-
-/// Errors in a configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("reading {path}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("parsing {path}")]
-    Parse {
-        path: String,
-        source: Box<toml::de::Error>,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// The preset names `--preset` accepts.
-pub const PRESETS: [&str; 7] = [
-    "deepseek-r1",
-    "gsm8k",
-    "multiple-choice",
-    "knights-knaves",
-    "masked-span",
-    "h1",
-    "noisy-rationales",
-];
-
-/// The components of a named preset.
-///
-/// - `deepseek-r1`: accuracy (last `\boxed{}` or `<answer>` verified, weight 1) +
-///   format (`<think>…</think>` then `\boxed{}` or `<answer>…</answer>`, weight 1).
-/// - `gsm8k`: accuracy of the number after `####` (weight 1) + format `#### n` (weight 0, logged only).
-/// - `multiple-choice`: the chosen option letter (weight 1).
-/// - `knights-knaves`, `masked-span`: the task's exact verifier (weight 1).
-/// - `h1`, `noisy-rationales`: accuracy of the number after "The answer is" (else the
-///   last number) against the chain's / test question's gold (weight 1).
-pub fn preset(name: &str) -> Result<Vec<ComponentSpec>, ConfigError> {
-    let norm = name.trim().to_ascii_lowercase().replace('_', "-");
-    Ok(match norm.as_str() {
-        "deepseek-r1" | "r1" => vec![
-            ComponentSpec::Accuracy {
-                name: None,
-                weight: 1.0,
-                extract: default_extract(),
-                float_rounding: None,
-                strict: None,
-            },
-            ComponentSpec::Format {
-                name: None,
-                weight: 1.0,
-                think: true,
-                answer: AnswerForm::BoxedOrAnswerTag,
-            },
-        ],
-        "gsm8k" => vec![
-            ComponentSpec::Accuracy {
-                name: None,
-                weight: 1.0,
-                extract: vec!["gsm8k".into()],
-                float_rounding: None,
-                strict: None,
-            },
-            ComponentSpec::Format {
-                name: None,
-                weight: 0.0,
-                think: false,
-                answer: AnswerForm::Gsm8k,
-            },
-        ],
-        "knights-knaves" | "knights" | "masked-span" => vec![ComponentSpec::Task {
-            name: None,
-            weight: 1.0,
-            task: norm.clone(),
-        }],
-        "h1" | "noisy-rationales" | "noisy" => vec![ComponentSpec::Accuracy {
-            name: None,
-            weight: 1.0,
-            extract: vec!["boxed".into(), "answer-is".into(), "last-number".into()],
-            float_rounding: None,
-            strict: None,
-        }],
-        "multiple-choice" | "mc" | "choice" => vec![ComponentSpec::Choice {
-            name: None,
-            weight: 1.0,
-            letters: default_letters(),
-        }],
-        _ => {
-            return Err(ConfigError::Invalid(format!(
-                "unknown preset '{name}' (expected one of {})",
-                PRESETS.join(", ")
-            )));
-        }
-    })
-}
-
 impl Config {
     /// Reads and checks a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
+        Self::from_toml(
+            &stepwise_reward::config::read_text(path)?,
+            &path.display().to_string(),
+        )
     }
 
     /// Parses and checks TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: origin.to_string(),
-            source: Box::new(source),
-        })?;
+        let cfg: Config = stepwise_reward::config::parse_toml(text, origin)?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -371,10 +143,7 @@ impl Config {
     pub fn with_preset(name: &str) -> Result<Self, ConfigError> {
         preset(name)?;
         Ok(Self {
-            reward: RewardSpec {
-                preset: Some(name.to_string()),
-                components: vec![],
-            },
+            reward: RewardSpec::preset(name),
             ..Self::default()
         })
     }
@@ -416,33 +185,18 @@ impl Config {
         if s.auth_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::Invalid("server.auth_token is empty".into()));
         }
-        crate::reward::RewardFn::build("reward", &self.reward)?;
-        for (name, spec) in &self.sources {
-            crate::reward::RewardFn::build(&format!("sources.\"{name}\""), spec)?;
-        }
-        Ok(())
-    }
-}
-
-impl RewardSpec {
-    /// The components this spec stands for, with `origin` naming it in errors.
-    pub fn components(&self, origin: &str) -> Result<Vec<ComponentSpec>, ConfigError> {
-        match (&self.preset, self.components.is_empty()) {
-            (Some(p), true) => preset(p),
-            (Some(_), false) => Err(ConfigError::Invalid(format!(
-                "{origin}: give either a preset or components, not both"
-            ))),
-            (None, false) => Ok(self.components.clone()),
-            (None, true) => preset("deepseek-r1"),
-        }
+        self.reward_config().check()
     }
 
-    /// A short name for logs and `/health`.
-    pub fn label(&self) -> String {
-        match &self.preset {
-            Some(p) => p.clone(),
-            None if self.components.is_empty() => "deepseek-r1".into(),
-            None => "custom".into(),
+    /// The reward part of this configuration (functions and scoring limits).
+    pub fn reward_config(&self) -> RewardConfig {
+        RewardConfig {
+            reward: self.reward.clone(),
+            sources: self.sources.clone(),
+            group: self.group.clone(),
+            limits: stepwise_reward::Limits {
+                max_answer_bytes: self.server.max_answer_bytes,
+            },
         }
     }
 }
@@ -506,41 +260,10 @@ mod tests {
                 "[reward]\npreset = \"gsm8k\"\n[[reward.components]]\nkind = \"choice\"",
                 "not both",
             ),
-            (
-                "[[reward.components]]\nkind = \"accuracy\"\nextract = [\"telepathy\"]",
-                "telepathy",
-            ),
-            (
-                "[[reward.components]]\nkind = \"length\"\nmax_len = 10\nbuffer = 20",
-                "buffer",
-            ),
-            (
-                "[[reward.components]]\nkind = \"choice\"\n[[reward.components]]\nkind = \"choice\"",
-                "twice",
-            ),
         ];
         for (text, want) in cases {
             let err = stepwise_core::error_chain(&Config::from_toml(text, "t").unwrap_err());
             assert!(err.contains(want), "{text:?}: {err}");
         }
-    }
-
-    #[test]
-    fn example_config_in_clients_parses() {
-        let cfg = Config::from_toml(
-            include_str!("../../../clients/rewards.example.toml"),
-            "clients/rewards.example.toml",
-        )
-        .unwrap();
-        assert_eq!(cfg.reward.components.len(), 4);
-        assert_eq!(cfg.sources.len(), 2);
-    }
-
-    #[test]
-    fn presets_build() {
-        for p in PRESETS {
-            Config::with_preset(p).unwrap().check().unwrap();
-        }
-        assert!(Config::with_preset("nope").is_err());
     }
 }

@@ -50,6 +50,8 @@
 //! assert_eq!(exact_value("12 + 7").map(|v| v.to_string()), Some("19".to_string()));
 //! ```
 
+pub mod arith;
+pub mod claims;
 mod equiv;
 mod exact;
 pub mod expr;
@@ -64,6 +66,7 @@ mod parse;
 mod poly;
 mod surd;
 
+pub use arith::{ArithChecker, CheckedClaim, ClaimCheck};
 pub use expr::{Const, Expr, RelOp};
 pub use extract::{Source, Targets};
 pub use groups::{AnswerGroup, best_group, group_answers};

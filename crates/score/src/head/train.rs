@@ -67,29 +67,8 @@ pub fn split_records(n: usize, val_frac: f64, seed: u64) -> (Vec<usize>, Vec<usi
 }
 
 /// Area under the ROC curve of `scores` for the positives in `labels` (ties count half);
-/// `None` without both classes.
-pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
-    let n_pos = pairs.iter().filter(|p| p.1).count();
-    let n_neg = pairs.len() - n_pos;
-    if n_pos == 0 || n_neg == 0 {
-        return None;
-    }
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < pairs.len() {
-        let mut j = i;
-        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
-            j += 1;
-        }
-        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += avg_rank * pairs[i..=j].iter().filter(|p| p.1).count() as f64;
-        i = j + 1;
-    }
-    let u = rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0;
-    Some(u / (n_pos as f64 * n_neg as f64))
-}
+/// `None` without both classes (the one rank-sum implementation, in `stepwise-core`).
+pub use stepwise_core::metrics::auroc_scores as auroc;
 
 /// Feature rows and labels of the records at `idx`.
 fn rows<'a>(records: &'a [FeatureRecord], idx: &[usize]) -> (Vec<&'a [f32]>, Vec<bool>) {

@@ -12,7 +12,7 @@
 //! an incomplete expression and the link is skipped rather than guessed.
 //!
 //! ```
-//! use stepwise_score::claims::find_claims;
+//! use stepwise_verify::claims::find_claims;
 //! let c = find_claims("So 3 × 4 = 12, and $12\\div 2=6$. Then <<6*5=30>>30 apples.");
 //! let pairs: Vec<(&str, &str)> = c.iter().map(|c| (c.lhs.as_str(), c.rhs.as_str())).collect();
 //! assert_eq!(pairs, [("6*5", "30"), ("3*4", "12"), ("12/2", "6")]);

@@ -1,0 +1,320 @@
+//! stepwise-reward: the reward functions of stepwise, one library for the reward server
+//! (`stepwise serve`), the offline scorer (`stepwise reward`) and the Python package.
+//!
+//! A reward function is a weighted sum of components (accuracy against a gold answer,
+//! format, length, arithmetic step check, multiple choice, a generated task's exact
+//! verifier), built from a TOML [`config::RewardSpec`] or a named preset, and scores one
+//! item at a time, synchronously and within the verifier's bounds. [`Rewards`] is the
+//! set a configuration names: a default function and functions chosen by an item's
+//! `data_source`, with one set of component keys for all of them.
+//!
+//! Dependencies are kept narrow (core, verify, tasks, serde, toml): no HTTP, no store,
+//! no model, so the Python wheel and the CLI link only what scoring needs.
+//!
+//! ```
+//! use stepwise_reward::{Rewards, config::RewardConfig};
+//! let rewards = Rewards::new(&RewardConfig::with_preset("deepseek-r1").unwrap()).unwrap();
+//! let s = rewards.score(None, "", "<think>2+2=4</think> \\boxed{4}", "4");
+//! assert_eq!(s.result.reward, 2.0);
+//! assert_eq!(rewards.keys(), ["accuracy", "format"]);
+//! ```
+
+pub mod config;
+mod function;
+pub mod group;
+pub mod instructions;
+
+pub use config::{ConfigError, RewardConfig};
+pub use function::{
+    Extract, Limits, RESERVED, RewardFn, Scored, check, choice_letter, constraints, extract_answer,
+    format_ok, gold_answer, length_penalty, parse_delimiter, parse_letter,
+};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The reward of one item and its parts (sent over HTTP by `stepwise serve`, written by
+/// `stepwise reward`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RewardResult {
+    /// Sum of weight × component value.
+    pub reward: f64,
+    /// Unweighted component values by component name.
+    pub components: BTreeMap<String, f64>,
+    /// The answer extracted from the response, when one was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// True when the request deadline passed before this item was scored;
+    /// `reward` is then the configured `timeout_reward`.
+    #[serde(default)]
+    pub timed_out: bool,
+}
+
+/// A gold answer as trainers send it (OpenRLHF passes dataset labels raw): a string, a
+/// number (read as its JSON text, `72` or `0.5`), a list of alternatives (any of them
+/// is right; numbers allowed) or null (no gold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gold {
+    Text(String),
+    AnyOf(Vec<String>),
+    None,
+}
+
+impl Serialize for Gold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(t) => s.serialize_str(t),
+            Self::AnyOf(l) => l.serialize(s),
+            Self::None => s.serialize_none(),
+        }
+    }
+}
+
+/// One alternative of a gold list: a string or a number.
+struct GoldText(String);
+
+struct GoldVisitor;
+
+impl<'de> serde::de::Visitor<'de> for GoldVisitor {
+    type Value = Gold;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a gold answer: a string, a number, a list of them, or null")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Gold, E> {
+        Ok(Gold::Text(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Gold, E> {
+        Ok(Gold::Text(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Gold, E> {
+        Ok(Gold::Text(
+            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+        ))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Gold, E> {
+        Ok(Gold::None)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Gold, E> {
+        Ok(Gold::None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Gold, D::Error> {
+        d.deserialize_any(GoldVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gold, A::Error> {
+        let mut all = Vec::new();
+        while let Some(GoldText(t)) = seq.next_element()? {
+            all.push(t);
+        }
+        Ok(if all.is_empty() {
+            Gold::None
+        } else {
+            Gold::AnyOf(all)
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for GoldText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(GoldVisitor)? {
+            Gold::Text(t) => Ok(Self(t)),
+            _ => Err(serde::de::Error::custom(
+                "a gold list holds strings or numbers",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Gold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(GoldVisitor)
+    }
+}
+
+/// The reward functions of one configuration: the default one and one per
+/// `data_source`, built and checked once.
+#[derive(Debug, Clone)]
+pub struct Rewards {
+    default: RewardFn,
+    label: String,
+    sources: BTreeMap<String, RewardFn>,
+    keys: Vec<String>,
+    group: group::GroupFn,
+    limits: Limits,
+}
+
+impl Rewards {
+    /// Builds every function of `config`; an error names the function (`reward`,
+    /// `sources."NAME"`) and the reason.
+    pub fn new(config: &RewardConfig) -> Result<Self, ConfigError> {
+        let default = RewardFn::build("reward", &config.reward)?;
+        let mut keys: Vec<String> = default.component_names().map(String::from).collect();
+        let mut sources = BTreeMap::new();
+        for (name, spec) in &config.sources {
+            let f = RewardFn::build(&format!("sources.\"{name}\""), spec)?;
+            for n in f.component_names() {
+                if !keys.iter().any(|k| k == n) {
+                    keys.push(n.to_string());
+                }
+            }
+            sources.insert(name.clone(), f);
+        }
+        Ok(Self {
+            default,
+            label: config.reward.label(),
+            sources,
+            keys,
+            group: group::GroupFn::build("group", &config.group.components)?,
+            limits: config.limits,
+        })
+    }
+
+    /// The function for an item's `data_source` (the default one for none or an
+    /// unknown source).
+    pub fn function(&self, source: Option<&str>) -> &RewardFn {
+        source
+            .and_then(|s| self.sources.get(s))
+            .unwrap_or(&self.default)
+    }
+
+    /// The default function.
+    pub fn default_fn(&self) -> &RewardFn {
+        &self.default
+    }
+
+    /// A short name of the default function for logs (`deepseek-r1`, `custom`).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Every component name any function can produce: the default function's first,
+    /// then the sources' new ones in source order.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The bounds scoring applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Scores one group: each response with the item function of the group's source
+    /// (against its gold, or none), then the group components.
+    pub fn score_group(&self, g: &group::Group) -> group::GroupResult {
+        let gold = g.gold.as_deref().unwrap_or("");
+        let items = g
+            .responses
+            .iter()
+            .map(|r| self.score(g.data_source.as_deref(), &g.prompt, r, gold))
+            .collect();
+        self.group.apply(g, items, &self.limits)
+    }
+
+    /// Scores one item with the function of its source. Every result carries every
+    /// key of [`Rewards::keys`] (0 for a component its source's function lacks), so
+    /// trainers that take the key set from the first item see the same keys on all.
+    pub fn score(&self, source: Option<&str>, prompt: &str, response: &str, gold: &str) -> Scored {
+        let f = self.function(source);
+        let mut s = f.score(prompt, response, gold, &self.limits);
+        if self.keys.len() > s.result.components.len() {
+            for k in &self.keys {
+                s.result.components.entry(k.clone()).or_insert(0.0);
+            }
+        }
+        s
+    }
+
+    /// [`Rewards::score`] with a raw gold: a list scores against each alternative and
+    /// keeps the best reward; no gold scores against nothing (answer components give 0,
+    /// no verdict is counted) and sets `no_gold`.
+    pub fn score_gold(
+        &self,
+        source: Option<&str>,
+        prompt: &str,
+        response: &str,
+        gold: &Gold,
+    ) -> Scored {
+        match gold {
+            Gold::Text(g) => self.score(source, prompt, response, g),
+            Gold::AnyOf(all) => {
+                let mut best: Option<Scored> = None;
+                for g in all {
+                    let s = self.score(source, prompt, response, g);
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| s.result.reward > b.result.reward)
+                    {
+                        best = Some(s);
+                    }
+                }
+                best.unwrap_or_else(|| self.score_gold(source, prompt, response, &Gold::None))
+            }
+            Gold::None => {
+                let mut s = self.score(source, prompt, response, "");
+                s.verdict = None;
+                s.no_gold = true;
+                s
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_labels_are_text_any_of_or_none() {
+        let labels: Vec<Gold> =
+            serde_json::from_str(r#"["7", 7, 0.5, ["6", 7], null, []]"#).unwrap();
+        assert_eq!(
+            labels,
+            [
+                Gold::Text("7".into()),
+                Gold::Text("7".into()),
+                Gold::Text("0.5".into()),
+                Gold::AnyOf(vec!["6".into(), "7".into()]),
+                Gold::None,
+                Gold::None
+            ]
+        );
+        assert!(serde_json::from_str::<Gold>(r#"{"a": 1}"#).is_err());
+        assert!(serde_json::from_str::<Gold>(r#"[[1]]"#).is_err());
+        let r = Rewards::new(&RewardConfig::default()).unwrap();
+        let resp = "<think>x</think>\\boxed{7}";
+        assert_eq!(r.score_gold(None, "", resp, &labels[1]).result.reward, 2.0);
+        assert_eq!(r.score_gold(None, "", resp, &labels[3]).result.reward, 2.0);
+        let none = r.score_gold(None, "", resp, &Gold::None);
+        assert!(none.no_gold && none.verdict.is_none());
+        assert_eq!(none.result.reward, 1.0, "format only");
+        assert_eq!(none.result.components.len(), 2, "the same keys");
+    }
+
+    #[test]
+    fn sources_choose_the_function_and_keys_cover_all() {
+        let cfg = RewardConfig::from_toml(
+            "[reward]\npreset = \"deepseek-r1\"\n[sources.mc]\npreset = \"multiple-choice\"\n",
+            "t",
+        )
+        .unwrap();
+        let r = Rewards::new(&cfg).unwrap();
+        assert_eq!(r.keys(), ["accuracy", "format", "choice"]);
+        let mc = r.score(Some("mc"), "", "The answer is (B).", "B");
+        assert_eq!(mc.result.reward, 1.0);
+        assert_eq!(
+            mc.result.components.len(),
+            3,
+            "every source's keys on every item"
+        );
+        // an unknown source uses the default function
+        let s = r.score(Some("other"), "", "<think>x</think>\\boxed{3}", "3");
+        assert_eq!(s.result.reward, 2.0);
+        assert_eq!(r.label(), "deepseek-r1");
+    }
+}
