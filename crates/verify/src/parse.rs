@@ -1250,6 +1250,10 @@ mod prose_tests {
             Verdict::NotEqual
         );
         assert_eq!(v("\\text{no solution}", "solution no"), Verdict::NotEqual);
+        // Extracted from math delimiters and boxes, the phrase is still text.
+        assert_eq!(v("the cat", "$act the$"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "\\boxed{act the}"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "\\boxed{the cat}"), Verdict::Equal);
     }
 
     #[test]
