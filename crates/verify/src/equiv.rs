@@ -332,7 +332,7 @@ pub(crate) fn cmp(g: &Expr, p: &Expr, o: &Options, depth: usize) -> Verdict {
             if !is_collection(other) && !matches!(other, Expr::Rel { .. }) =>
         {
             return match letters_of(other) {
-                Some(l) if text_eq(&l, a) == Verdict::Equal => Verdict::Equal,
+                Some(l) if text_key(&l) == text_key(a) => Verdict::Equal,
                 _ => Verdict::NotEqual,
             };
         }
@@ -709,17 +709,39 @@ fn letters_of(e: &Expr) -> Option<String> {
     }
 }
 
+/// Text answers compared as text. A phrase (several words) is compared word by word, case
+/// folded, with sentence punctuation at its end dropped: `No solution.` is `no solution`,
+/// and neither is `solution no` nor `nosolution`. A single word or symbol keeps its case
+/// (`A` and `a` are different names) and ignores spaces, brackets and dots (`\text{(A)}`).
 fn text_eq(a: &str, b: &str) -> Verdict {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '.' | '$' | '\\'))
-            .collect::<String>()
+    let phrase = |s: &str| {
+        s.trim()
+            .trim_matches('$')
+            .trim_end_matches(['.', '!', '?'])
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
     };
-    if norm(a) == norm(b) {
+    let (pa, pb) = (phrase(a), phrase(b));
+    if pa.len() > 1 || pb.len() > 1 {
+        return if pa == pb {
+            Verdict::Equal
+        } else {
+            Verdict::NotEqual
+        };
+    }
+    if text_key(a) == text_key(b) {
         Verdict::Equal
     } else {
         Verdict::NotEqual
     }
+}
+
+/// A single text word as a key: spaces, brackets, dots, `$` and `\\` dropped.
+fn text_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '.' | '$' | '\\'))
+        .collect()
 }
 
 fn has_inf(e: &Expr) -> bool {

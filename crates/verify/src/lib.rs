@@ -38,6 +38,12 @@
 //!   n·o·t·72, equal to no number).
 //! - **Juxtaposition is arithmetic, not a list.** `5 6` is 30 and `5, 6` or `5 or 6` is a
 //!   list; neither equals 5 (a list equals a list).
+//! - **Prose is text, not letters.** Plain text (no LaTeX) in which two free words of two
+//!   or more letters, neither a math word (`sin`, `pi`, `theta`, `cm`, `and`), stand side
+//!   by side is one text answer, compared word by word with case folded: `the cat` is not
+//!   `act the`, and `Ann is a knight, Bo is a knave` is not its clauses swapped (tasks
+//!   with their own checker judge rephrasings). Formulas still multiply: `2xy`, `3ab^2`,
+//!   `x y`, `2 pi r`.
 //! - `2^{3}!` is `(2^3)!`: a braced exponent is complete, as is a one-character exponent
 //!   in LaTeX (`2^3!` with LaTeX commands around it, as it renders, 2³!). In plain text
 //!   without LaTeX `2^3!` keeps the calculator precedence, `2^(3!)`.

@@ -23,6 +23,11 @@ pub(crate) fn parse_with(src: &str, decimal_comma: bool) -> Result<Expr, ParseEr
         return Err(ParseError::TooLong(src.len()));
     }
     let pre = preprocess(src, decimal_comma);
+    let latex = src.contains('\\');
+    // Prose is text, not a product of its letters: `the cat` is not `act the`.
+    if !latex && is_phrase(&pre) {
+        return Ok(Expr::Text(pre.trim().to_string()));
+    }
     let toks = lex(&pre)?;
     if toks.is_empty() {
         return Err(ParseError::Empty);
@@ -32,7 +37,7 @@ pub(crate) fn parse_with(src: &str, decimal_comma: bool) -> Result<Expr, ParseEr
         pos: 0,
         depth: 0,
         abs_depth: 0,
-        latex: src.contains('\\'),
+        latex,
         nodes: 0,
     };
     let e = p.parse_list(&[])?;
@@ -155,6 +160,74 @@ const GREEK: &[&str] = &[
 
 /// Single letters that read as functions when followed by `(`.
 const FUNC_LETTERS: &[&str] = &["f", "g", "h", "F", "G", "H", "P", "Q", "W", "p", "q"];
+
+/// `5 percent`, `15 pct`: a percent sign written out.
+fn is_percent_word(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "pct" | "percent" | "percentage"
+    )
+}
+
+/// A word the parser reads as math rather than as letters: a function, constant, Greek
+/// letter, unit, list separator or percent word (`sin`, `pi`, `sqrt`, `theta`, `cm`, `and`).
+fn is_math_word(w: &str) -> bool {
+    let lower = w.to_ascii_lowercase();
+    FUNCS.contains(&lower.as_str())
+        || matches!(
+            lower.as_str(),
+            "sqrt" | "pi" | "inf" | "infty" | "infinity" | "oo"
+        )
+        || GREEK.contains(&w)
+        || is_unit_word(w)
+        || word_is_separator(w)
+        || is_percent_word(w)
+}
+
+/// True when plain text (no LaTeX) reads as a phrase of words rather than a formula: two
+/// words of two or more letters, neither a math word ([`is_math_word`]), stand next to each
+/// other with only spaces between them, and each stands free (not glued to a digit, an
+/// operator or a bracket: `2ab`, `xy^2`, `f(x)` are formulas). Such text is one text answer,
+/// compared as words: juxtaposed letters would otherwise multiply, so `the cat` would equal
+/// `act the`, and a list split at `,` or `and` would let clauses trade places. Juxtaposed
+/// letters that are not two free words stay products: `2xy`, `3ab^2`, `x y`, `2 pi r`.
+fn is_phrase(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    let free_before =
+        |c: Option<&char>| c.is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\''));
+    let free_after = |c: Option<&char>| {
+        c.is_none_or(|c| {
+            c.is_whitespace() || matches!(c, ',' | '.' | ';' | ':' | '!' | '?' | '"' | '\'')
+        })
+    };
+    // (end of the previous word, whether it counts as a free prose word)
+    let mut prev: Option<(usize, bool)> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_alphabetic() {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        let counts = i - start >= 2
+            && free_before(start.checked_sub(1).and_then(|j| chars.get(j)))
+            && free_after(chars.get(i))
+            && !is_math_word(&word);
+        if counts
+            && let Some((end, true)) = prev
+            && end < start
+            && chars[end..start].iter().all(|c| c.is_whitespace())
+        {
+            return true;
+        }
+        prev = Some((i, counts));
+    }
+    false
+}
 
 fn word_is_separator(w: &str) -> bool {
     matches!(
@@ -632,12 +705,7 @@ impl Parser {
                     self.pos += 1;
                     e = Expr::Percent(Box::new(e));
                 }
-                Some(Tok::Ident(w))
-                    if matches!(
-                        w.to_ascii_lowercase().as_str(),
-                        "pct" | "percent" | "percentage"
-                    ) =>
-                {
+                Some(Tok::Ident(w)) if is_percent_word(w) => {
                     self.pos += 1;
                     e = Expr::Percent(Box::new(e));
                 }
@@ -1121,4 +1189,104 @@ fn split_first(w: &str) -> (String, String) {
     let mut it = w.chars();
     let first = it.next().map(String::from).unwrap_or_default();
     (first, it.collect())
+}
+
+#[cfg(test)]
+mod prose_tests {
+    use super::*;
+    use crate::{Options, Verdict, verify};
+
+    fn v(g: &str, p: &str) -> Verdict {
+        verify(g, p, &Options::default())
+    }
+
+    #[test]
+    fn phrases_are_text_and_formulas_are_not() {
+        for s in [
+            "the cat",
+            "Ann is a knight, Bo is a knave",
+            "no solution",
+            "ab cd",
+        ] {
+            assert!(is_phrase(s), "{s}");
+            assert!(matches!(parse(s), Ok(Expr::Text(_))), "{s}");
+        }
+        for s in [
+            "2xy",
+            "xy",
+            "3ab^2",
+            "x y",
+            "2 pi r",
+            "sin x cos x",
+            "x = 2 and y = 3",
+            "10 square units",
+            "5 percent",
+            "2ab cd",
+            "xy^2 zw",
+            "f(x) gh",
+            "Evelyn",
+        ] {
+            assert!(!is_phrase(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn word_order_and_letter_order_of_prose_matter() {
+        assert_eq!(v("the cat", "act the"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "the act"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "cat the"), Verdict::NotEqual);
+        assert_eq!(
+            v(
+                "Ann is a knight, Bo is a knave",
+                "Bo is a knave and Ann is a knight"
+            ),
+            Verdict::NotEqual
+        );
+        assert_eq!(
+            v(
+                "Ann is a knight, Bo is a knave",
+                "Ann is a knave, Bo is a knight"
+            ),
+            Verdict::NotEqual
+        );
+        assert_eq!(v("\\text{no solution}", "solution no"), Verdict::NotEqual);
+        // Extracted from math delimiters and boxes, the phrase is still text.
+        assert_eq!(v("the cat", "$act the$"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "\\boxed{act the}"), Verdict::NotEqual);
+        assert_eq!(v("the cat", "\\boxed{the cat}"), Verdict::Equal);
+    }
+
+    #[test]
+    fn the_same_phrase_is_equal_up_to_case_spaces_and_final_period() {
+        assert_eq!(v("the cat", "The  cat."), Verdict::Equal);
+        assert_eq!(
+            v(
+                "Ann is a knight, Bo is a knave",
+                "ann is a knight,  Bo is a knave"
+            ),
+            Verdict::Equal
+        );
+        assert_eq!(v("\\text{No solution}", "no solution"), Verdict::Equal);
+        assert_eq!(v("\\text{Evelyn}", "Evelyn"), Verdict::Equal);
+    }
+
+    #[test]
+    fn implicit_products_still_multiply() {
+        for (a, b) in [
+            ("2xy", "2*x*y"),
+            ("xy", "yx"),
+            ("3ab^2", "3*a*b^2"),
+            ("2\\pi r", "2*pi*r"),
+            ("2 pi r", "2\\pi r"),
+            ("$x y$", "xy"),
+            ("\\frac{a}{b}", "a/b"),
+            ("(a, b)", "(a,b)"),
+            ("[0, 1)", "[0,1)"),
+            ("x = 2 and y = 3", "x=2, y=3"),
+            ("5 cm", "5"),
+        ] {
+            assert_eq!(v(a, b), Verdict::Equal, "{a} vs {b}");
+        }
+        assert_eq!(v("(a, b)", "(b, a)"), Verdict::NotEqual);
+    }
 }

@@ -176,3 +176,29 @@ fn fmt_decimal(p: i64, k: u32) -> String {
         format!("{sign}{}.{:0width$}", a / den, a % den, width = k as usize)
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    /// Prose is compared as words: a phrase never equals the same words in another order,
+    /// nor one whose words are spelled with their letters in another order. (The words end
+    /// in `q` so that none is a function, unit or Greek name, which stay math.)
+    #[test]
+    fn reordered_prose_is_not_equal(
+        words in proptest::collection::vec("[a-z]{2,5}q", 2..5),
+        k in 1usize..4,
+    ) {
+        let gold = words.join(" ");
+        let mut rotated = words.clone();
+        rotated.rotate_left(k % words.len());
+        let mut anagram = words.clone();
+        anagram[0] = anagram[0].chars().rev().collect();
+        prop_assert_eq!(verify(&gold, &gold.to_uppercase(), &o()), Verdict::Equal);
+        if rotated != words {
+            prop_assert_eq!(verify(&gold, &rotated.join(" "), &o()), Verdict::NotEqual);
+        }
+        if anagram != words {
+            prop_assert_eq!(verify(&gold, &anagram.join(" "), &o()), Verdict::NotEqual);
+        }
+    }
+}
