@@ -364,11 +364,41 @@ pub mod step_limits {
 }
 
 /// `POST /v1/group_rewards` request: one group (a prompt and its N responses) or a list.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+///
+/// Read by hand rather than as an untagged enum: serde's untagged error ("did not match
+/// any variant") names neither the field nor the problem. A body with a `groups` key is
+/// the list, any other body is one group, and an error names the field that is wrong.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum GroupRewardsRequest {
     Many { groups: Vec<Group> },
     One(Group),
+}
+
+impl<'de> Deserialize<'de> for GroupRewardsRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut body = serde_json::Value::deserialize(d)?;
+        let named = |prefix: &str, e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            let at = match (prefix, path.as_str()) {
+                ("", ".") => String::new(),
+                ("", p) => format!("{p}: "),
+                (pre, ".") => format!("{pre}: "),
+                (pre, p) if p.starts_with('[') => format!("{pre}{p}: "),
+                (pre, p) => format!("{pre}.{p}: "),
+            };
+            D::Error::custom(format!("{at}{}", e.into_inner()))
+        };
+        match body.as_object_mut().and_then(|o| o.remove("groups")) {
+            Some(groups) => serde_path_to_error::deserialize(groups)
+                .map(|groups| Self::Many { groups })
+                .map_err(|e| named("groups", e)),
+            None => serde_path_to_error::deserialize(body)
+                .map(Self::One)
+                .map_err(|e| named("", e)),
+        }
+    }
 }
 
 impl GroupRewardsRequest {

@@ -68,6 +68,20 @@ async fn group_rewards_compute_empo_trust_and_difficulty() {
     // Malformed: 422 naming the problem.
     let (status, _) = status_and_json(r.post("/v1/group_rewards", &json!({"x": 1})).await).await;
     assert_eq!(status, 422);
+    // The error names the wrong field, in one group and inside a list of groups.
+    let (status, v) = status_and_json(
+        r.post("/v1/group_rewards", &json!({"responses": "x"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("responses: invalid type"), "{v}");
+    let bad = json!({"groups": [group, {"responses": ["a", 7]}]});
+    let (status, v) = status_and_json(r.post("/v1/group_rewards", &bad).await).await;
+    assert_eq!(status, 422, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("groups[1].responses[1]: invalid type"), "{v}");
     r.shutdown();
 }
 
