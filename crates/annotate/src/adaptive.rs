@@ -26,7 +26,7 @@
 //! its first success, and an inferred step has 1 (implied good) or 0 (implied bad), with
 //! a reason naming the step it was inferred from. Use `mc` for soft labels.
 
-use crate::mc::{Solution, sample_solutions};
+use crate::mc::{Solution, Tally};
 use crate::policy::Policy;
 use crate::{Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
@@ -175,22 +175,10 @@ pub async fn label(
     cfg: &AdaptiveConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut spent = Spent::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
-    let mut rollouts = sols.len() as u64;
-    let mut solutions = Vec::with_capacity(sols.len());
+    let (sols, mut tally) = Tally::sample(policy, problem, samples, seed).await?;
     for s in &sols {
         let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
-        spent += c;
-        rollouts += labels.iter().map(|l| u64::from(l.rollouts)).sum::<u64>();
-        solutions.push(s.labelled(problem, labels));
+        tally.add_counted(s, labels, c);
     }
-    Ok(QuestionResult {
-        problem_id: problem.id.clone(),
-        method: Method::AdaptiveMc,
-        solutions,
-        prefixes: Vec::new(),
-        spent,
-        rollouts,
-    })
+    Ok(tally.finish(Method::AdaptiveMc))
 }

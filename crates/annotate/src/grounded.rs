@@ -68,7 +68,7 @@
 //!
 //! The reason of each label names the tool verdict and the rollout outcome.
 
-use crate::mc::{Solution, sample_solutions};
+use crate::mc::{Solution, Tally};
 use crate::policy::{Policy, Rollout};
 use crate::{Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
@@ -516,31 +516,19 @@ pub async fn label(
     cfg: &GroundedConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut spent = Spent::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
-    let mut rollouts = sols.len() as u64;
-    let mut solutions = Vec::with_capacity(sols.len());
+    let (sols, mut tally) = Tally::sample(policy, problem, samples, seed).await?;
     for s in &sols {
         let (labels, c, n) = label_solution(policy, problem, s, cfg, seed).await?;
-        spent += c;
-        rollouts += n;
-        match labels {
-            Some(labels) => solutions.push(s.labelled(problem, labels)),
-            None => tracing::debug!(
+        if labels.is_none() {
+            tracing::debug!(
                 problem = %problem.id,
                 sample = s.sample,
                 "grounded: labels disagree with the tool; solution left out (fidelity drop)"
-            ),
+            );
         }
+        tally.add(s, labels, c, n);
     }
-    Ok(QuestionResult {
-        problem_id: problem.id.clone(),
-        method: Method::Grounded,
-        solutions,
-        prefixes: Vec::new(),
-        spent,
-        rollouts,
-    })
+    Ok(tally.finish(Method::Grounded))
 }
 
 #[cfg(test)]

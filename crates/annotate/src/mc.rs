@@ -72,6 +72,68 @@ pub async fn sample_solutions(
         .collect())
 }
 
+/// The per-question result every per-solution method builds: the sampled solutions'
+/// cost, then each solution's labels added in order.
+pub(crate) struct Tally<'p> {
+    problem: &'p Problem,
+    spent: Spent,
+    rollouts: u64,
+    solutions: Vec<LabelledSolution>,
+}
+
+impl<'p> Tally<'p> {
+    /// Samples `samples` solutions of `problem` (one rollout each) to label.
+    pub(crate) async fn sample(
+        policy: &Policy,
+        problem: &'p Problem,
+        samples: usize,
+        seed: u64,
+    ) -> Result<(Vec<Solution>, Tally<'p>)> {
+        let mut spent = Spent::default();
+        let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
+        let tally = Tally {
+            problem,
+            spent,
+            rollouts: sols.len() as u64,
+            solutions: Vec::with_capacity(sols.len()),
+        };
+        Ok((sols, tally))
+    }
+
+    /// Adds what labelling `s` cost and made: `rollouts` beyond those counted in
+    /// `labels` (`None`: the method left the solution out).
+    pub(crate) fn add(
+        &mut self,
+        s: &Solution,
+        labels: Option<Vec<StepLabel>>,
+        spent: Spent,
+        rollouts: u64,
+    ) {
+        self.spent += spent;
+        self.rollouts += rollouts;
+        if let Some(labels) = labels {
+            self.solutions.push(s.labelled(self.problem, labels));
+        }
+    }
+
+    /// Adds labels whose rollouts are all counted in the labels themselves.
+    pub(crate) fn add_counted(&mut self, s: &Solution, labels: Vec<StepLabel>, spent: Spent) {
+        let n = labels.iter().map(|l| u64::from(l.rollouts)).sum();
+        self.add(s, Some(labels), spent, n);
+    }
+
+    pub(crate) fn finish(self, method: Method) -> QuestionResult {
+        QuestionResult {
+            problem_id: self.problem.id.clone(),
+            method,
+            solutions: self.solutions,
+            prefixes: Vec::new(),
+            spent: self.spent,
+            rollouts: self.rollouts,
+        }
+    }
+}
+
 /// MC labels of every step of `solution`, and what they cost. Every rollout made is
 /// counted in its step's label ([`StepLabel::rollouts`]).
 pub async fn label_solution(
@@ -120,22 +182,10 @@ pub async fn label(
     cfg: &McConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut spent = Spent::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
-    let mut rollouts = sols.len() as u64;
-    let mut solutions = Vec::with_capacity(sols.len());
+    let (sols, mut tally) = Tally::sample(policy, problem, samples, seed).await?;
     for s in &sols {
         let (labels, c) = label_solution(policy, problem, s, cfg, seed).await?;
-        spent += c;
-        rollouts += labels.iter().map(|l| u64::from(l.rollouts)).sum::<u64>();
-        solutions.push(s.labelled(problem, labels));
+        tally.add_counted(s, labels, c);
     }
-    Ok(QuestionResult {
-        problem_id: problem.id.clone(),
-        method: Method::Mc,
-        solutions,
-        prefixes: Vec::new(),
-        spent,
-        rollouts,
-    })
+    Ok(tally.finish(Method::Mc))
 }

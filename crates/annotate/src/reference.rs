@@ -9,7 +9,7 @@
 //! A step the judge gives no parseable verdict for is labelled good with value 0.5 and
 //! the reason says so (it is counted, not hidden, in the label-quality table).
 
-use crate::mc::{Solution, sample_solutions};
+use crate::mc::{Solution, Tally};
 use crate::policy::Policy;
 use crate::{AnnotateError, Method, QuestionResult, Result, StepLabel, mix_seed};
 use serde::{Deserialize, Serialize};
@@ -221,22 +221,14 @@ pub async fn label(
     cfg: &ReferenceConfig,
     seed: u64,
 ) -> Result<QuestionResult> {
-    let mut spent = Spent::default();
-    let sols = sample_solutions(policy, problem, samples, seed, &mut spent).await?;
-    let rollouts = sols.len() as u64;
-    let mut solutions = Vec::with_capacity(sols.len());
+    let (sols, mut tally) = Tally::sample(policy, problem, samples, seed).await?;
     for s in &sols {
-        let labels = label_solution(policy, problem, s, cfg, seed, &mut spent).await?;
-        solutions.push(s.labelled(problem, labels));
+        // The judge makes no rollouts: only the sampled solutions count.
+        let mut c = Spent::default();
+        let labels = label_solution(policy, problem, s, cfg, seed, &mut c).await?;
+        tally.add(s, Some(labels), c, 0);
     }
-    Ok(QuestionResult {
-        problem_id: problem.id.clone(),
-        method: Method::Reference,
-        solutions,
-        prefixes: Vec::new(),
-        spent,
-        rollouts,
-    })
+    Ok(tally.finish(Method::Reference))
 }
 
 #[cfg(test)]
