@@ -231,6 +231,18 @@ pub async fn label(
     Ok(tally.finish(Method::Reference))
 }
 
+/// What a generator writes for a judgement of `lines` (one `Step i: ...` verdict line each)
+/// under the built-in judge template: the template's assistant start (`Step 1:`) is
+/// already in the prompt, so the generated text begins after it. The scripted and
+/// simulated judges of `testing` and `sim` answer through this.
+pub fn judged_after_builtin_start(lines: &[String]) -> String {
+    let joined = lines.join("\n");
+    match joined.strip_prefix("Step 1:") {
+        Some(rest) => rest.to_string(),
+        None => joined,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -263,12 +263,7 @@ impl SimPolicy {
                 )
             })
             .collect();
-        let joined = lines.join("\n");
-        // The judge template's assistant start is "Step 1:".
-        joined
-            .strip_prefix("Step 1:")
-            .map(str::to_string)
-            .unwrap_or(joined)
+        crate::reference::judged_after_builtin_start(&lines)
     }
 }
 

@@ -233,12 +233,7 @@ impl ScriptedPolicy {
                 }
             ));
         }
-        // The template's assistant start is "Step 1:", so drop that from the first line.
-        let joined = out.join("\n");
-        joined
-            .strip_prefix("Step 1:")
-            .map(str::to_string)
-            .unwrap_or(joined)
+        crate::reference::judged_after_builtin_start(&out)
     }
 }
 

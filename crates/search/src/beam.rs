@@ -52,9 +52,17 @@ impl BeamSearch {
     /// Beam settings for a total of `n` candidates per step: `expansions` (at most `n`)
     /// per beam and `n / expansions` beams.
     pub fn for_n(n: usize, expansions: usize, max_steps: usize) -> Self {
-        let e = expansions.clamp(1, n.max(1));
-        Self::new((n / e).max(1), e, max_steps)
+        let (width, e) = split_n(n, expansions);
+        Self::new(width, e, max_steps)
     }
+}
+
+/// How the tree searches spend `n` candidates per step: `expansions` children per node
+/// (at least 1, at most `n`) and `n / expansions` parallel searches (beams, subtrees or
+/// simulations; at least 1). Returns `(searches, expansions)`.
+pub(crate) fn split_n(n: usize, expansions: usize) -> (usize, usize) {
+    let e = expansions.clamp(1, n.max(1));
+    ((n / e).max(1), e)
 }
 
 /// Diverse verifier tree search: `subtrees` independent searches, each keeping its single
@@ -70,10 +78,10 @@ pub struct Dvts {
 impl Dvts {
     /// `n` candidates per step in total: `n / expansions` subtrees.
     pub fn for_n(n: usize, expansions: usize, max_steps: usize) -> Self {
-        let e = expansions.clamp(1, n.max(1));
+        let (subtrees, expansions) = split_n(n, expansions);
         Self {
-            subtrees: (n / e).max(1),
-            expansions: e,
+            subtrees,
+            expansions,
             max_steps,
         }
     }

@@ -28,10 +28,10 @@ pub struct Mcts {
 impl Mcts {
     /// A search that evaluates about `n` nodes: `n / expansions` simulations.
     pub fn for_n(n: usize, expansions: usize, max_steps: usize) -> Self {
-        let e = expansions.clamp(1, n.max(1));
+        let (simulations, expansions) = crate::beam::split_n(n, expansions);
         Self {
-            simulations: (n / e).max(1),
-            expansions: e,
+            simulations,
+            expansions,
             max_steps,
             c_puct: 1.5,
         }
