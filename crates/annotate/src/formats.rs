@@ -81,6 +81,11 @@ pub struct ReadRecord {
     /// Hard labels of the steps (for `processbench`, good before the first error and bad
     /// from it on).
     pub good: Vec<bool>,
+    /// Soft labels of the same steps (MC values): only `native` keeps them.
+    pub values: Option<Vec<f64>>,
+    /// Whether the solution's final answer is correct, where the format says
+    /// (`native`'s `answer_correct`, `processbench`'s `final_answer_correct`).
+    pub answer_correct: Option<bool>,
 }
 
 impl ReadRecord {
@@ -92,6 +97,8 @@ impl ReadRecord {
             question: s.question.clone(),
             steps: s.steps[..n.min(s.steps.len())].to_vec(),
             good: s.labels.iter().map(|l| l.good).collect(),
+            values: Some(s.labels.iter().map(|l| l.value).collect()),
+            answer_correct: s.answer_correct,
         }
     }
 
@@ -242,6 +249,8 @@ pub fn from_record(
                 question: question.to_string(),
                 steps,
                 good,
+                values: None,
+                answer_correct: None,
             })
         }
         ExportFormat::Trl => {
@@ -264,6 +273,8 @@ pub fn from_record(
                 question: string(m, "prompt")?,
                 steps,
                 good,
+                values: None,
+                answer_correct: None,
             })
         }
         ExportFormat::Prm800k => {
@@ -306,6 +317,8 @@ pub fn from_record(
                 question: string(q, "problem")?,
                 steps,
                 good,
+                values: None,
+                answer_correct: None,
             })
         }
         ExportFormat::OpenR => {
@@ -335,6 +348,8 @@ pub fn from_record(
                 question: string(m, "question")?,
                 steps,
                 good,
+                values: None,
+                answer_correct: None,
             })
         }
         ExportFormat::ProcessBench => {
@@ -358,6 +373,8 @@ pub fn from_record(
                 question: string(m, "problem")?,
                 steps,
                 good,
+                values: None,
+                answer_correct: m.get("final_answer_correct").and_then(Value::as_bool),
             })
         }
         ExportFormat::Native => {

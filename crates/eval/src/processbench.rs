@@ -406,6 +406,8 @@ pub fn labelled_records(
             stepwise_score::LabelledRecord {
                 id: format!("processbench:{}", r.id),
                 good: stepwise_score::processbench_labels(r.steps.len(), r.label),
+                values: None,
+                answer_correct: Some(r.final_answer_correct),
                 question: r.problem,
                 steps: r.steps,
             }

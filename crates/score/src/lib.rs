@@ -47,10 +47,11 @@ mod spec;
 
 pub use arith::ArithScorer;
 pub use head::{
-    DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig,
-    HEAD_FORMAT_VERSION, HeadError, HeadFeatures, HeadScorer, LabelledRecord, PrmHead, TrainConfig,
-    TrainingSummary, auroc, extract_features, head_input, labels_until_first_error,
-    processbench_labels, split_records, train_head,
+    Activation, Arch, Calibration, DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord,
+    FeatureUnit, FeaturesConfig, HEAD_FORMAT_OLDEST, HEAD_FORMAT_VERSION, HeadError, HeadFeatures,
+    HeadScorer, HiddenLayer, LabelledRecord, PrmHead, Targets, TrainConfig, TrainingSummary, auroc,
+    extract_features, head_input, labels_until_first_error, processbench_labels, record_targets,
+    records_from_run, split_records, train_head,
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use stepwise_annotate::formats::ExportFormat;
 use stepwise_eval::processbench;
 use stepwise_score::{
-    DEFAULT_SEPARATOR, LabelledRecord, PrmHead, TrainConfig, extract_features, train_head,
+    Arch, DEFAULT_SEPARATOR, LabelledRecord, PrmHead, Targets, TrainConfig, extract_features,
+    records_from_run, train_head,
 };
 
 #[derive(clap::Args, Debug)]
@@ -20,8 +21,10 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 enum What {
     /// Train a head: hidden state at the end of each step → P(step is good), by logistic
-    /// regression on labelled steps (good until the first error, the first error bad,
-    /// later steps unused). Features are cached and the extraction resumes.
+    /// regression or a small MLP, on hard labels (good until the first error, the first
+    /// error bad, later steps unused), soft MC values, or outcomes (every step labelled by
+    /// the solution's final answer: an OVM value head). Features are cached and the
+    /// extraction resumes. Reports AUROC, ECE and Brier on a held-out split.
     Train(Box<TrainArgs>),
     /// Print a head file's summary.
     Show {
@@ -39,9 +42,29 @@ struct TrainArgs {
     /// Labelled steps in an export format (see --format).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
-    /// Format of --labels: math-shepherd, trl, prm800k, openr, processbench or native.
+    /// Format of --labels: math-shepherd, trl, prm800k, openr, processbench or native
+    /// (only native keeps soft values; native and processbench keep outcomes).
     #[arg(long, default_value = "native", requires = "labels")]
     format: String,
+    /// Stored runs to read labelled records from (repeat for several): `annotate` runs
+    /// (hard labels, soft MC values, outcomes) and `solve` / `scale` runs (every sample,
+    /// with whether its final answer is correct: outcome labels).
+    #[arg(long = "run", value_name = "RUN_ID")]
+    runs: Vec<i64>,
+    /// The run store holding --run (opened read-only).
+    #[arg(long, env = "STEPWISE_STORE", value_name = "PATH|URL", default_value_os_t = stepwise_store::default_store_path())]
+    store: PathBuf,
+    /// What the head learns per step: `hard` (good until the first error), `soft` (MC
+    /// values as targets in 0..1) or `outcome` (the final answer's correctness on every
+    /// step: an outcome-supervised value head, Yu et al. 2023).
+    #[arg(long, default_value = "hard")]
+    targets: Targets,
+    /// The head: `logistic` regression, or `mlp` (one tanh hidden layer of --hidden units).
+    #[arg(long, default_value = "logistic")]
+    arch: Arch,
+    /// Hidden units of an MLP head.
+    #[arg(long, default_value_t = TrainConfig::default().hidden)]
+    hidden: usize,
     /// Use at most N records of each source.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -131,12 +154,27 @@ fn load_records(a: &TrainArgs, g: &Global) -> anyhow::Result<(Vec<LabelledRecord
                     question: r.question,
                     steps: r.steps,
                     good: r.good,
+                    values: r.values,
+                    answer_correct: r.answer_correct,
                 }),
         );
         sources.push(format!("{} ({})", path.display(), a.format));
     }
+    if !a.runs.is_empty() {
+        let spec = a.store.to_string_lossy();
+        let store = stepwise_store::open_read_only(&spec)
+            .with_context(|| format!("opening the run store {spec}"))?;
+        for &run in &a.runs {
+            let (recs, what) = records_from_run(store.as_ref(), run)
+                .with_context(|| format!("--run {run} of {spec}"))?;
+            records.extend(recs.into_iter().take(a.limit.unwrap_or(usize::MAX)));
+            sources.push(what);
+        }
+    }
     if sources.is_empty() {
-        bail!("give labelled steps with --data processbench:SUBSET and/or --labels FILE");
+        bail!(
+            "give labelled steps with --data processbench:SUBSET, --labels FILE and/or --run RUN_ID"
+        );
     }
     Ok((records, sources.join(" + ")))
 }
@@ -169,6 +207,7 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
             &records,
             DEFAULT_SEPARATOR,
             &data,
+            a.targets,
             &opts,
         ))
         .with_context(|| {
@@ -194,10 +233,19 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         class_balanced: TrainConfig::default().class_balanced && !a.no_balance,
         val_frac: a.val_frac,
         seed: a.seed,
+        arch: a.arch,
+        hidden: a.hidden,
     };
     let t0 = std::time::Instant::now();
-    let head = train_head(&extracted.records, &model, DEFAULT_SEPARATOR, &data, &cfg)
-        .context("training the head")?;
+    let head = train_head(
+        &extracted.records,
+        &model,
+        DEFAULT_SEPARATOR,
+        &data,
+        a.targets,
+        &cfg,
+    )
+    .context("training the head")?;
     let fit_s = t0.elapsed().as_secs_f64();
     head.save(&a.out)?;
     outln!("{}", head.summary())?;

@@ -27,14 +27,119 @@ pub fn processbench_labels(n_steps: usize, first_error: i64) -> Vec<bool> {
 }
 
 /// A labelled record to extract features from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelledRecord {
     /// Unique key in the feature cache.
     pub id: String,
     pub question: String,
     pub steps: Vec<String>,
-    /// One label per step (may be shorter); cut with [`labels_until_first_error`].
+    /// One hard label per step (may be shorter); cut with [`labels_until_first_error`]
+    /// for [`Targets::Hard`].
     pub good: Vec<bool>,
+    /// Soft labels in `0..=1` of the first steps (MC values), when the source has them:
+    /// the targets of [`Targets::Soft`].
+    pub values: Option<Vec<f64>>,
+    /// Whether the solution's final answer is correct, when known: the target of every
+    /// step under [`Targets::Outcome`].
+    pub answer_correct: Option<bool>,
+}
+
+/// What a head learns for each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Targets {
+    /// Good (1) until the first error, the first error bad (0), later steps unused (the
+    /// ProcessBench / PRM800K reading of hard labels).
+    #[default]
+    Hard,
+    /// The step's soft label (an MC value: the share of rollouts from the prefix that
+    /// reach the gold answer, Math-Shepherd / OmegaPRM) as a cross-entropy target in
+    /// `0..=1`; every step that has one.
+    Soft,
+    /// Every step of a solution labelled by whether its final answer is correct: an
+    /// outcome-supervised value model (OVM; Yu et al. 2023, "Outcome-supervised verifiers
+    /// for planning in mathematical reasoning"), whose step score estimates the chance
+    /// that the prefix ends in a correct answer.
+    Outcome,
+}
+
+impl Targets {
+    pub const ALL: [Targets; 3] = [Self::Hard, Self::Soft, Self::Outcome];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hard => "hard",
+            Self::Soft => "soft",
+            Self::Outcome => "outcome",
+        }
+    }
+
+    fn is_hard(&self) -> bool {
+        *self == Self::Hard
+    }
+}
+
+impl std::fmt::Display for Targets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Targets {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown targets '{s}' (expected hard, soft or outcome)"))
+    }
+}
+
+/// The steps a record trains on under `targets`: (hard labels for evaluation, training
+/// targets in `0..=1`), of the same length (0 when the record has nothing to learn).
+/// Soft targets are judged against the record's hard labels of the same steps (a step
+/// beyond them counts as good when its value is at least one half); outcome targets
+/// against the outcome itself.
+pub fn record_targets(
+    rec: &LabelledRecord,
+    targets: Targets,
+) -> Result<(Vec<bool>, Vec<f64>), HeadError> {
+    let n_steps = rec.steps.len();
+    match targets {
+        Targets::Hard => {
+            let mut labels = labels_until_first_error(&rec.good);
+            labels.truncate(n_steps);
+            let t = labels.iter().map(|&g| f64::from(u8::from(g))).collect();
+            Ok((labels, t))
+        }
+        Targets::Soft => {
+            let values = rec.values.as_ref().ok_or_else(|| {
+                HeadError::Training(format!(
+                    "record {}: no soft labels (a format that keeps MC values is needed: \
+                     annotate's native export or a run)",
+                    rec.id
+                ))
+            })?;
+            let n = values.len().min(n_steps);
+            if let Some(i) = values[..n]
+                .iter()
+                .position(|v| !(v.is_finite() && (0.0..=1.0).contains(v)))
+            {
+                return Err(HeadError::Training(format!(
+                    "record {}: soft label of step {i} is {}, not in 0..=1",
+                    rec.id, values[i]
+                )));
+            }
+            let labels = (0..n)
+                .map(|i| rec.good.get(i).copied().unwrap_or(values[i] >= 0.5))
+                .collect();
+            Ok((labels, values[..n].to_vec()))
+        }
+        Targets::Outcome => match rec.answer_correct {
+            Some(c) => Ok((vec![c; n_steps], vec![f64::from(u8::from(c)); n_steps])),
+            None => Ok((Vec::new(), Vec::new())),
+        },
+    }
 }
 
 /// Hidden states and labels of a record's labelled steps (one line of the cache).
@@ -43,8 +148,22 @@ pub struct FeatureRecord {
     pub id: String,
     pub model: String,
     pub separator: String,
+    /// Hard labels of the steps (what held-out AUROC and calibration are measured on).
     pub labels: Vec<bool>,
+    /// Training targets in `0..=1` of the same steps; absent: the labels as 0 and 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<f64>>,
     pub features: Vec<Vec<f32>>,
+}
+
+impl FeatureRecord {
+    /// The training target of step `i`.
+    pub fn target(&self, i: usize) -> f64 {
+        match &self.targets {
+            Some(t) => t[i],
+            None => f64::from(u8::from(self.labels[i])),
+        }
+    }
 }
 
 /// Where extraction stands, for progress bars.
@@ -91,6 +210,9 @@ pub struct FeaturesConfig {
     pub separator: String,
     /// Where the records came from, as shown to people.
     pub data: String,
+    /// What the labels become (absent in runs of hard labels, as before it was a choice).
+    #[serde(default, skip_serializing_if = "Targets::is_hard")]
+    pub targets: Targets,
     pub records: usize,
     pub records_sha256: String,
 }
@@ -131,8 +253,9 @@ impl Job for FeaturesJob<'_> {
 
     async fn run_unit(&self, unit: &usize) -> Result<FeatureUnit, UnitError> {
         let rec = &self.records[*unit];
-        let labels = labels_until_first_error(&rec.good);
-        let n = labels.len().min(rec.steps.len());
+        let (labels, targets) =
+            record_targets(rec, self.config.targets).map_err(|e| Box::new(e) as UnitError)?;
+        let n = labels.len();
         if n == 0 {
             tracing::debug!("record {}: no labelled step, skipped", rec.id);
             return Ok(FeatureUnit::Skipped {
@@ -146,7 +269,8 @@ impl Job for FeaturesJob<'_> {
                     id: rec.id.clone(),
                     model: self.config.model.clone(),
                     separator: self.config.separator.clone(),
-                    labels: labels[..n].to_vec(),
+                    labels,
+                    targets: (!self.config.targets.is_hard()).then_some(targets),
                     features: e.vectors,
                 },
                 tokens: e.prompt_tokens,
@@ -189,6 +313,16 @@ fn records_digest(records: &[LabelledRecord]) -> String {
         }
         h.update(r.good.iter().map(|&g| u8::from(g)).collect::<Vec<u8>>());
         h.update([2]);
+        // soft labels and outcomes only when present (digests of hard records unchanged)
+        if let Some(v) = &r.values {
+            h.update([3]);
+            for x in v {
+                h.update(x.to_le_bytes());
+            }
+        }
+        if let Some(c) = r.answer_correct {
+            h.update([4, u8::from(c)]);
+        }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -204,6 +338,7 @@ pub async fn extract_features(
     records: &[LabelledRecord],
     separator: &str,
     data: &str,
+    targets: Targets,
     opts: &RunOptions,
 ) -> Result<Extracted, HeadError> {
     let mut seen = HashSet::new();
@@ -213,11 +348,28 @@ pub async fn extract_features(
             r.id
         )));
     }
+    // every record's targets are checked before a run starts
+    let mut usable = 0usize;
+    for r in records {
+        usable += usize::from(!record_targets(r, targets)?.0.is_empty());
+    }
+    if usable == 0 && !records.is_empty() {
+        return Err(HeadError::Training(format!(
+            "none of the {} records has a step to learn under --targets {targets}{}",
+            records.len(),
+            if targets == Targets::Outcome {
+                " (no record knows whether its final answer is correct)"
+            } else {
+                ""
+            }
+        )));
+    }
     let job = FeaturesJob {
         config: FeaturesConfig {
             model: generator.name(),
             separator: separator.to_string(),
             data: data.to_string(),
+            targets,
             records: records.len(),
             records_sha256: records_digest(records),
         },
@@ -297,18 +449,21 @@ mod tests {
                 question: "q one".into(),
                 steps: vec!["x y".into(), "wrong z".into(), "later".into()],
                 good: vec![true, false, true],
+                ..Default::default()
             },
             LabelledRecord {
                 id: "b".into(),
                 question: "q two".into(),
                 steps: vec!["fine".into()],
                 good: vec![true],
+                ..Default::default()
             },
             LabelledRecord {
                 id: "c".into(),
                 question: "q three".into(),
                 steps: vec!["x".into()],
                 good: vec![],
+                ..Default::default()
             },
         ]
     }
@@ -325,9 +480,17 @@ mod tests {
     async fn extraction_is_a_resumable_job() {
         let store = stepwise_store::SqliteStore::in_memory().unwrap();
         let g = scripted();
-        let first = extract_features(&store, g.as_ref(), &recs(), "\n\n", "test", &matching())
-            .await
-            .unwrap();
+        let first = extract_features(
+            &store,
+            g.as_ref(),
+            &recs(),
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap();
         assert_eq!(first.progress.skipped, 1);
         assert_eq!(first.progress.cached, 0);
         assert_eq!(first.records.len(), 2);
@@ -336,9 +499,17 @@ mod tests {
         assert_eq!(a.features, vec![vec![2.0, 0.0], vec![4.0, 1.0]]);
 
         // the same records again: every unit is already stored (none is embedded again)
-        let second = extract_features(&store, g.as_ref(), &recs(), "\n\n", "test", &matching())
-            .await
-            .unwrap();
+        let second = extract_features(
+            &store,
+            g.as_ref(),
+            &recs(),
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap();
         assert_eq!(second.run, first.run);
         assert_eq!(second.progress.cached, 3);
         assert_eq!(second.records, first.records);
@@ -346,16 +517,124 @@ mod tests {
         // changed records are another run; a repeated id is refused
         let mut changed = recs();
         changed[1].steps[0] = "changed".into();
-        let third = extract_features(&store, g.as_ref(), &changed, "\n\n", "test", &matching())
-            .await
-            .unwrap();
+        let third = extract_features(
+            &store,
+            g.as_ref(),
+            &changed,
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap();
         assert_ne!(third.run, first.run);
         let mut twice = recs();
         twice[2].id = "a".into();
-        let e = extract_features(&store, g.as_ref(), &twice, "\n\n", "test", &matching())
-            .await
-            .unwrap_err();
+        let e = extract_features(
+            &store,
+            g.as_ref(),
+            &twice,
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("'a' appears twice"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn soft_and_outcome_targets_use_every_step_that_has_one() {
+        let store = stepwise_store::SqliteStore::in_memory().unwrap();
+        let g = scripted();
+        let mut rs = recs();
+        rs[0].values = Some(vec![0.75, 0.25, 0.5]);
+        rs[0].answer_correct = Some(false);
+        rs[1].values = Some(vec![1.0]);
+        rs[1].answer_correct = Some(true);
+        // record c has no value and no outcome: skipped under both
+        rs[2].values = Some(Vec::new());
+        let soft = extract_features(
+            &store,
+            g.as_ref(),
+            &rs,
+            "\n\n",
+            "t",
+            Targets::Soft,
+            &matching(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(soft.progress.skipped, 1);
+        let a = &soft.records[0];
+        // all three steps (no cut at the first error), hard labels kept for evaluation
+        assert_eq!(a.features.len(), 3);
+        assert_eq!(a.targets, Some(vec![0.75, 0.25, 0.5]));
+        assert_eq!(a.labels, vec![true, false, true]);
+        assert_eq!(a.target(1), 0.25);
+
+        let out = extract_features(
+            &store,
+            g.as_ref(),
+            &rs,
+            "\n\n",
+            "t",
+            Targets::Outcome,
+            &matching(),
+        )
+        .await
+        .unwrap();
+        assert_ne!(out.run, soft.run);
+        assert_eq!(out.records[0].targets, Some(vec![0.0; 3]));
+        assert_eq!(out.records[0].labels, vec![false; 3]);
+        assert_eq!(out.records[1].targets, Some(vec![1.0]));
+
+        // soft labels out of range, or none, are refused before a run starts
+        let runs = store.list_runs().unwrap().len();
+        rs[1].values = Some(vec![1.5]);
+        let e = extract_features(
+            &store,
+            g.as_ref(),
+            &rs,
+            "\n\n",
+            "t",
+            Targets::Soft,
+            &matching(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("record b: soft label of step 0 is 1.5"),
+            "{e}"
+        );
+        let e = extract_features(
+            &store,
+            g.as_ref(),
+            &recs(),
+            "\n\n",
+            "t",
+            Targets::Soft,
+            &matching(),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("record a: no soft labels"), "{e}");
+        let e = extract_features(
+            &store,
+            g.as_ref(),
+            &recs(),
+            "\n\n",
+            "t",
+            Targets::Outcome,
+            &matching(),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("final answer is correct"), "{e}");
+        assert_eq!(store.list_runs().unwrap().len(), runs);
     }
 
     #[tokio::test]
@@ -382,10 +661,18 @@ mod tests {
             }
         }
         let store = stepwise_store::SqliteStore::in_memory().unwrap();
-        let e = extract_features(&store, &Broken, &recs(), "\n\n", "test", &matching())
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = extract_features(
+            &store,
+            &Broken,
+            &recs(),
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unit 'a'"), "{e}");
         let info = store.list_runs().unwrap().pop().unwrap();
         assert_eq!(info.status, stepwise_jobs::RunStatus::Failed);

@@ -1,12 +1,16 @@
-//! PRM heads trained by stepwise itself: a logistic-regression probe on the generator's
-//! hidden state at the end of each step.
+//! PRM and value heads trained by stepwise itself: a logistic-regression (or
+//! one-hidden-layer MLP) probe on the generator's hidden state at the end of each step,
+//! trained on hard labels, soft MC values, or outcomes (an OVM value head).
 //!
 //! The pipeline, one module per job:
 //! - `features`: labelled records (question, steps, per-step good/bad) → features (one
 //!   [`Generator::embed_pieces`](stepwise_model::Generator::embed_pieces) call per record:
 //!   the hidden state at the last token of each step, cached on disk and resumable);
-//! - `train`: [`train_head`] (L2-regularised logistic regression, full batch, Adam,
-//!   deterministic; train/validation split by record, AUROC);
+//! - `train`: [`train_head`] (L2-regularised logistic regression or MLP, full batch, Adam,
+//!   deterministic; hard or soft targets; train/validation split by record, AUROC, ECE,
+//!   Brier);
+//! - `sources`: [`records_from_run`], labelled records from stored `annotate`, `solve` and
+//!   `scale` runs (soft values and outcomes included);
 //! - `file`: the versioned [`PrmHead`] JSON file (load, validate, save);
 //! - `scorer`: [`HeadScorer`], a [`StepScorer`](crate::StepScorer) whose step score is
 //!   `sigmoid(w · standardize(h) + b)`.
@@ -19,17 +23,22 @@
 mod features;
 mod file;
 mod scorer;
+mod sources;
 #[cfg(test)]
 mod test_util;
 mod train;
 
 pub use features::{
     ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig, HeadFeatures,
-    LabelledRecord, extract_features, labels_until_first_error, processbench_labels,
+    LabelledRecord, Targets, extract_features, labels_until_first_error, processbench_labels,
+    record_targets,
 };
-pub use file::{HEAD_FORMAT_VERSION, PrmHead, TrainingSummary};
+pub use file::{
+    Activation, HEAD_FORMAT_OLDEST, HEAD_FORMAT_VERSION, HiddenLayer, PrmHead, TrainingSummary,
+};
 pub use scorer::HeadScorer;
-pub use train::{TrainConfig, auroc, split_records, train_head};
+pub use sources::records_from_run;
+pub use train::{Arch, Calibration, TrainConfig, auroc, split_records, train_head};
 
 use std::path::Path;
 use stepwise_model::{ChatMessage, EngineError, Prompt};

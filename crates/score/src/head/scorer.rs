@@ -208,6 +208,7 @@ mod tests {
                 model: "scripted".into(),
                 separator: "\n\n".into(),
                 labels: vec![true, false],
+                targets: None,
                 features: vec![vec![1.0 + i as f32, 0.0], vec![0.0, 1.0 + i as f32]],
             })
             .collect();
@@ -216,6 +217,14 @@ mod tests {
             epochs: 20,
             ..TrainConfig::default()
         };
-        train_head(&recs, "scripted", "\n\n", "test", &cfg).unwrap()
+        train_head(
+            &recs,
+            "scripted",
+            "\n\n",
+            "test",
+            crate::head::Targets::Hard,
+            &cfg,
+        )
+        .unwrap()
     }
 }

@@ -1,6 +1,6 @@
 //! Fixtures shared by the head modules' tests.
 
-use super::{HEAD_FORMAT_VERSION, PrmHead, TrainConfig, TrainingSummary};
+use super::{HEAD_FORMAT_VERSION, PrmHead, Targets, TrainConfig, TrainingSummary};
 use std::sync::Arc;
 use stepwise_model::Generator;
 use stepwise_model::scripted::ScriptedGenerator;
@@ -20,6 +20,7 @@ pub(super) fn small_head(model: &str) -> PrmHead {
         dim: 2,
         mean: vec![1.0, 0.0],
         std: vec![2.0, 1.0],
+        hidden: None,
         weights: vec![0.5, -3.0],
         bias: 0.25,
         model: model.into(),
@@ -38,10 +39,14 @@ pub(super) fn small_head(model: &str) -> PrmHead {
                 class_balanced: true,
                 val_frac: 0.0,
                 seed: 0,
+                ..TrainConfig::default()
             },
+            targets: Targets::Hard,
             final_loss: 0.5,
             train_auroc: Some(1.0),
             val_auroc: None,
+            train_calibration: None,
+            val_calibration: None,
             data: "test".into(),
         },
     }
