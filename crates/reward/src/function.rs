@@ -1414,13 +1414,13 @@ mod tests {
         // Right at 0.8: 1 − 0.04; wrong at 0.8: −0.64.
         let s = score("<answer>4</answer><confidence>0.8</confidence>", "4");
         assert!((s.result.components["calibration"] - 0.96).abs() < 1e-12);
-        assert_eq!(s.result.flags["confidence_unparsed"], false);
+        assert!(!s.result.flags["confidence_unparsed"]);
         let s = score("<think>hm</think>\\boxed{5}\nConfidence: 80%", "4");
         assert!((s.result.components["calibration"] + 0.64).abs() < 1e-12);
         // Abstention, no confidence stated: an answer at confidence 0 → 0; stated 0.3 → −0.09.
         let s = score("<answer>I don't know</answer>", "4");
         assert_eq!(s.result.components["calibration"], 0.0);
-        assert_eq!(s.result.flags["confidence_unparsed"], false);
+        assert!(!s.result.flags["confidence_unparsed"]);
         let s = score(
             "<answer>I don't know</answer><confidence>0.3</confidence>",
             "4",
@@ -1469,7 +1469,7 @@ mod tests {
         );
         let want = 1.5 / (1.0 + 1.0 / 3f64.log2()) + 0.2 + 0.05;
         assert!((s.result.reward - want).abs() < 1e-12, "{s:?}");
-        assert_eq!(s.result.flags["ranking_unparsed"], false);
+        assert!(!s.result.flags["ranking_unparsed"]);
         // Without answer tags the text after </think>; the gold as a plain ranking.
         let s = f.score("", "<think>x</think>[1] > [2] > [3]", "[1] > [2] > [3]", &l);
         assert!((s.result.reward - 1.3).abs() < 1e-12);
