@@ -132,6 +132,163 @@ pub enum ComponentSpec {
         #[serde(default)]
         aggregate: InstructionAggregate,
     },
+    /// Cosine-scaled length reward (Yeo et al., 2025, "Demystifying Long
+    /// Chain-of-Thought Reasoning in LLMs"; `stepwise_reward::shaping`): the answer's
+    /// correctness picks a cosine schedule over `length / max_len`, from `r0_*` at length
+    /// 0 to `rl_*` at `max_len`; `exceed` at or past `max_len`. Defaults are the paper's.
+    CosineLength {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        max_len: usize,
+        #[serde(default = "two")]
+        r0_correct: f64,
+        #[serde(default = "one")]
+        rl_correct: f64,
+        #[serde(default = "minus_ten")]
+        r0_wrong: f64,
+        #[serde(default)]
+        rl_wrong: f64,
+        #[serde(default = "minus_ten")]
+        exceed: f64,
+        #[serde(default)]
+        unit: LengthUnit,
+        /// How the answer whose correctness picks the schedule is found.
+        #[serde(default = "default_extract")]
+        extract: Vec<String>,
+    },
+    /// N-gram repetition penalty (the same paper; TRL / open-r1's
+    /// `repetition_penalty_reward`): `−penalty × (share of repeated word n-grams)`.
+    Repetition {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        /// n, in words (the paper: 40 tokens).
+        #[serde(default = "forty")]
+        ngram: usize,
+        /// p ≥ 0: a response of nothing but repeats scores −p.
+        #[serde(default = "one")]
+        penalty: f64,
+    },
+    /// RLCR's calibration reward (Damani et al., 2025; `stepwise_reward::calibration`):
+    /// `c − (q − c)²` for correctness `c` and the stated confidence `q`
+    /// (`<confidence>0.8</confidence>`, "Confidence: 80%"); an abstention is an answer at
+    /// confidence 0 unless one is stated; no readable confidence scores `unparsed` and
+    /// raises the `confidence_unparsed` flag.
+    Calibration {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "default_extract")]
+        extract: Vec<String>,
+        #[serde(default = "minus_one")]
+        unparsed: f64,
+    },
+    /// ReasonRank's multi-view ranking reward (Liu et al., 2025;
+    /// `stepwise_reward::ranking`) for a listwise answer `[3] > [1] > [2]` (in
+    /// `<answer>…</answer>`, else after `</think>`): `NDCG@10 + φ·Recall@10 + γ·RBO` against
+    /// the gold ranking; not a ranking: `unparsed` and the `ranking_unparsed` flag; not a
+    /// permutation of the gold's identifiers: 0.
+    ReasonRank {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "ten")]
+        ndcg_k: usize,
+        #[serde(default = "ten")]
+        recall_k: usize,
+        #[serde(default = "default_phi")]
+        phi: f64,
+        #[serde(default = "default_gamma")]
+        gamma: f64,
+        #[serde(default = "one")]
+        rbo_p: f64,
+        /// Without `relevant` in the gold, its first this many identifiers are relevant.
+        #[serde(default = "ten")]
+        relevant_top: usize,
+        #[serde(default = "minus_one")]
+        unparsed: f64,
+    },
+    /// ReasonFlux-PRM's trajectory-aware reward (Zou et al., 2025;
+    /// `stepwise_reward::reasonflux`): `mean_t r_t + α · r_final` over the steps of the
+    /// `<think>` trajectory and the final response, the arithmetic step checker scoring
+    /// both; no trajectory: 0 and the `no_thinking` flag.
+    ReasonFlux {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        /// α, the weight of the trajectory-level score.
+        #[serde(default = "one")]
+        alpha: f64,
+        /// How the final response's step scores make the trajectory-level score.
+        #[serde(default = "default_aggregation")]
+        aggregation: String,
+        /// `blank-line` (default), `step-label` or `line`.
+        #[serde(default = "default_delimiter")]
+        delimiter: String,
+    },
+    /// Shop-R1's hierarchical action reward (Zhang et al., 2025; `stepwise_reward::shop`):
+    /// the action type, then each gold attribute's presence and value (ROUGE-L); the gold
+    /// is the action as JSON. An answer with no action object: 0 and `action_unparsed`.
+    ShopAction {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "default_type_weight")]
+        type_weight: f64,
+        #[serde(default = "default_attribute_weight")]
+        attribute_weight: f64,
+        #[serde(default = "default_value_weight")]
+        value_weight: f64,
+    },
+    /// Self-certainty of the rationale (Kang et al., 2025, as Shop-R1 uses it;
+    /// `stepwise_reward::shop`): the mean `KL(U ‖ p)` over the top-k log-probabilities
+    /// the item carries (`logprobs`); none: 0 and the `no_logprobs` flag.
+    SelfCertainty {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+    },
+}
+
+fn default_type_weight() -> f64 {
+    0.3
+}
+fn default_attribute_weight() -> f64 {
+    0.2
+}
+fn default_value_weight() -> f64 {
+    0.5
+}
+
+fn ten() -> usize {
+    10
+}
+fn default_phi() -> f64 {
+    0.2
+}
+fn default_gamma() -> f64 {
+    0.1
+}
+
+fn minus_one() -> f64 {
+    -1.0
+}
+fn two() -> f64 {
+    2.0
+}
+fn minus_ten() -> f64 {
+    -10.0
+}
+fn forty() -> usize {
+    40
 }
 
 fn one() -> f64 {

@@ -15,12 +15,17 @@
 //! assert_eq!(s.result.reward, 2.0);
 //! ```
 
-use crate::RewardResult;
+use crate::calibration::{Stated, is_abstention, rlcr_reward, stated_confidence};
 use crate::config::{
     AnswerForm, ComponentSpec, ConfigError, InstructionAggregate, InstructionMode,
     InstructionTarget, LengthUnit, RewardSpec,
 };
 use crate::instructions::Instruction;
+use crate::ranking::{RankParams, parse_gold, parse_ranking, rank_reward};
+use crate::reasonflux::reasonflux_reward;
+use crate::shaping::{CosineParams, cosine_length_reward, length_in, repetition_penalty};
+use crate::shop::{ActionWeights, action_reward, parse_action, self_certainty};
+use crate::{ItemExtras, RewardResult};
 use std::collections::BTreeMap;
 use stepwise_core::{
     Aggregation, AnswerExtractor, Delimiter, ExtractRule, Rationale, StepSplitter, find_boxed,
@@ -95,6 +100,45 @@ enum Kind {
         splitter: StepSplitter,
         arith: ArithChecker,
     },
+    CosineLength {
+        params: CosineParams,
+        unit: LengthUnit,
+        extract: Vec<Extract>,
+    },
+    Repetition {
+        ngram: usize,
+        penalty: f64,
+    },
+    Calibration {
+        extract: Vec<Extract>,
+        unparsed: f64,
+    },
+    ReasonRank {
+        params: RankParams,
+        unparsed: f64,
+    },
+    ReasonFlux {
+        alpha: f64,
+        aggregation: Aggregation,
+        splitter: StepSplitter,
+        arith: ArithChecker,
+    },
+    ShopAction(ActionWeights),
+    SelfCertainty,
+}
+
+impl Kind {
+    /// The flag this kind raises when its input cannot be read.
+    fn flag(&self) -> Option<&'static str> {
+        match self {
+            Self::Calibration { .. } => Some("confidence_unparsed"),
+            Self::ReasonRank { .. } => Some("ranking_unparsed"),
+            Self::ReasonFlux { .. } => Some("no_thinking"),
+            Self::ShopAction(_) => Some("action_unparsed"),
+            Self::SelfCertainty => Some("no_logprobs"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -139,16 +183,7 @@ impl RewardFn {
                     float_rounding,
                     strict,
                 } => {
-                    let extract = extract
-                        .iter()
-                        .map(|e| Extract::parse(e))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
-                    if extract.is_empty() {
-                        return Err(ConfigError::Invalid(format!(
-                            "{origin}: accuracy needs at least one extraction rule"
-                        )));
-                    }
+                    let extract = parse_extract(origin, "accuracy", &extract)?;
                     let mut opts = Options::default();
                     if let Some(r) = float_rounding {
                         opts.float_rounding = r;
@@ -229,6 +264,164 @@ impl RewardFn {
                     }
                     (name, weight, "choice", Kind::Choice { letters })
                 }
+                ComponentSpec::CosineLength {
+                    name,
+                    weight,
+                    max_len,
+                    r0_correct,
+                    rl_correct,
+                    r0_wrong,
+                    rl_wrong,
+                    exceed,
+                    unit,
+                    extract,
+                } => {
+                    if max_len == 0 {
+                        return Err(ConfigError::Invalid(format!(
+                            "{origin}: cosine_length needs max_len > 0"
+                        )));
+                    }
+                    let params = CosineParams {
+                        max_len,
+                        r0_correct,
+                        rl_correct,
+                        r0_wrong,
+                        rl_wrong,
+                        exceed,
+                    };
+                    finite(
+                        origin,
+                        "cosine_length",
+                        &[r0_correct, rl_correct, r0_wrong, rl_wrong, exceed],
+                    )?;
+                    let extract = parse_extract(origin, "cosine_length", &extract)?;
+                    (
+                        name,
+                        weight,
+                        "cosine_length",
+                        Kind::CosineLength {
+                            params,
+                            unit,
+                            extract,
+                        },
+                    )
+                }
+                ComponentSpec::Repetition {
+                    name,
+                    weight,
+                    ngram,
+                    penalty,
+                } => {
+                    if ngram == 0 || !penalty.is_finite() || penalty < 0.0 {
+                        return Err(ConfigError::Invalid(format!(
+                            "{origin}: repetition needs ngram >= 1 and a finite penalty >= 0 (got ngram {ngram}, penalty {penalty})"
+                        )));
+                    }
+                    (
+                        name,
+                        weight,
+                        "repetition",
+                        Kind::Repetition { ngram, penalty },
+                    )
+                }
+                ComponentSpec::Calibration {
+                    name,
+                    weight,
+                    extract,
+                    unparsed,
+                } => {
+                    finite(origin, "calibration", &[unparsed])?;
+                    let extract = parse_extract(origin, "calibration", &extract)?;
+                    (
+                        name,
+                        weight,
+                        "calibration",
+                        Kind::Calibration { extract, unparsed },
+                    )
+                }
+                ComponentSpec::ReasonRank {
+                    name,
+                    weight,
+                    ndcg_k,
+                    recall_k,
+                    phi,
+                    gamma,
+                    rbo_p,
+                    relevant_top,
+                    unparsed,
+                } => {
+                    finite(origin, "reason_rank", &[phi, gamma, unparsed])?;
+                    if ndcg_k == 0 || recall_k == 0 || !(rbo_p > 0.0 && rbo_p <= 1.0) {
+                        return Err(ConfigError::Invalid(format!(
+                            "{origin}: reason_rank needs ndcg_k, recall_k >= 1 and 0 < rbo_p <= 1"
+                        )));
+                    }
+                    let params = RankParams {
+                        ndcg_k,
+                        recall_k,
+                        phi,
+                        gamma,
+                        rbo_p,
+                        relevant_top,
+                    };
+                    (
+                        name,
+                        weight,
+                        "reason_rank",
+                        Kind::ReasonRank { params, unparsed },
+                    )
+                }
+                ComponentSpec::ReasonFlux {
+                    name,
+                    weight,
+                    alpha,
+                    aggregation,
+                    delimiter,
+                } => {
+                    finite(origin, "reason_flux", &[alpha])?;
+                    let aggregation = aggregation
+                        .parse::<Aggregation>()
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    let splitter = parse_delimiter(&delimiter)
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    (
+                        name,
+                        weight,
+                        "reason_flux",
+                        Kind::ReasonFlux {
+                            alpha,
+                            aggregation,
+                            splitter,
+                            arith: ArithChecker::default(),
+                        },
+                    )
+                }
+                ComponentSpec::ShopAction {
+                    name,
+                    weight,
+                    type_weight,
+                    attribute_weight,
+                    value_weight,
+                } => {
+                    finite(
+                        origin,
+                        "shop_action",
+                        &[type_weight, attribute_weight, value_weight],
+                    )?;
+                    (
+                        name,
+                        weight,
+                        "shop_action",
+                        Kind::ShopAction(ActionWeights {
+                            type_weight,
+                            attribute_weight,
+                            value_weight,
+                        }),
+                    )
+                }
+                ComponentSpec::SelfCertainty { name, weight } => {
+                    (name, weight, "self_certainty", Kind::SelfCertainty)
+                }
                 ComponentSpec::Instructions {
                     name,
                     weight,
@@ -272,9 +465,40 @@ impl RewardFn {
         self.components.iter().map(|c| c.name.as_str())
     }
 
+    /// The flags its components can raise (see [`RewardResult::flags`]).
+    pub fn flag_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let mut seen: Vec<&'static str> = Vec::new();
+        self.components.iter().filter_map(move |c| {
+            let f = c.kind.flag()?;
+            (!seen.contains(&f)).then(|| {
+                seen.push(f);
+                f
+            })
+        })
+    }
+
     /// Scores one response against a gold answer.
     pub fn score(&self, prompt: &str, response: &str, gold: &str, limits: &Limits) -> Scored {
+        self.score_with(prompt, response, gold, limits, &ItemExtras::default())
+    }
+
+    /// [`RewardFn::score`] with what the item carries besides its text (log-probabilities).
+    pub fn score_with(
+        &self,
+        prompt: &str,
+        response: &str,
+        gold: &str,
+        limits: &Limits,
+        extras: &ItemExtras,
+    ) -> Scored {
         let mut components = BTreeMap::new();
+        let mut flags: BTreeMap<String, bool> =
+            self.flag_names().map(|f| (f.to_string(), false)).collect();
+        let mut raise = |f: Option<&'static str>| {
+            if let Some(f) = f {
+                flags.insert(f.to_string(), true);
+            }
+        };
         let mut reward = 0.0;
         let mut verdict = None;
         let mut answer = None;
@@ -327,6 +551,115 @@ impl RewardFn {
                         .collect();
                     aggregation.apply(&scores).unwrap_or(0.0)
                 }
+                Kind::CosineLength {
+                    params,
+                    unit,
+                    extract,
+                } => {
+                    let found = find_answer(response, extract);
+                    no_answer |= found.is_none();
+                    let correct = found.as_ref().is_some_and(|f| {
+                        !f.negated && check(gold, &f.text, &Options::default(), limits).is_equal()
+                    });
+                    if answer.is_none() {
+                        answer = found.map(|f| f.text);
+                    }
+                    cosine_length_reward(length_in(response, *unit), correct, params)
+                }
+                Kind::Repetition { ngram, penalty } => {
+                    repetition_penalty(response, *ngram, *penalty)
+                }
+                Kind::Calibration { extract, unparsed } => {
+                    let found = find_answer(response, extract);
+                    let abstained = match &found {
+                        Some(f) => is_abstention(&f.text),
+                        None => final_response(response).is_some_and(is_abstention),
+                    };
+                    if answer.is_none() {
+                        answer = found.as_ref().map(|f| f.text.clone());
+                    }
+                    match (stated_confidence(response), abstained) {
+                        (Stated::Value(q), true) => rlcr_reward(is_abstention(gold), q),
+                        (_, true) => rlcr_reward(is_abstention(gold), 0.0),
+                        (Stated::Value(q), false) => {
+                            no_answer |= found.is_none();
+                            let correct = found.as_ref().is_some_and(|f| {
+                                !f.negated
+                                    && check(gold, &f.text, &Options::default(), limits).is_equal()
+                            });
+                            rlcr_reward(correct, q)
+                        }
+                        (Stated::Unreadable | Stated::Missing, false) => {
+                            no_answer |= found.is_none();
+                            raise(c.kind.flag());
+                            *unparsed
+                        }
+                    }
+                }
+                Kind::ReasonRank { params, unparsed } => {
+                    let text = answer_tag_text(response)
+                        .or_else(|| final_response(response))
+                        .unwrap_or(response);
+                    match (parse_ranking(text), parse_gold(gold, params.relevant_top)) {
+                        (None, _) => {
+                            no_answer = true;
+                            raise(c.kind.flag());
+                            *unparsed
+                        }
+                        (Some(pred), Ok(g)) => {
+                            if answer.is_none() {
+                                answer = Some(text.trim().to_string());
+                            }
+                            rank_reward(&pred, &g, params)
+                        }
+                        (Some(_), Err(_)) => 0.0,
+                    }
+                }
+                Kind::ReasonFlux {
+                    alpha,
+                    aggregation,
+                    splitter,
+                    arith,
+                } => {
+                    let score_steps = |text: &str| -> Vec<f64> {
+                        Rationale::parse(text, splitter, &AnswerExtractor::default())
+                            .steps
+                            .iter()
+                            .map(|s| arith.score_text(&s.text).0)
+                            .collect()
+                    };
+                    let steps = reasoning_trace(prompt, response)
+                        .map(score_steps)
+                        .unwrap_or_default();
+                    let after = final_response(response).unwrap_or("");
+                    let trajectory = aggregation.apply(&score_steps(after)).unwrap_or(0.0);
+                    match reasonflux_reward(&steps, trajectory, *alpha) {
+                        Some(v) => v,
+                        None => {
+                            raise(c.kind.flag());
+                            0.0
+                        }
+                    }
+                }
+                Kind::ShopAction(w) => {
+                    let pred = final_response(response).and_then(parse_action);
+                    match (pred, parse_action(gold)) {
+                        (Some(p), Some(g)) => action_reward(&p, &g, w),
+                        (None, _) => {
+                            no_answer = true;
+                            raise(c.kind.flag());
+                            0.0
+                        }
+                        (Some(_), None) => 0.0,
+                    }
+                }
+                Kind::SelfCertainty => match extras.logprobs.and_then(self_certainty) {
+                    Some(v) => v,
+                    None => {
+                        raise(c.kind.flag());
+                        0.0
+                    }
+                },
                 Kind::Task(t) => {
                     let v = t.score(response, gold);
                     no_answer |= v.is_none();
@@ -385,6 +718,7 @@ impl RewardFn {
                 components,
                 answer,
                 timed_out: false,
+                flags,
             },
             verdict,
             no_answer,
@@ -463,6 +797,32 @@ pub fn parse_delimiter(s: &str) -> Result<StepSplitter, String> {
         other => Err(format!(
             "unknown step delimiter '{other}' (expected blank-line, step-label or line)"
         )),
+    }
+}
+
+/// Parses a component's extraction rules (at least one).
+fn parse_extract(origin: &str, what: &str, rules: &[String]) -> Result<Vec<Extract>, ConfigError> {
+    let extract = rules
+        .iter()
+        .map(|e| Extract::parse(e))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+    if extract.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "{origin}: {what} needs at least one extraction rule"
+        )));
+    }
+    Ok(extract)
+}
+
+/// Errors unless every parameter of `what` is finite.
+fn finite(origin: &str, what: &str, values: &[f64]) -> Result<(), ConfigError> {
+    if values.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{origin}: the parameters of {what} must be finite"
+        )))
     }
 }
 
@@ -546,6 +906,14 @@ fn find_answer(text: &str, rules: &[Extract]) -> Option<Found> {
     })
 }
 
+/// The raw content of the last `<answer>…</answer>`.
+fn answer_tag_text(text: &str) -> Option<&str> {
+    let open = text.rfind("<answer>")?;
+    let start = open + "<answer>".len();
+    let close = text[start..].find("</answer>")? + start;
+    Some(&text[start..close])
+}
+
 /// The content of the last `<answer>…</answer>`, or the `\boxed{}` inside it.
 fn answer_tag(text: &str) -> Option<String> {
     let open = text.rfind("<answer>")?;
@@ -626,12 +994,10 @@ fn is_number(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c == '.' || c == '/')
 }
 
-/// DAPO's soft overlong punishment.
+/// DAPO's soft overlong punishment (Yu et al., 2025, "DAPO", arXiv:2503.14476): the one
+/// soft overlong shaping of the crate (the cosine component has only a hard penalty).
 pub fn length_penalty(response: &str, max_len: usize, buffer: usize, unit: LengthUnit) -> f64 {
-    let len = match unit {
-        LengthUnit::Chars => response.chars().count(),
-        LengthUnit::Words => response.split_whitespace().count(),
-    };
+    let len = length_in(response, unit);
     let soft = max_len - buffer;
     if len <= soft {
         0.0
@@ -1002,6 +1368,172 @@ mod tests {
             f.score("", "hi", "not json", &l).result.components["instructions"],
             0.0
         );
+    }
+
+    #[test]
+    fn cosine_length_and_repetition_components() {
+        let f = from(
+            "[[reward.components]]\nkind = \"cosine_length\"\nmax_len = 40\n[[reward.components]]\nkind = \"repetition\"\nngram = 2\npenalty = 0.5\n",
+        );
+        let l = Limits::default();
+        // 20 chars of 40, right: cos(π/2) = 0 → (2 + 1)/2; no word repeats.
+        let right = "so it is \\boxed{12}.";
+        assert_eq!(right.chars().count(), 20);
+        let s = f.score("", right, "12", &l);
+        assert_eq!(s.result.components["cosine_length"], 1.5);
+        assert_eq!(s.result.components["repetition"], 0.0);
+        assert_eq!(s.result.answer.as_deref(), Some("12"));
+        // The same length, wrong: (−10 + 0)/2.
+        let s = f.score("", right, "13", &l);
+        assert_eq!(s.result.components["cosine_length"], -5.0);
+        // Too long: the exceed penalty; "x y x y x y …" repeats: 3 unique bigrams of 20.
+        let long = "x y ".repeat(10) + "\\boxed{12}";
+        let s = f.score("", &long, "12", &l);
+        assert_eq!(s.result.components["cosine_length"], -10.0);
+        let want = -0.5 * (1.0 - 3.0 / 20.0);
+        assert!((s.result.components["repetition"] - want).abs() < 1e-12);
+        assert!((s.result.reward - (-10.0 + want)).abs() < 1e-12);
+        for bad in [
+            "[[reward.components]]\nkind = \"cosine_length\"\nmax_len = 0\n",
+            "[[reward.components]]\nkind = \"repetition\"\nngram = 0\n",
+            "[[reward.components]]\nkind = \"repetition\"\npenalty = -1.0\n",
+        ] {
+            let err = RewardConfig::from_toml(bad, "t").unwrap_err().to_string();
+            assert!(
+                err.starts_with("reward: ") && err.contains("needs"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn calibration_component_rlcr() {
+        let f = from("[[reward.components]]\nkind = \"calibration\"\n");
+        let l = Limits::default();
+        let score = |resp: &str, gold: &str| f.score("", resp, gold, &l);
+        // Right at 0.8: 1 − 0.04; wrong at 0.8: −0.64.
+        let s = score("<answer>4</answer><confidence>0.8</confidence>", "4");
+        assert!((s.result.components["calibration"] - 0.96).abs() < 1e-12);
+        assert!(!s.result.flags["confidence_unparsed"]);
+        let s = score("<think>hm</think>\\boxed{5}\nConfidence: 80%", "4");
+        assert!((s.result.components["calibration"] + 0.64).abs() < 1e-12);
+        // Abstention, no confidence stated: an answer at confidence 0 → 0; stated 0.3 → −0.09.
+        let s = score("<answer>I don't know</answer>", "4");
+        assert_eq!(s.result.components["calibration"], 0.0);
+        assert!(!s.result.flags["confidence_unparsed"]);
+        let s = score(
+            "<answer>I don't know</answer><confidence>0.3</confidence>",
+            "4",
+        );
+        assert!((s.result.components["calibration"] + 0.09).abs() < 1e-12);
+        // Abstaining on an unanswerable question is right: 1 − (1 − 1)² at confidence 1.
+        let s = score(
+            "<answer>Unanswerable</answer><confidence>1</confidence>",
+            "unanswerable",
+        );
+        assert_eq!(s.result.components["calibration"], 1.0);
+        // An answer without a readable confidence: the penalty and the flag.
+        for resp in [
+            "<answer>4</answer>",
+            "<answer>4</answer><confidence>very</confidence>",
+        ] {
+            let s = score(resp, "4");
+            assert_eq!(s.result.components["calibration"], -1.0, "{resp}");
+            assert!(s.result.flags["confidence_unparsed"], "{resp}");
+        }
+        let r = crate::Rewards::new(
+            &RewardConfig::from_toml("[[reward.components]]\nkind = \"calibration\"\n", "t")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r.flag_keys(), ["confidence_unparsed"]);
+        // A component may not take a flag's name.
+        let clash = RewardConfig::from_toml(
+            "[[reward.components]]\nkind = \"calibration\"\n[[reward.components]]\nkind = \"choice\"\nname = \"confidence_unparsed\"\n",
+            "t",
+        );
+        assert!(clash.unwrap_err().to_string().contains("flag name"));
+    }
+
+    #[test]
+    fn reason_rank_component() {
+        let f = from("[[reward.components]]\nkind = \"reason_rank\"\n");
+        let l = Limits::default();
+        let gold = r#"{"ranking": [1, 2, 3], "relevant": [1, 2]}"#;
+        // [2] > [3] > [1]: NDCG 1.5 / (1 + 1/log2 3), recall 1, RBO 0.5.
+        let s = f.score(
+            "",
+            "<think>2 is best</think><answer>[2] > [3] > [1]</answer>",
+            gold,
+            &l,
+        );
+        let want = 1.5 / (1.0 + 1.0 / 3f64.log2()) + 0.2 + 0.05;
+        assert!((s.result.reward - want).abs() < 1e-12, "{s:?}");
+        assert!(!s.result.flags["ranking_unparsed"]);
+        // Without answer tags the text after </think>; the gold as a plain ranking.
+        let s = f.score("", "<think>x</think>[1] > [2] > [3]", "[1] > [2] > [3]", &l);
+        assert!((s.result.reward - 1.3).abs() < 1e-12);
+        // Not a ranking: −1 and the flag; a wrong set of ids: 0, no flag.
+        let s = f.score("", "<answer>passage 2 first</answer>", gold, &l);
+        assert_eq!(s.result.reward, -1.0);
+        assert!(s.result.flags["ranking_unparsed"]);
+        let s = f.score("", "<answer>[2] > [1]</answer>", gold, &l);
+        assert_eq!(s.result.reward, 0.0);
+        assert!(!s.result.flags["ranking_unparsed"]);
+    }
+
+    #[test]
+    fn reason_flux_component() {
+        let f = from(
+            "[[reward.components]]\nkind = \"reason_flux\"\n[[reward.components]]\nkind = \"reason_flux\"\nname = \"flux_half\"\nalpha = 0.5\naggregation = \"mean\"\n",
+        );
+        let l = Limits::default();
+        // Trajectory steps: right (1), wrong (0), no claim (0.5) → mean 0.5. Response
+        // steps: right (1), no claim (0.5) → min 0.5, mean 0.75.
+        let resp =
+            "<think>3 + 4 = 7\n\n7 * 2 = 15\n\nhmm, let me see</think>3 + 4 = 7\n\nSo \\boxed{14}";
+        let s = f.score("", resp, "14", &l);
+        assert!(
+            (s.result.components["reason_flux"] - (0.5 + 0.5)).abs() < 1e-12,
+            "{s:?}"
+        );
+        assert!((s.result.components["flux_half"] - (0.5 + 0.5 * 0.75)).abs() < 1e-12);
+        assert!(!s.result.flags["no_thinking"]);
+        // No trajectory: 0 and the flag.
+        let s = f.score("", "3 + 4 = 7", "7", &l);
+        assert_eq!(s.result.components["reason_flux"], 0.0);
+        assert!(s.result.flags["no_thinking"]);
+    }
+
+    #[test]
+    fn shop_components() {
+        let f = from(
+            "[[reward.components]]\nkind = \"shop_action\"\n[[reward.components]]\nkind = \"self_certainty\"\nweight = 0.1\n",
+        );
+        let l = Limits::default();
+        let gold = r#"{"type": "click", "name": "Add to cart"}"#;
+        let resp = r#"<think>ok</think>{"rationale": "I like it", "action": {"type": "click", "name": "add to cart"}}"#;
+        // Type 0.3 + name 0.2 + 0.5 · ROUGE-L 1 = 1.0; no logprobs: 0 and the flag.
+        let s = f.score("", resp, gold, &l);
+        assert!((s.result.components["shop_action"] - 1.0).abs() < 1e-12);
+        assert!(s.result.flags["no_logprobs"] && !s.result.flags["action_unparsed"]);
+        // With logprobs: one token (½, ¼, ¼), one uniform → half of ⅓[ln(2/3) + 2 ln(4/3)].
+        let lp = vec![
+            vec![0.5f64.ln(), 0.25f64.ln(), 0.25f64.ln()],
+            vec![0.5f64.ln(); 2],
+        ];
+        let extras = ItemExtras {
+            logprobs: Some(&lp),
+        };
+        let s = f.score_with("", resp, gold, &l, &extras);
+        let sc = ((2.0f64 / 3.0).ln() + 2.0 * (4.0f64 / 3.0).ln()) / 6.0;
+        assert!((s.result.components["self_certainty"] - sc).abs() < 1e-12);
+        assert!((s.result.reward - (1.0 + 0.1 * sc)).abs() < 1e-12);
+        assert!(!s.result.flags["no_logprobs"]);
+        // No action object: 0 and the flag.
+        let s = f.score("", "I would click it", gold, &l);
+        assert_eq!(s.result.components["shop_action"], 0.0);
+        assert!(s.result.flags["action_unparsed"]);
     }
 
     #[test]

@@ -19,10 +19,15 @@
 //! assert_eq!(rewards.keys(), ["accuracy", "format"]);
 //! ```
 
+pub mod calibration;
 pub mod config;
 mod function;
 pub mod group;
 pub mod instructions;
+pub mod ranking;
+pub mod reasonflux;
+pub mod shaping;
+pub mod shop;
 
 pub use config::{ConfigError, RewardConfig};
 pub use function::{
@@ -35,7 +40,7 @@ use std::collections::BTreeMap;
 
 /// The reward of one item and its parts (sent over HTTP by `stepwise serve`, written by
 /// `stepwise reward`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RewardResult {
     /// Sum of weight × component value.
@@ -49,6 +54,19 @@ pub struct RewardResult {
     /// `reward` is then the configured `timeout_reward`.
     #[serde(default)]
     pub timed_out: bool,
+    /// Diagnostics the components raise (`confidence_unparsed`, `ranking_unparsed`,
+    /// `action_unparsed`, `no_logprobs`), every flag the configuration can raise on
+    /// every item; absent when it raises none (an addition: older readers ignore it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, bool>,
+}
+
+/// What an item may carry besides its text, for the components that need it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ItemExtras<'a> {
+    /// Per generated token, the log-probabilities of its top-k alternatives (the
+    /// self-certainty component's input).
+    pub logprobs: Option<&'a [Vec<f64>]>,
 }
 
 /// A gold answer as trainers send it (OpenRLHF passes dataset labels raw): a string, a
@@ -145,6 +163,7 @@ pub struct Rewards {
     label: String,
     sources: BTreeMap<String, RewardFn>,
     keys: Vec<String>,
+    flags: Vec<&'static str>,
     group: group::GroupFn,
     limits: Limits,
 }
@@ -155,6 +174,7 @@ impl Rewards {
     pub fn new(config: &RewardConfig) -> Result<Self, ConfigError> {
         let default = RewardFn::build("reward", &config.reward)?;
         let mut keys: Vec<String> = default.component_names().map(String::from).collect();
+        let mut flags: Vec<&'static str> = default.flag_names().collect();
         let mut sources = BTreeMap::new();
         for (name, spec) in &config.sources {
             let f = RewardFn::build(&format!("sources.\"{name}\""), spec)?;
@@ -163,13 +183,24 @@ impl Rewards {
                     keys.push(n.to_string());
                 }
             }
+            for n in f.flag_names() {
+                if !flags.contains(&n) {
+                    flags.push(n);
+                }
+            }
             sources.insert(name.clone(), f);
+        }
+        if let Some(k) = keys.iter().find(|k| flags.contains(&k.as_str())) {
+            return Err(ConfigError::Invalid(format!(
+                "component name '{k}' is also a flag name; give the component another `name`"
+            )));
         }
         Ok(Self {
             default,
             label: config.reward.label(),
             sources,
             keys,
+            flags,
             group: group::GroupFn::build("group", &config.group.components)?,
             limits: config.limits,
         })
@@ -199,6 +230,11 @@ impl Rewards {
         &self.keys
     }
 
+    /// Every flag any function can raise (see [`RewardResult::flags`]).
+    pub fn flag_keys(&self) -> &[&'static str] {
+        &self.flags
+    }
+
     /// The bounds scoring applies.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -220,11 +256,28 @@ impl Rewards {
     /// key of [`Rewards::keys`] (0 for a component its source's function lacks), so
     /// trainers that take the key set from the first item see the same keys on all.
     pub fn score(&self, source: Option<&str>, prompt: &str, response: &str, gold: &str) -> Scored {
+        self.score_with(source, prompt, response, gold, &ItemExtras::default())
+    }
+
+    /// [`Rewards::score`] with what the item carries besides its text.
+    pub fn score_with(
+        &self,
+        source: Option<&str>,
+        prompt: &str,
+        response: &str,
+        gold: &str,
+        extras: &ItemExtras,
+    ) -> Scored {
         let f = self.function(source);
-        let mut s = f.score(prompt, response, gold, &self.limits);
+        let mut s = f.score_with(prompt, response, gold, &self.limits, extras);
         if self.keys.len() > s.result.components.len() {
             for k in &self.keys {
                 s.result.components.entry(k.clone()).or_insert(0.0);
+            }
+        }
+        if self.flags.len() > s.result.flags.len() {
+            for k in &self.flags {
+                s.result.flags.entry((*k).to_string()).or_insert(false);
             }
         }
         s
@@ -240,12 +293,24 @@ impl Rewards {
         response: &str,
         gold: &Gold,
     ) -> Scored {
+        self.score_gold_with(source, prompt, response, gold, &ItemExtras::default())
+    }
+
+    /// [`Rewards::score_gold`] with what the item carries besides its text.
+    pub fn score_gold_with(
+        &self,
+        source: Option<&str>,
+        prompt: &str,
+        response: &str,
+        gold: &Gold,
+        extras: &ItemExtras,
+    ) -> Scored {
         match gold {
-            Gold::Text(g) => self.score(source, prompt, response, g),
+            Gold::Text(g) => self.score_with(source, prompt, response, g, extras),
             Gold::AnyOf(all) => {
                 let mut best: Option<Scored> = None;
                 for g in all {
-                    let s = self.score(source, prompt, response, g);
+                    let s = self.score_with(source, prompt, response, g, extras);
                     if best
                         .as_ref()
                         .is_none_or(|b| s.result.reward > b.result.reward)
@@ -253,10 +318,12 @@ impl Rewards {
                         best = Some(s);
                     }
                 }
-                best.unwrap_or_else(|| self.score_gold(source, prompt, response, &Gold::None))
+                best.unwrap_or_else(|| {
+                    self.score_gold_with(source, prompt, response, &Gold::None, extras)
+                })
             }
             Gold::None => {
-                let mut s = self.score(source, prompt, response, "");
+                let mut s = self.score_with(source, prompt, response, "", extras);
                 s.verdict = None;
                 s.no_gold = true;
                 s

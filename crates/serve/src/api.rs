@@ -49,6 +49,11 @@ pub struct RewardItem {
     /// unknown or absent sources use the default reward function.
     #[serde(default)]
     pub data_source: Option<String>,
+    /// Optional, an addition to the body (absent: none): per generated token, the
+    /// log-probabilities of its top-k alternatives (`[[-0.1, -2.5, …], …]`, as vLLM's or
+    /// OpenAI's `top_logprobs` give them), for the `self_certainty` component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<Vec<f64>>>,
 }
 
 /// `POST /v1/rewards` request.

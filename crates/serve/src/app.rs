@@ -360,6 +360,8 @@ struct Job {
     prompt: String,
     response: String,
     gold: Gold,
+    /// Top-k log-probabilities per token (`/v1/rewards` items may carry them).
+    logprobs: Option<Vec<Vec<f64>>>,
 }
 
 /// Awaits `work` (a [`Pool`] map of `n` items) and counts the items, the ones cut off and
@@ -402,8 +404,16 @@ async fn on_pool<R>(
 async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
     let st2 = Arc::clone(st);
     let score = move |j: &Job| {
-        st2.rewards
-            .score_gold(j.source.as_deref(), &j.prompt, &j.response, &j.gold)
+        let extras = stepwise_reward::ItemExtras {
+            logprobs: j.logprobs.as_deref(),
+        };
+        st2.rewards.score_gold_with(
+            j.source.as_deref(),
+            &j.prompt,
+            &j.response,
+            &j.gold,
+            &extras,
+        )
     };
     let n = jobs.len() as u64;
     on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
@@ -435,11 +445,26 @@ fn fallback(st: &AppState) -> Scored {
             components: BTreeMap::new(),
             answer: None,
             timed_out: true,
+            flags: BTreeMap::new(),
         },
         verdict: None,
         no_answer: false,
         no_gold: false,
     }
+}
+
+/// 422 unless every log-probability of `items[i]` is a number at most 0.
+fn check_logprobs(i: usize, logprobs: Option<&[Vec<f64>]>) -> Result<(), ApiError> {
+    for (t, top) in logprobs.unwrap_or_default().iter().enumerate() {
+        for (j, lp) in top.iter().enumerate() {
+            if !lp.is_finite() || *lp > 1e-9 {
+                return Err(ApiError::invalid(format!(
+                    "items[{i}].logprobs[{t}][{j}] is {lp}; a log-probability is at most 0"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_count(n: usize, max: usize, what: &str) -> Result<(), ApiError> {
@@ -564,6 +589,7 @@ async fn get_reward(
             prompt: p,
             response,
             gold: l,
+            logprobs: None,
         });
     }
     let mismatches = mismatch.iter().filter(|m| **m > 0.0).count();
@@ -601,6 +627,12 @@ async fn get_reward(
         flag(&|s| s.verdict == Some(Verdict::Undecided)),
     );
     logs.insert("prompt_mismatch".into(), mismatch);
+    for f in st.rewards.flag_keys() {
+        logs.insert(
+            (*f).to_string(),
+            flag(&|s| s.result.flags.get(*f).copied().unwrap_or(false)),
+        );
+    }
     let rewards: Vec<f64> = scored.iter().map(|s| s.result.reward).collect();
     Ok(Counted(
         n as u64,
@@ -631,6 +663,9 @@ async fn rewards(
 ) -> Result<Counted<RewardsResponse>, ApiError> {
     let n = req.items.len() as u64;
     check_count(req.items.len(), st.settings.max_items, "items")?;
+    for (i, it) in req.items.iter().enumerate() {
+        check_logprobs(i, it.logprobs.as_deref())?;
+    }
     let jobs = req
         .items
         .into_iter()
@@ -639,6 +674,7 @@ async fn rewards(
             prompt: it.prompt,
             response: it.response,
             gold: Gold::Text(it.gold),
+            logprobs: it.logprobs,
         })
         .collect();
     let scored = score_all(&st, jobs, deadline).await;
