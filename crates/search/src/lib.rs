@@ -141,8 +141,13 @@ impl Context {
     pub async fn for_problem(
         &self,
         problem: &Problem,
-    ) -> Result<(std::borrow::Cow<'_, Context>, Option<stepwise_jobs::kinds::prompting::BuiltPrompt>), SearchError>
-    {
+    ) -> Result<
+        (
+            std::borrow::Cow<'_, Context>,
+            Option<stepwise_jobs::kinds::prompting::BuiltPrompt>,
+        ),
+        SearchError,
+    > {
         match &self.program {
             None => Ok((std::borrow::Cow::Borrowed(self), None)),
             Some(program) => {

@@ -292,8 +292,9 @@ impl Program {
         if !settings.template.contains("{question}") {
             return Err(cfg("the template has no {question}".into()));
         }
-        let rephrase = PromptTemplate::parse(REPHRASE, "built-in cd-cot-rephrase.txt", &REPHRASE_VARS)
-            .map_err(|e| cfg(e.to_string()))?;
+        let rephrase =
+            PromptTemplate::parse(REPHRASE, "built-in cd-cot-rephrase.txt", &REPHRASE_VARS)
+                .map_err(|e| cfg(e.to_string()))?;
         Ok(Self { settings, rephrase })
     }
 
@@ -373,10 +374,9 @@ impl Program {
             }
         };
         let block = render_demos(&demos);
-        let bound = bind(&self.settings.template, &[("demos", &block)]);
-        let prompt = PolicyPrompt::parse(&bound, "prompt program").map_err(|e| {
-            SearchError::Config(format!("prompt program for {}: {e}", problem.id))
-        })?;
+        let bound = bind(body(&self.settings.template), &[("demos", &block)]);
+        let prompt = PolicyPrompt::parse(&bound, "prompt program")
+            .map_err(|e| SearchError::Config(format!("prompt program for {}: {e}", problem.id)))?;
         let (rendered, _) = prompt.render(problem).map_err(|e| SearchError::Score {
             problem: problem.id.clone(),
             source: e,
@@ -493,6 +493,19 @@ pub fn render_demos(demos: &[Demo]) -> String {
         .join("\n\n")
 }
 
+/// Template text from its first section header on: the comment lines above it may name
+/// placeholders (`# Placeholders: {question}, {demos}`), which must not be filled.
+fn body(template: &str) -> &str {
+    let mut at = 0;
+    for line in template.split_inclusive('\n') {
+        if line.starts_with("### ") {
+            return &template[at..];
+        }
+        at += line.len();
+    }
+    template
+}
+
 /// Fills the named placeholders of template text with their values (braces in a value
 /// escaped as `{{`/`}}`), leaving every other placeholder and escaped brace as it is, so
 /// the result is still a template (with `{question}`).
@@ -575,7 +588,11 @@ fn claim(step: &str) -> Option<(&str, &str)> {
 }
 
 fn join(steps: Vec<String>, answer: Option<String>) -> String {
-    steps.into_iter().chain(answer).collect::<Vec<_>>().join("\n\n")
+    steps
+        .into_iter()
+        .chain(answer)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The step-length rewrite (Jin et al., Findings of ACL 2024, *The Impact of Reasoning
@@ -672,7 +689,12 @@ mod tests {
     fn pool() -> Vec<Demo> {
         vec![
             demo("d0", "What is 2 + 3?", "2 + 3 = 5\n\nThe answer is 5.", "5"),
-            demo("d1", "What is 4 × 6?", "4 × 6 = 24\n\nThe answer is 24.", "24"),
+            demo(
+                "d1",
+                "What is 4 × 6?",
+                "4 × 6 = 24\n\nThe answer is 24.",
+                "24",
+            ),
             demo(
                 "d2",
                 "What is (7 - 2) + 1?",
@@ -757,6 +779,13 @@ mod tests {
     }
 
     #[test]
+    fn comments_above_the_first_header_are_not_filled() {
+        let t = "# uses {demos}\n\n### user\n{demos}\n{question}";
+        assert_eq!(body(t), "### user\n{demos}\n{question}");
+        assert_eq!(body("### user\nx"), "### user\nx");
+    }
+
+    #[test]
     fn bind_escapes_values_and_keeps_the_rest() {
         let t = "a {{x}} {demos} {question} }} {";
         assert_eq!(
@@ -774,16 +803,17 @@ mod tests {
         };
         assert!(bad(&|s| s.shots = 0).contains("--shots"));
         assert!(bad(&|s| s.pool.clear()).contains("gave no demos"));
-        assert!(bad(&|s| s.template = "### user\n{question} {schema}".into())
-            .contains("{schema} needs the 'schema' method"));
+        assert!(
+            bad(&|s| s.template = "### user\n{question} {schema}".into())
+                .contains("{schema} needs the 'schema' method")
+        );
         assert!(bad(&|s| s.template = "### user\n{demos}".into()).contains("no {question}"));
         assert!(bad(&|s| s.template = "### user\n{question} {nope}".into()).contains("nope"));
-        assert!(bad(&|s| s.method = PromptMethod::CdCot { rephrasings: 2 })
-            .contains("clean demo"));
+        assert!(bad(&|s| s.method = PromptMethod::CdCot { rephrasings: 2 }).contains("clean demo"));
     }
 
-    #[test]
-    fn registry_by_dataset() {
+    #[tokio::test]
+    async fn registry_by_dataset() {
         assert_eq!(task_for_dataset("arith:ops=2,n=20"), "arith-chain");
         assert_eq!(task_for_dataset("arith:kind=word,n=5"), "word-problem");
         assert_eq!(task_for_dataset("gsm8k:test"), "word-problem");
@@ -792,7 +822,27 @@ mod tests {
         for t in TASKS {
             let mut s = settings(PromptMethod::Demos, DemoRule::Fixed, 1);
             s.template = t.text.into();
-            Program::new(s).unwrap();
+            let ctx = Context::new(Arc::new(ScriptedGenerator::new(|_, _| String::new())));
+            let q = Problem::new("q", "What is 8 - 1?");
+            let (_, b) = Program::new(s).unwrap().build(&q, &ctx).await.unwrap();
+            assert!(
+                b.text
+                    .contains("Question: What is 2 + 3?\nAnswer:\n2 + 3 = 5"),
+                "{}",
+                t.name
+            );
+            assert!(
+                b.text
+                    .contains("Question: What is 8 - 1?\nSolve it step by step."),
+                "{}",
+                t.name
+            );
+            assert!(
+                !b.text.contains('#'),
+                "{}: a comment line leaked: {}",
+                t.name,
+                b.text
+            );
         }
         assert!(task_template("poem").is_err());
     }
@@ -821,5 +871,356 @@ mod tests {
             rationale_format(r, RationaleFormat::InDepth),
             "7 - 2 = 5, because taking 2 from 7 leaves 5.\n\n5 × 3 = 15, because 5 times 3 is 15.\n\nThe answer is 15."
         );
+    }
+
+    /// The user message of a request.
+    fn user_of(r: &GenerateRequest) -> String {
+        user_text(&r.prompt)
+    }
+
+    fn scale_runner(
+        g: Arc<ScriptedGenerator>,
+        settings: PromptingSettings,
+    ) -> crate::scale::ScaleRunner {
+        let mut ctx = Context::new(g);
+        ctx.program = Some(Arc::new(Program::new(settings).unwrap()));
+        let config = crate::scale::ScaleConfig {
+            strategies: vec![crate::scale::ScaleStrategy::Majority],
+            ns: vec![1, 2],
+            expansions: 2,
+            max_steps: 4,
+        };
+        let problems = vec![Problem::new("q", "What is (7 - 2) × 3?").with_gold("15")];
+        crate::scale::ScaleRunner::new(ctx, config, problems).unwrap()
+    }
+
+    /// Plain few-shot and the two rewrites: the draw is sent exactly the prompt the
+    /// program built (demos picked with the seed, rewritten), building costs nothing, and
+    /// the record keeps what was asked.
+    #[tokio::test]
+    async fn demos_step_length_and_format_send_the_built_prompt() {
+        let cases = [
+            (
+                PromptMethod::Demos,
+                "Question: What is 2 + 3?\nAnswer:\n2 + 3 = 5\n\nThe answer is 5.",
+            ),
+            (
+                PromptMethod::StepLength {
+                    length: StepLength::More,
+                },
+                "Question: What is 2 + 3?\nAnswer:\nRead the question again: What is 2 + 3?\n\n2 + 3 = 5\n\nSo far the result is 5.\n\nCheck: 2 + 3 = 5 is right.\n\nThe answer is 5.",
+            ),
+            (
+                PromptMethod::StepLength {
+                    length: StepLength::Fewer,
+                },
+                "Question: What is (7 - 2) + 1?\nAnswer:\n7 - 2 = 5, then 5 + 1 = 6\n\nThe answer is 6.",
+            ),
+            (
+                PromptMethod::Format {
+                    format: RationaleFormat::Numbered,
+                },
+                "Question: What is 9 ÷ 3?\nAnswer:\nStep 1: 9 ÷ 3 = 3\n\nThe answer is 3.",
+            ),
+        ];
+        for (method, shown) in cases {
+            let g = Arc::new(ScriptedGenerator::new(|_, _| {
+                "5 × 3 = 15\n\nThe answer is 15.".into()
+            }));
+            // nearest to "What is (7 - 2) × 3?" ({what, is, 7, 2, 3}): d0 (4/5), d2 (4/6),
+            // d3 (3/6), d1 (2/7)
+            let r = scale_runner(g.clone(), settings(method, DemoRule::Nearest, 3));
+            let (_, unit) = r.units().remove(0);
+            let rec = r.run(&unit).await.unwrap();
+            let crate::scale::ScaleRecord::Samples {
+                prompt: Some(b),
+                samples,
+                ..
+            } = &rec
+            else {
+                panic!("{rec:?}")
+            };
+            assert_eq!(b.demos, ["d0", "d2", "d3"], "{method}");
+            assert_eq!(b.method, method.name());
+            assert_eq!(
+                b.spent,
+                Spent::default(),
+                "no model call builds these prompts"
+            );
+            let reqs = g.requests();
+            assert_eq!(reqs.len(), 1, "{method}: one draw, nothing else");
+            assert_eq!(user_of(&reqs[0]), b.text);
+            assert!(b.text.contains(shown), "{method}: {}", b.text);
+            assert!(
+                b.text
+                    .ends_with("Question: What is (7 - 2) × 3?\nEnd with: The answer is <number>.")
+            );
+            // the prompt's tokens are the policy's: counted per sample
+            let words = stepwise_model::scripted::prompt_tokens(&reqs[0].prompt, "");
+            assert_eq!(samples[0].prompt_tokens, words);
+        }
+    }
+
+    fn cd_cot_settings() -> PromptingSettings {
+        let mut s = settings(PromptMethod::CdCot { rephrasings: 2 }, DemoRule::Fixed, 2);
+        s.clean = Some(demo(
+            "c",
+            "What is 1 + 1?",
+            "1 + 1 = 2\n\nThe answer is 2.",
+            "2",
+        ));
+        s.pool = vec![
+            demo(
+                "n0",
+                "What is 2 + 3?",
+                "2 + 3 = 5\n\nA dozen is 12.\n\nThe answer is 5.",
+                "5",
+            ),
+            demo(
+                "n1",
+                "What is 4 × 6?",
+                "4 × 6 = 24\n\nAlso, 4 × 6 = 25.\n\nThe answer is 24.",
+                "24",
+            ),
+        ];
+        s
+    }
+
+    /// CD-CoT: one rephrasing call per noisy demo (n = rephrasings, the clean demo shown
+    /// beside it); n0's second rewrite agrees with its answer 5 and replaces it, n1 has
+    /// no agreeing rewrite and is dropped; the rephrasing calls' tokens are in the
+    /// record's cost and in the scale table's cell.
+    #[tokio::test]
+    async fn cd_cot_rephrases_keeps_agreeing_and_counts_its_calls() {
+        let g = Arc::new(ScriptedGenerator::new(|req, i| {
+            let u = user_text(&req.prompt);
+            if u.contains("Here is a noisy example") {
+                if u.contains("What is 2 + 3?") && i == 1 {
+                    "2 + 3 = 5\n\nThe answer is 5.".into()
+                } else {
+                    "It is 7.\n\nThe answer is 7.".into()
+                }
+            } else {
+                "5 × 3 = 15\n\nThe answer is 15.".into()
+            }
+        }));
+        let r = scale_runner(g.clone(), cd_cot_settings());
+        let (_, unit) = r.units().remove(0);
+        let rec = r.run(&unit).await.unwrap();
+        let crate::scale::ScaleRecord::Samples {
+            prompt: Some(b), ..
+        } = &rec
+        else {
+            panic!("{rec:?}")
+        };
+        let reqs = g.requests();
+        assert_eq!(reqs.len(), 3, "two rephrasing calls, then the draw");
+        assert_eq!(reqs[0].params.n, 2);
+        let first = user_of(&reqs[0]);
+        assert!(first.starts_with("Here is a clean example.\nQuestion: What is 1 + 1?\nAnswer:\n1 + 1 = 2\n\nThe answer is 2.\n\nHere is a noisy example"), "{first}");
+        assert!(first.contains(
+            "Question: What is 2 + 3?\nAnswer:\n2 + 3 = 5\n\nA dozen is 12.\n\nThe answer is 5."
+        ));
+        assert!(user_of(&reqs[1]).contains("Also, 4 × 6 = 25."));
+        assert_eq!(b.demos, ["n0~r1"]);
+        assert_eq!(user_of(&reqs[2]), b.text);
+        assert!(b.text.contains("Question: What is 2 + 3?\nAnswer:\n2 + 3 = 5\n\nThe answer is 5.\n\nQuestion: What is (7 - 2)"), "{}", b.text);
+        // cost: 2 calls; generated words: n0 7 + 9, n1 7 + 7 = 30; prompt words per
+        // sample of the two calls
+        assert_eq!(b.spent.policy_calls, 2);
+        assert_eq!(b.spent.policy_tokens, 30);
+        let pt = |k: usize| stepwise_model::scripted::prompt_tokens(&reqs[k].prompt, "");
+        assert_eq!(b.spent.policy_prompt_tokens, 2 * pt(0) + 2 * pt(1));
+        // the table adds the building cost to every cell of the problem
+        let rows = stepwise_jobs::kinds::scale::summarize(
+            &r.config,
+            &r.problems,
+            &[rec.clone()],
+            &Default::default(),
+        );
+        let maj1 = rows
+            .iter()
+            .find(|x| x.strategy == "majority" && x.n == 1)
+            .unwrap();
+        assert_eq!(maj1.mean_policy_tokens, (30 + 9) as f64);
+        assert_eq!(maj1.mean_calls, 3.0);
+        assert_eq!(maj1.correct, 1);
+    }
+
+    /// `solve` through its job: the record keeps the built prompt, and the outcome's
+    /// spend includes what building it cost.
+    #[tokio::test]
+    async fn solve_records_the_prompt_and_its_cost() {
+        use stepwise_jobs::Job;
+        let g = Arc::new(ScriptedGenerator::new(|req, _| {
+            if user_text(&req.prompt).contains("noisy example") {
+                "2 + 3 = 5\n\nThe answer is 5.".into()
+            } else {
+                "5 × 3 = 15\n\nThe answer is 15.".into()
+            }
+        }));
+        let search = stepwise_jobs::kinds::solve::SearchSettings {
+            prompting: Some(cd_cot_settings()),
+            ..Default::default()
+        };
+        let config = stepwise_jobs::kinds::solve::SolveConfig {
+            dataset: "test".into(),
+            limit: None,
+            strategy: crate::scale::ScaleStrategy::Majority,
+            n: 3,
+            budget: None,
+            policy: "scripted".into(),
+            reproducible: true,
+            search,
+        };
+        let backends = crate::jobs::Backends {
+            policy: g.clone(),
+            judge: None,
+            prm: Default::default(),
+        };
+        let problems = vec![Problem::new("q", "What is (7 - 2) × 3?").with_gold("15")];
+        let job = crate::jobs::SolveJob::new(config, problems, &backends).unwrap();
+        let rec = job.run_unit(&0).await.unwrap();
+        let b = rec.prompt.as_ref().unwrap();
+        // n0 agrees at rewrite 0; n1's rewrites all answer 5, not 24: dropped
+        assert_eq!(b.demos, ["n0~r0"]);
+        assert_eq!(b.spent.policy_calls, 2);
+        assert_eq!(rec.outcome.spent.policy_calls, 3);
+        assert_eq!(
+            rec.outcome.spent.policy_tokens,
+            b.spent.policy_tokens + 3 * 9
+        );
+        assert_eq!(b.spent.policy_tokens, 4 * 9);
+        assert_eq!(rec.correct, Some(true));
+        let json = serde_json::to_value(&rec).unwrap();
+        assert_eq!(json["prompt"]["demos"][0], "n0~r0");
+    }
+
+    fn arith_problems() -> Vec<Problem> {
+        stepwise_data::load_spec("arith:ops=2,n=4,seed=3", None, None).unwrap()
+    }
+
+    /// `self` takes the dataset's reference solutions; `run:ID` a stored run's verified
+    /// samples (only right ones); a resumed run with another program names the change.
+    #[tokio::test]
+    async fn sources_and_resume_name_a_prompting_change() {
+        let problems = arith_problems();
+        let request = PromptingRequest {
+            method: PromptMethod::Demos,
+            task: None,
+            template: None,
+            rule: DemoRule::Fixed,
+            shots: 2,
+            seed: 0,
+            source: "self".into(),
+        };
+        let s = resolve(&request, "arith:ops=2,n=4,seed=3", &problems, None, None).unwrap();
+        assert_eq!(s.task, "arith-chain");
+        assert_eq!(s.pool.len(), 4);
+        assert_eq!(s.pool[0].rationale, problems[0].reference.clone().unwrap());
+        let e = resolve(
+            &PromptingRequest {
+                source: "web:x".into(),
+                ..request.clone()
+            },
+            "arith",
+            &problems,
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--demo-source 'web:x'"), "{e}");
+
+        // a solve run whose sample is right for problems 0 and 2 only
+        let golds: Vec<String> = problems.iter().map(|p| p.gold.clone().unwrap()).collect();
+        let g = Arc::new(ScriptedGenerator::new(move |req, _| {
+            let u = user_text(&req.prompt);
+            let right = u.contains(&arith_problems()[0].question)
+                || u.contains(&arith_problems()[2].question);
+            let a = if right {
+                if u.contains(&arith_problems()[0].question) {
+                    golds[0].clone()
+                } else {
+                    golds[2].clone()
+                }
+            } else {
+                "-1".into()
+            };
+            format!("It is {a}.\n\nThe answer is {a}.")
+        }));
+        let backends = crate::jobs::Backends {
+            policy: g,
+            judge: None,
+            prm: Default::default(),
+        };
+        let config = |prompting| stepwise_jobs::kinds::solve::SolveConfig {
+            dataset: "arith".into(),
+            limit: None,
+            strategy: crate::scale::ScaleStrategy::Majority,
+            n: 1,
+            budget: None,
+            policy: "scripted".into(),
+            reproducible: true,
+            search: stepwise_jobs::kinds::solve::SearchSettings {
+                prompting,
+                ..Default::default()
+            },
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = stepwise_store::SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let opts = stepwise_jobs::RunOptions {
+            stop: stepwise_jobs::Stop::Never,
+            ..Default::default()
+        };
+        let job = crate::jobs::SolveJob::new(config(None), problems.clone(), &backends).unwrap();
+        let run = crate::jobs::solve(&store, &job, &opts, None)
+            .await
+            .unwrap()
+            .run;
+        let s2 = resolve(
+            &PromptingRequest {
+                source: format!("run:{run}"),
+                ..request.clone()
+            },
+            "arith",
+            &problems,
+            Some(&store),
+            None,
+        )
+        .unwrap();
+        let ids: Vec<&str> = s2.pool.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                format!("run:{run}/{}#0", problems[0].id),
+                format!("run:{run}/{}#0", problems[2].id)
+            ]
+        );
+        assert_eq!(s2.pool[0].answer, problems[0].gold);
+
+        // a run with a program, resumed with another number of shots: refused, named
+        let job = crate::jobs::SolveJob::new(config(Some(s.clone())), problems.clone(), &backends)
+            .unwrap();
+        let run2 = crate::jobs::solve(&store, &job, &opts, None)
+            .await
+            .unwrap()
+            .run;
+        let recs =
+            stepwise_jobs::records::<stepwise_jobs::kinds::solve::Solve>(&store, run2).unwrap();
+        assert_eq!(recs.len(), 4);
+        assert!(
+            recs.iter()
+                .all(|(_, r)| r.prompt.as_ref().is_some_and(|b| b.demos.len() == 2))
+        );
+        let changed = PromptingSettings { shots: 3, ..s };
+        let job = crate::jobs::SolveJob::new(config(Some(changed)), problems, &backends).unwrap();
+        let resume = stepwise_jobs::RunOptions {
+            resume: stepwise_jobs::Resume::Run(run2),
+            ..opts
+        };
+        let e = crate::jobs::solve(&store, &job, &resume, None)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("prompting.shots"), "{e:#}");
     }
 }
