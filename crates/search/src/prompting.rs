@@ -741,7 +741,7 @@ mod tests {
         let first = ids(&p, &q);
         assert_eq!(first, ids(&p, &q));
         let mut rng = SplitMix64(7 ^ crate::fnv1a("d1"));
-        let mut idx = vec![0usize, 1, 2];
+        let mut idx = [0usize, 1, 2];
         for i in 0..2 {
             let j = i + (rng.next() % (3 - i) as u64) as usize;
             idx.swap(i, j);
@@ -1035,7 +1035,7 @@ mod tests {
         let rows = stepwise_jobs::kinds::scale::summarize(
             &r.config,
             &r.problems,
-            &[rec.clone()],
+            std::slice::from_ref(&rec),
             &Default::default(),
         );
         let maj1 = rows
@@ -1167,7 +1167,7 @@ mod tests {
             },
         };
         let dir = tempfile::tempdir().unwrap();
-        let store = stepwise_store::SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let store = stepwise_store::SqliteStore::open(dir.path().join("s.sqlite")).unwrap();
         let opts = stepwise_jobs::RunOptions {
             stop: stepwise_jobs::Stop::Never,
             ..Default::default()
