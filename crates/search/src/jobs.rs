@@ -96,6 +96,9 @@ impl Context {
             .map_err(|e| cfg(format!("scorer '{spec}': {e}")))?;
             ctx.scorer = Some(scorer);
         }
+        if let Some(program) = &settings.prompting {
+            ctx.program = Some(Arc::new(crate::prompting::Program::new(program.clone())?));
+        }
         Ok(ctx)
     }
 }
@@ -202,9 +205,20 @@ impl Job for SolveJob {
 
     async fn run_unit(&self, unit: &usize) -> Result<SolveRecord, UnitError> {
         let p = &self.problems[*unit];
-        let outcome = self.strategy.solve(p, &self.budget, &self.ctx).await?;
+        let (ctx, prompt) = self.ctx.for_problem(p).await?;
+        let mut outcome = self.strategy.solve(p, &self.budget, &ctx).await?;
+        if let Some(b) = &prompt {
+            // building the prompt (CD-CoT's rephrasings) is policy work on this problem
+            let wall = outcome.spent.wall_ms;
+            outcome.spent += b.spent;
+            outcome.spent.wall_ms = wall;
+        }
         let correct = stepwise_jobs::answer_correct(p, outcome.answer.as_deref(), &self.ctx.verify);
-        Ok(SolveRecord { outcome, correct })
+        Ok(SolveRecord {
+            outcome,
+            correct,
+            prompt,
+        })
     }
 
     fn store_unit(

@@ -38,6 +38,7 @@
 mod beam;
 pub mod jobs;
 mod mcts;
+pub mod prompting;
 mod sampling;
 pub mod scale;
 
@@ -98,6 +99,9 @@ pub struct Context {
     pub max_step_tokens: u32,
     pub aggregation: Aggregation,
     pub verify: stepwise_verify::Options,
+    /// The prompt program (`--prompting`): when set, each problem's policy prompt is
+    /// built by it ([`prompting::Program::build`]) before the strategy runs.
+    pub program: Option<Arc<prompting::Program>>,
 }
 
 impl Context {
@@ -121,6 +125,7 @@ impl Context {
             max_step_tokens: 96,
             aggregation: Aggregation::Last,
             verify: stepwise_verify::Options::default(),
+            program: None,
         }
     }
 
@@ -128,6 +133,30 @@ impl Context {
     pub fn with_scorer(mut self, scorer: Arc<dyn StepScorer>) -> Self {
         self.scorer = Some(scorer);
         self
+    }
+
+    /// The context for `problem`: with a prompt program, a copy whose policy prompt the
+    /// program built for it, and what was asked (its building cost included); without
+    /// one, this context as it is.
+    pub async fn for_problem(
+        &self,
+        problem: &Problem,
+    ) -> Result<
+        (
+            std::borrow::Cow<'_, Context>,
+            Option<stepwise_jobs::kinds::prompting::BuiltPrompt>,
+        ),
+        SearchError,
+    > {
+        match &self.program {
+            None => Ok((std::borrow::Cow::Borrowed(self), None)),
+            Some(program) => {
+                let (prompt, built) = program.build(problem, self).await?;
+                let mut ctx = self.clone();
+                ctx.prompt = prompt;
+                Ok((std::borrow::Cow::Owned(ctx), Some(built)))
+            }
+        }
     }
 
     pub(crate) fn scorer(&self, strategy: &str) -> Result<&Arc<dyn StepScorer>, SearchError> {

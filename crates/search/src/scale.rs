@@ -114,15 +114,17 @@ impl ScaleRunner {
         match *unit {
             Unit::Samples { problem } => {
                 let p = &self.problems[problem];
+                let (ctx, prompt) = self.ctx.for_problem(p).await?;
                 let s = Sampling::majority(self.config.max_n());
                 let mut ledger = Ledger::new(p, &Budget::unlimited(), "scale-samples");
                 let samples = s
-                    .draw(&mut ledger, &self.ctx, self.config.scored_sampling())
+                    .draw(&mut ledger, &ctx, self.config.scored_sampling())
                     .await?;
                 Ok(ScaleRecord::Samples {
                     problem_id: p.id.clone(),
                     samples,
                     policy_calls: ledger.spent.policy_calls,
+                    prompt,
                 })
             }
             Unit::Tree {
@@ -132,7 +134,14 @@ impl ScaleRunner {
             } => {
                 let p = &self.problems[problem];
                 let st = build_strategy(strategy, n, self.config.expansions, self.config.max_steps);
-                let mut outcome = st.solve(p, &Budget::unlimited(), &self.ctx).await?;
+                let (ctx, prompt) = self.ctx.for_problem(p).await?;
+                let mut outcome = st.solve(p, &Budget::unlimited(), &ctx).await?;
+                if let Some(b) = prompt {
+                    // a tree record has no prompt field: its building cost joins the spend
+                    let wall = outcome.spent.wall_ms;
+                    outcome.spent += b.spent;
+                    outcome.spent.wall_ms = wall;
+                }
                 // the trace is for `solve`; the table needs only answers and costs
                 outcome.trace.events.clear();
                 Ok(ScaleRecord::Tree {

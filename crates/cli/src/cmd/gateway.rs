@@ -65,6 +65,9 @@ pub fn run(mut args: Args, _g: &Global) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()
             .context("--models")?
     };
+    if let Some(m) = args.search.prompting {
+        anyhow::bail!("--prompting {m}: prompt programs run in solve and scale, not the gateway");
+    }
     let rt = crate::cmd::runtime()?;
     let backends = args.search.backends(&args.backend)?;
     let settings = args

@@ -43,6 +43,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let backends = args
         .search
         .backends(&args.backend.deterministic_by_default(true))?;
+    let store = args.search.store.open()?;
+    let mut search = args
+        .search
+        .settings(backends.judge.as_ref().map(|j| j.name()))?;
+    search.prompting =
+        args.search
+            .prompting(&args.data, &problems, store.as_ref(), g.data_dir.as_deref())?;
     let config = ScaleJobConfig {
         dataset: args.data.clone(),
         limit: args.limit,
@@ -54,12 +61,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         },
         policy: backends.policy.name(),
         reproducible: backends.reproducible(),
-        search: args
-            .search
-            .settings(backends.judge.as_ref().map(|j| j.name()))?,
+        search,
     };
     let job = ScaleJob::new(config, problems, &backends)?;
-    let store = args.search.store.open()?;
     let opts = run_options(args.resume, args.search.jobs, g);
     let summary =
         super::runtime()?.block_on(stepwise_search::jobs::scale(store.as_ref(), &job, &opts))?;

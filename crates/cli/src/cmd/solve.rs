@@ -7,8 +7,10 @@ use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
+use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
 use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
 use stepwise_search::jobs::{Backends, SolveJob};
+use stepwise_search::prompting::{PromptingRequest, resolve};
 use stepwise_search::scale::ScaleStrategy;
 
 /// Settings shared by `solve` and `scale`: sampling, search shape, scorers, prompts.
@@ -69,6 +71,29 @@ pub struct SearchArgs {
     /// OpenAI-compatible endpoint of the judge (default: the policy's backend).
     #[arg(long, value_name = "URL")]
     pub judge_endpoint: Vec<String>,
+    /// Prompt program: demos, step-length:more|fewer, format:numbered|in-depth or
+    /// cd-cot[:REPHRASINGS] (the plain prompt when absent). --policy-prompt then names
+    /// its template, with {question} and {demos}.
+    #[arg(long, value_name = "NAME")]
+    pub prompting: Option<PromptMethod>,
+    /// How a prompt program picks its demos: fixed, random (seeded by --prompt-seed and
+    /// the problem id) or nearest (token Jaccard similarity to the question).
+    #[arg(long, default_value = "fixed", value_name = "RULE")]
+    pub demo_rule: DemoRule,
+    /// Demos per prompt.
+    #[arg(long, default_value_t = 4)]
+    pub shots: usize,
+    /// Where demos come from: self (the dataset's other problems with reference
+    /// solutions), data:SPEC, or run:ID (a stored run's verified samples).
+    #[arg(long, default_value = "self", value_name = "SOURCE")]
+    pub demo_source: String,
+    /// Task template of the registry: arith-chain, word-problem, multiple-choice, code
+    /// (default: by the dataset).
+    #[arg(long, value_name = "NAME")]
+    pub prompt_task: Option<String>,
+    /// Seed of the random demo rule.
+    #[arg(long, default_value_t = 0)]
+    pub prompt_seed: u64,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -104,10 +129,47 @@ impl SearchArgs {
             rollouts: self.rollouts,
             judgments: self.judgments,
             judge_reasoning: self.judge_reasoning,
-            policy_prompt: read(&self.policy_prompt)?,
+            // with a prompt program the file is the program's template instead
+            policy_prompt: match self.prompting {
+                None => read(&self.policy_prompt)?,
+                Some(_) => None,
+            },
             judge_prompt: read(&self.judge_prompt)?,
             judge,
+            prompting: None,
         })
+    }
+
+    /// The prompt program these flags describe for a run over `dataset` (`problems`),
+    /// its demo pool read now (`run:ID` sources from `store`); `None` without --prompting.
+    pub fn prompting(
+        &self,
+        dataset: &str,
+        problems: &[stepwise_core::Problem],
+        store: &dyn stepwise_jobs::RunStore,
+        data_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<PromptingSettings>> {
+        let Some(method) = self.prompting else {
+            return Ok(None);
+        };
+        let template = self
+            .policy_prompt
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+            .transpose()?;
+        let request = PromptingRequest {
+            method,
+            task: self.prompt_task.clone(),
+            template,
+            rule: self.demo_rule,
+            shots: self.shots,
+            seed: self.prompt_seed,
+            source: self.demo_source.clone(),
+        };
+        Ok(Some(
+            resolve(&request, dataset, problems, Some(store), data_dir)
+                .with_context(|| format!("--prompting {method}"))?,
+        ))
     }
 
     /// Opens the policy backend, and the judge's when it has its own.
@@ -175,6 +237,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let problems = stepwise_data::load_spec(&args.data, args.limit, g.data_dir.as_deref())
         .with_context(|| format!("--data {}", args.data))?;
     let backends = args.search.backends(&args.backend)?;
+    let store = args.search.store.open()?;
+    let mut search = args
+        .search
+        .settings(backends.judge.as_ref().map(|j| j.name()))?;
+    search.prompting =
+        args.search
+            .prompting(&args.data, &problems, store.as_ref(), g.data_dir.as_deref())?;
     let config = SolveConfig {
         dataset: args.data.clone(),
         limit: args.limit,
@@ -183,12 +252,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         budget: args.budget,
         policy: backends.policy.name(),
         reproducible: backends.reproducible(),
-        search: args
-            .search
-            .settings(backends.judge.as_ref().map(|j| j.name()))?,
+        search,
     };
     let job = SolveJob::new(config, problems, &backends)?;
-    let store = args.search.store.open()?;
     let opts = run_options(args.resume, args.search.jobs, g);
     let summary = super::runtime()?.block_on(stepwise_search::jobs::solve(
         store.as_ref(),

@@ -15,5 +15,6 @@
 //! untyped config); its records have the same shape as version 2.
 
 pub mod annotate;
+pub mod prompting;
 pub mod scale;
 pub mod solve;

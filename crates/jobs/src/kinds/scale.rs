@@ -137,6 +137,10 @@ pub enum ScaleRecord {
         problem_id: String,
         samples: Vec<Sample>,
         policy_calls: u64,
+        /// What the prompt program asked, and what building it cost (counted once per
+        /// draw in every cell of the problem); absent without `--prompting`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<crate::kinds::prompting::BuiltPrompt>,
     },
     /// One tree search.
     Tree {
@@ -209,6 +213,11 @@ fn prefix_spent(samples: &[Sample], policy_calls: u64, scored: bool) -> Spent {
     s
 }
 
+/// What building a draw's prompt cost (none without a prompt program).
+fn prompt_spent(prompt: &Option<crate::kinds::prompting::BuiltPrompt>) -> Spent {
+    prompt.as_ref().map_or(Spent::default(), |p| p.spent)
+}
+
 /// Sums of one table cell (public so tests elsewhere can build cells the same way).
 #[derive(Default)]
 pub struct Acc {
@@ -266,6 +275,7 @@ pub fn summarize(
                         ScaleRecord::Samples {
                             samples,
                             policy_calls,
+                            prompt,
                             ..
                         },
                         Some(sel),
@@ -274,7 +284,8 @@ pub fn summarize(
                         let first = &samples[..k];
                         let (answer, _) = select(sel, first, opts);
                         let spent =
-                            prefix_spent(first, *policy_calls, sel.needs_scores() && scored);
+                            prefix_spent(first, *policy_calls, sel.needs_scores() && scored)
+                                + prompt_spent(prompt);
                         acc.add(is_correct(p, answer.as_deref(), opts), spent);
                     }
                     (
@@ -306,6 +317,7 @@ pub fn summarize(
                     samples,
                     policy_calls,
                     problem_id,
+                    prompt,
                 } = r
                     && let Some(p) = by_id.get(problem_id.as_str())
                 {
@@ -313,7 +325,10 @@ pub fn summarize(
                     let any = first
                         .iter()
                         .any(|s| is_correct(p, s.rationale.answer.as_deref(), opts));
-                    acc.add(any, prefix_spent(first, *policy_calls, false));
+                    acc.add(
+                        any,
+                        prefix_spent(first, *policy_calls, false) + prompt_spent(prompt),
+                    );
                 }
             }
             if acc.problems > 0 {

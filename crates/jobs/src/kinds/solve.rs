@@ -135,6 +135,9 @@ pub struct SolveRecord {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<bool>,
+    /// What the prompt program asked (runs with `--prompting`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<crate::kinds::prompting::BuiltPrompt>,
 }
 
 /// The settings of sampling, tree search and scoring that `solve` and `scale` share:
@@ -172,6 +175,10 @@ pub struct SearchSettings {
     pub judge_prompt: Option<String>,
     /// The judge backend's name when the judge is not the policy.
     pub judge: Option<String>,
+    /// The prompt program (`--prompting`): template, method, demo rule and pool. Absent
+    /// in runs made before it existed and in runs without one, which read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompting: Option<crate::kinds::prompting::PromptingSettings>,
 }
 
 impl Default for SearchSettings {
@@ -195,6 +202,7 @@ impl Default for SearchSettings {
             policy_prompt: None,
             judge_prompt: None,
             judge: None,
+            prompting: None,
         }
     }
 }
