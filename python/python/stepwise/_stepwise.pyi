@@ -2,8 +2,8 @@ from collections.abc import Sequence
 from typing import Any
 
 def verdict(
-    golds: Sequence[str],
-    pred: str,
+    golds: Any,
+    pred: Any,
     float_rounding: int = 6,
     numeric_precision: int = 15,
     strict: bool = True,
@@ -22,8 +22,8 @@ def explain(
     allow_set_relation_comp: bool = False,
 ) -> dict[str, Any]: ...
 def verify_batch(
-    golds: Sequence[Sequence[str]],
-    preds: Sequence[str],
+    golds: Sequence[Any],
+    preds: Sequence[Any],
     threads: int | None = None,
     float_rounding: int = 6,
     numeric_precision: int = 15,
