@@ -5,7 +5,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -26,8 +26,15 @@ fn options(
     }
 }
 
-fn targets(latex: bool, expr: bool) -> Targets {
-    Targets { latex, expr }
+/// Extraction targets: which kinds of answer a side is read as, and whether each may
+/// stand without an anchor (`(latex, expr)`).
+fn anchored(latex: bool, expr: bool, anchorless: (bool, bool)) -> Targets {
+    Targets {
+        latex,
+        expr,
+        latex_anchorless: anchorless.0,
+        expr_anchorless: anchorless.1,
+    }
 }
 
 fn verdict_name(v: Verdict) -> &'static str {
@@ -68,11 +75,63 @@ fn run_on<T: Send>(p: Option<Arc<rayon::ThreadPool>>, f: impl FnOnce() -> T + Se
     }
 }
 
+/// Text of a Python object: a `str` as it is, anything else through `str()`.
+fn text(x: &Bound<'_, PyAny>) -> PyResult<String> {
+    match x.cast::<PyString>() {
+        Ok(s) => s.to_cow().map(|c| c.into_owned()),
+        Err(_) => x.str()?.to_cow().map(|c| c.into_owned()),
+    }
+}
+
+/// The acceptable answers of one gold label: none for `None`, the items of a list or tuple
+/// (`None` items left out), else the label itself, each as text. Converted here rather than
+/// in Python, where a batch of thousands of labels cost more than verifying them.
+fn gold_list(x: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if x.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(s) = x.cast::<PyString>() {
+        return Ok(vec![s.to_cow()?.into_owned()]);
+    }
+    let items = if let Ok(l) = x.cast::<PyList>() {
+        l.iter().collect::<Vec<_>>()
+    } else if let Ok(t) = x.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Ok(vec![text(x)?]);
+    };
+    items.iter().filter(|i| !i.is_none()).map(text).collect()
+}
+
 /// Verdict of `pred` against any of `golds` (the first `equal` wins).
 fn verdict_any(golds: &[String], pred: &str, o: &Options, gt: Targets, pt: Targets) -> Verdict {
     let mut best = Verdict::Undecided;
     for g in golds {
-        let v = stepwise_verify::explain_targets(g, gt, pred, pt, o).verdict;
+        let v = stepwise_verify::verify_targets(g, gt, pred, pt, o);
+        if v == Verdict::Equal {
+            return v;
+        }
+        if v == Verdict::NotEqual {
+            best = v;
+        }
+    }
+    if golds.is_empty() {
+        Verdict::NotEqual
+    } else {
+        best
+    }
+}
+
+/// [`verdict_any`] with golds read beforehand.
+fn prepared_any(
+    golds: &[stepwise_verify::PreparedGold],
+    pred: &str,
+    o: &Options,
+    pt: Targets,
+) -> Verdict {
+    let mut best = Verdict::Undecided;
+    for g in golds {
+        let v = g.verify(pred, pt, o);
         if v == Verdict::Equal {
             return v;
         }
@@ -88,12 +147,12 @@ fn verdict_any(golds: &[String], pred: &str, o: &Options, gt: Targets, pt: Targe
 }
 
 #[pyfunction]
-#[pyo3(signature = (golds, pred, float_rounding=6, numeric_precision=15, strict=true, allow_set_relation_comp=false, gold_latex=true, gold_expr=true, pred_latex=true, pred_expr=true))]
+#[pyo3(signature = (golds, pred, float_rounding=6, numeric_precision=15, strict=true, allow_set_relation_comp=false, gold_latex=true, gold_expr=true, pred_latex=true, pred_expr=true, gold_anchorless=(true, true), pred_anchorless=(true, true)))]
 #[allow(clippy::too_many_arguments)]
 fn verdict(
     py: Python<'_>,
-    golds: Vec<String>,
-    pred: String,
+    golds: &Bound<'_, PyAny>,
+    pred: &Bound<'_, PyAny>,
     float_rounding: u32,
     numeric_precision: u32,
     strict: bool,
@@ -102,7 +161,9 @@ fn verdict(
     gold_expr: bool,
     pred_latex: bool,
     pred_expr: bool,
-) -> &'static str {
+    gold_anchorless: (bool, bool),
+    pred_anchorless: (bool, bool),
+) -> PyResult<&'static str> {
     let o = options(
         float_rounding,
         numeric_precision,
@@ -110,10 +171,13 @@ fn verdict(
         allow_set_relation_comp,
     );
     let (gt, pt) = (
-        targets(gold_latex, gold_expr),
-        targets(pred_latex, pred_expr),
+        anchored(gold_latex, gold_expr, gold_anchorless),
+        anchored(pred_latex, pred_expr, pred_anchorless),
     );
-    verdict_name(py.detach(|| verdict_any(&golds, &pred, &o, gt, pt)))
+    let (golds, pred) = (gold_list(golds)?, text(pred)?);
+    Ok(verdict_name(
+        py.detach(|| verdict_any(&golds, &pred, &o, gt, pt)),
+    ))
 }
 
 #[pyfunction]
@@ -153,8 +217,8 @@ fn explain<'py>(
 #[allow(clippy::too_many_arguments)]
 fn verify_batch(
     py: Python<'_>,
-    golds: Vec<Vec<String>>,
-    preds: Vec<String>,
+    golds: Vec<Bound<'_, PyAny>>,
+    preds: Vec<Bound<'_, PyAny>>,
     threads: Option<usize>,
     float_rounding: u32,
     numeric_precision: u32,
@@ -174,27 +238,95 @@ fn verify_batch(
         strict,
         allow_set_relation_comp,
     );
+    let golds = golds.iter().map(gold_list).collect::<PyResult<Vec<_>>>()?;
+    let preds = preds.iter().map(text).collect::<PyResult<Vec<_>>>()?;
     let p = pool(threads)?;
     let d = Targets::default();
+    // Each distinct gold (list) is read once: a batch holds several samples per problem.
     Ok(py.detach(|| {
         run_on(p, || {
-            golds
-                .par_iter()
-                .zip(preds.par_iter())
-                .map(|(g, pr)| verdict_any(g, pr, &o, d, d).is_equal())
-                .collect()
+            stepwise_verify::by_gold(
+                preds.len(),
+                |i| &golds[i],
+                |g: &Vec<String>| {
+                    g.iter()
+                        .map(|g| stepwise_verify::PreparedGold::new(g, d, &o))
+                        .collect::<Vec<_>>()
+                },
+                |gs, i| prepared_any(gs, &preds[i], &o, d),
+            )
+            .into_iter()
+            .map(Verdict::is_equal)
+            .collect()
         })
     }))
 }
 
 #[pyfunction]
-#[pyo3(signature = (text, latex=true, expr=true))]
-fn extract_answer(py: Python<'_>, text: String, latex: bool, expr: bool) -> Option<String> {
-    py.detach(|| stepwise_verify::extract_answer(&text, targets(latex, expr)))
+#[pyo3(signature = (text, latex=true, expr=true, anchorless=(true, true)))]
+fn extract_answer(
+    py: Python<'_>,
+    text: String,
+    latex: bool,
+    expr: bool,
+    anchorless: (bool, bool),
+) -> Option<String> {
+    py.detach(|| stepwise_verify::extract_answer(&text, anchored(latex, expr, anchorless)))
+}
+
+/// math-verify's `parse` over its extraction configs: `("math", answer, answer)` for a
+/// mathematical answer, `("string", parsed, extracted)` for a literal one (`strings`:
+/// `StringExtractionConfig`'s keys, `None` without one), `None` when nothing is found.
+#[pyfunction]
+#[pyo3(signature = (text, latex=true, expr=true, anchorless=(true, true), boxed_priority=55, strings=None, strings_anchorless=true, lowercase=true))]
+#[allow(clippy::too_many_arguments)]
+fn parse_answer(
+    py: Python<'_>,
+    text: String,
+    latex: bool,
+    expr: bool,
+    anchorless: (bool, bool),
+    boxed_priority: i64,
+    strings: Option<Vec<String>>,
+    strings_anchorless: bool,
+    lowercase: bool,
+) -> Option<(&'static str, String, String)> {
+    use stepwise_verify::{Extracted, strings::StringTargets};
+    let found = py.detach(|| {
+        let lit = strings.as_ref().map(|s| StringTargets {
+            strings: s,
+            anchorless: strings_anchorless,
+            lowercase,
+        });
+        stepwise_verify::extract_configured(
+            &text,
+            anchored(latex, expr, anchorless),
+            boxed_priority,
+            lit.as_ref(),
+        )
+    })?;
+    Some(match found {
+        Extracted::Math(m) => ("math", m.clone(), m),
+        Extracted::Literal(l) => ("string", l.parsed, l.extracted),
+    })
 }
 
 /// Reward functions of a `stepwise serve` configuration (TOML or a preset).
-#[pyclass(frozen)]
+///
+/// >>> import stepwise
+/// >>> r = stepwise.Rewards(preset="deepseek-r1")
+/// >>> s = r.score("", "<think>2+2=4</think> The answer is \\boxed{4}.", "4")
+/// >>> s["reward"], s["components"]["accuracy"], s["components"]["format"]
+/// (2.0, 1.0, 1.0)
+/// >>> r.score("", "The answer is \\boxed{5}.", "4")["verdict"]
+/// 'not_equal'
+///
+/// Give one of `preset` (a `stepwise serve --preset` name), `toml` (the text of a reward
+/// TOML) or `path` (a TOML file); none gives the default configuration. `score_batch`
+/// scores many items on a rayon pool with the GIL released.
+// `module`: the class is documented (and its example run by `pytest --doctest-modules`)
+// as `stepwise.Rewards`, where the package exports it.
+#[pyclass(frozen, module = "stepwise")]
 struct Rewards {
     inner: stepwise_reward::Rewards,
 }
@@ -386,6 +518,7 @@ fn _stepwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
     m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_answer, m)?)?;
     m.add_function(wrap_pyfunction!(split_steps, m)?)?;
     m.add_function(wrap_pyfunction!(check_arithmetic, m)?)?;
     m.add_function(wrap_pyfunction!(step_score, m)?)?;

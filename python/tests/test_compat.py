@@ -97,3 +97,76 @@ def test_compat_from_8_threads_at_once():
 
     with ThreadPoolExecutor(8) as ex:
         assert list(ex.map(work, range(64))) == [True] * 64
+
+
+def test_string_extraction_is_math_verify_s():
+    from stepwise.compat.math_verify import StringAnswer, StringExtractionConfig
+
+    # math-verify's own tests/test_string_extraction.py cases: [parsed, extracted].
+    cases = [
+        ("The answer is A.", ["A", "A"], StringExtractionConfig(lowercase=False)),
+        ("The answer is A.", ["a", "A"], StringExtractionConfig(lowercase=True)),
+        ("Final answer is B", ["b", "B"], StringExtractionConfig()),
+        ("No valid answer here", [], StringExtractionConfig()),
+        ("A. Because B is not valid", ["a", "A"], StringExtractionConfig()),
+        ("The answer is U.", ["u", "U"], StringExtractionConfig(strings=("U",))),
+        ("Because B is valid", ["b", "B"], StringExtractionConfig()),
+    ]
+    for text, expected, cfg in cases:
+        assert parse(text, [cfg]) == expected, text
+    assert isinstance(parse("Answer: D", [StringExtractionConfig()])[0], StringAnswer)
+
+
+def test_string_extraction_options():
+    from stepwise.compat.math_verify import StringExtractionConfig as S
+
+    # strings: only the keys given, matched case-sensitively as whole tokens.
+    assert parse("The answer is E.", [S()]) == []
+    assert parse("The answer is E.", [S(strings=("E", "F"))]) == ["e", "E"]
+    assert parse("the answer is a.", [S()]) == []
+    assert parse("Because of Dalton", [S()]) == []
+    assert parse("The answer is **C**.", [S()]) == ["c", "C"]
+    # The last occurrence of the most explicit place wins.
+    assert parse("I think A or C", [S()]) == ["c", "C"]
+    assert parse("The answer is B, not D", [S()]) == ["b", "B"]
+    assert parse("The final answer is C. I hope it is correct.", [S()]) == ["c", "C"]
+    # lowercase: the parsed form only; the extracted key keeps its case.
+    assert parse("Answer: B", [S(lowercase=False)]) == ["B", "B"]
+    # try_extract_without_anchor: False reads anchored answers only.
+    assert parse("B", [S(try_extract_without_anchor=False)]) == []
+    assert parse("I pick B", [S(try_extract_without_anchor=False)]) == []
+    assert parse("Answer: B", [S(try_extract_without_anchor=False)]) == ["b", "B"]
+    assert parse("B", [S()]) == ["b", "B"]
+    # verify compares literal answers as strings, as math-verify does.
+    assert verify(parse("B", [S()]), parse("The answer is B.", [S()]))
+    assert not verify(parse("B", [S()]), parse("The answer is C.", [S()]))
+    assert not verify(parse("B", [S()]), parse("b is my guess", [S()]))
+
+
+def test_latex_and_expr_anchor_options():
+    lx = LatexExtractionConfig(try_extract_without_anchor=False)
+    ex = ExprExtractionConfig(try_extract_without_anchor=False)
+    # A box or an answer phrase is an anchor; a lone math environment or number is not.
+    assert parse("so $x = 3$", [lx]) == []
+    assert parse("so $x = 3$", [LatexExtractionConfig()])[1] == "x = 3"
+    assert parse("so $\\boxed{3}$", [lx])[1] == "3"
+    assert parse("The final answer is $3$", [lx])[1] == "3"
+    assert parse("5", [ex]) == []
+    assert parse("5", [ExprExtractionConfig()])[1] == "5"
+    assert parse("The answer is 5", [ex])[1] == "5"
+    # The same reading in verify: the anchored gold's answer is the box.
+    assert verify(parse("$y$ and $\\boxed{3}$", [lx]), parse("$3$"))
+    assert not verify(parse("so $x = 3$", [lx]), parse("$x = 3$"))
+
+
+def test_mixed_configs_rank_by_place():
+    from stepwise.compat.math_verify import StringExtractionConfig as S
+
+    both = [LatexExtractionConfig(), S()]
+    # A box (55) outranks a plain letter (300); an `Answer:` letter (100) outranks plain LaTeX.
+    assert parse("$\\boxed{3}$ or B", both)[1] == "3"
+    assert parse("We get $x$. Answer: B", both) == ["b", "B"]
+    # A box below 0 ranks as plain LaTeX, after an anchored letter.
+    late = [LatexExtractionConfig(boxed_match_priority=-1), S()]
+    assert parse("Answer: B, see $\\boxed{3}$", late) == ["b", "B"]
+    assert parse("Answer: B, see $\\boxed{3}$", both)[1] == "3"

@@ -11,23 +11,30 @@ struct Phrase {
 
 /// The last `Final answer: …`, `The answer is …`, `#### …` or `A: …` line remainder.
 fn find_phrase(text: &str) -> Option<Phrase> {
-    let lower = text.to_ascii_lowercase();
     let mut best: Option<(usize, usize)> = None;
     let mut consider = |start: usize, content: usize| {
         if best.is_none_or(|(s, _)| start > s) {
             best = Some((start, content));
         }
     };
-    for pat in [
+    // The last of these phrases, in any case: one backward scan that stops at the first
+    // hit (most answers are near the end), without a lower-cased copy of the text.
+    const PHRASES: [&str; 5] = [
         "final answer is",
         "final answer:",
         "the answer is",
         "answer is:",
         "####",
-    ] {
-        if let Some(pos) = lower.rfind(pat) {
-            consider(pos, pos + pat.len());
-        }
+    ];
+    let b = text.as_bytes();
+    if let Some((pos, len)) = (0..b.len()).rev().find_map(|i| {
+        let rest = &b[i..];
+        PHRASES.iter().find_map(|p| {
+            (rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+                .then_some((i, p.len()))
+        })
+    }) {
+        consider(pos, pos + len);
     }
     // A line that starts with `A:` or `Answer:` (GPT-3 GSM8K format).
     let mut line_start = 0;
@@ -161,10 +168,26 @@ pub fn candidates(text: &str) -> Vec<(String, Source)> {
 /// `\\boxed{}` or a math environment (`$…$`, `\\[…\\]`); plain-expression answers are
 /// the answer phrase, the whole text read as a formula and the last number of prose. With
 /// only LaTeX, `Answer $ \n 9 \n $` (no valid inline math) has no answer at all.
+///
+/// Each kind may also be read without an anchor (math-verify's `try_extract_without_anchor`,
+/// on by default): a box or an answer phrase (`final answer is`, `Answer:`) is an anchor;
+/// the last math environment of text without one (LaTeX), the whole text and the last
+/// number of prose (plain expressions) are not. With `latex_anchorless: false`,
+/// `$x = 3$` alone has no LaTeX answer, `The answer is $3$` still has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Targets {
     pub latex: bool,
     pub expr: bool,
+    /// LaTeX answers may stand without an anchor.
+    #[serde(default = "yes")]
+    pub latex_anchorless: bool,
+    /// Plain-expression answers may stand without an anchor.
+    #[serde(default = "yes")]
+    pub expr_anchorless: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Targets {
@@ -172,6 +195,8 @@ impl Default for Targets {
         Self {
             latex: true,
             expr: true,
+            latex_anchorless: true,
+            expr_anchorless: true,
         }
     }
 }
@@ -180,19 +205,23 @@ impl Targets {
     /// Whether an answer found at `source` is one these targets read.
     pub fn allows(self, source: Source) -> bool {
         match source {
-            Source::Boxed | Source::Math => self.latex,
-            Source::Phrase | Source::Whole | Source::LastNumber => self.expr,
+            Source::Boxed => self.latex,
+            Source::Math => self.latex && self.latex_anchorless,
+            Source::Phrase => self.expr,
+            Source::Whole | Source::LastNumber => self.expr && self.expr_anchorless,
         }
     }
 }
 
 /// The candidates of `text` that `targets` allow, in [`candidates`] order.
 pub fn candidates_for(text: &str, targets: Targets) -> Vec<(String, Source)> {
-    let envs = find_math(tail(text, MAX_TEXT_BYTES));
     let t = tail(text, MAX_TEXT_BYTES);
+    // Found only when a phrase's answer has to be placed (never with both targets).
+    let envs = std::cell::OnceCell::new();
     // An answer phrase's answer written in math (`final answer is $14{,}916$`) is LaTeX.
     let in_math = |c: &str| {
-        envs.iter()
+        envs.get_or_init(|| find_math(t))
+            .iter()
             .any(|&(_, a, b, _)| t[a..b].contains(c.trim()) && !c.trim().is_empty())
     };
     let mut out: Vec<(String, Source)> = candidates(text)
@@ -326,7 +355,7 @@ fn outside_boxes(text: &str, all: &[(usize, usize, usize)]) -> String {
 }
 
 /// The last `max` bytes of `s`, on a character boundary.
-fn tail(s: &str, max: usize) -> &str {
+pub(crate) fn tail(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -343,6 +372,11 @@ fn boxes(text: &str) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
+        // Jump to the next backslash (a memchr): most of a solution is not a command.
+        match text[i..].find('\\') {
+            Some(k) => i += k,
+            None => break,
+        }
         let rest = &b[i..];
         let cmd = if rest.starts_with(b"\\boxed") {
             6
@@ -620,6 +654,10 @@ const KNOWN_WORDS: &[&str] = &[
 /// formula nested past the parser's depth cap is still a formula (and is parsed whole).
 fn is_prose(text: &str) -> bool {
     // Drop the contents of text-like groups: `5 \\mbox{ inches}` is a formula with a unit.
+    // (Text without a backslash has none, and is read as it is, without a copy.)
+    if !text.contains('\\') {
+        return count_words(text, 1) >= 1;
+    }
     let mut stripped = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('\\') {
@@ -650,25 +688,33 @@ fn is_prose(text: &str) -> bool {
         }
     }
     stripped.push_str(rest);
-    let b = stripped.as_bytes();
+    count_words(&stripped, 2) >= 2
+}
+
+/// The plain words of `text` (runs of three or more ASCII letters that are neither a
+/// command name after `\\` nor one of [`KNOWN_WORDS`], in any case), counted up to `at_most`.
+/// [`is_prose`] runs on most of every side it reads: no allocation, and it stops counting
+/// once the answer is known.
+fn count_words(text: &str, at_most: usize) -> usize {
+    let b = text.as_bytes();
     let mut words = 0;
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && words < at_most {
         if b[i].is_ascii_alphabetic() {
             let start = i;
             while i < b.len() && b[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let w = &stripped[start..i];
+            let w = &text[start..i];
             let command = start > 0 && b[start - 1] == b'\\';
-            if !command && w.len() >= 3 && !KNOWN_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+            if !command && w.len() >= 3 && !KNOWN_WORDS.iter().any(|k| k.eq_ignore_ascii_case(w)) {
                 words += 1;
             }
         } else {
             i += 1;
         }
     }
-    words >= 2 || (words == 1 && !text.contains('\\'))
+    words
 }
 
 /// Words that deny the answer next to them (`not 72`, `never 72`, `\\neq 72`). Words
@@ -711,17 +757,30 @@ fn negates(clause: &str, after: bool) -> bool {
     if ["n't", "n’t", "N'T"].iter().any(|s| clause.contains(s)) {
         return true;
     }
-    let words: Vec<String> = clause
+    // The clause's words, lower-cased and joined by single spaces: one allocation, and
+    // none for a clause without letters (most clauses next to an answer are `$`, `.`, `=`).
+    if !clause.bytes().any(|c| c.is_ascii_alphabetic()) {
+        return !after
+            && ["≠", "!=", "=/=", "<>", "¬"]
+                .iter()
+                .any(|s| clause.contains(s));
+    }
+    let mut phrase = String::with_capacity(clause.len());
+    for w in clause
         .split(|c: char| !c.is_ascii_alphabetic())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_lowercase())
-        .collect();
+    {
+        if !phrase.is_empty() {
+            phrase.push(' ');
+        }
+        phrase.push_str(w);
+    }
+    phrase.make_ascii_lowercase();
+    let mut words = phrase.split(' ');
     if after {
         // After the answer only a rejection of it counts (`72 is not it`, `72 is wrong`):
         // `\\boxed{3} with neither` states 3.
-        return words
-            .iter()
-            .any(|w| w == "not" || REJECTIONS.contains(&w.as_str()));
+        return words.any(|w| w == "not" || REJECTIONS.contains(&w));
     }
     if ["≠", "!=", "=/=", "<>", "¬"]
         .iter()
@@ -729,12 +788,16 @@ fn negates(clause: &str, after: bool) -> bool {
     {
         return true;
     }
-    let phrase = words.join(" ");
-    words.iter().any(|w| NEGATIONS.contains(&w.as_str()))
+    words.any(|w| NEGATIONS.contains(&w))
         || NEGATING_PHRASES.iter().any(|p| {
-            phrase == *p
-                || phrase.starts_with(&format!("{p} "))
-                || phrase.contains(&format!(" {p}"))
+            // The phrase alone, at the start (`{p} …`) or after a space (`… {p}…`).
+            (phrase
+                .strip_prefix(p)
+                .is_some_and(|r| r.is_empty() || r.starts_with(' ')))
+                || phrase
+                    .bytes()
+                    .enumerate()
+                    .any(|(i, c)| c == b' ' && phrase[i + 1..].starts_with(p))
         })
 }
 
@@ -834,6 +897,39 @@ fn last_number_span(text: &str) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_lists_are_lower_case_and_prose_ignores_case() {
+        // `count_words` and `negates` compare against these in lower case.
+        for w in KNOWN_WORDS.iter().chain(NEGATIONS).chain(REJECTIONS) {
+            assert_eq!(*w, w.to_ascii_lowercase(), "{w}");
+        }
+        assert!(is_prose("the cat"));
+        assert!(!is_prose("AND OR"));
+        assert!(!is_prose("x + y"));
+        assert!(is_prose("5 apples"));
+        assert!(!is_prose("5 \\mbox{ inches}"));
+        assert!(negates("it is NOT", true));
+        assert!(negates("anything but", false));
+        assert!(negates("I said anything but", false));
+        assert!(!negates("anything butter", false));
+        assert!(!negates("$ = ", false));
+        assert!(negates("\u{2260}", false));
+    }
+
+    #[test]
+    fn phrases_are_found_last_in_any_case() {
+        assert_eq!(
+            find_phrase("The Answer Is 5").map(|p| p.text),
+            Some("5".into())
+        );
+        assert_eq!(
+            find_phrase("the answer is 4. FINAL ANSWER: 6").map(|p| p.text),
+            Some("6".into())
+        );
+        assert_eq!(find_phrase("#### 12").map(|p| p.text), Some("12".into()));
+        assert!(find_phrase("no phrase here").is_none());
+    }
 
     fn first(t: &str) -> String {
         candidates(t)[0].0.clone()

@@ -70,6 +70,7 @@ mod num;
 mod numeric;
 mod parse;
 mod poly;
+pub mod strings;
 mod surd;
 
 pub use arith::{ArithChecker, CheckedClaim, ClaimCheck};
@@ -227,16 +228,59 @@ fn extract_tail(s: &str) -> &str {
     &s[start..]
 }
 
-/// Verifies many pairs on all cores (rayon); results are in input order.
+/// Verifies many pairs on all cores (rayon); results are in input order. Each distinct
+/// gold answer is read once ([`PreparedGold`]): batches hold several samples per problem.
 pub fn verify_batch<G, P>(pairs: &[(G, P)], opts: &Options) -> Vec<Verdict>
 where
     G: AsRef<str> + Sync,
     P: AsRef<str> + Sync,
 {
-    pairs
-        .par_iter()
-        .map(|(g, p)| verify(g.as_ref(), p.as_ref(), opts))
-        .collect()
+    let t = Targets::default();
+    by_gold(
+        pairs.len(),
+        |i| pairs[i].0.as_ref(),
+        |g| PreparedGold::new(g, t, opts),
+        |g, i| g.verify(pairs[i].1.as_ref(), t, opts),
+    )
+}
+
+/// Runs `judge` on every item `0..n` on the rayon pool with the gold its key names
+/// (`key(i)`), prepared once per distinct key (`prepare`, e.g. [`PreparedGold::new`]);
+/// results are in input order.
+pub fn by_gold<K, T>(
+    n: usize,
+    key: impl Fn(usize) -> K + Sync,
+    prepare: impl Fn(K) -> T + Sync,
+    judge: impl Fn(&T, usize) -> Verdict + Sync,
+) -> Vec<Verdict>
+where
+    K: std::hash::Hash + Eq + Send + Clone,
+    T: Send,
+{
+    let mut groups: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut members: Vec<(K, Vec<usize>)> = Vec::new();
+    for i in 0..n {
+        let k = key(i);
+        match groups.get(&k) {
+            Some(&g) => members[g].1.push(i),
+            None => {
+                groups.insert(k.clone(), members.len());
+                members.push((k, vec![i]));
+            }
+        }
+    }
+    let judged: Vec<Vec<(usize, Verdict)>> = members
+        .into_par_iter()
+        .map(|(k, items)| {
+            let g = prepare(k);
+            items.into_iter().map(|i| (i, judge(&g, i))).collect()
+        })
+        .collect();
+    let mut out = vec![Verdict::Undecided; n];
+    for (i, v) in judged.into_iter().flatten() {
+        out[i] = v;
+    }
+    out
 }
 
 /// [`explain`] for many pairs on all cores (rayon); results are in input order.
@@ -432,14 +476,85 @@ pub fn explain_targets(
     compare(gold, pred, opts, true, gold_targets, pred_targets)
 }
 
+/// [`verify`] with each side read only as the answers its [`Targets`] allow: the verdict
+/// of [`explain_targets`] without printing the parsed and normalized trees (which only an
+/// explanation shows), so it is what callers that need only the verdict use.
+pub fn verify_targets(
+    gold: &str,
+    gold_targets: Targets,
+    pred: &str,
+    pred_targets: Targets,
+    opts: &Options,
+) -> Verdict {
+    compare(gold, pred, opts, false, gold_targets, pred_targets).verdict
+}
+
 /// The answer [`verify`] would judge in `text` when read with `targets`: the first
 /// allowed candidate that parses (`None` when there is none).
 pub fn extract_answer(text: &str, targets: Targets) -> Option<String> {
+    first_answer(text, targets).map(|(c, _)| c)
+}
+
+fn first_answer(text: &str, targets: Targets) -> Option<(String, Source)> {
     num::reset_work();
     extract::candidates_for(&restore_escapes(text), targets)
         .into_iter()
         .find(|(c, _)| parse::parse(c).is_ok())
-        .map(|(c, _)| c)
+}
+
+/// What [`extract_configured`] found: a mathematical answer (the text [`verify`] judges)
+/// or a literal one ([`strings::extract_string`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extracted {
+    Math(String),
+    Literal(strings::StringAnswer),
+}
+
+/// math-verify's `parse` with several extraction configs at once: the mathematical answer
+/// that `targets` allow and the literal answer of `literal` (when given), the one found at
+/// the more explicit place winning, as math-verify orders its patterns by priority. A
+/// mathematical answer ranks by where it was found: a box at `boxed_priority`
+/// (math-verify's `boxed_match_priority`, 55 by default; below 0 a box ranks as plain
+/// LaTeX), an answer phrase at 100, anything else at 300. A tie goes to the mathematical
+/// answer.
+///
+/// ```
+/// use stepwise_verify::{Extracted, Targets, extract_configured, strings::StringTargets};
+/// let keys: Vec<String> = ["A", "B"].iter().map(|s| s.to_string()).collect();
+/// let lit = StringTargets { strings: &keys, anchorless: true, lowercase: true };
+/// let t = Targets { expr: false, ..Targets::default() };
+/// // A box (55) outranks a plain letter (300) …
+/// assert!(matches!(extract_configured("$\\boxed{3}$ or B", t, 55, Some(&lit)),
+///     Some(Extracted::Math(m)) if m == "3"));
+/// // … and an `Answer:` letter (100) the last math environment (300).
+/// assert!(matches!(extract_configured("We get $x$. Answer: B", t, 55, Some(&lit)),
+///     Some(Extracted::Literal(a)) if a.parsed == "b"));
+/// ```
+pub fn extract_configured(
+    text: &str,
+    targets: Targets,
+    boxed_priority: i64,
+    literal: Option<&strings::StringTargets<'_>>,
+) -> Option<Extracted> {
+    let math = (targets.latex || targets.expr)
+        .then(|| first_answer(text, targets))
+        .flatten();
+    let lit = literal.and_then(|l| strings::extract_string(text, l));
+    let rank = |src: Source| -> i64 {
+        match src {
+            Source::Boxed if boxed_priority >= 0 => boxed_priority,
+            Source::Phrase => 100,
+            _ => 300,
+        }
+    };
+    match (math, lit) {
+        (Some((_, src)), Some(l)) if i64::from(l.priority) < rank(src) => {
+            Some(Extracted::Literal(l))
+        }
+        (Some((m, _)), _) => Some(Extracted::Math(m)),
+        (None, Some(l)) => Some(Extracted::Literal(l)),
+        (None, None) => None,
+    }
 }
 
 /// Control characters that only an unescaped string literal puts in math text, read back
@@ -447,7 +562,8 @@ pub fn extract_answer(text: &str, targets: Targets) -> Option<String> {
 /// feed and `rac12` (also backspace for `\b…`, vertical tab for `\v…`, bell for `\a…`).
 /// Tabs, newlines and carriage returns are whitespace and stay as they are.
 fn restore_escapes(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['\u{7}', '\u{8}', '\u{b}', '\u{c}']) {
+    // A byte scan: the four are ASCII, and this runs on every side of every call.
+    if !s.bytes().any(|b| matches!(b, 0x7 | 0x8 | 0xb | 0xc)) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -472,15 +588,66 @@ fn compare(
     pred_targets: Targets,
 ) -> Explanation {
     let (gold, pred) = (restore_escapes(gold), restore_escapes(pred));
-    let (gold, pred) = (gold.as_ref(), pred.as_ref());
     num::reset_work();
+    let gs = gold_readings(&gold, opts, detail, gold_targets);
+    compare_readings(&gs, &pred, opts, detail, pred_targets)
+}
+
+/// Every reading of a gold answer: each candidate, and for a gold with several boxes also
+/// the set of them (math-verify's rule for a trusted gold).
+fn gold_readings(gold: &str, opts: &Options, detail: bool, gold_targets: Targets) -> Vec<Reading> {
     let mut gs = parse_side(gold, opts, detail, gold_targets);
-    // A trusted gold with several boxes also stands for the set of them (math-verify's rule).
     if gold_targets.latex
         && let Some(set) = extract::boxes_as_set(gold)
     {
         gs.extend(parse_side(&set, opts, detail, Targets::default()));
     }
+    gs
+}
+
+/// A gold answer read once (extracted and parsed), to compare many predictions with it:
+/// what a batch whose gold answers repeat (several samples per problem) reads once per
+/// distinct gold. `PreparedGold::new(g, t, o).verify(p, pt, o)` gives the verdict of
+/// [`verify_targets`]`(g, t, p, pt, o)`; the work budget of [`limits`] is spent on reading
+/// the gold once, and afresh on each comparison.
+///
+/// ```
+/// use stepwise_verify::{Options, PreparedGold, Targets, Verdict};
+/// let o = Options::default();
+/// let g = PreparedGold::new("\\frac12", Targets::default(), &o);
+/// assert_eq!(g.verify("0.5", Targets::default(), &o), Verdict::Equal);
+/// assert_eq!(g.verify("The answer is $\\boxed{2}$.", Targets::default(), &o), Verdict::NotEqual);
+/// ```
+pub struct PreparedGold {
+    readings: Vec<Reading>,
+}
+
+impl PreparedGold {
+    /// Reads `gold` as the answers `targets` allow.
+    pub fn new(gold: &str, targets: Targets, opts: &Options) -> Self {
+        let gold = restore_escapes(gold);
+        num::reset_work();
+        Self {
+            readings: gold_readings(&gold, opts, false, targets),
+        }
+    }
+
+    /// The verdict on `pred` (read as `pred_targets` allow) against this gold.
+    pub fn verify(&self, pred: &str, pred_targets: Targets, opts: &Options) -> Verdict {
+        let pred = restore_escapes(pred);
+        num::reset_work();
+        compare_readings(&self.readings, &pred, opts, false, pred_targets).verdict
+    }
+}
+
+/// The verdict of a prediction against the readings of a gold answer.
+fn compare_readings(
+    gs: &[Reading],
+    pred: &str,
+    opts: &Options,
+    detail: bool,
+    pred_targets: Targets,
+) -> Explanation {
     let ps = answer_readings(parse_side(pred, opts, detail, pred_targets));
     if ps.is_empty() {
         let none = Side {

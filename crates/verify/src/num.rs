@@ -268,6 +268,19 @@ pub fn parse_decimal(s: &str) -> Option<BigRational> {
     if int.len() + frac.len() > 4_000 {
         return None;
     }
+    // Up to 18 digits fit a u64: the value is built and reduced there (most answers).
+    if int.len() + frac.len() <= 18 {
+        let n = int
+            .bytes()
+            .chain(frac.bytes())
+            .fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+        let d = 10u64.pow(frac.len() as u32);
+        let g = n.gcd(&d);
+        return Some(BigRational::new_raw(
+            BigInt::from(n / g),
+            BigInt::from(d / g),
+        ));
+    }
     let digits = format!("{int}{frac}");
     let n: BigInt = if digits.is_empty() {
         BigInt::zero()

@@ -14,7 +14,8 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
 
 /// True when `src` is a lone `a,b` that [`parse`] reads with a decimal comma.
 pub(crate) fn has_decimal_comma(src: &str) -> bool {
-    preprocess(src, true) != preprocess(src, false)
+    // Every rewrite of `preprocess` that leaves a comma needs one in the source.
+    src.contains(',') && decimal_comma_at(&preprocess(src, false))
 }
 
 /// [`parse`], choosing whether a lone `1,5` reads as 1.5 (`decimal_comma`) or as a list.
@@ -61,23 +62,27 @@ fn preprocess(src: &str, decimal_comma: bool) -> String {
             s = s.replace(from, to);
         }
     }
-    if !decimal_comma {
-        return s;
-    }
-    // `1,000` followed by spaces and digits after `,\!` removal: `11, 111` stays a list.
-    let t = s.trim_start_matches('-');
-    if let Some((a, b)) = t.split_once(',')
-        && !a.is_empty()
-        && !b.is_empty()
-        && a.bytes().all(|c| c.is_ascii_digit())
-        && b.bytes().all(|c| c.is_ascii_digit())
-    {
-        let thousands = b.len() == 3 && a.len() <= 3 && !a.starts_with('0');
-        if !thousands {
-            s = s.replacen(',', ".", 1);
-        }
+    if decimal_comma && decimal_comma_at(&s) {
+        s = s.replacen(',', ".", 1);
     }
     s
+}
+
+/// Whether the comma of a preprocessed lone number `a,b` can be a decimal comma: digits on
+/// both sides, and not a thousands group (`1,000`). `11, 111` (after `,\!` removal) stays
+/// a list.
+fn decimal_comma_at(s: &str) -> bool {
+    let t = s.trim_start_matches('-');
+    match t.split_once(',') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+                && !(b.len() == 3 && a.len() <= 3 && !a.starts_with('0'))
+        }
+        None => false,
+    }
 }
 
 /// `\\\\frac` written with doubled backslashes (escaped twice upstream) becomes `\\frac`;

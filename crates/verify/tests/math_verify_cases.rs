@@ -26,6 +26,7 @@ fn targets(case: &serde_json::Value) -> Targets {
         Some(types) => Targets {
             latex: types.iter().any(|t| t == "latex"),
             expr: types.iter().any(|t| t == "expr"),
+            ..Targets::default()
         },
         None => Targets::default(),
     }

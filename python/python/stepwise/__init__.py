@@ -40,14 +40,6 @@ __all__ = [
 Gold = Union[str, int, float, Sequence[Union[str, int, float]]]
 
 
-def _golds(gold: Any) -> list[str]:
-    if gold is None:
-        return []
-    if isinstance(gold, (list, tuple)):
-        return [str(g) for g in gold if g is not None]
-    return [str(gold)]
-
-
 def verdict(gold: Gold, pred: str, **options: Any) -> str:
     """The three-way verdict: ``"equal"``, ``"not_equal"`` or ``"undecided"``.
 
@@ -59,7 +51,7 @@ def verdict(gold: Gold, pred: str, **options: Any) -> str:
     ``float_rounding`` (6), ``numeric_precision`` (15), ``strict`` (True),
     ``allow_set_relation_comp`` (False).
     """
-    return _stepwise.verdict(_golds(gold), str(pred), **options)
+    return _stepwise.verdict(gold, pred, **options)
 
 
 def verify(gold: Gold, pred: str, **options: Any) -> bool:
@@ -69,7 +61,7 @@ def verify(gold: Gold, pred: str, **options: Any) -> bool:
     >>> stepwise.verify(["1/2", "0.5"], "\\frac{1}{2}")
     True
     """
-    return verdict(gold, pred, **options) == "equal"
+    return _stepwise.verdict(gold, pred, **options) == "equal"
 
 
 def explain(gold: str, pred: str, **options: Any) -> dict[str, Any]:
@@ -93,9 +85,11 @@ def verify_batch(
 
     ``threads=None`` uses one thread per core.
     """
-    return _stepwise.verify_batch(
-        [_golds(g) for g in golds], [str(p) for p in preds], threads, **options
-    )
+    # The labels are read (a list gold, None, numbers) in Rust: a Python loop over them
+    # cost more than the verification of the batch.
+    g = golds if isinstance(golds, (list, tuple)) else list(golds)
+    p = preds if isinstance(preds, (list, tuple)) else list(preds)
+    return _stepwise.verify_batch(g, p, threads, **options)
 
 
 def extract_answer(text: str) -> str | None:

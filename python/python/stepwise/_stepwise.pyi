@@ -2,8 +2,8 @@ from collections.abc import Sequence
 from typing import Any
 
 def verdict(
-    golds: Sequence[str],
-    pred: str,
+    golds: Any,
+    pred: Any,
     float_rounding: int = 6,
     numeric_precision: int = 15,
     strict: bool = True,
@@ -12,6 +12,8 @@ def verdict(
     gold_expr: bool = True,
     pred_latex: bool = True,
     pred_expr: bool = True,
+    gold_anchorless: tuple[bool, bool] = (True, True),
+    pred_anchorless: tuple[bool, bool] = (True, True),
 ) -> str: ...
 def explain(
     gold: str,
@@ -22,15 +24,27 @@ def explain(
     allow_set_relation_comp: bool = False,
 ) -> dict[str, Any]: ...
 def verify_batch(
-    golds: Sequence[Sequence[str]],
-    preds: Sequence[str],
+    golds: Sequence[Any],
+    preds: Sequence[Any],
     threads: int | None = None,
     float_rounding: int = 6,
     numeric_precision: int = 15,
     strict: bool = True,
     allow_set_relation_comp: bool = False,
 ) -> list[bool]: ...
-def extract_answer(text: str, latex: bool = True, expr: bool = True) -> str | None: ...
+def extract_answer(
+    text: str, latex: bool = True, expr: bool = True, anchorless: tuple[bool, bool] = (True, True)
+) -> str | None: ...
+def parse_answer(
+    text: str,
+    latex: bool = True,
+    expr: bool = True,
+    anchorless: tuple[bool, bool] = (True, True),
+    boxed_priority: int = 55,
+    strings: Sequence[str] | None = None,
+    strings_anchorless: bool = True,
+    lowercase: bool = True,
+) -> tuple[str, str, str] | None: ...
 def split_steps(text: str, delimiter: str = "blank-line") -> list[str]: ...
 def check_arithmetic(text: str) -> list[dict[str, Any]]: ...
 def step_score(text: str) -> tuple[float, str]: ...

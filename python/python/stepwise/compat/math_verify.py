@@ -24,6 +24,7 @@ __all__ = [
     "ExprExtractionConfig",
     "LatexExtractionConfig",
     "Parsed",
+    "StringAnswer",
     "StringExtractionConfig",
     "parse",
     "verify",
@@ -36,6 +37,14 @@ class LatexExtractionConfig:
 
     >>> parse("$x$ is $\\boxed{3}$", [LatexExtractionConfig()])[1]
     '3'
+    >>> parse("so $x = 3$", [LatexExtractionConfig(try_extract_without_anchor=False)])
+    []
+
+    ``try_extract_without_anchor=False`` reads only anchored answers: a box or an answer
+    phrase (``final answer is $3$``), not the last math environment of the text.
+    ``boxed_match_priority`` ranks a box against a ``StringExtractionConfig`` answer
+    (lower wins; below 0 a box ranks as plain LaTeX). ``normalization_config`` is accepted
+    and not used: the verifier's normalization is fixed.
     """
 
     boxed_match_priority: int = 55
@@ -49,6 +58,11 @@ class ExprExtractionConfig:
 
     >>> parse("The answer is 5", [ExprExtractionConfig()])[1]
     '5'
+    >>> parse("5", [ExprExtractionConfig(try_extract_without_anchor=False)])
+    []
+
+    ``try_extract_without_anchor=False`` reads only an answer phrase's answer, not the
+    whole text or the last number of prose.
     """
 
     try_extract_without_anchor: bool = True
@@ -56,18 +70,34 @@ class ExprExtractionConfig:
 
 @dataclass(frozen=True)
 class StringExtractionConfig:
-    """Literal strings (option letters such as ``A``).
+    """Literal strings (option letters such as ``A``), found as math-verify finds them.
 
-    >>> parse("(C)", [StringExtractionConfig()])[1]
-    'C'
+    >>> parse("The answer is C.", [StringExtractionConfig()])
+    ['c', 'C']
+    >>> parse("The answer is C.", [StringExtractionConfig(lowercase=False)])
+    ['C', 'C']
+    >>> parse("Because B is valid", [StringExtractionConfig(try_extract_without_anchor=False)])
+    []
 
-    Unlike math-verify, only an answer that is the string alone (inside ``()``, ``*`` or
-    ``$`` at most) is found today, not one inside a sentence.
+    A key counts as a token (after whitespace or at the start, ``**bold**`` allowed, before
+    ``.``, ``,``, ``:``, whitespace or the end): after ``final answer is``, ``answer:`` or
+    ``answer`` first, else (``try_extract_without_anchor``) at the start of the text or
+    anywhere, the last occurrence winning. ``parse`` returns the key lower-cased when
+    ``lowercase`` and the key as written; ``verify`` compares such answers as strings.
     """
 
     strings: tuple[str, ...] = ("A", "B", "C", "D")
     try_extract_without_anchor: bool = True
     lowercase: bool = True
+
+
+class StringAnswer(str):
+    """A literal answer of ``StringExtractionConfig`` (``verify`` compares it as text).
+
+    >>> a = parse("Answer: B", [StringExtractionConfig()])[0]
+    >>> isinstance(a, StringAnswer), a
+    (True, 'b')
+    """
 
 
 @dataclass(frozen=True)
@@ -83,6 +113,8 @@ class Parsed:
     latex: bool
     expr: bool
     strings: tuple[str, ...] = ()
+    latex_anchorless: bool = True
+    expr_anchorless: bool = True
 
     def __str__(self) -> str:
         return self.text
@@ -99,32 +131,44 @@ def parse(
     parsing_timeout: int | None = 5,
     raise_on_error: bool = False,
 ) -> list[Any]:
-    """math-verify's ``parse``: ``[Parsed, extracted]``, or ``[]`` when nothing is found.
+    """math-verify's ``parse``: ``[answer, extracted]``, or ``[]`` when nothing is found.
 
     >>> parse("$\\frac12$", [LatexExtractionConfig()])[1]
     '\\\\frac12'
     >>> parse("Answer $ \\n 9 \\n $", [LatexExtractionConfig()])
     []
+
+    The extraction itself (which answer each config finds, and which config's answer
+    wins) is the Rust extractor's.
     """
     try:
-        latex = any(isinstance(c, LatexExtractionConfig) for c in extraction_config)
-        expr = any(isinstance(c, ExprExtractionConfig) for c in extraction_config)
-        strings: tuple[str, ...] = ()
-        for c in extraction_config:
-            if isinstance(c, StringExtractionConfig):
-                strings += tuple(c.strings)
-        text = str(pred)
-        if strings:
-            t = text.strip().strip("().*$ ")
-            for s in strings:
-                if t == s or t.lower() == s.lower():
-                    return [Parsed(s, False, False, strings), s]
-        if not (latex or expr):
-            return []
-        found = _stepwise.extract_answer(text, latex, expr)
+        lx = [c for c in extraction_config if isinstance(c, LatexExtractionConfig)]
+        ex = [c for c in extraction_config if isinstance(c, ExprExtractionConfig)]
+        sx = [c for c in extraction_config if isinstance(c, StringExtractionConfig)]
+        strings: tuple[str, ...] = tuple(k for c in sx for k in c.strings)
+        anchorless = (
+            any(c.try_extract_without_anchor for c in lx),
+            any(c.try_extract_without_anchor for c in ex),
+        )
+        found = _stepwise.parse_answer(
+            str(pred),
+            bool(lx),
+            bool(ex),
+            anchorless,
+            min((c.boxed_match_priority for c in lx), default=55),
+            list(strings) if sx else None,
+            any(c.try_extract_without_anchor for c in sx),
+            any(c.lowercase for c in sx),
+        )
         if found is None:
             return []
-        return [Parsed(text, latex, expr, strings), found]
+        kind, answer, extracted = found
+        if kind == "string":
+            return [StringAnswer(answer), extracted]
+        return [
+            Parsed(str(pred), bool(lx), bool(ex), strings, anchorless[0], anchorless[1]),
+            extracted,
+        ]
     except Exception:
         if raise_on_error:
             raise
@@ -169,11 +213,13 @@ def verify(
 
 
 def _one(g: Any, p: Any, fr: int, npr: int, strict: bool, sets: bool) -> bool:
+    # math-verify compares a literal answer with the other side as strings.
+    if isinstance(g, StringAnswer) or isinstance(p, StringAnswer):
+        gs, ps = str(g).strip(), str(p).strip()
+        return bool(gs) and gs == ps
     gp, pp = isinstance(g, Parsed), isinstance(p, Parsed)
-    if (gp and g.strings and not g.latex) or (pp and p.strings and not p.latex):
-        return str(g).strip().lower() == str(p).strip().lower()
-    gt = (g.latex, g.expr) if gp else (True, True)
-    pt = (p.latex, p.expr) if pp else (True, True)
+    gt = (g.latex, g.expr, g.latex_anchorless, g.expr_anchorless) if gp else (True,) * 4
+    pt = (p.latex, p.expr, p.latex_anchorless, p.expr_anchorless) if pp else (True,) * 4
     return (
         _stepwise.verdict(
             [str(g)],
@@ -186,9 +232,11 @@ def _one(g: Any, p: Any, fr: int, npr: int, strict: bool, sets: bool) -> bool:
             gold_expr=gt[1],
             pred_latex=pt[0],
             pred_expr=pt[1],
+            gold_anchorless=(gt[2], gt[3]),
+            pred_anchorless=(pt[2], pt[3]),
         )
         == "equal"
     )
 
 
-Answer = Union[Parsed, str]
+Answer = Union[Parsed, StringAnswer, str]
