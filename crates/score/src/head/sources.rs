@@ -206,6 +206,7 @@ mod tests {
                 trace: Trace::default(),
             },
             correct: None,
+            prompt: None,
         };
         let units = [
             (
