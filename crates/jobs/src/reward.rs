@@ -641,9 +641,7 @@ mod tests {
             .entries
             .iter()
             .map(|e| match e {
-                Entry::Item { line, item, .. } => {
-                    (*line, &item.gold, item.data_source.as_deref())
-                }
+                Entry::Item { line, item, .. } => (*line, &item.gold, item.data_source.as_deref()),
                 Entry::Bad { .. } => panic!("{e:?}"),
             })
             .collect();
@@ -661,7 +659,10 @@ mod tests {
     fn a_bad_line_is_an_error_naming_it_or_with_skip_bad_an_entry() {
         let text = "{\"response\": \"a\", \"gold\": \"1\"}\n{\"gold\": \"1\"}\nnot json\n";
         let e = job(text, false).err().unwrap().to_string();
-        assert!(e.ends_with(":2: missing field `response` (column 13)"), "{e}");
+        assert!(
+            e.ends_with(":2: missing field `response` (column 13)"),
+            "{e}"
+        );
         let j = job(text, true).unwrap();
         assert_eq!((j.lines(), j.bad_lines()), (3, 2));
         let chunk = score_chunk(&j.data, 0..3);
@@ -672,7 +673,11 @@ mod tests {
             .collect();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].starts_with("line 2: missing field `response`"));
-        assert!(errors[1].starts_with("line 3: expected ident"), "{}", errors[1]);
+        assert!(
+            errors[1].starts_with("line 3: expected ident"),
+            "{}",
+            errors[1]
+        );
     }
 
     #[test]
@@ -688,10 +693,13 @@ mod tests {
             e.contains(":2: group 7: its 'gold' differs from the group's first line (1)"),
             "{e}"
         );
-        let e = job("{\"response\": \"a\", \"gold\": [\"1\"], \"group\": \"g\"}\n", false)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = job(
+            "{\"response\": \"a\", \"gold\": [\"1\"], \"group\": \"g\"}\n",
+            false,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("not a list"), "{e}");
         let e = job("{\"response\": \"a\", \"group\": true}\n", false)
             .err()
@@ -704,10 +712,7 @@ mod tests {
     fn an_error_line_reads_back_without_a_result() {
         let l = RewardLine::error(4, "bad");
         let text = serde_json::to_string(&l).unwrap();
-        assert_eq!(
-            text,
-            r#"{"line":4,"no_gold":false,"error":"line 4: bad"}"#
-        );
+        assert_eq!(text, r#"{"line":4,"no_gold":false,"error":"line 4: bad"}"#);
         assert_eq!(serde_json::from_str::<RewardLine>(&text).unwrap(), l);
     }
 }

@@ -107,7 +107,10 @@ async fn three_lines_get_their_hand_checked_rewards() {
     assert_eq!(s.tally.mean_reward(), 1.0);
     // the run is stored as a `reward` run, v1, with the file's identity in its config
     let info = store.run(s.run).unwrap();
-    assert_eq!((info.kind.as_str(), info.status), ("reward", RunStatus::Done));
+    assert_eq!(
+        (info.kind.as_str(), info.status),
+        ("reward", RunStatus::Done)
+    );
     let config = stepwise_jobs::stored_config::<RewardKind>(&info).unwrap();
     assert_eq!(config.input_bytes, std::fs::metadata(&input).unwrap().len());
     assert_eq!(config.input_sha256.len(), 64);
@@ -152,9 +155,16 @@ async fn an_interrupted_run_of_three_chunks_resumes_to_the_uninterrupted_output(
     assert_eq!(store.run(run).unwrap().status, RunStatus::Interrupted);
 
     let out = d.path("resumed.jsonl");
-    let s = reward_file(&store, &input, config.clone(), false, &out, &opts(Resume::Run(run)))
-        .await
-        .unwrap();
+    let s = reward_file(
+        &store,
+        &input,
+        config.clone(),
+        false,
+        &out,
+        &opts(Resume::Run(run)),
+    )
+    .await
+    .unwrap();
     assert_eq!((s.run, s.resumed_chunks, s.lines), (run, 1, 600));
 
     let fresh = d.path("fresh.jsonl");
@@ -249,7 +259,10 @@ async fn bad_lines_fail_the_command_or_with_skip_bad_become_error_lines() {
     assert_eq!(shape[0], (1, Some(2.0), None));
     assert_eq!(shape[3], (4, Some(1.0), None));
     assert!(
-        shape[1].2.unwrap().starts_with("line 2: missing field `response`"),
+        shape[1]
+            .2
+            .unwrap()
+            .starts_with("line 2: missing field `response`"),
         "{shape:?}"
     );
     assert!(shape[2].2.unwrap().starts_with("line 3: "), "{shape:?}");

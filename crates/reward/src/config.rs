@@ -578,6 +578,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.reward.components.len(), 4);
         assert_eq!(cfg.sources.len(), 2);
+        // the example shows group components (EMPO, Trust-GRPO) too
+        assert!(matches!(
+            cfg.group.components.first(),
+            Some(GroupComponentSpec::Empo { .. })
+        ));
     }
 
     #[test]
