@@ -40,6 +40,9 @@ impl Dir {
     }
 }
 
+/// (line, reward, accuracy, format, answer, no_gold) of an output line.
+type Row<'a> = (usize, f64, f64, f64, Option<&'a str>, bool);
+
 fn read_lines(path: &Path) -> Vec<RewardLine> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -81,7 +84,7 @@ async fn three_lines_get_their_hand_checked_rewards() {
     // 1: \boxed{4} verifies against 4 (accuracy 1) after a <think> block (format 1): 2;
     // 2: \boxed{5} against the number label 4 (accuracy 0), format 1: 1;
     // 3: no gold (accuracy 0, no_gold), no <think> block and no boxed answer (format 0): 0.
-    let got: Vec<(usize, f64, f64, f64, Option<&str>, bool)> = lines
+    let got: Vec<Row> = lines
         .iter()
         .map(|l| {
             let r = l.result.as_ref().unwrap();
