@@ -71,6 +71,8 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Serve rewards to RL trainers over HTTP.
     Serve(cmd::serve::Args),
+    /// Score a JSONL file of rollouts offline with the server's reward functions (resumable).
+    Reward(cmd::reward::Args),
     /// Answer OpenAI chat/completions requests with test-time search (best-of-N, beam, MCTS).
     Gateway(cmd::gateway::Args),
     /// Measure stepwise against its peers, side by side.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Head(a) => cmd::head::run(a, &cli.global),
         Command::Report(a) => cmd::report::run(a, &cli.global),
         Command::Serve(a) => cmd::serve::run(a, &cli.global),
+        Command::Reward(a) => cmd::reward::run(a, &cli.global),
         Command::Gateway(a) => cmd::gateway::run(a, &cli.global),
         Command::Bench(a) => cmd::bench::run(a, &cli.global),
         Command::Worker(a) => cmd::worker::run(a, &cli.global),

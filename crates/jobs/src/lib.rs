@@ -28,6 +28,7 @@
 
 pub mod kinds;
 pub mod progress;
+pub mod reward;
 mod runner;
 pub mod verify;
 

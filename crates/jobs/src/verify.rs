@@ -156,7 +156,7 @@ impl VerifyJob {
         let config = VerifyConfig {
             input: path.display().to_string(),
             input_bytes: bytes.len() as u64,
-            input_sha256: hex(&Sha256::digest(&bytes)),
+            input_sha256: sha256_hex(&bytes),
             options,
             skip_bad,
         };
@@ -173,8 +173,12 @@ impl VerifyJob {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The SHA-256 of `bytes` in hex: how a job's config identifies its input file.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Verdict counts of a run.

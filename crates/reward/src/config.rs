@@ -560,15 +560,21 @@ impl RewardSpec {
 }
 
 /// The reward part of a `rewards.toml`: the default function, the functions chosen by
-/// `data_source`, and the scoring limits.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `data_source`, and the scoring limits. Serializable, so a `stepwise reward` run stores
+/// it as its config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RewardConfig {
     /// The default reward function (preset `deepseek-r1` when absent).
+    #[serde(default)]
     pub reward: RewardSpec,
     /// Reward functions selected by an item's `data_source`.
+    #[serde(default)]
     pub sources: BTreeMap<String, RewardSpec>,
     /// Components over a whole group of responses.
+    #[serde(default)]
     pub group: GroupSpec,
+    #[serde(default)]
     pub limits: Limits,
 }
 
@@ -614,6 +620,16 @@ impl RewardConfig {
     /// Parses TOML text and checks that every reward function builds; `origin` names
     /// the text in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with_server(text, origin).map(|(cfg, _)| cfg)
+    }
+
+    /// [`RewardConfig::from_toml`], also handing back the file's `[server]` table (empty
+    /// when absent) for the HTTP layer to read: `stepwise serve` parses one file with one
+    /// reader, not a copy of this one.
+    pub fn from_toml_with_server(
+        text: &str,
+        origin: &str,
+    ) -> Result<(Self, toml::Table), ConfigError> {
         let file: File = parse_toml(text, origin)?;
         let mut limits = Limits::default();
         if let Some(v) = file.server.get("max_answer_bytes") {
@@ -634,7 +650,7 @@ impl RewardConfig {
             limits,
         };
         cfg.check()?;
-        Ok(cfg)
+        Ok((cfg, file.server))
     }
 
     /// A configuration whose default reward function is a preset.
@@ -719,6 +735,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.reward.components.len(), 4);
         assert_eq!(cfg.sources.len(), 2);
+        // the example shows group components (EMPO, Trust-GRPO) too
+        assert!(matches!(
+            cfg.group.components.first(),
+            Some(GroupComponentSpec::Empo { .. })
+        ));
     }
 
     #[test]

@@ -33,7 +33,8 @@ use stepwise_core::{
 use stepwise_verify::{ArithChecker, Options, Verdict};
 
 /// Bounds applied while scoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Longer extracted answers are not verified (verdict undecided).
     pub max_answer_bytes: usize,

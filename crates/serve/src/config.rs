@@ -1,4 +1,6 @@
-//! The TOML configuration: server limits and reward functions.
+//! The TOML configuration: server limits (`[server]`, read here) and reward functions
+//! (`[reward]`, `[sources."NAME"]`, `[group]`: `stepwise_reward::config`'s, read by that
+//! crate's parser, the one `stepwise reward` and the Python package use).
 //!
 //! ```toml
 //! [server]
@@ -11,40 +13,26 @@
 //! max_steps_per_item = 1024    # /v1/step_rewards: steps in one item (413 beyond)
 //! max_steps_per_request = 16384 # /v1/step_rewards: steps in one request (413 beyond)
 //!
-//! [reward]                     # the default reward function
-//! preset = "deepseek-r1"       # or list components:
-//! # [[reward.components]]
-//! # kind = "accuracy"
-//! # weight = 1.0
-//! # extract = ["boxed", "answer-tag"]
-//!
-//! [sources."openai/gsm8k"]     # chosen by an item's data_source
-//! preset = "gsm8k"
+//! [reward]                     # the default reward function (see stepwise_reward::config)
+//! preset = "deepseek-r1"
 //! ```
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 pub use stepwise_reward::config::{
     AnswerForm, ComponentSpec, ConfigError, GroupSpec, LengthUnit, PRESETS, RewardConfig,
     RewardSpec, preset,
 };
 
-/// Everything `stepwise serve` reads from `--config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Everything `stepwise serve` reads from `--config`: the HTTP layer's settings and the
+/// reward configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
-    #[serde(default)]
     pub server: ServerSettings,
-    /// The default reward function (preset `deepseek-r1` when absent).
-    #[serde(default)]
-    pub reward: RewardSpec,
-    /// Reward functions selected by an item's `data_source`.
-    #[serde(default)]
-    pub sources: BTreeMap<String, RewardSpec>,
-    /// Components over a group of responses (`/v1/group_rewards`).
-    #[serde(default)]
-    pub group: GroupSpec,
+    /// The reward functions: the default one, those chosen by an item's `data_source`,
+    /// and the group components (`/v1/group_rewards`). Its `limits` follow
+    /// `server.max_answer_bytes` ([`Config::reward_config`]).
+    pub rewards: RewardConfig,
 }
 
 /// Limits and behaviour of the HTTP layer.
@@ -134,16 +122,20 @@ impl Config {
 
     /// Parses and checks TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = stepwise_reward::config::parse_toml(text, origin)?;
+        let (rewards, server) = RewardConfig::from_toml_with_server(text, origin)?;
+        let server: ServerSettings = server.try_into().map_err(|source| ConfigError::Parse {
+            path: format!("{origin} [server]"),
+            source: Box::new(source),
+        })?;
+        let cfg = Self { server, rewards };
         cfg.check()?;
         Ok(cfg)
     }
 
     /// A configuration that uses a preset as the default reward function.
     pub fn with_preset(name: &str) -> Result<Self, ConfigError> {
-        preset(name)?;
         Ok(Self {
-            reward: RewardSpec::preset(name),
+            rewards: RewardConfig::with_preset(name)?,
             ..Self::default()
         })
     }
@@ -188,15 +180,14 @@ impl Config {
         self.reward_config().check()
     }
 
-    /// The reward part of this configuration (functions and scoring limits).
+    /// The reward configuration the server scores with: [`Config::rewards`] with its
+    /// answer bound from `server.max_answer_bytes` (so a setting changed in code counts).
     pub fn reward_config(&self) -> RewardConfig {
         RewardConfig {
-            reward: self.reward.clone(),
-            sources: self.sources.clone(),
-            group: self.group.clone(),
             limits: stepwise_reward::Limits {
                 max_answer_bytes: self.server.max_answer_bytes,
             },
+            ..self.rewards.clone()
         }
     }
 }
@@ -213,6 +204,7 @@ mod tests {
             deadline_ms = 500
             max_concurrency = 4
             prompt_mismatch = "reject"
+            max_answer_bytes = 99
 
             [[reward.components]]
             kind = "accuracy"
@@ -228,14 +220,21 @@ mod tests {
 
             [sources.gsm8k]
             preset = "gsm8k"
+
+            [[group.components]]
+            kind = "empo"
             "#,
             "test",
         )
         .unwrap();
         assert_eq!(cfg.server.deadline_ms, 500);
+        // one reader for the reward part: the group and the answer bound reach the functions
+        assert_eq!(cfg.rewards.group.components.len(), 1);
+        assert_eq!(cfg.server.max_answer_bytes, 99);
+        assert_eq!(cfg.reward_config().limits.max_answer_bytes, 99);
         assert_eq!(cfg.server.prompt_mismatch, PromptMismatch::Reject);
-        assert_eq!(cfg.reward.components.len(), 2);
-        assert_eq!(cfg.sources["gsm8k"].label(), "gsm8k");
+        assert_eq!(cfg.rewards.reward.components.len(), 2);
+        assert_eq!(cfg.rewards.sources["gsm8k"].label(), "gsm8k");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod head;
 pub mod jobargs;
 pub mod model;
 pub mod report;
+pub mod reward;
 pub mod scale;
 pub mod serve;
 pub mod solve;

@@ -17,7 +17,7 @@ use stepwise_search::jobs::Joined;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run to work on (a solve, scale, annotate, eval-processbench or verify run;
+    /// The run to work on (a solve, scale, annotate, eval-processbench, verify or reward run;
     /// see `stepwise data runs`).
     #[arg(long, value_name = "RUN_ID")]
     pub run: i64,
@@ -67,6 +67,7 @@ const JOINS: &[(&str, JoinFn)] = &[
         processbench,
     ),
     (<stepwise_jobs::verify::VerifyKind as RunKind>::KIND, verify),
+    (<stepwise_jobs::reward::RewardKind as RunKind>::KIND, reward),
 ];
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
@@ -171,6 +172,13 @@ fn verify(j: &Joining) -> anyhow::Result<String> {
     let report = super::runtime()?
         .block_on(stepwise_jobs::verify::join(j.store, j.info.id, j.opts))
         .context("verify worker")?;
+    Ok(done_line(&report))
+}
+
+fn reward(j: &Joining) -> anyhow::Result<String> {
+    let report = super::runtime()?
+        .block_on(stepwise_jobs::reward::join(j.store, j.info.id, j.opts))
+        .context("reward worker")?;
     Ok(done_line(&report))
 }
 
