@@ -95,6 +95,7 @@ enum Kind {
         splitter: StepSplitter,
         arith: ArithChecker,
     },
+    Code(crate::code::CodeCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +249,25 @@ impl RewardFn {
                         aggregate,
                     },
                 ),
+                ComponentSpec::Code {
+                    name,
+                    weight,
+                    mode,
+                    cpu_secs,
+                    wall_ms,
+                    memory_mb,
+                    max_cases,
+                } => {
+                    let limits = stepwise_sandbox::Limits {
+                        cpu_secs,
+                        wall_ms,
+                        memory_bytes: memory_mb.saturating_mul(1 << 20),
+                        ..stepwise_sandbox::Limits::default()
+                    };
+                    let check = crate::code::CodeCheck::new(limits, mode, max_cases)
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    (name, weight, "code", Kind::Code(check))
+                }
             };
             if !weight.is_finite() {
                 return Err(ConfigError::Invalid(format!(
@@ -279,6 +299,7 @@ impl RewardFn {
         let mut verdict = None;
         let mut answer = None;
         let mut no_answer = false;
+        let mut logs = BTreeMap::new();
         for c in &self.components {
             let value = match &c.kind {
                 Kind::Accuracy { extract, opts } => {
@@ -375,6 +396,12 @@ impl RewardFn {
                         _ => 0.0,
                     }
                 }
+                Kind::Code(check) => {
+                    let s = check.score(response, gold);
+                    no_answer |= s.no_program;
+                    logs.extend(s.logs(&c.name));
+                    s.value
+                }
             };
             reward += c.weight * value;
             components.insert(c.name.clone(), value);
@@ -385,6 +412,7 @@ impl RewardFn {
                 components,
                 answer,
                 timed_out: false,
+                logs,
             },
             verdict,
             no_answer,

@@ -435,6 +435,7 @@ fn fallback(st: &AppState) -> Scored {
             components: BTreeMap::new(),
             answer: None,
             timed_out: true,
+            logs: BTreeMap::new(),
         },
         verdict: None,
         no_answer: false,
@@ -601,6 +602,17 @@ async fn get_reward(
         flag(&|s| s.verdict == Some(Verdict::Undecided)),
     );
     logs.insert("prompt_mismatch".into(), mismatch);
+    // Component diagnostics (the code component's per-case results): a key an item
+    // lacks is 0 for it.
+    let detail: std::collections::BTreeSet<&String> =
+        scored.iter().flat_map(|s| s.result.logs.keys()).collect();
+    for key in detail {
+        let column = scored
+            .iter()
+            .map(|s| s.result.logs.get(key).copied().unwrap_or(0.0))
+            .collect();
+        logs.entry(key.clone()).or_insert(column);
+    }
     let rewards: Vec<f64> = scored.iter().map(|s| s.result.reward).collect();
     Ok(Counted(
         n as u64,
