@@ -37,6 +37,7 @@
 //! ```
 
 mod arith;
+mod genprm;
 mod head;
 pub mod http_prm;
 mod judge;
@@ -46,6 +47,7 @@ mod rollout;
 mod spec;
 
 pub use arith::ArithScorer;
+pub use genprm::{GenPrmScore, GenPrmScorer, GenPrmSettings, genprm_template};
 pub use head::{
     DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig,
     HEAD_FORMAT_VERSION, HeadError, HeadFeatures, HeadScorer, LabelledRecord, PrmHead, TrainConfig,
