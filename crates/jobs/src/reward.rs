@@ -417,6 +417,7 @@ fn score_chunk(d: &Data, range: std::ops::Range<usize>) -> RewardChunk {
                                 .collect(),
                             answer: None,
                             timed_out: false,
+                            ..RewardResult::default()
                         }),
                         no_gold: of.group.gold.is_none(),
                         cluster: r.clusters.as_ref().and_then(|c| c[k]),

@@ -256,6 +256,29 @@ pub enum ComponentSpec {
         #[serde(default = "one")]
         weight: f64,
     },
+    /// Runs the response's last fenced Python block against the item's test cases in the
+    /// sandbox (verl's sandbox-fusion reward; formats in `stepwise_reward::code`), in [0, 1]:
+    /// the share of cases passed (`mode = "fraction"`) or 1 only when all pass (`"all"`).
+    Code {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default)]
+        mode: crate::code::CodeMode,
+        /// CPU seconds per case.
+        #[serde(default = "default_code_cpu")]
+        cpu_secs: u64,
+        /// Wall-clock milliseconds per case.
+        #[serde(default = "default_code_wall")]
+        wall_ms: u64,
+        /// Address space per case, in MiB.
+        #[serde(default = "default_code_memory")]
+        memory_mb: u64,
+        /// Items with more cases score 0 (`bad_cases` in the logs).
+        #[serde(default = "default_code_cases")]
+        max_cases: usize,
+    },
 }
 
 fn default_type_weight() -> f64 {
@@ -289,6 +312,19 @@ fn minus_ten() -> f64 {
 }
 fn forty() -> usize {
     40
+}
+
+fn default_code_cpu() -> u64 {
+    2
+}
+fn default_code_wall() -> u64 {
+    4000
+}
+fn default_code_memory() -> u64 {
+    512
+}
+fn default_code_cases() -> usize {
+    64
 }
 
 fn one() -> f64 {

@@ -126,6 +126,7 @@ enum Kind {
     },
     ShopAction(ActionWeights),
     SelfCertainty,
+    Code(crate::code::CodeCheck),
 }
 
 impl Kind {
@@ -442,6 +443,25 @@ impl RewardFn {
                         aggregate,
                     },
                 ),
+                ComponentSpec::Code {
+                    name,
+                    weight,
+                    mode,
+                    cpu_secs,
+                    wall_ms,
+                    memory_mb,
+                    max_cases,
+                } => {
+                    let limits = stepwise_sandbox::Limits {
+                        cpu_secs,
+                        wall_ms,
+                        memory_bytes: memory_mb.saturating_mul(1 << 20),
+                        ..stepwise_sandbox::Limits::default()
+                    };
+                    let check = crate::code::CodeCheck::new(limits, mode, max_cases)
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    (name, weight, "code", Kind::Code(check))
+                }
             };
             if !weight.is_finite() {
                 return Err(ConfigError::Invalid(format!(
@@ -504,6 +524,7 @@ impl RewardFn {
         let mut verdict = None;
         let mut answer = None;
         let mut no_answer = false;
+        let mut logs = BTreeMap::new();
         for c in &self.components {
             let value = match &c.kind {
                 Kind::Accuracy { extract, opts } => {
@@ -709,6 +730,12 @@ impl RewardFn {
                         _ => 0.0,
                     }
                 }
+                Kind::Code(check) => {
+                    let s = check.score(response, gold);
+                    no_answer |= s.no_program;
+                    logs.extend(s.logs(&c.name));
+                    s.value
+                }
             };
             reward += c.weight * value;
             components.insert(c.name.clone(), value);
@@ -720,6 +747,7 @@ impl RewardFn {
                 answer,
                 timed_out: false,
                 flags,
+                logs,
             },
             verdict,
             no_answer,

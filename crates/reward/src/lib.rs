@@ -8,8 +8,8 @@
 //! set a configuration names: a default function and functions chosen by an item's
 //! `data_source`, with one set of component keys for all of them.
 //!
-//! Dependencies are kept narrow (core, verify, tasks, serde, toml): no HTTP, no store,
-//! no model, so the Python wheel and the CLI link only what scoring needs.
+//! Dependencies are kept narrow (core, verify, tasks, serde, toml, and the sandbox of the
+//! `code` component): no HTTP, no store, no model, so the Python wheel and the CLI link only what scoring needs.
 //!
 //! ```
 //! use stepwise_reward::{Rewards, config::RewardConfig};
@@ -20,6 +20,7 @@
 //! ```
 
 pub mod calibration;
+pub mod code;
 pub mod config;
 mod function;
 pub mod group;
@@ -59,6 +60,10 @@ pub struct RewardResult {
     /// every item; absent when it raises none (an addition: older readers ignore it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub flags: BTreeMap<String, bool>,
+    /// Diagnostics of components that have them (the `code` component's per-case
+    /// results: `code.passed`, `code.case0`, …), added to `/get_reward`'s `extra_logs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, f64>,
 }
 
 /// What an item may carry besides its text, for the components that need it.

@@ -53,6 +53,28 @@ impl JudgeTemplate {
             template: Template::load(path, &Self::PLACEHOLDERS)?,
         })
     }
+
+    /// The prompt and assistant prefix that judge `step` after `prefix` (shared by the
+    /// judge and GenPRM).
+    pub(crate) fn render_step(
+        &self,
+        problem: &Problem,
+        prefix: &[Step],
+        step: &Step,
+        answer: Option<&str>,
+    ) -> Result<(stepwise_model::Prompt, String), ScoreError> {
+        let steps = numbered(prefix);
+        let steps_lines = numbered_lines(prefix);
+        let number = (prefix.len() + 1).to_string();
+        self.template.render(&[
+            ("question", &problem.question),
+            ("steps", &steps),
+            ("steps_lines", &steps_lines),
+            ("step", &step.text),
+            ("step_number", &number),
+            ("answer", answer.unwrap_or("none")),
+        ])
+    }
 }
 
 impl Default for JudgeTemplate {
@@ -136,18 +158,7 @@ impl JudgeScorer {
     }
 
     fn p_yes(&self, logprobs: &[Option<f32>]) -> Option<f64> {
-        let sum = |r: std::ops::Range<usize>| -> f64 {
-            logprobs[r]
-                .iter()
-                .flatten()
-                .map(|l| (*l as f64).exp())
-                .filter(|p| p.is_finite())
-                .sum()
-        };
-        let ny = self.yes.len().min(logprobs.len());
-        let y = sum(0..ny);
-        let n = sum(ny..logprobs.len());
-        if y + n > 0.0 { Some(y / (y + n)) } else { None }
+        p_yes(self.yes.len(), logprobs)
     }
 
     async fn verdict(
@@ -166,6 +177,23 @@ impl JudgeScorer {
         spent.judge_prompt_tokens += lp.prompt_tokens;
         Ok(self.p_yes(&lp.logprobs))
     }
+}
+
+/// `P(Yes) / (P(Yes) + P(No))` from the log-probabilities of the yes candidates (the
+/// first `n_yes`) and then the no candidates; `None` when neither has any mass.
+pub(crate) fn p_yes(n_yes: usize, logprobs: &[Option<f32>]) -> Option<f64> {
+    let sum = |r: std::ops::Range<usize>| -> f64 {
+        logprobs[r]
+            .iter()
+            .flatten()
+            .map(|l| (*l as f64).exp())
+            .filter(|p| p.is_finite())
+            .sum()
+    };
+    let ny = n_yes.min(logprobs.len());
+    let y = sum(0..ny);
+    let n = sum(ny..logprobs.len());
+    if y + n > 0.0 { Some(y / (y + n)) } else { None }
 }
 
 /// Earlier steps as numbered lines for `{steps}` ("(none)" when there are none).
@@ -200,17 +228,7 @@ impl StepScorer for JudgeScorer {
         step: &Step,
         answer: Option<&str>,
     ) -> Result<Scored, ScoreError> {
-        let steps = numbered(prefix);
-        let steps_lines = numbered_lines(prefix);
-        let number = (prefix.len() + 1).to_string();
-        let (prompt, assistant) = self.template.template.render(&[
-            ("question", &problem.question),
-            ("steps", &steps),
-            ("steps_lines", &steps_lines),
-            ("step", &step.text),
-            ("step_number", &number),
-            ("answer", answer.unwrap_or("none")),
-        ])?;
+        let (prompt, assistant) = self.template.render_step(problem, prefix, step, answer)?;
         let mut spent = Spent::default();
         let mut ps = Vec::new();
         match &self.reasoning {

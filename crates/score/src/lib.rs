@@ -15,6 +15,7 @@
 //! | `judge` | [`JudgeScorer`]: P(Yes)/(P(Yes)+P(No)) from a judge model, averaged over m judgments | a judge [`Generator`] |
 //! | `self-judge` | [`JudgeScorer::self_judge`]: the same with the policy as its own judge | the policy |
 //! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
+//! | `genprm` | [`GenPrmScorer`]: GenPRM (Zhao et al. 2025): m analyses with Python checks run in the sandbox, majority verdict, mean P(Yes) | a judge [`Generator`], python3 |
 //! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
 //!
 //! Step scores combine into a rationale score with [`Aggregation`] (last, min, prod, mean).
@@ -37,6 +38,7 @@
 //! ```
 
 mod arith;
+mod genprm;
 mod head;
 pub mod http_prm;
 mod judge;
@@ -46,6 +48,7 @@ mod rollout;
 mod spec;
 
 pub use arith::ArithScorer;
+pub use genprm::{GenPrmScore, GenPrmScorer, GenPrmSettings, genprm_template};
 pub use head::{
     Activation, Arch, Calibration, DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord,
     FeatureUnit, FeaturesConfig, HEAD_FORMAT_OLDEST, HEAD_FORMAT_VERSION, HeadError, HeadFeatures,

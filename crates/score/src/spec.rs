@@ -11,7 +11,15 @@ use std::sync::Arc;
 use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
-pub const SCORER_NAMES: [&str; 6] = ["outcome", "arith", "rollout", "judge", "self-judge", "prm"];
+pub const SCORER_NAMES: [&str; 7] = [
+    "outcome",
+    "arith",
+    "rollout",
+    "judge",
+    "self-judge",
+    "prm",
+    "genprm",
+];
 
 /// A scorer a spec can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +38,9 @@ pub enum ScorerKind {
     Prm,
     /// `head:PATH`: a trained head on the model's hidden states.
     Head,
+    /// `genprm` (or `genprm:M`, M judgments per step): GenPRM, the judge reasons and runs
+    /// code in the sandbox before each verdict.
+    GenPrm,
 }
 
 impl ScorerKind {
@@ -43,6 +54,7 @@ impl ScorerKind {
             "self-judge" | "self" => Self::SelfJudge,
             "prm" => Self::Prm,
             "head" => Self::Head,
+            "genprm" => Self::GenPrm,
             _ => return None,
         })
     }
@@ -57,6 +69,7 @@ impl ScorerKind {
             Self::SelfJudge => "self-judge",
             Self::Prm => "prm",
             Self::Head => "head",
+            Self::GenPrm => "genprm",
         }
     }
 
@@ -64,7 +77,7 @@ impl ScorerKind {
     pub fn needs_model(self) -> bool {
         matches!(
             self,
-            Self::Rollout | Self::Judge | Self::SelfJudge | Self::Head
+            Self::Rollout | Self::Judge | Self::SelfJudge | Self::Head | Self::GenPrm
         )
     }
 
@@ -130,7 +143,8 @@ impl std::str::FromStr for ScorerSpec {
                         SCORER_NAMES.join(", ")
                     ),
                 })?;
-                if arg.is_some() != kind.takes_arg() {
+                // genprm's argument (its m) is optional
+                if kind != ScorerKind::GenPrm && arg.is_some() != kind.takes_arg() {
                     return Err(ScoreError::Unusable {
                         scorer: name.to_ascii_lowercase(),
                         reason: match kind {
@@ -228,6 +242,30 @@ impl SpecPart {
                     j = j.with_reasoning(r.clone(), settings.judgments);
                 }
                 Arc::new(j)
+            }
+            ScorerKind::GenPrm => {
+                let mut genprm = crate::GenPrmSettings::default();
+                if !arg.is_empty() {
+                    genprm.m = arg.parse().ok().filter(|m| *m > 0).ok_or_else(|| {
+                        ScoreError::Unusable {
+                            scorer: name.to_string(),
+                            reason: format!(
+                                "genprm:M takes a positive number of judgments (got '{arg}')"
+                            ),
+                        }
+                    })?;
+                }
+                let sandbox =
+                    stepwise_sandbox::Sandbox::new(genprm.limits.clone()).map_err(|e| {
+                        ScoreError::Unusable {
+                            scorer: name.to_string(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                let mut g =
+                    crate::GenPrmScorer::new(judge_or_policy()?, sandbox).with_settings(genprm);
+                g.seed = settings.seed;
+                Arc::new(g)
             }
             ScorerKind::Prm => {
                 let urls = arg
@@ -343,6 +381,15 @@ mod tests {
                 .name(),
             "arith*judge"
         );
+        assert!(build_scorer("genprm:0", Some(g.clone()), None, &s).is_err());
+        assert!(build_scorer("genprm:x", Some(g.clone()), None, &s).is_err());
+        assert_eq!(
+            build_scorer("genprm:4", Some(g.clone()), None, &s)
+                .unwrap()
+                .name(),
+            "genprm"
+        );
+        assert!(needs_model("genprm"));
         assert!(build_scorer("oracle", Some(g), None, &s).is_err());
         assert!(!needs_model("oracle"));
         let e = build_scorer("arith*rollout", None, None, &s)

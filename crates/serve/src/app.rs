@@ -446,6 +446,7 @@ fn fallback(st: &AppState) -> Scored {
             answer: None,
             timed_out: true,
             flags: BTreeMap::new(),
+            logs: BTreeMap::new(),
         },
         verdict: None,
         no_answer: false,
@@ -632,6 +633,17 @@ async fn get_reward(
             (*f).to_string(),
             flag(&|s| s.result.flags.get(*f).copied().unwrap_or(false)),
         );
+    }
+    // Component diagnostics (the code component's per-case results): a key an item
+    // lacks is 0 for it.
+    let detail: std::collections::BTreeSet<&String> =
+        scored.iter().flat_map(|s| s.result.logs.keys()).collect();
+    for key in detail {
+        let column = scored
+            .iter()
+            .map(|s| s.result.logs.get(key).copied().unwrap_or(0.0))
+            .collect();
+        logs.entry(key.clone()).or_insert(column);
     }
     let rewards: Vec<f64> = scored.iter().map(|s| s.result.reward).collect();
     Ok(Counted(
