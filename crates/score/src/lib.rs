@@ -49,7 +49,7 @@ pub use arith::ArithScorer;
 pub use head::{
     DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig,
     HEAD_FORMAT_VERSION, HeadError, HeadFeatures, HeadScorer, LabelledRecord, PrmHead, TrainConfig,
-    TrainingSummary, auroc, extract_features, head_input, labels_until_first_error,
+    TrainingSummary, auroc, extract_features, head_input, join_features, labels_until_first_error,
     processbench_labels, split_records, train_head,
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
@@ -59,6 +59,7 @@ pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template
 pub use rollout::RolloutScorer;
 pub use spec::{
     SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
+    split_servers,
 };
 pub use stepwise_verify::claims;
 pub use stepwise_verify::groups::{AnswerGroup, best_group, group_answers};

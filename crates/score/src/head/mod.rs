@@ -25,7 +25,7 @@ mod train;
 
 pub use features::{
     ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig, HeadFeatures,
-    LabelledRecord, extract_features, labels_until_first_error, processbench_labels,
+    LabelledRecord, extract_features, join_features, labels_until_first_error, processbench_labels,
 };
 pub use file::{HEAD_FORMAT_VERSION, PrmHead, TrainingSummary};
 pub use scorer::HeadScorer;
