@@ -51,6 +51,20 @@ pub struct BuildConfig {
     pub policy: Option<String>,
 }
 
+impl BuildConfig {
+    /// Whether the build generates continuations (step intervention), so needs the
+    /// policy model.
+    pub fn needs_policy(&self) -> bool {
+        matches!(
+            self.spec,
+            BuildSpec::Pairs {
+                rule: PairRule::Intervention { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// A stored unit: one problem's rows and what happened to its candidates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
@@ -88,14 +102,7 @@ impl BuildJob {
         pool: Pool,
         policy: Option<Arc<dyn Generator>>,
     ) -> Result<Self, BuildError> {
-        let needs = matches!(
-            config.spec,
-            BuildSpec::Pairs {
-                rule: PairRule::Intervention { .. },
-                ..
-            }
-        );
-        if needs && policy.is_none() {
+        if config.needs_policy() && policy.is_none() {
             return Err(BuildError::Config(
                 "step intervention regenerates continuations: it needs a policy model".into(),
             ));

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stepwise_data::parquet_io::Format;
-use stepwise_jobs::{JobError, RunOptions, RunStore};
+use stepwise_jobs::{JobError, RunInfo, RunOptions, RunStore};
 use stepwise_model::Generator;
 
 pub use job::{Build, BuildConfig, BuildJob, BuildRecord, BuildSpec, SftFormat};
@@ -141,6 +141,57 @@ pub fn manifest_path(out: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The build job of `config`: its source runs read from `store` into the candidate
+/// pool. What [`build`] runs and what a worker joining a stored `data-build` run
+/// ([`join`]) rebuilds, so both do the same units the same way.
+pub fn prepare(
+    store: &dyn RunStore,
+    config: BuildConfig,
+    policy: Option<Arc<dyn Generator>>,
+) -> Result<BuildJob, BuildError> {
+    if config.sources.is_empty() {
+        return Err(BuildError::Config("no source runs given".into()));
+    }
+    let pool = candidates::load(store, &config.sources)?;
+    BuildJob::new(config, pool, policy)
+}
+
+/// Whether a worker joining the stored `data-build` run `info` needs a policy model (its
+/// build regenerates continuations: step intervention).
+pub fn join_needs_policy(info: &RunInfo) -> Result<bool, BuildError> {
+    Ok(stepwise_jobs::stored_config::<Build>(info)?.needs_policy())
+}
+
+/// Joins the stored `data-build` run `run` of `store` as one more worker
+/// (`stepwise worker`): the job is rebuilt from the run's stored config by [`prepare`],
+/// with this worker's own `policy` (the run's model, reached wherever this worker reaches
+/// it; only step intervention needs one), and claims units until none is left. The
+/// output file is written by the command that started the build (or by that command
+/// again with `--resume RUN`), on its own machine.
+pub async fn join(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+    policy: Option<Arc<dyn Generator>>,
+    opts: &RunOptions,
+) -> Result<stepwise_jobs::RunReport, BuildError> {
+    let info = store.run(run)?;
+    let config = stepwise_jobs::stored_config::<Build>(&info)?;
+    if let (Some(stored), Some(mine)) = (&config.policy, &policy) {
+        let mine = mine.name();
+        if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(stored) {
+            return Err(BuildError::Config(format!(
+                "run {run} was made with model '{stored}', but this worker's backend is '{mine}' (join with the same model)"
+            )));
+        }
+    }
+    let job = prepare(store, config, policy)?;
+    let opts = RunOptions {
+        resume: stepwise_jobs::Resume::Run(run),
+        ..opts.clone()
+    };
+    Ok(stepwise_jobs::run(store, &job, &opts).await?)
+}
+
 /// Reads the sources, runs the build job (resuming as `opts` says) and writes `out`
 /// (JSONL, or Parquet by extension) and its manifest, both whole or not at all.
 pub async fn build(
@@ -150,17 +201,13 @@ pub async fn build(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<BuildSummary, BuildError> {
-    if config.sources.is_empty() {
-        return Err(BuildError::Config("no source runs given".into()));
-    }
     let format = Format::from_path(out).ok_or_else(|| {
         BuildError::Config(format!(
             "{}: unknown output type (expected .jsonl or .parquet)",
             out.display()
         ))
     })?;
-    let pool = candidates::load(store, &config.sources)?;
-    let job = BuildJob::new(config.clone(), pool, policy)?;
+    let job = prepare(store, config.clone(), policy)?;
     let report = stepwise_jobs::run(store, &job, opts).await?;
     let units = stepwise_jobs::records::<Build>(store, report.run)?;
     // rows in the order of the job's units (the problems' order)

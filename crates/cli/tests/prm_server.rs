@@ -163,7 +163,8 @@ fn remote_stepwise_server_scores_like_the_local_checker() {
     // the wrong claims are where the labels say
     assert!(b[0].1[1] < 0.5 && b[0].1[0] > 0.5, "{:?}", b[0]);
     assert!(b[1].1[0] < 0.5, "{:?}", b[1]);
-    // the run in the store remembers which server it scored with
+    // the run in the store keeps the scorer, not its server (each worker of a shared
+    // run may reach the PRM through a server of its own)
     let runs = stepwise()
         .args(["data", "runs", "--json", "--store"])
         .arg(dir.path().join("runs.sqlite"))
@@ -174,9 +175,10 @@ fn remote_stepwise_server_scores_like_the_local_checker() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(runs.len(), 2);
-    assert_eq!(runs[1]["config"]["spec"], spec);
+    assert_eq!(runs[1]["config"]["spec"], "prm");
+    assert!(!runs[1]["config"].to_string().contains(&url), "{}", runs[1]);
     assert_eq!(runs[1]["kind"], "eval-processbench");
-    // another server is another run: a dead one fails it with an error naming it
+    // another server, the same scorer: a dead one fails the run with an error naming it
     let again = eval(dir.path(), &remote, &["--scorer", "prm:http://127.0.0.1:1"]);
     assert!(!again.status.success());
     assert!(

@@ -12,7 +12,9 @@
 //!   run is not failed and the other worker finishes it (`data runs` shows the progress);
 //! - an `annotate` run shared by workers on endpoints of their own, and `verify` and
 //!   `eval-processbench` runs joined by workers, equal single-process SQLite runs; the
-//!   trace explorer opens the PostgreSQL store read-only and lists them.
+//!   trace explorer opens the PostgreSQL store read-only and lists them;
+//! - a `data-build` run started elsewhere is done by workers that rebuild it from its
+//!   stored config, and `data sft --resume` writes the single process's file from it.
 
 mod common;
 
@@ -359,6 +361,11 @@ fn a_worker_whose_endpoint_dies_stops_and_the_others_finish_the_run() {
         (json["units"].as_u64(), json["total"].as_u64()),
         (Some(total as u64), Some(total as u64))
     );
+    assert_eq!(
+        json["workers"],
+        json!([]),
+        "no live worker once the run is done"
+    );
     assert_eq!(&records(store), expected, "the failed unit was done again");
 }
 
@@ -587,4 +594,79 @@ fn verify_and_processbench_runs_are_joined_by_workers_and_viewed_read_only() {
             && body.contains("\"eval-processbench\""),
         "{body}"
     );
+}
+
+/// `stepwise data sft --from 1 --rule majority` on `store` into `out` (continuing run
+/// `resume` when given).
+fn data_sft(store: &str, out: &Path, resume: Option<i64>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+    c.env_remove("STEPWISE_STORE")
+        .args([
+            "--quiet", "data", "sft", "--from", "1", "--rule", "majority",
+        ])
+        .arg("--out")
+        .arg(out)
+        .args(["--store", store]);
+    if let Some(run) = resume {
+        c.args(["--resume", &run.to_string()]);
+    }
+    c
+}
+
+#[test]
+fn a_data_build_run_is_joined_by_workers_and_its_file_equals_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = scripted_policy(Duration::ZERO);
+    // one process on SQLite: a scale run (1) and a build from it (2)
+    let one = dir.path().join("one.sqlite");
+    let single = one.to_str().unwrap();
+    wait_ok(
+        scale(single, &policy, &dir.path().join("out-a"))
+            .spawn()
+            .unwrap(),
+        "single-process scale",
+    );
+    let want_file = dir.path().join("one.jsonl");
+    output_ok(
+        &mut data_sft(single, &want_file, None),
+        "single-process data sft",
+    );
+    // the same scale run in PostgreSQL, the build started elsewhere (run 2, no unit
+    // done), and two workers that rebuild it from the stored config
+    let cluster = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.url();
+    let store = pg(&cluster);
+    wait_ok(
+        scale(&url, &policy, &dir.path().join("out-b"))
+            .spawn()
+            .unwrap(),
+        "scale on PostgreSQL",
+    );
+    recreate(&one, 2, &store, 2);
+    let workers: Vec<Child> = (0..2)
+        .map(|_| worker_on(2, &url, &policy).spawn().unwrap())
+        .collect();
+    for w in workers {
+        wait_ok(w, "data-build worker");
+    }
+    let info = store.run(2).unwrap();
+    assert_eq!(info.status, RunStatus::Done);
+    let payloads = |s: &dyn RunStore| -> BTreeMap<String, Value> {
+        let units = s.units(2).unwrap().into_iter();
+        units.map(|u| (u.unit.key, u.unit.payload)).collect()
+    };
+    let sqlite = SqliteStore::open(&one).unwrap();
+    let (got, want) = (payloads(&store), payloads(&sqlite));
+    assert_eq!(got.len(), info.units, "a unit twice");
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "the workers' units equal the single process's");
+    // the command writes the file from the stored rows: the single process's file
+    let got_file = dir.path().join("two.jsonl");
+    output_ok(
+        &mut data_sft(&url, &got_file, Some(2)),
+        "data sft --resume 2",
+    );
+    let rows = std::fs::read_to_string(&want_file).unwrap();
+    assert!(!rows.is_empty(), "the build has rows");
+    assert_eq!(std::fs::read_to_string(&got_file).unwrap(), rows);
 }

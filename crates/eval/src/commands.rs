@@ -103,7 +103,12 @@ pub async fn processbench(
         subsets: req.subsets.clone(),
         limit: req.limit,
         balanced: req.balanced,
-        spec: req.spec.clone(),
+        // the scorer's identity: `prm`, not `prm:URL` (each worker reaches the PRM
+        // through a server of its own: `--prm-endpoint`)
+        spec: match stepwise_score::split_servers(&req.spec) {
+            Ok((identity, _)) => identity,
+            Err(_) => req.spec.clone(),
+        },
         mode: mode_name.clone(),
         critic_max_tokens: req.critic_max_tokens,
     };

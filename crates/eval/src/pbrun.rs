@@ -130,7 +130,8 @@ pub struct PbConfig {
     pub subsets: Vec<String>,
     pub limit: Option<usize>,
     pub balanced: bool,
-    /// The scorer spec as given (`judge`, `arith`, `prm:URL`, `critic`, …).
+    /// The scorer spec as given (`judge`, `arith`, `critic`, …), with the servers of
+    /// `prm:URL` parts left out (`prm`: [`stepwise_score::split_servers`]).
     pub spec: String,
     /// The scorer's (or critic's) name with its model.
     pub mode: String,

@@ -89,6 +89,9 @@ pub struct PrmSettings {
     pub retries: u32,
     /// Requests in flight per endpoint.
     pub concurrency: usize,
+    /// Servers given apart from the scorer spec (`--prm-endpoint`: a worker's own); when
+    /// set they replace the URLs of `prm:URL`, and a bare `prm` spec uses them.
+    pub endpoints: Vec<String>,
 }
 
 impl Default for PrmSettings {
@@ -105,6 +108,7 @@ impl Default for PrmSettings {
             timeout: Duration::from_secs(600),
             retries: 5,
             concurrency: 16,
+            endpoints: Vec::new(),
         }
     }
 }

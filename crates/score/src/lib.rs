@@ -53,8 +53,8 @@ pub use head::{
     Activation, Arch, Calibration, DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord,
     FeatureUnit, FeaturesConfig, HEAD_FORMAT_OLDEST, HEAD_FORMAT_VERSION, HeadError, HeadFeatures,
     HeadScorer, HiddenLayer, LabelledRecord, PrmHead, Targets, TrainConfig, TrainingSummary, auroc,
-    extract_features, head_input, labels_until_first_error, processbench_labels, record_targets,
-    records_from_run, split_records, train_head,
+    extract_features, head_input, join_features, labels_until_first_error, processbench_labels,
+    record_targets, records_from_run, split_records, train_head,
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
@@ -63,6 +63,7 @@ pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template
 pub use rollout::RolloutScorer;
 pub use spec::{
     SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
+    split_servers,
 };
 pub use stepwise_verify::claims;
 pub use stepwise_verify::groups::{AnswerGroup, best_group, group_answers};

@@ -143,8 +143,10 @@ impl std::str::FromStr for ScorerSpec {
                         SCORER_NAMES.join(", ")
                     ),
                 })?;
-                // genprm's argument (its m) is optional
-                if kind != ScorerKind::GenPrm && arg.is_some() != kind.takes_arg() {
+                // genprm's argument (its m) is optional; `prm` alone: its servers are given
+                // apart (`--prm-endpoint`, a worker's own)
+                let bare_prm = kind == ScorerKind::Prm && arg.is_none();
+                if kind != ScorerKind::GenPrm && arg.is_some() != kind.takes_arg() && !bare_prm {
                     return Err(ScoreError::Unusable {
                         scorer: name.to_ascii_lowercase(),
                         reason: match kind {
@@ -268,12 +270,18 @@ impl SpecPart {
                 Arc::new(g)
             }
             ScorerKind::Prm => {
-                let urls = arg
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .map(String::from)
-                    .collect();
+                // servers given apart from the spec (a worker's own) replace the spec's
+                let urls: Vec<String> = if settings.prm.endpoints.is_empty() {
+                    server_urls(arg)
+                } else {
+                    settings.prm.endpoints.clone()
+                };
+                if urls.is_empty() {
+                    return Err(ScoreError::Unusable {
+                        scorer: name.to_string(),
+                        reason: "give its server as prm:URL or with --prm-endpoint URL".into(),
+                    });
+                }
                 Arc::new(HttpPrmScorer::new(urls, settings.prm.clone())?)
             }
             ScorerKind::Head => {
@@ -291,6 +299,48 @@ impl SpecPart {
             }
         })
     }
+}
+
+/// The URLs of a `prm:URL[,URL…]` argument.
+fn server_urls(arg: &str) -> Vec<String> {
+    arg.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A scorer spec split into its identity and its servers: the spec with the URLs of its
+/// `prm:URL` parts removed (`arith*prm:http://a:1,http://b:1` → `arith*prm`; every other
+/// part kept as written), and those URLs. The identity is what a stored run keeps (what
+/// decides its scores), so workers on several machines may each reach the PRM through a
+/// server of their own (`--prm-endpoint`, or their own `prm:URL`).
+///
+/// ```
+/// let (identity, servers) = stepwise_score::split_servers("arith*prm:http://a:1, http://b:1").unwrap();
+/// assert_eq!(identity, "arith*prm");
+/// assert_eq!(servers, ["http://a:1", "http://b:1"]);
+/// assert_eq!(stepwise_score::split_servers("arith*judge").unwrap().0, "arith*judge");
+/// ```
+pub fn split_servers(spec: &str) -> Result<(String, Vec<String>), ScoreError> {
+    let parsed: ScorerSpec = spec.parse()?;
+    let mut servers = Vec::new();
+    let parts: Vec<String> = spec
+        .split('*')
+        .zip(&parsed.parts)
+        .map(|(text, part)| {
+            if part.kind != ScorerKind::Prm {
+                return text.to_string();
+            }
+            servers.extend(part.arg.as_deref().map(server_urls).unwrap_or_default());
+            // the name as written, with the whitespace around the part
+            let lead = &text[..text.len() - text.trim_start().len()];
+            let trail = &text[text.trim_end().len()..];
+            let name = text.trim().split_once(':').map_or(text.trim(), |(n, _)| n);
+            format!("{lead}{}{trail}", name.trim_end())
+        })
+        .collect();
+    Ok((parts.join("*"), servers))
 }
 
 /// Whether a scorer spec needs a language model (policy or judge) to be opened. A spec that
@@ -368,7 +418,18 @@ mod tests {
                 n
             );
         }
-        assert!(build_scorer("prm", Some(g.clone()), None, &s).is_err());
+        let e = build_scorer("prm", Some(g.clone()), None, &s)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("--prm-endpoint"), "{e}");
+        let own = ScorerSettings {
+            prm: PrmSettings {
+                endpoints: vec!["http://127.0.0.1:9".into()],
+                ..PrmSettings::default()
+            },
+            ..ScorerSettings::default()
+        };
+        assert_eq!(build_scorer("prm", None, None, &own).unwrap().name(), "prm");
         assert!(build_scorer("arith:x", Some(g.clone()), None, &s).is_err());
         assert!(build_scorer("prm:not-a-url", Some(g.clone()), None, &s).is_err());
         assert!(!needs_model("arith*prm:http://h:1*outcome"));
@@ -400,5 +461,21 @@ mod tests {
         let spec: ScorerSpec = "Arithmetic * verifier * prm:http://h:1".parse().unwrap();
         assert!(spec.needs_gold() && spec.calls_server() && !spec.needs_model());
         assert_eq!(spec.parts[2].arg.as_deref(), Some("http://h:1"));
+    }
+
+    #[test]
+    fn a_spec_splits_into_its_identity_and_its_servers() {
+        let (id, urls) = split_servers("Arith * prm:http://a:1,http://b:2 *outcome").unwrap();
+        assert_eq!(id, "Arith * prm *outcome");
+        assert_eq!(urls, ["http://a:1", "http://b:2"]);
+        let (id, urls) = split_servers("prm").unwrap();
+        assert_eq!((id.as_str(), urls.len()), ("prm", 0));
+        assert_eq!(split_servers("judge").unwrap().0, "judge");
+        assert!(split_servers("oracle").is_err());
+        // two machines' specs have one identity
+        assert_eq!(
+            split_servers("prm:http://one:8000").unwrap().0,
+            split_servers("prm:http://two:9000").unwrap().0
+        );
     }
 }

@@ -103,6 +103,27 @@ impl Context {
     }
 }
 
+/// `settings` as a run stores them, and the backends that run them: the scorer spec
+/// keeps its identity (`prm`, not `prm:URL`: [`stepwise_score::split_servers`]) and its
+/// servers go to the backends, unless they name servers of their own (`--prm-endpoint`,
+/// a worker's). So workers of one run may each reach the PRM through a server of their
+/// own, while a different scorer is a different config.
+pub fn servers_apart(
+    mut settings: SearchSettings,
+    backends: &Backends,
+) -> Result<(SearchSettings, Backends), SearchError> {
+    let mut backends = backends.clone();
+    if let Some(spec) = &settings.scorer {
+        let (identity, servers) = stepwise_score::split_servers(spec)
+            .map_err(|e| SearchError::Config(format!("scorer '{spec}': {e}")))?;
+        if backends.prm.endpoints.is_empty() {
+            backends.prm.endpoints = servers;
+        }
+        settings.scorer = Some(identity);
+    }
+    Ok((settings, backends))
+}
+
 /// The strategy `strategy` with `n` samples or candidates per step, shaped by
 /// `settings` (expansions, max steps, beam lookahead, the PUCT constant of mcts): what
 /// `solve` runs, and the search gateway per request.
@@ -139,14 +160,17 @@ pub struct SolveJob {
 }
 
 impl SolveJob {
-    /// The job `config` describes over `problems`, on `backends`.
+    /// The job `config` describes over `problems`, on `backends` (the stored config keeps
+    /// the scorer's identity, its servers are the backends': [`servers_apart`]).
     pub fn new(
-        config: SolveConfig,
+        mut config: SolveConfig,
         problems: Vec<Problem>,
         backends: &Backends,
     ) -> Result<Self, SearchError> {
+        let (search, backends) = servers_apart(config.search, backends)?;
+        config.search = search;
         let s = &config.search;
-        let ctx = Context::from_settings(s, backends)?;
+        let ctx = Context::from_settings(s, &backends)?;
         if config.n == 0 {
             return Err(SearchError::Config("n must be at least 1".into()));
         }
@@ -380,13 +404,16 @@ pub struct ScaleJob {
 }
 
 impl ScaleJob {
-    /// The job `config` describes over `problems`, on `backends`.
+    /// The job `config` describes over `problems`, on `backends` (the stored config keeps
+    /// the scorer's identity, its servers are the backends': [`servers_apart`]).
     pub fn new(
-        config: ScaleJobConfig,
+        mut config: ScaleJobConfig,
         problems: Vec<Problem>,
         backends: &Backends,
     ) -> Result<Self, SearchError> {
-        let mut ctx = Context::from_settings(&config.search, backends)?;
+        let (search, backends) = servers_apart(config.search, backends)?;
+        config.search = search;
+        let mut ctx = Context::from_settings(&config.search, &backends)?;
         stepwise_tasks::check::validate(&problems).map_err(SearchError::Config)?;
         if config.scale.strategies.iter().all(|x| !x.needs_scorer()) {
             // majority alone: samples are not scored even if a scorer is named
@@ -495,19 +522,41 @@ pub enum Joined {
 }
 
 /// Checks that `backends` can continue a run made with `policy` (its stored backend
-/// name) and `reproducible`: the same model (a worker may reach it through endpoints of
-/// its own, so the endpoints after `@` may differ) and the same decoding mode.
+/// name), `judge` (the stored name of its judge, when the judge was not the policy) and
+/// `reproducible`: the same models (a worker may reach them through endpoints of its
+/// own, so the endpoints after `@` may differ) and the same decoding mode.
 fn check_backends(
     run: stepwise_jobs::RunId,
     policy: &str,
+    judge: Option<&str>,
     reproducible: bool,
     backends: &Backends,
 ) -> Result<(), SearchError> {
+    use stepwise_model::model_identity;
     let mine = backends.policy.name();
-    if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(policy) {
+    if model_identity(&mine) != model_identity(policy) {
         return Err(SearchError::Config(format!(
             "run {run} was made with model '{policy}', but this worker's backend is '{mine}' (join with the same model)"
         )));
+    }
+    let my_judge = backends.judge.as_ref().map(|j| j.name());
+    match (judge, my_judge.as_deref()) {
+        (Some(theirs), Some(mine)) if model_identity(theirs) != model_identity(mine) => {
+            return Err(SearchError::Config(format!(
+                "run {run} was made with judge model '{theirs}', but this worker's judge is '{mine}' (join with the same judge model)"
+            )));
+        }
+        (Some(theirs), None) => {
+            return Err(SearchError::Config(format!(
+                "run {run} was made with judge model '{theirs}', but this worker has no judge of its own (give --judge-model or --judge-endpoint)"
+            )));
+        }
+        (None, Some(mine)) => {
+            return Err(SearchError::Config(format!(
+                "run {run} was made with the policy as its judge, but this worker's judge is '{mine}' (join without --judge-model and --judge-endpoint)"
+            )));
+        }
+        _ => {}
     }
     if backends.reproducible() != reproducible {
         return Err(SearchError::Config(format!(
@@ -531,12 +580,24 @@ fn check_backends(
 /// from the run's stored config and problems (what `--resume` checks against) on this
 /// worker's own `backends`, and claims units until none is left. With a shared store,
 /// any number of workers on any machines do this at once.
+///
+/// `scorer` is this worker's scorer spec, when it gives one (`prm:URL` with a server of
+/// its own): its identity must be the run's ([`servers_apart`]; another scorer is
+/// refused with the config difference named), its servers are used unless `backends`
+/// name their own.
 pub async fn join(
     store: &dyn RunStore,
     run: stepwise_jobs::RunId,
     backends: &Backends,
+    scorer: Option<&str>,
     opts: &RunOptions,
 ) -> Result<Joined, SearchJobError> {
+    // the worker's scorer replaces the stored one; the runner compares the two configs
+    let mine = |search: &mut SearchSettings| {
+        if let Some(spec) = scorer {
+            search.scorer = Some(spec.to_string());
+        }
+    };
     let info = store.run(run).map_err(JobError::from)?;
     let problems = store.problems(run).map_err(JobError::from)?;
     let opts = RunOptions {
@@ -545,14 +606,18 @@ pub async fn join(
     };
     match info.kind.as_str() {
         k if k == <Scale as stepwise_jobs::RunKind>::KIND => {
-            let config = stepwise_jobs::stored_config::<Scale>(&info)?;
-            check_backends(run, &config.policy, config.reproducible, backends)?;
+            let mut config = stepwise_jobs::stored_config::<Scale>(&info)?;
+            let judge = config.search.judge.as_deref();
+            check_backends(run, &config.policy, judge, config.reproducible, backends)?;
+            mine(&mut config.search);
             let job = ScaleJob::new(config, problems, backends)?;
             Ok(Joined::Scale(scale(store, &job, &opts).await?))
         }
         k if k == <Solve as stepwise_jobs::RunKind>::KIND => {
-            let config = stepwise_jobs::stored_config::<Solve>(&info)?;
-            check_backends(run, &config.policy, config.reproducible, backends)?;
+            let mut config = stepwise_jobs::stored_config::<Solve>(&info)?;
+            let judge = config.search.judge.as_deref();
+            check_backends(run, &config.policy, judge, config.reproducible, backends)?;
+            mine(&mut config.search);
             let job = SolveJob::new(config, problems, backends)?;
             Ok(Joined::Solve(solve(store, &job, &opts, None).await?))
         }

@@ -146,6 +146,13 @@ fn claims_are_exclusive_and_an_expired_lease_is_claimed_again() {
     let workers = a.workers(run).unwrap();
     assert_eq!(workers.len(), 2);
     assert_eq!(workers.iter().map(|w| w.units).sum::<usize>(), 6);
+    // `data runs` shows the run's progress and its live workers with what they hold
+    let listed = stepwise_store::listing::runs(&a, false).unwrap();
+    for (w, n) in [(a.worker(), 2), (b.worker(), 4)] {
+        let line = format!("worker {}: {n} unit(s) in hand, lease until", w.unwrap());
+        assert!(listed.contains(&line), "{line} in\n{listed}");
+    }
+    assert!(listed.contains("0/6 (0%)"), "{listed}");
 
     // b finishes u2 and stops (its claims are released); a renews, then "dies" on u0
     assert!(b.record(run, &unit("u2", 1)).unwrap());
@@ -180,6 +187,12 @@ fn claims_are_exclusive_and_an_expired_lease_is_claimed_again() {
     // a late write of a unit nobody has finished is stored, and frees the unit
     assert!(a.record(run, &unit("u1", 1)).unwrap());
     assert_eq!(b.workers(run).unwrap()[0].units, 3);
+    let listed = stepwise_store::listing::runs(&b, false).unwrap();
+    assert!(listed.contains("3/6 (50%)"), "{listed}");
+    assert!(
+        !listed.contains(&a.worker().unwrap()),
+        "a holds nothing: {listed}"
+    );
 }
 
 #[test]

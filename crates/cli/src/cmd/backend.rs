@@ -171,6 +171,11 @@ pub struct PrmArgs {
     /// Timeout of one PRM request in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub prm_timeout: u64,
+    /// PRM server of this process (repeat for several), replacing the URLs of
+    /// `--scorer prm:URL`; a stored run keeps only `prm`, so each worker of a shared run
+    /// may give its own.
+    #[arg(long, value_name = "URL")]
+    pub prm_endpoint: Vec<String>,
 }
 
 impl PrmArgs {
@@ -191,6 +196,7 @@ impl PrmArgs {
             remote_scorer: self.prm_remote_scorer.clone(),
             timeout: std::time::Duration::from_secs(self.prm_timeout.max(1)),
             retries: self.prm_retries,
+            endpoints: self.prm_endpoint.clone(),
             ..d
         }
     }

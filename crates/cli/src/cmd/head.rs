@@ -80,6 +80,11 @@ struct TrainArgs {
     /// same command reuses the stored features and continues an interrupted extraction.
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
+    /// Run store of the feature runs instead of the cache's `features.sqlite`: a
+    /// PostgreSQL URL shared with `stepwise worker --run RUN_ID` on other machines, which
+    /// extract features of the same run.
+    #[arg(long, value_name = "PATH|URL")]
+    features_store: Option<String>,
     /// Continue feature run RUN_ID of the cache (default: the newest run of the same
     /// model and records, finished or not).
     #[arg(long, value_name = "RUN_ID")]
@@ -190,8 +195,13 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         PathBuf::from(p)
     });
     // the feature cache is a run store of its own: one run per (model, records)
-    let cache = cache_dir.join("features.sqlite");
-    let store = stepwise_store::open(&cache.to_string_lossy())?;
+    let cache = a.features_store.clone().unwrap_or_else(|| {
+        cache_dir
+            .join("features.sqlite")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let store = stepwise_store::open(&cache).context("opening the feature store")?;
     let generator = a.backend.open().context("opening the model")?;
     let model = generator.name();
     let mut opts = crate::cmd::jobargs::run_options(a.resume, 1, g);
@@ -213,7 +223,7 @@ fn train(a: TrainArgs, g: &Global) -> anyhow::Result<()> {
         .with_context(|| {
             format!(
                 "extracting features (kept in {}; rerun to resume)",
-                cache.display()
+                store.location()
             )
         })?;
     let p = extracted.progress;

@@ -17,8 +17,8 @@ use stepwise_search::jobs::Joined;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run to work on (a solve, scale, annotate, eval-processbench, verify or reward run;
-    /// see `stepwise data runs`).
+    /// The run to work on (a solve, scale, annotate, eval-processbench, verify, reward,
+    /// data-build or head-features run; see `stepwise data runs`).
     #[arg(long, value_name = "RUN_ID")]
     pub run: i64,
     /// Units this worker does at the same time.
@@ -26,6 +26,11 @@ pub struct Args {
     pub jobs: usize,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Scorer spec of this worker (solve and scale runs), to reach the run's PRM through a
+    /// server of its own (`prm:URL`; or give `--prm-endpoint`). It must be the run's
+    /// scorer but for the servers: another scorer is refused, naming the difference.
+    #[arg(long, value_name = "SPEC")]
+    pub scorer: Option<String>,
     /// GGUF model of the judge, when the run's judge is not the policy.
     #[arg(long, value_name = "PATH.gguf")]
     pub judge_model: Option<PathBuf>,
@@ -68,6 +73,11 @@ const JOINS: &[(&str, JoinFn)] = &[
     ),
     (<stepwise_jobs::verify::VerifyKind as RunKind>::KIND, verify),
     (<stepwise_jobs::reward::RewardKind as RunKind>::KIND, reward),
+    (<stepwise_build::Build as RunKind>::KIND, data_build),
+    (
+        <stepwise_score::HeadFeatures as RunKind>::KIND,
+        head_features,
+    ),
 ];
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
@@ -78,11 +88,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     let Some((_, join)) = JOINS.iter().find(|(kind, _)| *kind == info.kind) else {
         let known: Vec<&str> = JOINS.iter().map(|(k, _)| *k).collect();
         anyhow::bail!(
-            "run {} is a '{}' run, which a worker does not join (it joins {} runs){}",
+            "run {} is a '{}' run, which a worker does not join (it joins {} runs)",
             info.id,
             info.kind,
-            known.join(", "),
-            not_joined_why(&info.kind)
+            known.join(", ")
         );
     };
     let opts = run_options(Some(args.run), args.jobs, g);
@@ -95,21 +104,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     })?;
     outln!("{line}")?;
     Ok(())
-}
-
-/// Why the kinds a worker does not join are left to the command that made them.
-fn not_joined_why(kind: &str) -> &'static str {
-    match kind {
-        "head-features" => {
-            ": its runs are the feature cache of `stepwise head train` (a SQLite file beside \
-             --out, one machine); rerun that command to continue it"
-        }
-        "data-build" => {
-            ": it writes its output files on the machine that runs it; continue it with \
-             `stepwise data sft|pairs … --resume RUN_ID`"
-        }
-        _ => "",
-    }
 }
 
 /// The worker's backend, decoding the way the run was made unless told otherwise.
@@ -126,7 +120,11 @@ fn search(j: &Joining) -> anyhow::Result<String> {
         &j.args.prm,
     )?;
     let joined = super::runtime()?.block_on(stepwise_search::jobs::join(
-        j.store, j.info.id, &backends, j.opts,
+        j.store,
+        j.info.id,
+        &backends,
+        j.args.scorer.as_deref(),
+        j.opts,
     ))?;
     Ok(match joined {
         Joined::Solve(summary) => summary.to_string(),
@@ -180,6 +178,41 @@ fn reward(j: &Joining) -> anyhow::Result<String> {
         .block_on(stepwise_jobs::reward::join(j.store, j.info.id, j.opts))
         .context("reward worker")?;
     Ok(done_line(&report))
+}
+
+fn data_build(j: &Joining) -> anyhow::Result<String> {
+    // the policy decodes as `data pairs` opens it: deterministically unless told otherwise
+    let policy = if stepwise_build::join_needs_policy(j.info)? {
+        Some(j.args.backend.deterministic_by_default(true).open()?)
+    } else {
+        None
+    };
+    let report = super::runtime()?
+        .block_on(stepwise_build::join(j.store, j.info.id, policy, j.opts))
+        .context("data-build worker")?;
+    Ok(format!(
+        "{} (the output file is written by `stepwise data sft|pairs … --resume {}`)",
+        done_line(&report),
+        report.run
+    ))
+}
+
+fn head_features(j: &Joining) -> anyhow::Result<String> {
+    // the model as `head train` opens it
+    let generator = j.args.backend.open().context("opening the model")?;
+    let report = super::runtime()?
+        .block_on(stepwise_score::join_features(
+            j.store,
+            j.info.id,
+            generator.as_ref(),
+            j.opts,
+        ))
+        .context("head-features worker")?;
+    Ok(format!(
+        "{} (train the head with `stepwise head train … --features-store … --resume {}`)",
+        done_line(&report),
+        report.run
+    ))
 }
 
 fn done_line(r: &stepwise_jobs::RunReport) -> String {

@@ -6,6 +6,7 @@ use super::{HeadError, head_input};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use stepwise_core::Problem;
 use stepwise_jobs::{Job, RunKind, RunOptions, RunStore, UnitError, records as records_of};
 use stepwise_model::{EngineError, Generator};
 
@@ -230,7 +231,109 @@ pub enum FeatureUnit {
 struct FeaturesJob<'a> {
     config: FeaturesConfig,
     records: &'a [LabelledRecord],
+    /// The records as the run's problems: stored with the run, so a worker that joins it
+    /// (`stepwise worker`) rebuilds the same records ([`join_features`]).
+    problems: Vec<Problem>,
     generator: &'a dyn Generator,
+}
+
+/// The metadata key under which a record's steps and labels are stored with its problem.
+const RECORD_KEY: &str = "head_record";
+
+impl<'a> FeaturesJob<'a> {
+    /// The job extracting `records` with `generator` (named `model` in the config): what
+    /// [`extract_features`] runs and what [`join_features`] rebuilds from a stored run.
+    fn new(
+        model: String,
+        records: &'a [LabelledRecord],
+        separator: &str,
+        data: &str,
+        targets: Targets,
+        generator: &'a dyn Generator,
+    ) -> Result<Self, HeadError> {
+        let mut seen = HashSet::new();
+        if let Some(r) = records.iter().find(|r| !seen.insert(r.id.as_str())) {
+            return Err(HeadError::Training(format!(
+                "record id '{}' appears twice",
+                r.id
+            )));
+        }
+        // every record's targets are checked before a run starts
+        let mut usable = 0usize;
+        for r in records {
+            usable += usize::from(!record_targets(r, targets)?.0.is_empty());
+        }
+        if usable == 0 && !records.is_empty() {
+            return Err(HeadError::Training(format!(
+                "none of the {} records has a step to learn under --targets {targets}{}",
+                records.len(),
+                if targets == Targets::Outcome {
+                    " (no record knows whether its final answer is correct)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let problems = records
+            .iter()
+            .map(|r| {
+                let mut p = Problem::new(r.id.clone(), r.question.clone());
+                p.metadata.insert(
+                    RECORD_KEY.into(),
+                    serde_json::json!({
+                        "steps": r.steps,
+                        "good": r.good,
+                        "values": r.values,
+                        "answer_correct": r.answer_correct,
+                    }),
+                );
+                p
+            })
+            .collect();
+        Ok(Self {
+            config: FeaturesConfig {
+                model,
+                separator: separator.to_string(),
+                data: data.to_string(),
+                targets,
+                records: records.len(),
+                records_sha256: records_digest(records),
+            },
+            records,
+            problems,
+            generator,
+        })
+    }
+}
+
+/// The labelled record a `head-features` run stored as problem `p`.
+fn record_of(run: stepwise_jobs::RunId, p: &Problem) -> Result<LabelledRecord, HeadError> {
+    #[derive(Deserialize)]
+    struct Stored {
+        steps: Vec<String>,
+        good: Vec<bool>,
+        #[serde(default)]
+        values: Option<Vec<f64>>,
+        #[serde(default)]
+        answer_correct: Option<bool>,
+    }
+    let stored = p.metadata.get(RECORD_KEY).ok_or_else(|| {
+        HeadError::Training(format!(
+            "run {run}, problem '{}': no {RECORD_KEY} (not a head-features record)",
+            p.id
+        ))
+    })?;
+    let s = Stored::deserialize(stored).map_err(|e| {
+        HeadError::Training(format!("run {run}, problem '{}', {RECORD_KEY}: {e}", p.id))
+    })?;
+    Ok(LabelledRecord {
+        id: p.id.clone(),
+        question: p.question.clone(),
+        steps: s.steps,
+        good: s.good,
+        values: s.values,
+        answer_correct: s.answer_correct,
+    })
 }
 
 #[async_trait::async_trait]
@@ -241,6 +344,10 @@ impl Job for FeaturesJob<'_> {
 
     fn config(&self) -> &FeaturesConfig {
         &self.config
+    }
+
+    fn problems(&self) -> &[Problem] {
+        &self.problems
     }
 
     fn units(&self) -> Vec<(String, usize)> {
@@ -341,41 +448,14 @@ pub async fn extract_features(
     targets: Targets,
     opts: &RunOptions,
 ) -> Result<Extracted, HeadError> {
-    let mut seen = HashSet::new();
-    if let Some(r) = records.iter().find(|r| !seen.insert(r.id.as_str())) {
-        return Err(HeadError::Training(format!(
-            "record id '{}' appears twice",
-            r.id
-        )));
-    }
-    // every record's targets are checked before a run starts
-    let mut usable = 0usize;
-    for r in records {
-        usable += usize::from(!record_targets(r, targets)?.0.is_empty());
-    }
-    if usable == 0 && !records.is_empty() {
-        return Err(HeadError::Training(format!(
-            "none of the {} records has a step to learn under --targets {targets}{}",
-            records.len(),
-            if targets == Targets::Outcome {
-                " (no record knows whether its final answer is correct)"
-            } else {
-                ""
-            }
-        )));
-    }
-    let job = FeaturesJob {
-        config: FeaturesConfig {
-            model: generator.name(),
-            separator: separator.to_string(),
-            data: data.to_string(),
-            targets,
-            records: records.len(),
-            records_sha256: records_digest(records),
-        },
+    let job = FeaturesJob::new(
+        generator.name(),
         records,
+        separator,
+        data,
+        targets,
         generator,
-    };
+    )?;
     let report = stepwise_jobs::run(store, &job, opts)
         .await
         .map_err(job_err)?;
@@ -411,6 +491,55 @@ pub async fn extract_features(
         progress: p,
         run: report.run,
     })
+}
+
+/// Joins the stored `head-features` run `run` of `store` as one more worker (`stepwise
+/// worker`): the job is rebuilt by the same constructor as [`extract_features`]'s, from
+/// the records stored with the run and its config, on this worker's own `generator`
+/// (the run's model, wherever this worker loads or reaches it), and claims units until
+/// none is left. The head is trained by `stepwise head train` over the finished run.
+pub async fn join_features(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+    generator: &dyn Generator,
+    opts: &RunOptions,
+) -> Result<stepwise_jobs::RunReport, HeadError> {
+    let info = store.run(run).map_err(|e| job_err(e.into()))?;
+    let stored = stepwise_jobs::stored_config::<HeadFeatures>(&info).map_err(job_err)?;
+    let mine = generator.name();
+    if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(&stored.model) {
+        return Err(HeadError::Training(format!(
+            "run {run} extracts features of model '{}', but this worker's backend is '{mine}' (join with the same model)",
+            stored.model
+        )));
+    }
+    let problems = store.problems(run).map_err(|e| job_err(e.into()))?;
+    if problems.is_empty() && stored.records > 0 {
+        return Err(HeadError::Training(format!(
+            "run {run} does not store its records (it was made before head-features runs kept them): continue it with `stepwise head train`"
+        )));
+    }
+    let records = problems
+        .iter()
+        .map(|p| record_of(run, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    // the stored model name (another worker's endpoint may be in it); the records'
+    // count and digest are the runner's to compare with the stored config
+    let job = FeaturesJob::new(
+        stored.model.clone(),
+        &records,
+        &stored.separator,
+        &stored.data,
+        stored.targets,
+        generator,
+    )?;
+    let opts = RunOptions {
+        resume: stepwise_jobs::Resume::Run(run),
+        ..opts.clone()
+    };
+    stepwise_jobs::run(store, &job, &opts)
+        .await
+        .map_err(job_err)
 }
 
 fn job_err(e: stepwise_jobs::JobError) -> HeadError {
@@ -543,6 +672,129 @@ mod tests {
         .await
         .unwrap_err();
         assert!(e.to_string().contains("'a' appears twice"), "{e}");
+    }
+
+    /// A generator that delegates to `inner` under another name, and fails to embed a
+    /// record whose question contains `fail_on`.
+    struct Other {
+        inner: std::sync::Arc<dyn Generator>,
+        name: &'static str,
+        fail_on: Option<&'static str>,
+    }
+
+    #[async_trait]
+    impl Generator for Other {
+        fn name(&self) -> String {
+            self.name.into()
+        }
+        async fn generate(
+            &self,
+            r: &stepwise_model::GenerateRequest,
+        ) -> Result<Vec<stepwise_model::Completion>, EngineError> {
+            self.inner.generate(r).await
+        }
+        async fn next_token_logprobs(
+            &self,
+            p: &Prompt,
+            a: &str,
+            c: &[String],
+        ) -> Result<stepwise_model::NextTokenLogprobs, EngineError> {
+            self.inner.next_token_logprobs(p, a, c).await
+        }
+        async fn embed_pieces(
+            &self,
+            prompt: &Prompt,
+            pieces: &[String],
+        ) -> Result<stepwise_model::PieceEmbeddings, EngineError> {
+            let text = format!("{prompt:?}");
+            if self.fail_on.is_some_and(|q| text.contains(q)) {
+                return Err(EngineError::Setup("this machine's GPU fell off".into()));
+            }
+            self.inner.embed_pieces(prompt, pieces).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_joins_a_feature_run_from_its_stored_records() {
+        let dir = crate::head::test_util::tmp("join");
+        let one = stepwise_store::SqliteStore::open(dir.join("one.sqlite")).unwrap();
+        let want = extract_features(
+            &one,
+            scripted().as_ref(),
+            &recs(),
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap();
+        // the starting machine stops at record b (after a is stored) ...
+        let shared = stepwise_store::SqliteStore::open(dir.join("shared.sqlite")).unwrap();
+        let dying = Other {
+            inner: scripted(),
+            name: "scripted@machine-1",
+            fail_on: Some("q two"),
+        };
+        let e = extract_features(
+            &shared,
+            &dying,
+            &recs(),
+            "\n\n",
+            "test",
+            Targets::Hard,
+            &matching(),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("unit 'b'"), "{e}");
+        // ... a worker on another model is refused, naming both ...
+        let other = Other {
+            inner: scripted(),
+            name: "another-model",
+            fail_on: None,
+        };
+        let e = join_features(&shared, want.run, &other, &matching())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'scripted@machine-1'") && e.contains("'another-model'"),
+            "{e}"
+        );
+        // ... and one on the same model through its own endpoint does the rest from the
+        // records stored with the run: the same units as one process's
+        let worker = Other {
+            inner: scripted(),
+            name: "scripted@machine-2",
+            fail_on: None,
+        };
+        let r = join_features(&shared, want.run, &worker, &matching())
+            .await
+            .unwrap();
+        assert_eq!((r.done_before, r.done_now, r.total), (1, 2, 3));
+        let units = |s: &dyn RunStore| -> Vec<(String, serde_json::Value)> {
+            let mut u: Vec<_> = s
+                .units(want.run)
+                .unwrap()
+                .into_iter()
+                .map(|u| (u.unit.key, u.unit.payload))
+                .collect();
+            u.sort_by(|a, b| a.0.cmp(&b.0));
+            u
+        };
+        let mut expected = units(&one);
+        // the model name in a record is the run's (the starting machine's)
+        for (_, v) in &mut expected {
+            if let Some(m) = v.pointer_mut("/record/model") {
+                *m = "scripted@machine-1".into();
+            }
+        }
+        assert_eq!(units(&shared), expected);
+        assert_eq!(
+            shared.run(want.run).unwrap().status,
+            stepwise_jobs::RunStatus::Done
+        );
     }
 
     #[tokio::test]

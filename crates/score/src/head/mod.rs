@@ -30,8 +30,8 @@ mod train;
 
 pub use features::{
     ExtractProgress, Extracted, FeatureRecord, FeatureUnit, FeaturesConfig, HeadFeatures,
-    LabelledRecord, Targets, extract_features, labels_until_first_error, processbench_labels,
-    record_targets,
+    LabelledRecord, Targets, extract_features, join_features, labels_until_first_error,
+    processbench_labels, record_targets,
 };
 pub use file::{
     Activation, HEAD_FORMAT_OLDEST, HEAD_FORMAT_VERSION, HiddenLayer, PrmHead, TrainingSummary,
