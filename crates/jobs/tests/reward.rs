@@ -332,3 +332,78 @@ async fn a_group_is_scored_with_the_group_components_and_keys_stay_one_set() {
     let h = -(2.0f64 / 3.0 * (2.0f64 / 3.0).ln() + 1.0 / 3.0 * (1.0f64 / 3.0).ln());
     assert!(close(lines[0].semantic_entropy.unwrap(), h));
 }
+
+/// `stepwise worker` on a reward run: a run stopped after one of its three chunks is
+/// finished by a worker (`join`, the stored config alone), the output written afterwards
+/// by `reward … --resume` equals an uninterrupted run's, and a worker whose copy of the
+/// input differs is refused before scoring anything.
+#[tokio::test]
+async fn a_worker_joins_a_stopped_reward_run_and_finishes_it() {
+    let d = Dir::new();
+    let input = d.write("samples.jsonl", &big_file(600));
+    let config = RewardConfig::default();
+    let store = d.store("runs.sqlite");
+    let job = RewardJob::from_file(&input, config.clone(), false).unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = RunOptions {
+        concurrency: 1,
+        stop: Stop::When(rx),
+        ..opts(Resume::New)
+    };
+    let e = stepwise_jobs::run_with(&store, &job, &stop, |_, _| {
+        tx.send(true).ok();
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    let JobError::Interrupted { run, .. } = e else {
+        panic!("{e}")
+    };
+
+    let report = stepwise_jobs::reward::join(&store, run, &opts(Resume::New))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.run,
+            report.done_before,
+            report.done_now,
+            report.total
+        ),
+        (run, 1, 2, 3)
+    );
+    assert_eq!(store.run(run).unwrap().status, RunStatus::Done);
+
+    let out = d.path("joined.jsonl");
+    let s = reward_file(
+        &store,
+        &input,
+        config.clone(),
+        false,
+        &out,
+        &opts(Resume::Run(run)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.run, s.resumed_chunks), (run, 3));
+    let fresh = d.path("fresh.jsonl");
+    reward_file(
+        &d.store("fresh.sqlite"),
+        &input,
+        config,
+        false,
+        &fresh,
+        &opts(Resume::New),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&fresh).unwrap());
+
+    // the same path with other bytes: the stored size and SHA-256 refuse it
+    std::fs::write(&input, big_file(601)).unwrap();
+    let e = stepwise_jobs::reward::join(&store, run, &opts(Resume::New))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("input"), "{e}");
+}
