@@ -131,21 +131,21 @@ fn big_file(n: usize) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn an_interrupted_run_of_three_chunks_resumes_to_the_uninterrupted_output() {
-    let d = Dir::new();
-    let input = d.write("samples.jsonl", &big_file(600));
-    let config = RewardConfig::default();
-    let store = d.store("runs.sqlite");
-    let job = RewardJob::from_file(&input, config.clone(), false).unwrap();
-    // stop right after the first chunk is stored, as Ctrl-C (or a kill) would
+/// A run of the 600-line `input` (three chunks) stopped right after its first chunk is
+/// stored, as Ctrl-C (or a kill) would stop it.
+async fn stopped_after_one_chunk(
+    store: &SqliteStore,
+    input: &Path,
+    config: &RewardConfig,
+) -> stepwise_jobs::RunId {
+    let job = RewardJob::from_file(input, config.clone(), false).unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = RunOptions {
         concurrency: 1,
         stop: Stop::When(rx),
         ..opts(Resume::New)
     };
-    let e = stepwise_jobs::run_with(&store, &job, &stop, |_, _| {
+    let e = stepwise_jobs::run_with(store, &job, &stop, |_, _| {
         tx.send(true).ok();
         Ok(())
     })
@@ -156,6 +156,16 @@ async fn an_interrupted_run_of_three_chunks_resumes_to_the_uninterrupted_output(
     };
     assert_eq!((done, total), (1, 3));
     assert_eq!(store.run(run).unwrap().status, RunStatus::Interrupted);
+    run
+}
+
+#[tokio::test]
+async fn an_interrupted_run_of_three_chunks_resumes_to_the_uninterrupted_output() {
+    let d = Dir::new();
+    let input = d.write("samples.jsonl", &big_file(600));
+    let config = RewardConfig::default();
+    let store = d.store("runs.sqlite");
+    let run = stopped_after_one_chunk(&store, &input, &config).await;
 
     let out = d.path("resumed.jsonl");
     let s = reward_file(
@@ -343,22 +353,7 @@ async fn a_worker_joins_a_stopped_reward_run_and_finishes_it() {
     let input = d.write("samples.jsonl", &big_file(600));
     let config = RewardConfig::default();
     let store = d.store("runs.sqlite");
-    let job = RewardJob::from_file(&input, config.clone(), false).unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let stop = RunOptions {
-        concurrency: 1,
-        stop: Stop::When(rx),
-        ..opts(Resume::New)
-    };
-    let e = stepwise_jobs::run_with(&store, &job, &stop, |_, _| {
-        tx.send(true).ok();
-        Ok(())
-    })
-    .await
-    .unwrap_err();
-    let JobError::Interrupted { run, .. } = e else {
-        panic!("{e}")
-    };
+    let run = stopped_after_one_chunk(&store, &input, &config).await;
 
     let report = stepwise_jobs::reward::join(&store, run, &opts(Resume::New))
         .await
