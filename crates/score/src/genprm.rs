@@ -253,19 +253,8 @@ impl GenPrmScorer {
                 ..SamplingParams::default()
             },
         };
-        let outs = self
-            .judge
-            .generate(&req)
-            .await
-            .map_err(engine_err("genprm"))?;
-        spent.judge_calls += 1;
-        let mut verdict = None;
-        for c in &outs {
-            spent.judge_tokens += c.generated_tokens;
-            spent.judge_prompt_tokens += c.prompt_tokens;
-            verdict = verdict.or(written_verdict(&c.text));
-        }
-        Ok((None, verdict))
+        let outs = crate::generate_charged(self.judge.as_ref(), &req, "genprm", spent).await?;
+        Ok((None, outs.iter().find_map(|c| written_verdict(&c.text))))
     }
 }
 
@@ -303,16 +292,7 @@ impl StepScorer for GenPrmScorer {
                 ..SamplingParams::default()
             },
         };
-        let outs = self
-            .judge
-            .generate(&req)
-            .await
-            .map_err(engine_err("genprm"))?;
-        spent.judge_calls += 1;
-        for c in &outs {
-            spent.judge_tokens += c.generated_tokens;
-            spent.judge_prompt_tokens += c.prompt_tokens;
-        }
+        let outs = crate::generate_charged(self.judge.as_ref(), &req, "genprm", &mut spent).await?;
         let mut judgments = Vec::with_capacity(outs.len());
         for c in &outs {
             let mut context = format!("{assistant}{}", c.text.trim_end());

@@ -249,16 +249,9 @@ impl StepScorer for JudgeScorer {
                         ..SamplingParams::default()
                     },
                 };
-                let outs = self
-                    .judge
-                    .generate(&req)
-                    .await
-                    .map_err(engine_err(&self.name))?;
-                spent.judge_calls += 1;
-                for c in &outs {
-                    spent.judge_tokens += c.generated_tokens;
-                    spent.judge_prompt_tokens += c.prompt_tokens;
-                }
+                let outs =
+                    crate::generate_charged(self.judge.as_ref(), &req, &self.name, &mut spent)
+                        .await?;
                 for c in outs {
                     let pre = format!("{assistant}{}{}", c.text.trim_end(), r.cue);
                     ps.extend(self.verdict(&prompt, &pre, &mut spent).await?);

@@ -179,6 +179,23 @@ pub(crate) fn engine_err(scorer: &str) -> impl FnOnce(EngineError) -> ScoreError
     }
 }
 
+/// One generation for a scorer (a judge's reasoning, a rollout), its call and tokens
+/// charged to the judge columns of `spent`; an engine error names `scorer`.
+pub(crate) async fn generate_charged(
+    generator: &dyn stepwise_model::Generator,
+    req: &stepwise_model::GenerateRequest,
+    scorer: &str,
+    spent: &mut Spent,
+) -> Result<Vec<stepwise_model::Completion>, ScoreError> {
+    let outs = generator.generate(req).await.map_err(engine_err(scorer))?;
+    spent.judge_calls += 1;
+    for c in &outs {
+        spent.judge_tokens += c.generated_tokens;
+        spent.judge_prompt_tokens += c.prompt_tokens;
+    }
+    Ok(outs)
+}
+
 /// Several scorers as one: each step's score is the product of the scorers' scores
 /// (every scorer must accept the step), and the cost is the sum of theirs.
 pub struct ProductScorer {

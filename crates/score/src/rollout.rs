@@ -1,6 +1,6 @@
 //! Rollout value (Math-Shepherd): how often continuations from a step reach the right answer.
 
-use crate::{PolicyPrompt, ScoreError, Scored, StepScorer, engine_err};
+use crate::{PolicyPrompt, ScoreError, Scored, StepScorer};
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{AnswerExtractor, Problem, Spent, Step, StepScore, StepSplitter};
@@ -70,16 +70,7 @@ impl RolloutScorer {
                 ..self.params.clone()
             },
         };
-        let outs = self
-            .policy
-            .generate(&req)
-            .await
-            .map_err(engine_err("rollout"))?;
-        spent.judge_calls += 1;
-        for c in &outs {
-            spent.judge_tokens += c.generated_tokens;
-            spent.judge_prompt_tokens += c.prompt_tokens;
-        }
+        let outs = crate::generate_charged(self.policy.as_ref(), &req, "rollout", spent).await?;
         Ok(outs
             .iter()
             .map(|c| {
