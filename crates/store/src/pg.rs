@@ -338,7 +338,8 @@ impl PgStore {
                 r.status, r.error,
                 (SELECT COUNT(*) FROM run_problems p WHERE p.run_id = r.id),
                 (SELECT COUNT(*) FROM units u WHERE u.run_id = r.id),
-                (SELECT COUNT(*) FROM unit_claims q WHERE q.run_id = r.id)
+                (SELECT COUNT(*) FROM unit_claims q WHERE q.run_id = r.id
+                   AND NOT EXISTS (SELECT 1 FROM units u WHERE u.run_id = q.run_id AND u.unit_key = q.unit_key))
              FROM runs r WHERE ($1::BIGINT IS NULL OR r.id = $1) ORDER BY r.id"
         );
         let rows = self.with(|c| c.query(&sql, &[&id]).map_err(self.err("reading runs")))?;
@@ -350,7 +351,9 @@ impl PgStore {
             let version: i64 = r.get(2);
             let problems: i64 = r.get(8);
             let units: i64 = r.get(9);
-            // claim rows are the registered units not yet written (a write deletes its row)
+            // claim rows are the registered units not yet written (a write deletes its row;
+            // a worker registering while another writes can re-insert the claim of a unit
+            // its snapshot did not yet see written, so written units' claims are not counted)
             let pending: i64 = r.get(10);
             let status = RunStatus::parse(&status)
                 .ok_or_else(|| self.corrupt(format!("run {id}: unknown status '{status}'")))?;

@@ -291,3 +291,34 @@ fn a_store_opened_and_dropped_inside_an_async_runtime_does_not_panic() {
         drop(s);
     });
 }
+
+/// A worker that registers a run's units while another writes one can re-insert the
+/// claim of a unit its snapshot did not yet see written (the write deleted the claim
+/// row, the insert no longer conflicts). Such a claim must not count as work left: the
+/// run's total stays its number of units.
+#[test]
+fn a_claim_left_for_a_written_unit_is_not_counted_as_work_left() {
+    let c = cluster();
+    let pg = store(&c, Duration::from_secs(30));
+    let run = pg.create_run("solve", 2, &json!({"k": 1})).unwrap();
+    let keys = vec!["a".to_string(), "b".to_string()];
+    pg.register_units(run, &keys).unwrap();
+    assert_eq!(
+        pg.claim_units(run, &keys, 1).unwrap(),
+        vec!["a".to_string()]
+    );
+    assert!(pg.record(run, &unit("a", 1)).unwrap());
+    // the race's result, made directly: a claim row for the written unit
+    let mut raw = postgres::Client::connect(&c.url(), postgres::NoTls).unwrap();
+    raw.execute(
+        "INSERT INTO unit_claims (run_id, unit_key, ord) VALUES ($1, 'a', 1)",
+        &[&run],
+    )
+    .unwrap();
+    let info = pg.run(run).unwrap();
+    assert_eq!((info.units, info.total), (1, Some(2)));
+    assert!(pg.record(run, &unit("b", 1)).unwrap());
+    pg.set_status(run, RunStatus::Done, None).unwrap();
+    let info = pg.run(run).unwrap();
+    assert_eq!((info.units, info.total), (2, Some(2)));
+}
