@@ -103,6 +103,57 @@ impl Context {
     }
 }
 
+/// Prepares the prompt program of `settings` (if any) for a run over `problems`: what the
+/// model writes once per run (LEAP principles, the behaviour handbook) is made now
+/// ([`crate::prompting::prepare`]) and stored in the program. When `resume` names a run
+/// of `store`, its stored program's prepared parts are taken instead (no model call).
+pub async fn prepare_prompting(
+    settings: &mut SearchSettings,
+    backends: &Backends,
+    problems: &[Problem],
+    store: &dyn RunStore,
+    resume: Option<stepwise_jobs::RunId>,
+) -> Result<(), SearchError> {
+    let Some(program) = settings.prompting.take() else {
+        return Ok(());
+    };
+    let previous = match resume {
+        None => None,
+        Some(run) => {
+            let info = store
+                .run(run)
+                .map_err(|e| SearchError::Config(format!("--resume {run}: {e}")))?;
+            match info.config.pointer("/search/prompting") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(
+                    serde_json::from_value::<stepwise_jobs::kinds::prompting::PromptingSettings>(
+                        v.clone(),
+                    )
+                    .map_err(|e| {
+                        SearchError::Config(format!(
+                            "--resume {run}: the stored prompt program does not read: {e}"
+                        ))
+                    })?,
+                ),
+            }
+        }
+    };
+    let ctx = Context::from_settings(settings, backends)?;
+    let prepared =
+        crate::prompting::prepare(program, &ctx, problems, Some(store), previous.as_ref()).await?;
+    if prepared.prepared != Spent::default() {
+        tracing::info!(
+            method = %prepared.method,
+            calls = prepared.prepared.policy_calls,
+            generated = prepared.prepared.policy_tokens,
+            prompt = prepared.prepared.policy_prompt_tokens,
+            "prompt program prepared (a run-level cost, stored in the config as prompting.prepared)"
+        );
+    }
+    settings.prompting = Some(prepared);
+    Ok(())
+}
+
 /// `settings` as a run stores them, and the backends that run them: the scorer spec
 /// keeps its identity (`prm`, not `prm:URL`: [`stepwise_score::split_servers`]) and its
 /// servers go to the backends, unless they name servers of their own (`--prm-endpoint`,
