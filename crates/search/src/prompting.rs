@@ -197,7 +197,7 @@ pub fn demos_from_problems(problems: &[Problem]) -> Vec<Demo> {
 
 /// Per problem of a stored `solve` or `scale` run (in the order of its records), the
 /// problem and its samples; `what` names the use in errors.
-fn run_samples(
+pub(crate) fn run_samples(
     store: &dyn stepwise_jobs::RunStore,
     run: stepwise_jobs::RunId,
     what: &str,
@@ -2329,6 +2329,96 @@ mod tests {
         assert!(b.text.contains("Behaviours that help (name: instruction):\n\ncheck-sign: check the sign of each result\n\nQuestion: Check the sign"), "{}", b.text);
         assert_eq!(b.spent, Spent::default());
         assert_eq!(miner.requests().len(), 3, "building calls nothing");
+
+        // a scale run with the handbook, through prepare_prompting: its notes give the
+        // preparation's cost and the generated tokens per sample with the handbook (the
+        // draws say "The answer is 1.": 4 words) vs the mining run without it ("It is X.
+        // The answer is X.": 7 words), over its 4 problems
+        let backends = crate::jobs::Backends {
+            policy: miner.clone(),
+            judge: None,
+            prm: Default::default(),
+        };
+        let mut search = stepwise_jobs::kinds::solve::SearchSettings {
+            prompting: Some(resolve(&request, "arith", &problems, Some(&store), None).unwrap()),
+            ..Default::default()
+        };
+        crate::jobs::prepare_prompting(&mut search, &backends, &problems, &store, None)
+            .await
+            .unwrap();
+        assert_eq!(search.prompting.as_ref().unwrap().handbook, s.handbook);
+        let config = stepwise_jobs::kinds::scale::ScaleJobConfig {
+            dataset: "arith".into(),
+            limit: None,
+            scale: crate::scale::ScaleConfig {
+                strategies: vec![crate::scale::ScaleStrategy::Majority],
+                ns: vec![1, 2],
+                expansions: 2,
+                max_steps: 4,
+            },
+            policy: "scripted".into(),
+            reproducible: true,
+            search: search.clone(),
+        };
+        let job = crate::jobs::ScaleJob::new(config.clone(), problems.clone(), &backends).unwrap();
+        let summary = crate::jobs::scale(&store, &job, &opts).await.unwrap();
+        assert_eq!(
+            summary.notes,
+            [
+                format!(
+                    "Prompt program `handbook` prepared when the run was created: 3 model calls, 51 generated and {} prompt tokens (a run-level cost, not in the cells above).",
+                    s.prepared.policy_prompt_tokens
+                ),
+                format!(
+                    "Handbook (2 behaviours from run:{run}): generated tokens per sample on the 4 problems both runs drew: 4.0 with the handbook, 7.0 in run:{run} without it (-42.9%)."
+                ),
+            ]
+        );
+        assert!(summary.markdown().ends_with("(-42.9%).\n"));
+        // resumed with the stored handbook: no mining call; a changed program is refused
+        let before = miner.requests().len();
+        let mut again = stepwise_jobs::kinds::solve::SearchSettings {
+            prompting: Some(resolve(&request, "arith", &problems, Some(&store), None).unwrap()),
+            ..Default::default()
+        };
+        crate::jobs::prepare_prompting(&mut again, &backends, &problems, &store, Some(summary.run))
+            .await
+            .unwrap();
+        assert_eq!(
+            miner.requests().len(),
+            before,
+            "the stored handbook is taken"
+        );
+        assert_eq!(again, search);
+        let resume = stepwise_jobs::RunOptions {
+            resume: stepwise_jobs::Resume::Run(summary.run),
+            ..opts.clone()
+        };
+        let job = crate::jobs::ScaleJob::new(
+            stepwise_jobs::kinds::scale::ScaleJobConfig {
+                search: again.clone(),
+                ..config.clone()
+            },
+            problems.clone(),
+            &backends,
+        )
+        .unwrap();
+        crate::jobs::scale(&store, &job, &resume).await.unwrap();
+        let mut changed = again.clone();
+        if let Some(p) = changed.prompting.as_mut() {
+            p.shots = 2;
+        }
+        let job = crate::jobs::ScaleJob::new(
+            stepwise_jobs::kinds::scale::ScaleJobConfig {
+                search: changed,
+                ..config
+            },
+            problems.clone(),
+            &backends,
+        )
+        .unwrap();
+        let e = crate::jobs::scale(&store, &job, &resume).await.unwrap_err();
+        assert!(format!("{e:#}").contains("prompting.shots"), "{e:#}");
 
         // no source run: named
         let e = resolve(
