@@ -103,6 +103,57 @@ impl Context {
     }
 }
 
+/// Prepares the prompt program of `settings` (if any) for a run over `problems`: what the
+/// model writes once per run (LEAP principles, the behaviour handbook) is made now
+/// ([`crate::prompting::prepare`]) and stored in the program. When `resume` names a run
+/// of `store`, its stored program's prepared parts are taken instead (no model call).
+pub async fn prepare_prompting(
+    settings: &mut SearchSettings,
+    backends: &Backends,
+    problems: &[Problem],
+    store: &dyn RunStore,
+    resume: Option<stepwise_jobs::RunId>,
+) -> Result<(), SearchError> {
+    let Some(program) = settings.prompting.take() else {
+        return Ok(());
+    };
+    let previous = match resume {
+        None => None,
+        Some(run) => {
+            let info = store
+                .run(run)
+                .map_err(|e| SearchError::Config(format!("--resume {run}: {e}")))?;
+            match info.config.pointer("/search/prompting") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(
+                    serde_json::from_value::<stepwise_jobs::kinds::prompting::PromptingSettings>(
+                        v.clone(),
+                    )
+                    .map_err(|e| {
+                        SearchError::Config(format!(
+                            "--resume {run}: the stored prompt program does not read: {e}"
+                        ))
+                    })?,
+                ),
+            }
+        }
+    };
+    let ctx = Context::from_settings(settings, backends)?;
+    let prepared =
+        crate::prompting::prepare(program, &ctx, problems, Some(store), previous.as_ref()).await?;
+    if prepared.prepared != Spent::default() {
+        tracing::info!(
+            method = %prepared.method,
+            calls = prepared.prepared.policy_calls,
+            generated = prepared.prepared.policy_tokens,
+            prompt = prepared.prepared.policy_prompt_tokens,
+            "prompt program prepared (a run-level cost, stored in the config as prompting.prepared)"
+        );
+    }
+    settings.prompting = Some(prepared);
+    Ok(())
+}
+
 /// `settings` as a run stores them, and the backends that run them: the scorer spec
 /// keeps its identity (`prm`, not `prm:URL`: [`stepwise_score::split_servers`]) and its
 /// servers go to the backends, unless they name servers of their own (`--prm-endpoint`,
@@ -481,13 +532,95 @@ pub struct ScaleSummary {
     pub run: stepwise_jobs::RunId,
     pub rows: Vec<ScaleRow>,
     pub problems: usize,
+    /// Lines under the table: what preparing the prompt program cost, and for a
+    /// handbook the generated tokens with it vs without it ([`prompt_notes`]).
+    pub notes: Vec<String>,
 }
 
 impl ScaleSummary {
-    /// The table as Markdown.
+    /// The table as Markdown, its notes under it.
     pub fn markdown(&self) -> String {
-        markdown_table(&self.rows)
+        let mut md = markdown_table(&self.rows);
+        for n in &self.notes {
+            md.push_str(&format!("\n{n}\n"));
+        }
+        md
     }
+}
+
+/// Notes on a scale run's prompt program, from the ledger:
+///
+/// - what preparing it cost when the run was created (principles, handbook mining), a
+///   run-level cost that is not in the table's per-problem cells;
+/// - for `handbook`, the token reduction Didolkar et al. (2025) report for
+///   behaviour-conditioned inference: mean generated tokens per sample of this run's
+///   draws vs the `--handbook-from` run's (the run without the handbook), over the
+///   problems both drew, with the relative change. It is a like-for-like comparison when
+///   the mining run is a plain run of the same problems and model.
+pub fn prompt_notes(
+    store: &dyn RunStore,
+    settings: &SearchSettings,
+    results: &[ScaleRecord],
+) -> Result<Vec<String>, SearchError> {
+    use stepwise_jobs::kinds::prompting::PromptMethod;
+    let Some(p) = &settings.prompting else {
+        return Ok(Vec::new());
+    };
+    let mut notes = Vec::new();
+    let c = &p.prepared;
+    if *c != Spent::default() {
+        notes.push(format!(
+            "Prompt program `{}` prepared when the run was created: {} model calls, {} generated and {} prompt tokens (a run-level cost, not in the cells above).",
+            p.method, c.policy_calls, c.policy_tokens, c.policy_prompt_tokens
+        ));
+    }
+    if p.method == PromptMethod::Handbook
+        && let Some(src) = &p.handbook_source
+        && let Some(run) = src.strip_prefix("run:").and_then(|r| r.parse().ok())
+    {
+        let without: std::collections::HashMap<String, Vec<crate::Sample>> =
+            crate::prompting::run_samples(store, run, "--handbook-from")?
+                .into_iter()
+                .map(|(p, s)| (p.id, s))
+                .collect();
+        let (mut with_t, mut with_n, mut wo_t, mut wo_n, mut shared) = (0u64, 0u64, 0u64, 0u64, 0);
+        for r in results {
+            if let ScaleRecord::Samples {
+                problem_id,
+                samples,
+                ..
+            } = r
+                && let Some(theirs) = without.get(problem_id)
+                && !samples.is_empty()
+                && !theirs.is_empty()
+            {
+                shared += 1;
+                with_t += samples.iter().map(|x| x.tokens).sum::<u64>();
+                with_n += samples.len() as u64;
+                wo_t += theirs.iter().map(|x| x.tokens).sum::<u64>();
+                wo_n += theirs.len() as u64;
+            }
+        }
+        if shared == 0 {
+            notes.push(format!(
+                "Handbook ({} behaviours from {src}): no problem of this run was drawn in {src}, so there is no with/without token comparison.",
+                p.handbook.len()
+            ));
+        } else {
+            let with = with_t as f64 / with_n as f64;
+            let wo = wo_t as f64 / wo_n as f64;
+            let change = if wo > 0.0 {
+                format!("{:+.1}%", 100.0 * (with - wo) / wo)
+            } else {
+                "n/a".into()
+            };
+            notes.push(format!(
+                "Handbook ({} behaviours from {src}): generated tokens per sample on the {shared} problems both runs drew: {with:.1} with the handbook, {wo:.1} in {src} without it ({change}).",
+                p.handbook.len()
+            ));
+        }
+    }
+    Ok(notes)
 }
 
 /// Runs (or resumes) a scale job and tabulates every stored unit.
@@ -507,10 +640,12 @@ pub async fn scale(
         &results,
         &job.runner.ctx.verify,
     );
+    let notes = prompt_notes(store, &job.config.search, &results)?;
     Ok(ScaleSummary {
         run: report.run,
         rows,
         problems: job.runner.problems.len(),
+        notes,
     })
 }
 

@@ -124,7 +124,7 @@ impl ScaleRunner {
                     problem_id: p.id.clone(),
                     samples,
                     policy_calls: ledger.spent.policy_calls,
-                    prompt,
+                    prompt: prompt.map(Box::new),
                 })
             }
             Unit::Tree {

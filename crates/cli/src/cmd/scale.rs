@@ -50,6 +50,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     search.prompting =
         args.search
             .prompting(&args.data, &problems, store.as_ref(), g.data_dir.as_deref())?;
+    let runtime = super::runtime()?;
+    runtime
+        .block_on(stepwise_search::jobs::prepare_prompting(
+            &mut search,
+            &backends,
+            &problems,
+            store.as_ref(),
+            args.resume,
+        ))
+        .context("preparing the prompt program")?;
     let config = ScaleJobConfig {
         dataset: args.data.clone(),
         limit: args.limit,
@@ -65,8 +75,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     };
     let job = ScaleJob::new(config, problems, &backends)?;
     let opts = run_options(args.resume, args.search.jobs, g);
-    let summary =
-        super::runtime()?.block_on(stepwise_search::jobs::scale(store.as_ref(), &job, &opts))?;
+    let summary = runtime.block_on(stepwise_search::jobs::scale(store.as_ref(), &job, &opts))?;
     outln!("{}", summary.markdown())?;
     let title = format!(
         "{}: accuracy vs tokens ({} problems)",

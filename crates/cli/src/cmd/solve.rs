@@ -71,9 +71,10 @@ pub struct SearchArgs {
     /// OpenAI-compatible endpoint of the judge (default: the policy's backend).
     #[arg(long, value_name = "URL")]
     pub judge_endpoint: Vec<String>,
-    /// Prompt program: demos, step-length:more|fewer, format:numbered|in-depth or
-    /// cd-cot[:REPHRASINGS] (the plain prompt when absent). --policy-prompt then names
-    /// its template, with {question} and {demos}.
+    /// Prompt program: demos, step-length:more|fewer, format:numbered|in-depth,
+    /// cd-cot[:REPHRASINGS], mistakes[:principle], schema[:rules] or handbook (the plain
+    /// prompt when absent). --policy-prompt then names its template, with {question} and
+    /// {demos} (and {mistakes}, {schema} or {handbook} for those methods).
     #[arg(long, value_name = "NAME")]
     pub prompting: Option<PromptMethod>,
     /// How a prompt program picks its demos: fixed, random (seeded by --prompt-seed and
@@ -94,6 +95,14 @@ pub struct SearchArgs {
     /// Seed of the random demo rule.
     #[arg(long, default_value_t = 0)]
     pub prompt_seed: u64,
+    /// --prompting mistakes: the stored run whose wrong samples are shown, run:ID
+    /// (default: --demo-source when it is a run).
+    #[arg(long, value_name = "run:ID")]
+    pub mistakes_from: Option<String>,
+    /// --prompting handbook: the stored run whose verified traces the handbook is mined
+    /// from, run:ID (default: --demo-source when it is a run).
+    #[arg(long, value_name = "run:ID")]
+    pub handbook_from: Option<String>,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -142,6 +151,8 @@ impl SearchArgs {
 
     /// The prompt program these flags describe for a run over `dataset` (`problems`),
     /// its demo pool read now (`run:ID` sources from `store`); `None` without --prompting.
+    /// What the model writes once per run is made later, with the backends open
+    /// ([`stepwise_search::jobs::prepare_prompting`]).
     pub fn prompting(
         &self,
         dataset: &str,
@@ -165,6 +176,8 @@ impl SearchArgs {
             shots: self.shots,
             seed: self.prompt_seed,
             source: self.demo_source.clone(),
+            mistakes_from: self.mistakes_from.clone(),
+            handbook_from: self.handbook_from.clone(),
         };
         Ok(Some(
             resolve(&request, dataset, problems, Some(store), data_dir)
@@ -244,6 +257,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     search.prompting =
         args.search
             .prompting(&args.data, &problems, store.as_ref(), g.data_dir.as_deref())?;
+    let runtime = super::runtime()?;
+    runtime
+        .block_on(stepwise_search::jobs::prepare_prompting(
+            &mut search,
+            &backends,
+            &problems,
+            store.as_ref(),
+            args.resume,
+        ))
+        .context("preparing the prompt program")?;
     let config = SolveConfig {
         dataset: args.data.clone(),
         limit: args.limit,
@@ -256,7 +279,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     };
     let job = SolveJob::new(config, problems, &backends)?;
     let opts = run_options(args.resume, args.search.jobs, g);
-    let summary = super::runtime()?.block_on(stepwise_search::jobs::solve(
+    let summary = runtime.block_on(stepwise_search::jobs::solve(
         store.as_ref(),
         &job,
         &opts,

@@ -79,6 +79,59 @@ pub enum RationaleFormat {
     InDepth,
 }
 
+/// One mistake shown in the prompt (learning from mistakes in context): a wrong sample of
+/// a stored run beside a right solution of the same problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mistake {
+    /// The wrong sample: `run:ID/PROBLEM#SAMPLE`.
+    pub id: String,
+    pub question: String,
+    /// The wrong sample's text.
+    pub wrong: String,
+    /// Its (wrong) answer, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrong_answer: Option<String>,
+    /// A right solution: a verified sample of the same problem, else the problem's
+    /// reference solution, else `The answer is GOLD.`
+    pub right: String,
+    /// The right answer (the gold).
+    pub answer: String,
+}
+
+/// Principles the model wrote from a set of mistakes (LEAP), made when the run was
+/// created: one call per distinct set of mistakes the rule picks over the run's problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Principles {
+    /// Ids of the mistakes they were written from, in order (the cache key).
+    pub mistakes: Vec<String>,
+    /// The principles, one per line.
+    pub text: String,
+}
+
+/// One entry of a behaviour handbook (metacognitive reuse): a named, reusable reasoning
+/// move the model wrote from a stored trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Behaviour {
+    /// `lower-case-with-hyphens`.
+    pub name: String,
+    pub instruction: String,
+    /// The trace it was mined from: `run:ID/PROBLEM#SAMPLE`.
+    pub source: String,
+    /// The question of that trace (what retrieval compares a new question with).
+    pub question: String,
+}
+
+/// How the `schema` method abstracts a schema from the demos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaMode {
+    /// The model writes it (one call per prompt build).
+    Model,
+    /// Deterministically, for `EXPR = VALUE` steps (`arith`): numbers become letters,
+    /// results `r1`, `r2`, ….
+    Rules,
+}
+
 /// A prompting method: what is done to the demos before they go into the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -95,12 +148,20 @@ pub enum PromptMethod {
         /// Rephrasings sampled per noisy demo.
         rephrasings: usize,
     },
+    /// Learning from mistakes in context: a stored run's wrong samples with right
+    /// solutions in `{mistakes}`; with `principles`, the principles the model wrote from
+    /// them instead (LEAP).
+    Mistakes { principles: bool },
+    /// Schema-activated ICL: a schema abstracted from the chosen demos in `{schema}`.
+    Schema { mode: SchemaMode },
+    /// Metacognitive reuse: the behaviours of a handbook mined from a stored run that are
+    /// nearest the question, in `{handbook}`.
+    Handbook,
 }
 
 impl PromptMethod {
     /// Every name `--prompting` takes.
-    pub const NAMES: &'static str =
-        "demos, step-length:more, step-length:fewer, format:numbered, format:in-depth, cd-cot";
+    pub const NAMES: &'static str = "demos, step-length:more, step-length:fewer, format:numbered, format:in-depth, cd-cot, mistakes, mistakes:principle, schema, schema:rules, handbook";
 
     pub fn name(&self) -> String {
         match self {
@@ -120,6 +181,25 @@ impl PromptMethod {
                 }
             ),
             Self::CdCot { rephrasings } => format!("cd-cot:{rephrasings}"),
+            Self::Mistakes { principles: false } => "mistakes".into(),
+            Self::Mistakes { principles: true } => "mistakes:principle".into(),
+            Self::Schema {
+                mode: SchemaMode::Model,
+            } => "schema".into(),
+            Self::Schema {
+                mode: SchemaMode::Rules,
+            } => "schema:rules".into(),
+            Self::Handbook => "handbook".into(),
+        }
+    }
+
+    /// The placeholder this method fills besides `{question}` and `{demos}`.
+    pub fn placeholder(&self) -> Option<&'static str> {
+        match self {
+            Self::Mistakes { .. } => Some("mistakes"),
+            Self::Schema { .. } => Some("schema"),
+            Self::Handbook => Some("handbook"),
+            _ => None,
         }
     }
 }
@@ -159,6 +239,17 @@ impl FromStr for PromptMethod {
                     "cd-cot:{n}: the number of rephrasings must be a positive integer"
                 )),
             },
+            ("mistakes", None) => Ok(Self::Mistakes { principles: false }),
+            ("mistakes", Some("principle" | "principles")) => {
+                Ok(Self::Mistakes { principles: true })
+            }
+            ("schema", None | Some("model")) => Ok(Self::Schema {
+                mode: SchemaMode::Model,
+            }),
+            ("schema", Some("rules")) => Ok(Self::Schema {
+                mode: SchemaMode::Rules,
+            }),
+            ("handbook", None) => Ok(Self::Handbook),
             _ => Err(bad()),
         }
     }
@@ -187,6 +278,30 @@ pub struct PromptingSettings {
     /// The clean demo CD-CoT rephrases against (`cd-cot` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clean: Option<Demo>,
+    /// Where the mistakes came from (`run:ID`; `mistakes` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mistakes_source: Option<String>,
+    /// The mistakes pool: one wrong sample per problem of the source run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistakes: Vec<Mistake>,
+    /// `mistakes:principle`: the principles written for each set of mistakes the rule
+    /// picks over the run's problems (made when the run was created).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub principles: Vec<Principles>,
+    /// Where the handbook was mined (`run:ID`; `handbook` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handbook_source: Option<String>,
+    /// The behaviour handbook mined when the run was created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handbook: Vec<Behaviour>,
+    /// What the model calls made when the run was created cost (principles, handbook
+    /// mining): a run-level cost, beside the per-problem costs of the records.
+    #[serde(default, skip_serializing_if = "no_cost")]
+    pub prepared: Spent,
+}
+
+fn no_cost(s: &Spent) -> bool {
+    *s == Spent::default()
 }
 
 /// What was asked for one problem: stored in its records beside the samples.
@@ -204,6 +319,12 @@ pub struct BuiltPrompt {
     /// policy columns of the unit's `Spent` as well.
     #[serde(default)]
     pub spent: Spent,
+    /// Ids of the mistakes shown (`mistakes`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistakes: Vec<String>,
+    /// Names of the handbook entries shown (`handbook`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behaviours: Vec<String>,
 }
 
 #[cfg(test)]
@@ -219,6 +340,11 @@ mod tests {
             "format:numbered",
             "format:in-depth",
             "cd-cot:3",
+            "mistakes",
+            "mistakes:principle",
+            "schema",
+            "schema:rules",
+            "handbook",
         ] {
             let m: PromptMethod = name.parse().unwrap();
             assert_eq!(m.name(), name);
@@ -229,8 +355,15 @@ mod tests {
             "cd-cot".parse::<PromptMethod>().unwrap(),
             PromptMethod::CdCot { rephrasings: 3 }
         );
-        let e = "schema".parse::<PromptMethod>().unwrap_err();
-        assert!(e.contains("unknown prompting method 'schema'"), "{e}");
+        let e = "schema:fuzzy".parse::<PromptMethod>().unwrap_err();
+        assert!(e.contains("unknown prompting method 'schema:fuzzy'"), "{e}");
+        assert_eq!(
+            "mistakes:principle"
+                .parse::<PromptMethod>()
+                .unwrap()
+                .placeholder(),
+            Some("mistakes")
+        );
         assert!("cd-cot:0".parse::<PromptMethod>().is_err());
         assert!("fuzzy".parse::<DemoRule>().is_err());
     }

@@ -140,7 +140,7 @@ pub enum ScaleRecord {
         /// What the prompt program asked, and what building it cost (counted once per
         /// draw in every cell of the problem); absent without `--prompting`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        prompt: Option<crate::kinds::prompting::BuiltPrompt>,
+        prompt: Option<Box<crate::kinds::prompting::BuiltPrompt>>,
     },
     /// One tree search.
     Tree {
@@ -214,7 +214,7 @@ fn prefix_spent(samples: &[Sample], policy_calls: u64, scored: bool) -> Spent {
 }
 
 /// What building a draw's prompt cost (none without a prompt program).
-fn prompt_spent(prompt: &Option<crate::kinds::prompting::BuiltPrompt>) -> Spent {
+fn prompt_spent(prompt: &Option<Box<crate::kinds::prompting::BuiltPrompt>>) -> Spent {
     prompt.as_ref().map_or(Spent::default(), |p| p.spent)
 }
 
