@@ -809,6 +809,21 @@ mod tests {
             cfg.group.components.first(),
             Some(GroupComponentSpec::Empo { .. })
         ));
+        assert!(!cfg.needs_models());
+        // and a model-backed one, commented out (it needs a model): uncommented, it parses
+        let text = include_str!("../../../clients/rewards.example.toml");
+        let (before, rest) = text.split_once("# --- model-backed\n").unwrap();
+        let (block, after) = rest.split_once("# ---\n").unwrap();
+        let block: String = block
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let cfg = RewardConfig::from_toml(&format!("{before}{block}{after}"), "t").unwrap();
+        assert!(cfg.needs_models());
+        assert!(matches!(
+            cfg.reward.components.last(),
+            Some(ComponentSpec::Scorer { spec, score_as: crate::model::ScoreAs::Steps, .. }) if spec == "judge"
+        ));
     }
 
     #[test]

@@ -238,3 +238,69 @@ async fn a_model_component_without_models_is_refused_at_start() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_offline_job_scores_model_components_as_the_server_does() {
+    use stepwise_jobs::reward::{RewardLine, RewardModels, reward_file_with_models};
+    use stepwise_jobs::{Resume, RunOptions, Stop};
+    let g = Gated::new();
+    g.gate.add_permits(100);
+    let cfg = config(JUDGED);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let items = [
+        json!({"prompt": "What is 3 + 4?", "response": "3 + 4 = 7. \\boxed{7}", "gold": "7"}),
+        json!({"prompt": "q", "response": "\\boxed{8}", "gold": "7"}),
+    ];
+    std::fs::write(&input, format!("{}\n{}\n", items[0], items[1])).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let store = stepwise_store::SqliteStore::open(dir.path().join("runs.sqlite")).unwrap();
+    let opts = RunOptions {
+        resume: Resume::New,
+        concurrency: 1,
+        progress: false,
+        stop: Stop::Never,
+    };
+    let m = models(&g).unwrap();
+    let rm = RewardModels {
+        components: Arc::new(m),
+        identity: "policy gated".into(),
+    };
+    let s = reward_file_with_models(
+        &store,
+        &input,
+        cfg.rewards.clone(),
+        Some(&rm),
+        false,
+        &out,
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.keys, ["accuracy", "judge"]);
+    let lines: Vec<RewardLine> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let r = start_with_models(cfg.clone(), models(&g)).await;
+    let answer = r
+        .post_value("/v1/rewards", &json!({ "items": items }))
+        .await;
+    for (l, want) in lines.iter().zip(answer["results"].as_array().unwrap()) {
+        let got = serde_json::to_value(l.result.as_ref().unwrap()).unwrap();
+        assert_eq!(got["reward"], want["reward"]);
+        assert_eq!(got["components"], want["components"]);
+        assert_eq!(got["logs"], want["logs"]);
+    }
+    assert_eq!(lines[0].result.as_ref().unwrap().logs["judge.calls"], 1.0);
+    // the run keeps which models scored it; without them the job does not start
+    let e = stepwise_jobs::reward::reward_file(&store, &input, cfg.rewards, false, &out, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        stepwise_core::error_chain(&e).contains("needs a model"),
+        "{}",
+        stepwise_core::error_chain(&e)
+    );
+}
