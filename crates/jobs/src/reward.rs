@@ -52,6 +52,20 @@ pub struct RewardJobConfig {
     pub rewards: RewardConfig,
     /// Malformed lines become error lines of the output instead of stopping the job.
     pub skip_bad: bool,
+    /// The models of model-backed components (`RewardModels::identity`), when it has
+    /// any: a resume with other models is refused. Absent in runs without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<String>,
+}
+
+/// The models a configuration's model-backed components (`kind = "scorer"`) use: their
+/// builder (`stepwise-score`'s `ScorerComponents`, over the models the CLI opened) and
+/// what identifies them in the stored config (the backends' model names, without where
+/// they are served).
+#[derive(Clone)]
+pub struct RewardModels {
+    pub components: Arc<dyn stepwise_reward::model::ModelComponents>,
+    pub identity: String,
 }
 
 /// One output line: the reward of one input line, or why it could not be scored.
@@ -248,7 +262,23 @@ impl RewardJob {
         rewards: RewardConfig,
         skip_bad: bool,
     ) -> Result<Self, RewardInputError> {
-        let functions = Rewards::new(&rewards)?;
+        Self::from_file_with_models(path, rewards, skip_bad, None)
+    }
+
+    /// [`RewardJob::from_file`] with the models of model-backed components.
+    pub fn from_file_with_models(
+        path: &Path,
+        rewards: RewardConfig,
+        skip_bad: bool,
+        models: Option<&RewardModels>,
+    ) -> Result<Self, RewardInputError> {
+        let functions = match models {
+            Some(m) => Rewards::with_models(&rewards, m.components.as_ref())?,
+            None => Rewards::new(&rewards)?,
+        };
+        let models = models
+            .filter(|_| functions.has_models())
+            .map(|m| m.identity.clone());
         let bytes = std::fs::read(path).map_err(|source| RewardInputError::Io {
             path: path.to_path_buf(),
             source,
@@ -342,6 +372,7 @@ impl RewardJob {
             input_sha256: crate::verify::sha256_hex(&bytes),
             rewards,
             skip_bad,
+            models,
         };
         Ok(Self {
             config,
@@ -368,8 +399,87 @@ impl RewardJob {
     }
 }
 
+/// What scoring the lines of a chunk gave: per entry index its item's result, per group
+/// index (a group whose first line is in the chunk) the group's.
+#[derive(Default)]
+struct ChunkScores {
+    items: HashMap<usize, stepwise_reward::Scored>,
+    groups: HashMap<usize, stepwise_reward::group::GroupResult>,
+}
+
+/// The entries of `range` that are scored alone and the groups the chunk scores.
+fn chunk_work(d: &Data, range: std::ops::Range<usize>) -> (Vec<usize>, Vec<usize>) {
+    let (mut items, mut groups) = (Vec::new(), Vec::new());
+    for i in range {
+        match &d.entries[i] {
+            Entry::Item { group: None, .. } => items.push(i),
+            Entry::Item { group: Some(g), .. } if d.groups[*g].members[0] == i => groups.push(*g),
+            _ => {}
+        }
+    }
+    (items, groups)
+}
+
 /// Scores the lines `range` of `d` (a group with the chunk of its first line).
 fn score_chunk(d: &Data, range: std::ops::Range<usize>) -> RewardChunk {
+    let (items, groups) = chunk_work(d, range.clone());
+    let mut scores = ChunkScores::default();
+    for i in items {
+        if let Entry::Item { item, .. } = &d.entries[i] {
+            let s = d.rewards.score_gold(
+                item.data_source.as_deref(),
+                &item.prompt,
+                &item.response,
+                &item.gold,
+            );
+            scores.items.insert(i, s);
+        }
+    }
+    for g in groups {
+        scores
+            .groups
+            .insert(g, d.rewards.score_group(&d.groups[g].group));
+    }
+    assemble(d, range, scores)
+}
+
+/// [`score_chunk`] with model-backed components: every item and group of the chunk
+/// awaited at once, so their model calls reach the backend together.
+async fn score_chunk_models(d: &Data, range: std::ops::Range<usize>) -> RewardChunk {
+    let (items, groups) = chunk_work(d, range.clone());
+    let extras = stepwise_reward::ItemExtras::default();
+    let item_scores =
+        futures::future::join_all(items.iter().filter_map(|&i| match &d.entries[i] {
+            Entry::Item { item, .. } => Some(async move {
+                let s = d
+                    .rewards
+                    .score_gold_async(
+                        item.data_source.as_deref(),
+                        &item.prompt,
+                        &item.response,
+                        &item.gold,
+                        &extras,
+                    )
+                    .await;
+                (i, s)
+            }),
+            Entry::Bad { .. } => None,
+        }));
+    let group_scores = futures::future::join_all(
+        groups
+            .iter()
+            .map(|&g| async move { (g, d.rewards.score_group_async(&d.groups[g].group).await) }),
+    );
+    let (item_scores, group_scores) = futures::join!(item_scores, group_scores);
+    let scores = ChunkScores {
+        items: item_scores.into_iter().collect(),
+        groups: group_scores.into_iter().collect(),
+    };
+    assemble(d, range, scores)
+}
+
+/// The output lines of `range` from what scoring gave.
+fn assemble(d: &Data, range: std::ops::Range<usize>, mut scores: ChunkScores) -> RewardChunk {
     let mut lines = Vec::new();
     for i in range {
         match &d.entries[i] {
@@ -379,12 +489,9 @@ fn score_chunk(d: &Data, range: std::ops::Range<usize>) -> RewardChunk {
                 item,
                 group: None,
             } => {
-                let s = d.rewards.score_gold(
-                    item.data_source.as_deref(),
-                    &item.prompt,
-                    &item.response,
-                    &item.gold,
-                );
+                let Some(s) = scores.items.remove(&i) else {
+                    continue;
+                };
                 lines.push(RewardLine {
                     line: *line,
                     id: item.id.clone(),
@@ -399,7 +506,9 @@ fn score_chunk(d: &Data, range: std::ops::Range<usize>) -> RewardChunk {
             }
             Entry::Item { group: Some(g), .. } if d.groups[*g].members[0] == i => {
                 let of = &d.groups[*g];
-                let r = d.rewards.score_group(&of.group);
+                let Some(r) = scores.groups.remove(g) else {
+                    continue;
+                };
                 for (k, &m) in of.members.iter().enumerate() {
                     let Entry::Item { line, item, .. } = &d.entries[m] else {
                         continue;
@@ -492,7 +601,15 @@ impl Job for RewardJob {
     async fn run_unit(&self, unit: &Self::Unit) -> Result<RewardChunk, UnitError> {
         let data = Arc::clone(&self.data);
         let range = unit.clone();
-        // scoring is CPU work (the verifier): off the async runtime
+        // scoring is CPU work (the verifier): off the async runtime; with model-backed
+        // components the chunk's future is driven there too, its model calls awaited at once
+        if data.rewards.has_models() {
+            let rt = tokio::runtime::Handle::current();
+            return Ok(tokio::task::spawn_blocking(move || {
+                rt.block_on(score_chunk_models(&data, range))
+            })
+            .await?);
+        }
         Ok(tokio::task::spawn_blocking(move || score_chunk(&data, range)).await?)
     }
 
@@ -575,7 +692,20 @@ pub async fn reward_file(
     out: &Path,
     run: &RunOptions,
 ) -> Result<RewardSummary, RewardError> {
-    let job = RewardJob::from_file(input, rewards, skip_bad)?;
+    reward_file_with_models(store, input, rewards, None, skip_bad, out, run).await
+}
+
+/// [`reward_file`] with the models of model-backed components (`kind = "scorer"`).
+pub async fn reward_file_with_models(
+    store: &dyn RunStore,
+    input: &Path,
+    rewards: RewardConfig,
+    models: Option<&RewardModels>,
+    skip_bad: bool,
+    out: &Path,
+    run: &RunOptions,
+) -> Result<RewardSummary, RewardError> {
+    let job = RewardJob::from_file_with_models(input, rewards, skip_bad, models)?;
     let report = crate::run(store, &job, run).await?;
     let (lines, keys) = output_lines(store, report.run)?;
     let mut tally = Tally::default();
@@ -608,9 +738,25 @@ pub async fn join(
     run: RunId,
     opts: &RunOptions,
 ) -> Result<RunReport, RewardError> {
+    join_with_models(store, run, None, opts).await
+}
+
+/// [`join`] with the models of model-backed components (the same models as the run's:
+/// the stored identity must match).
+pub async fn join_with_models(
+    store: &dyn RunStore,
+    run: RunId,
+    models: Option<&RewardModels>,
+    opts: &RunOptions,
+) -> Result<RunReport, RewardError> {
     let info = store.run(run).map_err(JobError::from)?;
     let config = crate::stored_config::<RewardKind>(&info)?;
-    let job = RewardJob::from_file(Path::new(&config.input), config.rewards, config.skip_bad)?;
+    let job = RewardJob::from_file_with_models(
+        Path::new(&config.input),
+        config.rewards,
+        config.skip_bad,
+        models,
+    )?;
     let opts = RunOptions {
         resume: Resume::Run(run),
         ..opts.clone()

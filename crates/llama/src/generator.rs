@@ -18,16 +18,18 @@ use tokio::sync::oneshot;
 pub struct LlamaGenerator {
     tx: Mutex<Sender<Job>>,
     info: ModelInfo,
+    counters: std::sync::Arc<engine::BatchCounters>,
 }
 
 impl LlamaGenerator {
     /// Loads the model and starts the engine thread.
     pub fn open(cfg: EmbeddedConfig) -> Result<Self, EngineError> {
         crate::fetch::check_gguf(&cfg.model_path)?;
-        let (tx, info) = engine::start(cfg)?;
+        let (tx, info, counters) = engine::start(cfg)?;
         Ok(Self {
             tx: Mutex::new(tx),
             info,
+            counters,
         })
     }
 
@@ -97,6 +99,10 @@ impl Generator for LlamaGenerator {
 
     fn reproducible(&self) -> bool {
         self.info.deterministic
+    }
+
+    fn batch_stats(&self) -> Option<stepwise_model::BatchStats> {
+        Some(self.counters.snapshot())
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Vec<Completion>, EngineError> {

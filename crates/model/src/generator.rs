@@ -227,6 +227,30 @@ pub fn model_identity(name: &str) -> &str {
     name.split_once('@').map_or(name, |(model, _)| model)
 }
 
+/// How a backend batched its work so far: decode calls and the sequences in each (a live
+/// sample's next token, or a chunk of a prompt being read). What `stepwise serve` shows in
+/// `/metrics`, so batching of concurrent requests is observable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchStats {
+    /// Decode calls (batches) run.
+    pub decode_batches: u64,
+    /// Sequences summed over every batch (mean per batch: `sequences / decode_batches`).
+    pub sequences: u64,
+    /// Most sequences in one batch.
+    pub max_sequences: u64,
+}
+
+impl BatchStats {
+    /// Mean sequences per decode batch (0 before the first).
+    pub fn mean_sequences(&self) -> f64 {
+        if self.decode_batches == 0 {
+            0.0
+        } else {
+            self.sequences as f64 / self.decode_batches as f64
+        }
+    }
+}
+
 /// Produces continuations. Implementations are shared across tasks (`Arc<dyn Generator>`);
 /// concurrent calls are expected and should be batched by the backend.
 #[async_trait]
@@ -241,6 +265,12 @@ pub trait Generator: Send + Sync {
     /// Default: false (a server batches as it likes).
     fn reproducible(&self) -> bool {
         false
+    }
+
+    /// How the backend batched its work so far, when it keeps count (the embedded engine
+    /// does; a remote server's batching is not visible from here). Default: `None`.
+    fn batch_stats(&self) -> Option<BatchStats> {
+        None
     }
 
     /// `params.n` continuations of `prompt` + `assistant_prefix`.

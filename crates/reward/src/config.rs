@@ -256,6 +256,27 @@ pub enum ComponentSpec {
         #[serde(default = "one")]
         weight: f64,
     },
+    /// A model-backed component (`stepwise_reward::model`): any scorer spec (`judge`,
+    /// `self-judge`, `prm:URL`, `head:PATH`, `rollout`, products `arith*judge`) scoring the
+    /// whole response (`as = "outcome"`) or its steps, aggregated (`as = "steps"`), in
+    /// [0, 1]. Needs the models the server or `stepwise reward` opened (`--model`,
+    /// `--judge-endpoint`); its token cost goes to the item's logs (`NAME.prompt_tokens`,
+    /// `NAME.generated_tokens`, `NAME.calls`). Default name: the spec without arguments.
+    Scorer {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default = "one")]
+        weight: f64,
+        spec: String,
+        #[serde(default, rename = "as")]
+        score_as: crate::model::ScoreAs,
+        /// `min` (default), `last`, `prod` or `mean` (with `as = "steps"`).
+        #[serde(default = "default_aggregation")]
+        aggregation: String,
+        /// `blank-line` (default), `step-label` or `line` (with `as = "steps"`).
+        #[serde(default = "default_delimiter")]
+        delimiter: String,
+    },
     /// Runs the response's last fenced Python block against the item's test cases in the
     /// sandbox (verl's sandbox-fusion reward; formats in `stepwise_reward::code`), in [0, 1]:
     /// the share of cases passed (`mode = "fraction"`) or 1 only when all pass (`"all"`).
@@ -698,9 +719,21 @@ impl RewardConfig {
         })
     }
 
-    /// Checks that every reward function builds.
+    /// Checks that every reward function builds (model-backed components are checked as
+    /// configuration only: they are built when models are given, `Rewards::with_models`).
     pub fn check(&self) -> Result<(), ConfigError> {
-        crate::Rewards::new(self).map(|_| ())
+        crate::Rewards::build(self, crate::Models::Unchecked).map(|_| ())
+    }
+
+    /// Whether any function has a model-backed component (`kind = "scorer"`).
+    pub fn needs_models(&self) -> bool {
+        std::iter::once(&self.reward)
+            .chain(self.sources.values())
+            .any(|r| {
+                r.components
+                    .iter()
+                    .any(|c| matches!(c, ComponentSpec::Scorer { .. }))
+            })
     }
 }
 
@@ -775,6 +808,21 @@ mod tests {
         assert!(matches!(
             cfg.group.components.first(),
             Some(GroupComponentSpec::Empo { .. })
+        ));
+        assert!(!cfg.needs_models());
+        // and a model-backed one, commented out (it needs a model): uncommented, it parses
+        let text = include_str!("../../../clients/rewards.example.toml");
+        let (before, rest) = text.split_once("# --- model-backed\n").unwrap();
+        let (block, after) = rest.split_once("# ---\n").unwrap();
+        let block: String = block
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let cfg = RewardConfig::from_toml(&format!("{before}{block}{after}"), "t").unwrap();
+        assert!(cfg.needs_models());
+        assert!(matches!(
+            cfg.reward.components.last(),
+            Some(ComponentSpec::Scorer { spec, score_as: crate::model::ScoreAs::Steps, .. }) if spec == "judge"
         ));
     }
 

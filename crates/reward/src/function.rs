@@ -127,6 +127,12 @@ enum Kind {
     ShopAction(ActionWeights),
     SelfCertainty,
     Code(crate::code::CodeCheck),
+    /// A model-backed component: its configuration, and the component once built
+    /// ([`RewardFn::resolve`]); scored by [`RewardFn::score_models`], not by `score_with`.
+    Model {
+        spec: crate::model::ScorerUse,
+        built: Option<crate::model::ModelRef>,
+    },
 }
 
 impl Kind {
@@ -138,6 +144,7 @@ impl Kind {
             Self::ReasonFlux { .. } => Some("no_thinking"),
             Self::ShopAction(_) => Some("action_unparsed"),
             Self::SelfCertainty => Some("no_logprobs"),
+            Self::Model { .. } => Some("model_failed"),
             _ => None,
         }
     }
@@ -443,6 +450,37 @@ impl RewardFn {
                         aggregate,
                     },
                 ),
+                ComponentSpec::Scorer {
+                    name,
+                    weight,
+                    spec,
+                    score_as,
+                    aggregation,
+                    delimiter,
+                } => {
+                    let aggregation = aggregation
+                        .parse::<Aggregation>()
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    let splitter = parse_delimiter(&delimiter)
+                        .map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
+                    if spec.trim().is_empty() {
+                        return Err(ConfigError::Invalid(format!(
+                            "{origin}: a scorer component needs a `spec` (judge, prm:URL, head:PATH, …)"
+                        )));
+                    }
+                    let name = name.unwrap_or_else(|| crate::model::default_name(&spec));
+                    let kind = Kind::Model {
+                        spec: crate::model::ScorerUse {
+                            name: name.clone(),
+                            spec,
+                            mode: score_as,
+                            aggregation,
+                            splitter,
+                        },
+                        built: None,
+                    };
+                    (Some(name), weight, "scorer", kind)
+                }
                 ComponentSpec::Code {
                     name,
                     weight,
@@ -498,6 +536,77 @@ impl RewardFn {
         })
     }
 
+    /// Whether it has model-backed components (scored by [`RewardFn::score_models`]).
+    pub fn has_models(&self) -> bool {
+        self.components
+            .iter()
+            .any(|c| matches!(c.kind, Kind::Model { .. }))
+    }
+
+    /// The model-backed components not built yet, by name.
+    pub(crate) fn unbuilt(&self) -> impl Iterator<Item = &crate::model::ScorerUse> {
+        self.components.iter().filter_map(|c| match &c.kind {
+            Kind::Model { spec, built: None } => Some(spec),
+            _ => None,
+        })
+    }
+
+    /// Builds its model-backed components with `models`; an error names `origin` and the
+    /// component.
+    pub(crate) fn resolve(
+        &mut self,
+        origin: &str,
+        models: &dyn crate::model::ModelComponents,
+    ) -> Result<(), ConfigError> {
+        for c in &mut self.components {
+            if let Kind::Model { spec, built } = &mut c.kind {
+                let m = models.build(spec).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "{origin}: component '{}' (scorer {}): {e}",
+                        spec.name, spec.spec
+                    ))
+                })?;
+                *built = Some(crate::model::ModelRef(m));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the values of the model-backed components to `s` (scored by `score_with`):
+    /// every component awaited at once, so their model calls reach the backend together.
+    /// A component that fails scores 0 and raises `model_failed`; every component's cost
+    /// is in the logs (0 on failure).
+    pub async fn score_models(&self, s: &mut Scored, item: &crate::model::ModelItem<'_>) {
+        let calls = self.components.iter().filter_map(|c| match &c.kind {
+            Kind::Model {
+                built: Some(m),
+                spec,
+            } => Some(async move { (c, spec, m.0.score(item).await) }),
+            _ => None,
+        });
+        for (c, spec, out) in futures::future::join_all(calls).await {
+            let (value, cost) = match out {
+                Ok(m) if m.value.is_finite() => (m.value, m.cost),
+                Ok(m) => {
+                    tracing::warn!(component = %c.name, scorer = %spec.spec, value = m.value, "model component gave a value that is not a number; scored 0");
+                    s.result.flags.insert("model_failed".into(), true);
+                    (0.0, m.cost)
+                }
+                Err(e) => {
+                    tracing::warn!(component = %c.name, scorer = %spec.spec, error = %e, "model component failed; scored 0");
+                    s.result.flags.insert("model_failed".into(), true);
+                    (0.0, crate::model::ModelCost::default())
+                }
+            };
+            s.result.reward += c.weight * value;
+            s.result.components.insert(c.name.clone(), value);
+            let [p, g, n] = crate::model::cost_keys(&c.name);
+            s.result.logs.insert(p, cost.prompt_tokens as f64);
+            s.result.logs.insert(g, cost.generated_tokens as f64);
+            s.result.logs.insert(n, cost.calls as f64);
+        }
+    }
+
     /// Scores one response against a gold answer.
     pub fn score(&self, prompt: &str, response: &str, gold: &str, limits: &Limits) -> Scored {
         self.score_with(prompt, response, gold, limits, &ItemExtras::default())
@@ -527,6 +636,11 @@ impl RewardFn {
         let mut logs = BTreeMap::new();
         for c in &self.components {
             let value = match &c.kind {
+                // awaited apart (`score_models`); 0 until then
+                Kind::Model { .. } => {
+                    components.insert(c.name.clone(), 0.0);
+                    continue;
+                }
                 Kind::Accuracy { extract, opts } => {
                     let found = find_answer(response, extract);
                     let v = match &found {

@@ -10,6 +10,9 @@
 //!
 //! Dependencies are kept narrow (core, verify, tasks, serde, toml, and the sandbox of the
 //! `code` component): no HTTP, no store, no model, so the Python wheel and the CLI link only what scoring needs.
+//! Model-backed components (`kind = "scorer"`) are configured here and awaited through
+//! the [`model::ModelComponent`] trait, which `stepwise-score` implements over the models
+//! the caller opened ([`Rewards::with_models`], scored by [`Rewards::score_gold_async`]).
 //!
 //! ```
 //! use stepwise_reward::{Rewards, config::RewardConfig};
@@ -25,6 +28,7 @@ pub mod config;
 mod function;
 pub mod group;
 pub mod instructions;
+pub mod model;
 pub mod ranking;
 pub mod reasonflux;
 pub mod shaping;
@@ -160,6 +164,18 @@ impl<'de> Deserialize<'de> for Gold {
     }
 }
 
+/// How [`Rewards::build`] treats model-backed components.
+#[derive(Clone, Copy)]
+pub enum Models<'a> {
+    /// None may appear (an error names the first).
+    Refused,
+    /// Checked as configuration, not built (`RewardConfig::check`); such a `Rewards`
+    /// scores them 0.
+    Unchecked,
+    /// Built by this builder.
+    Built(&'a dyn model::ModelComponents),
+}
+
 /// The reward functions of one configuration: the default one and one per
 /// `data_source`, built and checked once.
 #[derive(Debug, Clone)]
@@ -175,14 +191,44 @@ pub struct Rewards {
 
 impl Rewards {
     /// Builds every function of `config`; an error names the function (`reward`,
-    /// `sources."NAME"`) and the reason.
+    /// `sources."NAME"`) and the reason. A model-backed component (`kind = "scorer"`) is an
+    /// error here: it needs [`Rewards::with_models`].
     pub fn new(config: &RewardConfig) -> Result<Self, ConfigError> {
-        let default = RewardFn::build("reward", &config.reward)?;
+        Self::build(config, Models::Refused)
+    }
+
+    /// [`Rewards::new`] with the model-backed components built by `models`.
+    pub fn with_models(
+        config: &RewardConfig,
+        models: &dyn model::ModelComponents,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, Models::Built(models))
+    }
+
+    /// Builds every function of `config`, treating model-backed components as `models` says.
+    pub fn build(config: &RewardConfig, models: Models<'_>) -> Result<Self, ConfigError> {
+        let finish = |origin: &str, mut f: RewardFn| -> Result<RewardFn, ConfigError> {
+            match models {
+                Models::Refused => {
+                    if let Some(u) = f.unbuilt().next() {
+                        return Err(ConfigError::Invalid(format!(
+                            "{origin}: component '{}' (scorer {}) needs a model, and none was given (serve and reward take --model or --judge-endpoint; in Python use RemoteRewards to a stepwise serve)",
+                            u.name, u.spec
+                        )));
+                    }
+                }
+                Models::Unchecked => {}
+                Models::Built(m) => f.resolve(origin, m)?,
+            }
+            Ok(f)
+        };
+        let default = finish("reward", RewardFn::build("reward", &config.reward)?)?;
         let mut keys: Vec<String> = default.component_names().map(String::from).collect();
         let mut flags: Vec<&'static str> = default.flag_names().collect();
         let mut sources = BTreeMap::new();
         for (name, spec) in &config.sources {
-            let f = RewardFn::build(&format!("sources.\"{name}\""), spec)?;
+            let origin = format!("sources.\"{name}\"");
+            let f = finish(&origin, RewardFn::build(&origin, spec)?)?;
             for n in f.component_names() {
                 if !keys.iter().any(|k| k == n) {
                     keys.push(n.to_string());
@@ -334,6 +380,57 @@ impl Rewards {
                 s
             }
         }
+    }
+}
+
+impl Rewards {
+    /// Whether any function has model-backed components (then score with
+    /// [`Rewards::score_gold_async`]; the synchronous methods score them 0).
+    pub fn has_models(&self) -> bool {
+        self.default.has_models() || self.sources.values().any(RewardFn::has_models)
+    }
+
+    /// [`Rewards::score_gold_with`] plus the model-backed components, awaited together
+    /// (against the gold's text, a list's first alternative, or none). The rule components
+    /// run inline: poll it where CPU work belongs (the server's pool), not on an async
+    /// runtime's threads.
+    pub async fn score_gold_async(
+        &self,
+        source: Option<&str>,
+        prompt: &str,
+        response: &str,
+        gold: &Gold,
+        extras: &ItemExtras<'_>,
+    ) -> Scored {
+        let mut s = self.score_gold_with(source, prompt, response, gold, extras);
+        let f = self.function(source);
+        if f.has_models() {
+            let gold = match gold {
+                Gold::Text(t) => Some(t.as_str()),
+                Gold::AnyOf(all) => all.first().map(String::as_str),
+                Gold::None => None,
+            };
+            let item = model::ModelItem {
+                prompt,
+                response,
+                gold,
+            };
+            f.score_models(&mut s, &item).await;
+        }
+        s
+    }
+
+    /// [`Rewards::score_group`] with each response scored by [`Rewards::score_gold_async`]
+    /// (all of the group's model calls at once).
+    pub async fn score_group_async(&self, g: &group::Group) -> group::GroupResult {
+        // as `score_group`: no gold scores against the empty answer
+        let gold = Gold::Text(g.gold.clone().unwrap_or_default());
+        let extras = ItemExtras::default();
+        let items = futures::future::join_all(g.responses.iter().map(|r| {
+            self.score_gold_async(g.data_source.as_deref(), &g.prompt, r, &gold, &extras)
+        }))
+        .await;
+        self.group.apply(g, items, &self.limits)
     }
 }
 

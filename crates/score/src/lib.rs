@@ -38,6 +38,7 @@
 //! ```
 
 mod arith;
+pub mod component;
 mod genprm;
 mod head;
 pub mod http_prm;
@@ -48,6 +49,7 @@ mod rollout;
 mod spec;
 
 pub use arith::ArithScorer;
+pub use component::{ScorerComponent, ScorerComponents};
 pub use genprm::{GenPrmScore, GenPrmScorer, GenPrmSettings, genprm_template};
 pub use head::{
     Activation, Arch, Calibration, DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord,

@@ -27,22 +27,42 @@ use utoipa::OpenApi;
 /// Shared state of one server.
 pub struct AppState {
     rewards: Rewards,
+    /// The models of model-backed components and scorers, when the server was given any.
+    models: Option<stepwise_score::ScorerComponents>,
     settings: ServerSettings,
     pool: Pool,
     permits: Arc<Semaphore>,
+    /// Slots of requests with model work (`max_model_requests`).
+    model_permits: Arc<Semaphore>,
     next_request_id: std::sync::atomic::AtomicU64,
     /// The counters behind `/metrics`.
     pub metrics: Metrics,
 }
 
 impl AppState {
-    /// Builds the state for a checked configuration.
+    /// Builds the state for a checked configuration without models: a model-backed
+    /// component is an error naming it.
     pub fn new(config: &Config) -> Result<Self, ServeError> {
+        Self::with_models(config, None)
+    }
+
+    /// Builds the state with the models that model-backed components (`kind = "scorer"`)
+    /// and the model scorers of `/v1/step_rewards` use.
+    pub fn with_models(
+        config: &Config,
+        models: Option<stepwise_score::ScorerComponents>,
+    ) -> Result<Self, ServeError> {
         config.check()?;
+        let rewards = match &models {
+            Some(m) => Rewards::with_models(&config.reward_config(), m)?,
+            None => Rewards::new(&config.reward_config())?,
+        };
         Ok(Self {
-            rewards: Rewards::new(&config.reward_config())?,
+            rewards,
+            models,
             pool: Pool::new(config.server.workers).map_err(ServeError::Pool)?,
             permits: Arc::new(Semaphore::new(config.server.max_concurrency)),
+            model_permits: Arc::new(Semaphore::new(config.server.max_model_requests)),
             settings: config.server.clone(),
             next_request_id: std::sync::atomic::AtomicU64::new(1),
             metrics: Metrics::default(),
@@ -58,6 +78,66 @@ impl AppState {
     pub fn settings(&self) -> &ServerSettings {
         &self.settings
     }
+
+    /// The batching statistics of the model backends that keep them (`policy`, and
+    /// `judge` when it has its own backend).
+    pub fn batch_stats(&self) -> Vec<(&'static str, stepwise_model::BatchStats)> {
+        let Some(m) = &self.models else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(b) = m.policy.as_ref().and_then(|p| p.batch_stats()) {
+            out.push(("policy", b));
+        }
+        if let Some(b) = m.judge.as_ref().and_then(|j| j.batch_stats()) {
+            out.push(("judge", b));
+        }
+        out
+    }
+
+    /// A model slot for a request with model work, or 503 past `max_model_requests` (the
+    /// same answer as past `max_concurrency`); `None` when it has none.
+    fn model_slot(&self, needed: bool) -> Result<Option<ModelSlot<'_>>, ApiError> {
+        if !needed {
+            return Ok(None);
+        }
+        match take_slot(
+            &self.model_permits,
+            "max_model_requests",
+            self.settings.max_model_requests,
+        ) {
+            Ok(permit) => Ok(Some(ModelSlot {
+                _permit: permit,
+                _gauge: self.metrics.model_work(),
+            })),
+            Err(e) => {
+                self.metrics.model_refused();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A request's hold on a model slot (released, and the gauge lowered, on drop).
+struct ModelSlot<'a> {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _gauge: crate::metrics::Gauge<'a>,
+}
+
+/// One of `sem`'s permits, or the server's 503 + Retry-After naming the setting (`what`,
+/// at `max`): the one backpressure answer of the server, never a queue.
+fn take_slot(
+    sem: &Arc<Semaphore>,
+    what: &str,
+    max: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    Arc::clone(sem).try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("server is at {what} ({max}); retry later"),
+        )
+    })
 }
 
 impl crate::conn::ConnEvents for AppState {
@@ -292,16 +372,9 @@ async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let Ok(permit) = st.permits.clone().try_acquire_owned() else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            format!(
-                "server is at max_concurrency ({}); retry later",
-                st.settings.max_concurrency
-            ),
-        )
-        .into_response();
+    let permit = match take_slot(&st.permits, "max_concurrency", st.settings.max_concurrency) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
     };
     let _in_flight = st.metrics.enter();
     let mut req = Request::from_parts(parts, axum::body::Body::from(bytes));
@@ -400,24 +473,57 @@ async fn on_pool<R>(
     outcomes
 }
 
-/// Scores jobs on the pool; cut-off items get the timeout reward.
-async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec<Scored> {
-    let st2 = Arc::clone(st);
-    let score = move |j: &Job| {
-        let extras = stepwise_reward::ItemExtras {
-            logprobs: j.logprobs.as_deref(),
-        };
-        st2.rewards.score_gold_with(
-            j.source.as_deref(),
-            &j.prompt,
-            &j.response,
-            &j.gold,
-            &extras,
-        )
-    };
+/// Scores jobs on the pool; cut-off items get the timeout reward. With model-backed
+/// components every item's future is polled on the pool (its rule components run there)
+/// and all of them await their model calls at once, so the backend batches them; the
+/// request holds a model slot meanwhile (503 when none is free).
+async fn score_all(
+    st: &Arc<AppState>,
+    jobs: Vec<Job>,
+    deadline: Instant,
+) -> Result<Vec<Scored>, ApiError> {
     let n = jobs.len() as u64;
-    on_pool(st, "reward", n, st.pool.map(jobs, score, deadline))
-        .await
+    let with_models = jobs
+        .iter()
+        .any(|j| st.rewards.function(j.source.as_deref()).has_models());
+    let _slot = st.model_slot(with_models)?;
+    let outcomes = if with_models {
+        let st2 = Arc::clone(st);
+        let score = move |j: Job| {
+            let st = Arc::clone(&st2);
+            async move {
+                let extras = stepwise_reward::ItemExtras {
+                    logprobs: j.logprobs.as_deref(),
+                };
+                st.rewards
+                    .score_gold_async(
+                        j.source.as_deref(),
+                        &j.prompt,
+                        &j.response,
+                        &j.gold,
+                        &extras,
+                    )
+                    .await
+            }
+        };
+        on_pool(st, "reward", n, st.pool.map_async(jobs, score, deadline)).await
+    } else {
+        let st2 = Arc::clone(st);
+        let score = move |j: &Job| {
+            let extras = stepwise_reward::ItemExtras {
+                logprobs: j.logprobs.as_deref(),
+            };
+            st2.rewards.score_gold_with(
+                j.source.as_deref(),
+                &j.prompt,
+                &j.response,
+                &j.gold,
+                &extras,
+            )
+        };
+        on_pool(st, "reward", n, st.pool.map(jobs, score, deadline)).await
+    };
+    Ok(outcomes
         .into_iter()
         .map(|o| match o {
             Outcome::Done(s) => {
@@ -435,7 +541,7 @@ async fn score_all(st: &Arc<AppState>, jobs: Vec<Job>, deadline: Instant) -> Vec
                 }
             }
         })
-        .collect()
+        .collect())
 }
 
 fn fallback(st: &AppState) -> Scored {
@@ -602,7 +708,7 @@ async fn get_reward(
             "queries that do not start with their prompt were scored after the prompt's last occurrence, or whole"
         );
     }
-    let scored = score_all(&st, jobs, deadline).await;
+    let scored = score_all(&st, jobs, deadline).await?;
     let names = st.rewards.default_fn().component_names();
     let mut logs: ExtraLogs = BTreeMap::new();
     for name in names {
@@ -689,7 +795,7 @@ async fn rewards(
             logprobs: it.logprobs,
         })
         .collect();
-    let scored = score_all(&st, jobs, deadline).await;
+    let scored = score_all(&st, jobs, deadline).await?;
     Ok(Counted(
         n,
         RewardsResponse {
@@ -720,11 +826,24 @@ async fn group_rewards(
     let sizes: Vec<usize> = groups.iter().map(|g| g.responses.len()).collect();
     let n: usize = sizes.iter().sum();
     check_count(n, st.settings.max_items, "responses")?;
+    let with_models = groups
+        .iter()
+        .any(|g| st.rewards.function(g.data_source.as_deref()).has_models());
+    let _slot = st.model_slot(with_models)?;
     let st2 = Arc::clone(&st);
-    let work = st
-        .pool
-        .map(groups, move |g| st2.rewards.score_group(g), deadline);
-    let outcomes = on_pool(&st, "group_reward", sizes.len() as u64, work).await;
+    let outcomes = if with_models {
+        let score = move |g: stepwise_reward::group::Group| {
+            let st = Arc::clone(&st2);
+            async move { st.rewards.score_group_async(&g).await }
+        };
+        let work = st.pool.map_async(groups, score, deadline);
+        on_pool(&st, "group_reward", sizes.len() as u64, work).await
+    } else {
+        let work = st
+            .pool
+            .map(groups, move |g| st2.rewards.score_group(g), deadline);
+        on_pool(&st, "group_reward", sizes.len() as u64, work).await
+    };
     let results = outcomes
         .into_iter()
         .zip(sizes)
@@ -817,7 +936,8 @@ async fn step_rewards(
     let n = req.items.len() as u64;
     check_count(req.items.len(), st.settings.max_items, "items")?;
     let (spec, scorer) =
-        request_scorer(req.scorer.as_deref().unwrap_or("arith")).map_err(ApiError::invalid)?;
+        request_scorer(req.scorer.as_deref().unwrap_or("arith"), st.models.as_ref())
+            .map_err(ApiError::invalid)?;
     let agg_name = req.aggregation.unwrap_or_else(|| "min".into());
     let aggregation: stepwise_core::Aggregation = agg_name.parse().map_err(ApiError::invalid)?;
     let splitter = parse_delimiter(req.delimiter.as_deref().unwrap_or("blank-line"))
@@ -870,6 +990,7 @@ async fn step_rewards(
         ));
     }
     check_steps(&counts, &st.settings)?;
+    let _slot = st.model_slot(spec.needs_model() || spec.calls_server())?;
     // Each item's scorer future is awaited on the verification pool (polled there, so its
     // CPU work stays off the runtime, and holding no pool thread while it waits).
     let score = move |it: Arc<StepRewardItem>| {
@@ -952,7 +1073,14 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        st.metrics.render(),
+        {
+            let mut text = st.metrics.render();
+            text.push_str(
+                &st.metrics
+                    .render_models(st.settings.max_model_requests, &st.batch_stats()),
+            );
+            text
+        },
     )
         .into_response()
 }

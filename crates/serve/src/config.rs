@@ -12,6 +12,8 @@
 //! max_connections = 1024       # open connections; more are answered 503 and closed
 //! max_steps_per_item = 1024    # /v1/step_rewards: steps in one item (413 beyond)
 //! max_steps_per_request = 16384 # /v1/step_rewards: steps in one request (413 beyond)
+//! max_model_requests = 16      # requests with model work at once (model-backed components,
+//!                              # model scorers); more get 503 + Retry-After
 //!
 //! [reward]                     # the default reward function (see stepwise_reward::config)
 //! preset = "deepseek-r1"
@@ -66,6 +68,12 @@ pub struct ServerSettings {
     pub max_steps_per_request: usize,
     /// Most items (queries, pairs) in one request (422 beyond).
     pub max_items: usize,
+    /// Requests with model work (model-backed reward components, model scorers of
+    /// `/v1/step_rewards`) served at once, each holding a slot besides its scoring slot; a
+    /// request beyond this gets 503 with `Retry-After`, as past `max_concurrency`. The
+    /// model calls of the requests holding a slot go to the backend together (the
+    /// embedded engine batches them), so this bounds the model's queue.
+    pub max_model_requests: usize,
     /// Reward given to an item the deadline cut off.
     pub timeout_reward: f64,
     /// What `/get_reward` does with a query that does not start with its prompt.
@@ -90,6 +98,7 @@ impl Default for ServerSettings {
             max_steps_per_item: 1024,
             max_steps_per_request: 16_384,
             max_items: 16_384,
+            max_model_requests: 16,
             timeout_reward: 0.0,
             prompt_mismatch: PromptMismatch::ScoreWhole,
             max_answer_bytes: 4096,
@@ -157,6 +166,7 @@ impl Config {
             ("max_connections", s.max_connections as u64),
             ("max_steps_per_item", s.max_steps_per_item as u64),
             ("max_steps_per_request", s.max_steps_per_request as u64),
+            ("max_model_requests", s.max_model_requests as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!(

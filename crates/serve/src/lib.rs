@@ -87,7 +87,17 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port) with a checked configuration.
     pub async fn bind(addr: SocketAddr, config: config::Config) -> Result<Self, ServeError> {
-        let state = Arc::new(AppState::new(&config)?);
+        Self::bind_with_models(addr, config, None).await
+    }
+
+    /// [`Server::bind`] with the models of model-backed components and scorers (the
+    /// embedded model or endpoints the caller opened).
+    pub async fn bind_with_models(
+        addr: SocketAddr,
+        config: config::Config,
+        models: Option<stepwise_score::ScorerComponents>,
+    ) -> Result<Self, ServeError> {
+        let state = Arc::new(AppState::with_models(&config, models)?);
         let bound = conn::Bound::bind(addr, state)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;

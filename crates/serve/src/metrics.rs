@@ -46,6 +46,8 @@ pub struct Metrics {
     connections_refused: AtomicU64,
     body_timeouts: AtomicU64,
     bodies_reading: AtomicU64,
+    model_in_flight: AtomicU64,
+    model_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -117,6 +119,85 @@ impl Metrics {
 
     pub fn body_timeout(&self) {
         self.body_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks a request's model work in flight until the guard drops.
+    pub fn model_work(&self) -> Gauge<'_> {
+        Gauge::enter(&self.model_in_flight)
+    }
+
+    /// Requests with model work currently holding a model slot.
+    pub fn model_in_flight(&self) -> u64 {
+        self.model_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// A request with model work was answered 503 (the model queue was full).
+    pub fn model_refused(&self) {
+        self.model_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The model part of the exposition: the model queue (requests holding a slot of
+    /// `capacity`, refusals) and, per backend that keeps them (`backend` = `policy`,
+    /// `judge`), its batching statistics.
+    pub fn render_models(
+        &self,
+        capacity: usize,
+        backends: &[(&str, stepwise_model::BatchStats)],
+    ) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "# HELP stepwise_model_requests_in_flight Requests whose model work holds a slot of max_model_requests.\n# TYPE stepwise_model_requests_in_flight gauge\nstepwise_model_requests_in_flight {}",
+            self.model_in_flight()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP stepwise_model_requests_capacity max_model_requests.\n# TYPE stepwise_model_requests_capacity gauge\nstepwise_model_requests_capacity {capacity}"
+        );
+        let _ = writeln!(
+            o,
+            "# HELP stepwise_model_requests_refused_total Requests with model work answered 503 (every model slot taken).\n# TYPE stepwise_model_requests_refused_total counter\nstepwise_model_requests_refused_total {}",
+            self.model_refused.load(Ordering::Relaxed)
+        );
+        type Stat = fn(&stepwise_model::BatchStats) -> f64;
+        let series: [(&str, &str, &str, Stat); 4] = [
+            (
+                "stepwise_model_decode_batches_total",
+                "counter",
+                "Decode batches the model backend ran.",
+                |b| b.decode_batches as f64,
+            ),
+            (
+                "stepwise_model_batch_sequences_total",
+                "counter",
+                "Sequences summed over the backend's decode batches.",
+                |b| b.sequences as f64,
+            ),
+            (
+                "stepwise_model_batch_sequences_max",
+                "gauge",
+                "Most sequences in one decode batch.",
+                |b| b.max_sequences as f64,
+            ),
+            (
+                "stepwise_model_batch_sequences_mean",
+                "gauge",
+                "Mean sequences per decode batch.",
+                |b| b.mean_sequences(),
+            ),
+        ];
+        for (name, kind, help, get) in series {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (backend, stats) in backends {
+                let _ = writeln!(
+                    o,
+                    "{name}{{backend=\"{}\"}} {}",
+                    escape(backend),
+                    get(stats)
+                );
+            }
+        }
+        o
     }
 
     /// The exposition text.

@@ -11,25 +11,40 @@ pub use stepwise_reward::{
     Extract, Gold, Limits, RESERVED, RewardFn, Rewards, Scored, check, choice_letter,
     extract_answer, format_ok, gold_answer, length_penalty, parse_delimiter, parse_letter,
 };
-use stepwise_score::{ScorerSettings, ScorerSpec, StepScorer};
+use stepwise_score::{ScorerComponents, ScorerSettings, ScorerSpec, StepScorer};
 
-/// The step scorer a request names, built by `stepwise-score` from its spec with no model
-/// injected: a scorer that needs one is refused with score's error naming it. Scorers that
-/// send requests to servers (`prm:URL`) are refused too, since the request would choose
-/// where the server sends them.
-pub fn request_scorer(spec: &str) -> Result<(ScorerSpec, Arc<dyn StepScorer>), String> {
+/// The step scorer a request names, built by `stepwise-score` from its spec with the
+/// server's models (`models`; none: a scorer that needs one is refused with score's error
+/// naming it). A spec naming a server (`prm:URL`) is refused, since the request would
+/// choose where the server sends requests; `prm` alone uses the server's own PRM
+/// endpoints, when it was given some.
+pub fn request_scorer(
+    spec: &str,
+    models: Option<&ScorerComponents>,
+) -> Result<(ScorerSpec, Arc<dyn StepScorer>), String> {
     let parsed: ScorerSpec = spec
         .parse()
         .map_err(|e: stepwise_score::ScoreError| e.to_string())?;
-    if let Some(p) = parsed.parts.iter().find(|p| p.kind.calls_server()) {
+    if let Some(p) = parsed
+        .parts
+        .iter()
+        .find(|p| p.kind.calls_server() && (p.arg.is_some() || models.is_none()))
+    {
         return Err(format!(
-            "{}: calls other servers, which the reward server does not do for a request",
-            p.kind.name()
+            "{}: calls other servers, which the reward server does not do for a request{}",
+            p.kind.name(),
+            if models.is_some() {
+                " naming them (`prm` alone uses the server's own PRM endpoints)"
+            } else {
+                ""
+            }
         ));
     }
-    let scorer = parsed
-        .build(None, None, &ScorerSettings::default())
-        .map_err(|e| e.to_string())?;
+    let scorer = match models {
+        Some(m) => m.scorer(&parsed),
+        None => parsed.build(None, None, &ScorerSettings::default()),
+    }
+    .map_err(|e| e.to_string())?;
     Ok((parsed, scorer))
 }
 
@@ -83,24 +98,26 @@ mod tests {
 
     #[test]
     fn request_scorers_are_model_free_and_call_no_server() {
-        let e = request_scorer("arith*judge").err().unwrap();
+        let e = request_scorer("arith*judge", None).err().unwrap();
         assert!(e.starts_with("judge: needs a model"), "{e}");
-        let e = request_scorer("prm:http://127.0.0.1:9").err().unwrap();
+        let e = request_scorer("prm:http://127.0.0.1:9", None)
+            .err()
+            .unwrap();
         assert!(e.contains("calls other servers"), "{e}");
         assert!(
-            request_scorer("oracle")
+            request_scorer("oracle", None)
                 .err()
                 .unwrap()
                 .contains("unknown scorer")
         );
-        let (spec, scorer) = request_scorer("Arith*verifier").unwrap();
+        let (spec, scorer) = request_scorer("Arith*verifier", None).unwrap();
         assert!(spec.needs_gold());
         assert_eq!(scorer.name(), "arith*outcome");
     }
 
     #[tokio::test]
     async fn steps_are_scored_by_awaiting_the_scorer() {
-        let (_, scorer) = request_scorer("arith").unwrap();
+        let (_, scorer) = request_scorer("arith", None).unwrap();
         let split = parse_delimiter("blank-line").unwrap();
         let s = score_steps(
             scorer.as_ref(),

@@ -201,3 +201,77 @@ impl PrmArgs {
         }
     }
 }
+
+/// The models of model-backed reward components (`kind = "scorer"`) and of the model
+/// scorers `stepwise serve`'s `/v1/step_rewards` builds: the policy backend (the embedded
+/// model, `--model`, or `--endpoint`), a judge of its own, and the PRM's servers.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RewardModelArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// GGUF model of the judge of `judge` components (default: the --model backend).
+    #[arg(long, value_name = "PATH.gguf")]
+    pub judge_model: Option<PathBuf>,
+    /// OpenAI-compatible endpoint of the judge (default: the --model backend).
+    #[arg(long, value_name = "URL")]
+    pub judge_endpoint: Vec<String>,
+    #[command(flatten)]
+    pub prm: PrmArgs,
+}
+
+impl RewardModelArgs {
+    /// Whether a model flag was given (then the models are opened even when the
+    /// configuration has no model-backed component: `/v1/step_rewards` may use them).
+    fn given(&self) -> bool {
+        self.backend.model.is_some()
+            || !self.backend.endpoint.is_empty()
+            || self.judge_model.is_some()
+            || !self.judge_endpoint.is_empty()
+            || !self.prm.prm_endpoint.is_empty()
+    }
+
+    /// Opens the models when `needed` (the configuration has model-backed components) or
+    /// a model flag was given; `None` otherwise (nothing is loaded). The embedded engine
+    /// batches requests (`--deterministic` off unless given), so concurrent requests'
+    /// model calls share decode batches.
+    pub fn open(&self, needed: bool) -> anyhow::Result<Option<stepwise_score::ScorerComponents>> {
+        if !needed && !self.given() {
+            return Ok(None);
+        }
+        let policy = self
+            .backend
+            .deterministic_by_default(false)
+            .open()
+            .context("opening the model of the model-backed reward components")?;
+        let judge = if self.judge_model.is_some() || !self.judge_endpoint.is_empty() {
+            let b = BackendArgs {
+                model: self.judge_model.clone(),
+                endpoint: self.judge_endpoint.clone(),
+                ..self.backend.deterministic_by_default(false)
+            };
+            Some(b.open().context("opening the judge model")?)
+        } else {
+            None
+        };
+        Ok(Some(stepwise_score::ScorerComponents {
+            policy: Some(policy),
+            judge,
+            settings: stepwise_score::ScorerSettings {
+                prm: self.prm.settings(),
+                ..stepwise_score::ScorerSettings::default()
+            },
+        }))
+    }
+}
+
+/// What identifies `models` in a stored run: the backends' model names without where
+/// they are served (`policy` and, when it has its own, `judge`).
+pub fn models_identity(models: &stepwise_score::ScorerComponents) -> String {
+    let name = |g: &Arc<dyn Generator>| stepwise_model::model_identity(&g.name()).to_string();
+    match (&models.policy, &models.judge) {
+        (Some(p), Some(j)) => format!("policy {}, judge {}", name(p), name(j)),
+        (Some(p), None) => format!("policy {}", name(p)),
+        (None, Some(j)) => format!("judge {}", name(j)),
+        (None, None) => "none".into(),
+    }
+}

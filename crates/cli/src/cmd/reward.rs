@@ -32,6 +32,10 @@ pub struct Args {
     /// Chunks (of 256 lines) scored at once.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// The models of model-backed components (`kind = "scorer"` in --config); opened
+    /// only when the configuration has one.
+    #[command(flatten)]
+    pub models: crate::cmd::backend::RewardModelArgs,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
@@ -41,16 +45,24 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
             .with_context(|| format!("choosing a preset (one of {})", PRESETS.join(", ")))?,
         (None, None) => RewardConfig::default(),
     };
+    let models =
+        args.models
+            .open(rewards.needs_models())?
+            .map(|m| stepwise_jobs::reward::RewardModels {
+                identity: crate::cmd::backend::models_identity(&m),
+                components: std::sync::Arc::new(m),
+            });
     let store = args.store.open()?;
     let mut run = run_options(args.resume, args.jobs, g);
     if args.resume.is_none() {
         run.resume = stepwise_jobs::Resume::Matching;
     }
     let s = crate::cmd::runtime()?
-        .block_on(stepwise_jobs::reward::reward_file(
+        .block_on(stepwise_jobs::reward::reward_file_with_models(
             store.as_ref(),
             &args.input,
             rewards,
+            models.as_ref(),
             args.skip_bad,
             &args.out,
             &run,

@@ -44,6 +44,15 @@ pub struct Args {
     /// Verification threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Requests with model work at once (model-backed components, model scorers);
+    /// beyond this, 503 with Retry-After.
+    #[arg(long)]
+    pub max_model_requests: Option<usize>,
+    /// The models of model-backed components (`kind = "scorer"` in --config) and of
+    /// /v1/step_rewards' model scorers; opened only when the configuration has such a
+    /// component or a model flag is given.
+    #[command(flatten)]
+    pub models: crate::cmd::backend::RewardModelArgs,
 }
 
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
@@ -69,14 +78,18 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     if let Some(n) = args.workers {
         s.workers = n;
     }
+    if let Some(n) = args.max_model_requests {
+        s.max_model_requests = n;
+    }
     config
         .check()
         .context("checking the server configuration")?;
     let addr = SocketAddr::new(args.host, args.port);
     stepwise_serve::check_exposure(addr, &config.server, args.insecure)?;
+    let models = args.models.open(config.rewards.needs_models())?;
     let rt = crate::cmd::runtime()?;
     rt.block_on(async move {
-        let server = stepwise_serve::Server::bind(addr, config)
+        let server = stepwise_serve::Server::bind_with_models(addr, config, models)
             .await
             .context("starting the reward server")?;
         let bound = server.local_addr();

@@ -35,6 +35,34 @@ use stepwise_model::{
 };
 use tokio::sync::oneshot;
 
+/// Batching counters the engine thread updates after every decode and the generator reads
+/// (`Generator::batch_stats`).
+#[derive(Debug, Default)]
+pub(crate) struct BatchCounters {
+    batches: std::sync::atomic::AtomicU64,
+    sequences: std::sync::atomic::AtomicU64,
+    max_sequences: std::sync::atomic::AtomicU64,
+}
+
+impl BatchCounters {
+    /// One decode of `sequences` sequences.
+    fn record(&self, sequences: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.sequences.fetch_add(sequences, Relaxed);
+        self.max_sequences.fetch_max(sequences, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> stepwise_model::BatchStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        stepwise_model::BatchStats {
+            decode_batches: self.batches.load(Relaxed),
+            sequences: self.sequences.load(Relaxed),
+            max_sequences: self.max_sequences.load(Relaxed),
+        }
+    }
+}
+
 /// Where the engine sends the answer to a job.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
@@ -85,24 +113,29 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
 }
 
 /// Starts the engine thread for `cfg` and waits until the model is loaded.
-pub(crate) fn start(cfg: EmbeddedConfig) -> Result<(Sender<Job>, ModelInfo), EngineError> {
+pub(crate) fn start(
+    cfg: EmbeddedConfig,
+) -> Result<(Sender<Job>, ModelInfo, std::sync::Arc<BatchCounters>), EngineError> {
     backend()?;
     let (tx, rx) = std::sync::mpsc::channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let counters = std::sync::Arc::new(BatchCounters::default());
+    let engine_counters = std::sync::Arc::clone(&counters);
     std::thread::Builder::new()
         .name("stepwise-llama".into())
-        .spawn(move || engine_thread(cfg, rx, ready_tx))
+        .spawn(move || engine_thread(cfg, rx, ready_tx, engine_counters))
         .map_err(|e| EngineError::Setup(format!("cannot start the engine thread: {e}")))?;
     let info = ready_rx
         .recv()
         .map_err(|_| EngineError::Internal("engine thread died while loading".into()))??;
-    Ok((tx, info))
+    Ok((tx, info, counters))
 }
 
 fn engine_thread(
     cfg: EmbeddedConfig,
     rx: Receiver<Job>,
     ready: SyncSender<Result<ModelInfo, EngineError>>,
+    counters: std::sync::Arc<BatchCounters>,
 ) {
     let setup = || -> Result<(LlamaModel, usize), EngineError> {
         let be = backend()?;
@@ -124,7 +157,7 @@ fn engine_thread(
             return;
         }
     };
-    let mut engine = match Engine::new(&model, &cfg, threads) {
+    let mut engine = match Engine::new(&model, &cfg, threads, counters) {
         Ok(e) => e,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -335,6 +368,7 @@ struct Engine<'m> {
     next_id: u64,
     n_ctx: usize,
     timing: EngineClock,
+    counters: std::sync::Arc<BatchCounters>,
 }
 
 impl<'m> Engine<'m> {
@@ -342,6 +376,7 @@ impl<'m> Engine<'m> {
         model: &'m LlamaModel,
         cfg: &EmbeddedConfig,
         threads: usize,
+        counters: std::sync::Arc<BatchCounters>,
     ) -> Result<Self, EngineError> {
         let n_seq_max = cfg.n_seq_max.clamp(2, 256);
         let n_batch = cfg.n_batch.max(n_seq_max).max(32);
@@ -396,6 +431,7 @@ impl<'m> Engine<'m> {
             next_id: 0,
             n_ctx,
             timing: EngineClock::default(),
+            counters,
         })
     }
 

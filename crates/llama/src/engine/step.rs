@@ -80,6 +80,9 @@ impl Engine<'_> {
             match decoded {
                 Ok(()) => {
                     self.timing.steps += 1;
+                    // sequences in this batch: every live sample, every prompt chunk
+                    let chunks = plan.iter().filter(|c| c.to > c.from).count();
+                    self.counters.record((self.samples.len() + chunks) as u64);
                     return Some(plan);
                 }
                 Err(DecodeError::NoKvCacheSlot) => {

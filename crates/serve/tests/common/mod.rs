@@ -83,7 +83,15 @@ pub fn error_message(v: &Value) -> &str {
 }
 
 pub async fn start(config: Config) -> Running {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+    start_with_models(config, None).await
+}
+
+/// [`start`] with the models of model-backed components and scorers.
+pub async fn start_with_models(
+    config: Config,
+    models: Option<stepwise_score::ScorerComponents>,
+) -> Running {
+    let server = Server::bind_with_models("127.0.0.1:0".parse().unwrap(), config, models)
         .await
         .unwrap();
     let addr = server.local_addr();
