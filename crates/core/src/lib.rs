@@ -38,7 +38,7 @@ pub use extract::{AnswerExtractor, ExtractRule, Extracted, find_boxed, strip_gsm
 pub use problem::Problem;
 pub use rationale::{Delimiter, Rationale, Step, StepSplitter};
 pub use score::{Aggregation, StepScore};
-pub use trace::{Trace, TraceEvent, TreeNode};
+pub use trace::{CritiqueVerdict, Trace, TraceEvent, TreeNode};
 
 /// An error and its causes on one line, `outer: inner: root`, for places that keep or
 /// send the text of an error (a stored run's error, an HTTP body) rather than the error.

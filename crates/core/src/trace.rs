@@ -23,6 +23,34 @@ pub enum TraceEvent {
     Note { message: String },
     /// The final choice.
     Select { node: usize, answer: Option<String> },
+    /// A critic reviewed a node's solution (critique-and-refine): its verdict, the first
+    /// wrong step it named (0-based; only with `Wrong`), its text, the tokens it wrote,
+    /// and the node of the revision made from it (none when it accepted or the budget
+    /// ended first).
+    Critique {
+        round: usize,
+        node: usize,
+        verdict: CritiqueVerdict,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_wrong: Option<usize>,
+        critique: String,
+        tokens: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<usize>,
+    },
+}
+
+/// What a critic concluded about a solution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CritiqueVerdict {
+    /// Every step correct: the solution stands.
+    Accept,
+    /// A step is wrong (the event's `first_wrong`).
+    Wrong,
+    /// The critique had no verdict line in the fixed form (or named a step the solution
+    /// does not have).
+    Unparsed,
 }
 
 /// One node of the tree a search built: the step it added to its parent's prefix and

@@ -2,7 +2,9 @@
 //!
 //! A served model is `STRATEGY[/SCORER]`, e.g. `bon/arith`, `weighted/arith`,
 //! `beam/prm:http://…`, `mcts/rollout`, `majority`; a trailing `@N` sets the samples or
-//! candidates per step (`bon/arith@8`). The pass-through model (the upstream's or the
+//! candidates per step (`bon/arith@8`), or the critique rounds of `critique-refine`
+//! (`critique-refine@3`, no scorer: its critic is the judge backend, else the policy).
+//! The pass-through model (the upstream's or the
 //! embedded model's own name) answers with one plain completion.
 
 use std::str::FromStr;
@@ -29,7 +31,7 @@ impl ServedModel {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelNameError {
     #[error(
-        "model {name:?}: unknown strategy {strategy:?} (majority, weighted, bon, beam, vbeam, dvts, mcts)"
+        "model {name:?}: unknown strategy {strategy:?} (majority, weighted, bon, beam, vbeam, dvts, mcts, critique-refine)"
     )]
     Strategy { name: String, strategy: String },
     #[error("model {name:?}: strategy {strategy} needs a scorer (e.g. {strategy}/arith)")]
@@ -129,6 +131,10 @@ mod tests {
         let names: Vec<String> = default_models("arith").iter().map(|m| m.name()).collect();
         assert!(names.contains(&"majority".to_string()), "{names:?}");
         assert!(names.contains(&"mcts/arith".to_string()), "{names:?}");
+        assert!(names.contains(&"critique-refine".to_string()), "{names:?}");
+        let m: ModelName = "critique-refine@2".parse().unwrap();
+        assert_eq!(m.model.strategy, ScaleStrategy::CritiqueRefine);
+        assert_eq!((m.model.scorer, m.n), (None, Some(2)));
         for n in &names {
             assert_eq!(&n.parse::<ModelName>().unwrap().model.name(), n);
         }

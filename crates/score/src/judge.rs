@@ -150,6 +150,12 @@ impl JudgeScorer {
         j
     }
 
+    /// The same judge under another name (its scores' `scorer`, its errors).
+    pub(crate) fn renamed(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
     /// Sets reasoning and the number of judgments to average.
     pub fn with_reasoning(mut self, reasoning: Reasoning, m: usize) -> Self {
         self.reasoning = Some(reasoning);

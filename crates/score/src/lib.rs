@@ -14,6 +14,7 @@
 //! | `rollout` | [`RolloutScorer`]: Math-Shepherd soft value from k continuations | a policy [`Generator`] |
 //! | `judge` | [`JudgeScorer`]: P(Yes)/(P(Yes)+P(No)) from a judge model, averaged over m judgments | a judge [`Generator`] |
 //! | `self-judge` | [`JudgeScorer::self_judge`]: the same with the policy as its own judge | the policy |
+//! | `self-prm` | [`SelfPrmScorer`]: Self-PRM (Feng et al. 2025): the policy rates its whole solution once (the self-judge's P(Yes) on `prompts/self-prm.txt`), every step gets that rating; rerank with `bon` | the policy |
 //! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
 //! | `genprm` | [`GenPrmScorer`]: GenPRM (Zhao et al. 2025): m analyses with Python checks run in the sandbox, majority verdict, mean P(Yes) | a judge [`Generator`], python3 |
 //! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
@@ -46,6 +47,7 @@ mod judge;
 mod outcome;
 mod prompt;
 mod rollout;
+mod self_prm;
 mod spec;
 
 pub use arith::ArithScorer;
@@ -63,6 +65,7 @@ pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
+pub use self_prm::SelfPrmScorer;
 pub use spec::{
     SCORER_NAMES, ScorerKind, ScorerSettings, ScorerSpec, SpecPart, build_scorer, needs_model,
     split_servers,

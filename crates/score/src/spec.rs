@@ -11,12 +11,13 @@ use std::sync::Arc;
 use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
-pub const SCORER_NAMES: [&str; 7] = [
+pub const SCORER_NAMES: [&str; 8] = [
     "outcome",
     "arith",
     "rollout",
     "judge",
     "self-judge",
+    "self-prm",
     "prm",
     "genprm",
 ];
@@ -34,6 +35,8 @@ pub enum ScorerKind {
     Judge,
     /// `self-judge` (or `self`): the policy judging its own steps.
     SelfJudge,
+    /// `self-prm`: the policy rating its own whole solution (Self-PRM).
+    SelfPrm,
     /// `prm:URL`: a process reward model behind HTTP.
     Prm,
     /// `head:PATH`: a trained head on the model's hidden states.
@@ -52,6 +55,7 @@ impl ScorerKind {
             "rollout" | "mc" => Self::Rollout,
             "judge" => Self::Judge,
             "self-judge" | "self" => Self::SelfJudge,
+            "self-prm" | "selfprm" => Self::SelfPrm,
             "prm" => Self::Prm,
             "head" => Self::Head,
             "genprm" => Self::GenPrm,
@@ -67,6 +71,7 @@ impl ScorerKind {
             Self::Rollout => "rollout",
             Self::Judge => "judge",
             Self::SelfJudge => "self-judge",
+            Self::SelfPrm => "self-prm",
             Self::Prm => "prm",
             Self::Head => "head",
             Self::GenPrm => "genprm",
@@ -77,7 +82,12 @@ impl ScorerKind {
     pub fn needs_model(self) -> bool {
         matches!(
             self,
-            Self::Rollout | Self::Judge | Self::SelfJudge | Self::Head | Self::GenPrm
+            Self::Rollout
+                | Self::Judge
+                | Self::SelfJudge
+                | Self::SelfPrm
+                | Self::Head
+                | Self::GenPrm
         )
     }
 
@@ -233,8 +243,11 @@ impl SpecPart {
                 settings.rollouts,
                 settings.rollout_params.clone(),
             )),
-            ScorerKind::Judge | ScorerKind::SelfJudge => {
-                let mut j = if self.kind == ScorerKind::SelfJudge {
+            ScorerKind::Judge | ScorerKind::SelfJudge | ScorerKind::SelfPrm => {
+                let mut j = if self.kind == ScorerKind::SelfPrm {
+                    // the policy's own judgment, of the whole solution
+                    JudgeScorer::self_judge(policy()?, crate::SelfPrmScorer::template())
+                } else if self.kind == ScorerKind::SelfJudge {
                     JudgeScorer::self_judge(policy()?, settings.judge_template.clone())
                 } else {
                     JudgeScorer::new(judge_or_policy()?, settings.judge_template.clone())
@@ -243,7 +256,11 @@ impl SpecPart {
                 if let Some(r) = &settings.reasoning {
                     j = j.with_reasoning(r.clone(), settings.judgments);
                 }
-                Arc::new(j)
+                if self.kind == ScorerKind::SelfPrm {
+                    Arc::new(crate::SelfPrmScorer::with_judge(j))
+                } else {
+                    Arc::new(j)
+                }
             }
             ScorerKind::GenPrm => {
                 let mut genprm = crate::GenPrmSettings::default();
@@ -256,6 +273,10 @@ impl SpecPart {
                             ),
                         }
                     })?;
+                }
+                // --judge-reasoning TOKENS bounds each analysis (its code included)
+                if let Some(r) = &settings.reasoning {
+                    genprm.max_tokens = r.max_tokens;
                 }
                 let sandbox =
                     stepwise_sandbox::Sandbox::new(genprm.limits.clone()).map_err(|e| {

@@ -99,6 +99,15 @@ impl Context {
         if let Some(program) = &settings.prompting {
             ctx.program = Some(Arc::new(crate::prompting::Program::new(program.clone())?));
         }
+        // critique-refine's critic is the judge backend when there is one
+        ctx.critic = backends.judge.clone();
+        if let Some(c) = &settings.critique {
+            ctx.critique = crate::CritiquePrompts::new(
+                c.critic_prompt.as_deref(),
+                c.refine_prompt.as_deref(),
+                c.critic_max_tokens,
+            )?;
+        }
         Ok(ctx)
     }
 }

@@ -13,6 +13,7 @@
 //! | `vbeam` | [`BeamSearch::value_guided`]: the same, ranked by the value of the newest prefix (OVM) |
 //! | `dvts` | [`Dvts`]: diverse verifier tree search, independent greedy subtrees |
 //! | `mcts` | [`Mcts`]: Monte-Carlo tree search with PUCT, scorer values as priors and rewards |
+//! | `critique-refine` | [`CritiqueRefine`]: a critic names the first wrong step, the policy rewrites from it (AutoMathCritique), for `n` rounds |
 //!
 //! Every [`Outcome`] carries its [`Spent`]: generated and prompt tokens of the policy and
 //! of every judge, and calls, summed from what the backends reported.
@@ -39,11 +40,13 @@ mod beam;
 pub mod jobs;
 mod mcts;
 pub mod prompting;
+mod refine;
 mod sampling;
 pub mod scale;
 
 pub use beam::{BeamSearch, Dvts};
 pub use mcts::Mcts;
+pub use refine::{CritiquePrompts, CritiqueRefine, parse_critique};
 pub use sampling::Sampling;
 pub use stepwise_jobs::kinds::solve::{Outcome, Sample, Selection, select};
 
@@ -70,6 +73,12 @@ pub enum SearchError {
         problem: String,
         #[source]
         source: ScoreError,
+    },
+    #[error("critic model call failed for problem {problem}")]
+    Critic {
+        problem: String,
+        #[source]
+        source: stepwise_model::EngineError,
     },
     #[error("strategy {strategy} needs a step scorer (--scorer)")]
     NeedsScorer { strategy: String },
@@ -102,6 +111,10 @@ pub struct Context {
     /// The prompt program (`--prompting`): when set, each problem's policy prompt is
     /// built by it ([`prompting::Program::build`]) before the strategy runs.
     pub program: Option<Arc<prompting::Program>>,
+    /// The critic of `critique-refine` when it is not the policy (the judge backend).
+    pub critic: Option<Arc<dyn Generator>>,
+    /// The critic's and refiner's templates of `critique-refine`.
+    pub critique: CritiquePrompts,
 }
 
 impl Context {
@@ -126,6 +139,8 @@ impl Context {
             aggregation: Aggregation::Last,
             verify: stepwise_verify::Options::default(),
             program: None,
+            critic: None,
+            critique: CritiquePrompts::default(),
         }
     }
 

@@ -199,6 +199,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn self_prm_reranks_best_of_n() {
+        // Self-PRM (Feng et al. 2025): the policy rates each of its whole solutions; its
+        // P(Yes) is 0.9 for a solution answering 7, else 0.2
+        let g = Arc::new(
+            ScriptedGenerator::new(|_, i| {
+                let a = [8, 7, 9][i % 3];
+                format!("3 + 4 = {a}\n\nThe answer is {a}.")
+            })
+            .with_judge(|p, _, _| {
+                let text = match p {
+                    stepwise_model::Prompt::Chat(m) => {
+                        m.iter().map(|m| m.content.clone()).collect::<String>()
+                    }
+                    stepwise_model::Prompt::Text(t) => t.clone(),
+                };
+                assert!(text.contains("Is this solution correct?"), "{text}");
+                let y: f32 = if text.contains("Final answer: 7") {
+                    0.9
+                } else {
+                    0.2
+                };
+                vec![Some(y.ln()), None, Some((1.0 - y).ln()), None]
+            }),
+        );
+        let scorer = stepwise_score::build_scorer(
+            "self-prm",
+            Some(g.clone()),
+            None,
+            &stepwise_score::ScorerSettings::default(),
+        )
+        .unwrap();
+        let ctx = Context::new(g.clone()).with_scorer(scorer);
+        let out = Sampling::best_of_n(3)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.answer.as_deref(), Some("7"));
+        assert_eq!(out.chosen, Some(1));
+        assert!((out.samples[1].score.unwrap() - 0.9).abs() < 1e-6);
+        assert!((out.samples[0].score.unwrap() - 0.2).abs() < 1e-6);
+        // one rating per solution (not per step): 3 judge calls, 1 policy call of 3 x 9 words
+        assert_eq!(out.spent.judge_calls, 3);
+        assert_eq!(out.spent.policy_calls, 1);
+        assert_eq!(out.spent.policy_tokens, 27);
+        assert!(out.spent.judge_prompt_tokens > 0);
+        assert_eq!(g.calls(), 4);
+    }
+
+    #[tokio::test]
     async fn needs_a_scorer_and_respects_budget() {
         let ctx = Context::new(policy(&[7]));
         let e = Sampling::best_of_n(2)

@@ -10,7 +10,7 @@
 //!   on the seed and `i` (a [`Generator`](stepwise_model::Generator) contract), and the cost of `n`
 //!   samples is the sum of their own tokens (one policy call; judge costs per sample).
 //! - `{problem}/{strategy}/n={n}`: one tree search (beam, vbeam, dvts, mcts) with `n`
-//!   candidates per step.
+//!   candidates per step, or one critique-and-refine run of at most `n` rounds.
 
 use crate::{BeamSearch, Context, Dvts, Ledger, Mcts, Sampling, SearchError, Strategy};
 use stepwise_core::{Budget, Problem};
@@ -36,6 +36,7 @@ pub fn build_strategy(
         }
         ScaleStrategy::Dvts => Box::new(Dvts::for_n(n, expansions, max_steps)),
         ScaleStrategy::Mcts => Box::new(Mcts::for_n(n, expansions, max_steps)),
+        ScaleStrategy::CritiqueRefine => Box::new(crate::CritiqueRefine::new(n)),
     }
 }
 

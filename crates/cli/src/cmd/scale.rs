@@ -18,11 +18,11 @@ pub struct Args {
     /// Use at most this many problems.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Comma-separated: majority, weighted, bon, beam, vbeam, dvts, mcts.
+    /// Comma-separated: majority, weighted, bon, beam, vbeam, dvts, mcts, critique-refine.
     #[arg(long, value_delimiter = ',', default_value = "majority,weighted,bon")]
     pub strategies: Vec<ScaleStrategy>,
     /// Comma-separated budgets: samples (majority, weighted, bon) or candidates per step
-    /// (beam, vbeam, dvts, mcts).
+    /// (beam, vbeam, dvts, mcts), critique rounds (critique-refine).
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub n: Vec<usize>,
     /// Write scale.md, scale.json, scale.png and scale.svg here.

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
 use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
-use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
+use stepwise_jobs::kinds::solve::{CritiqueSettings, SearchSettings, SolveConfig};
 use stepwise_search::jobs::{Backends, SolveJob};
 use stepwise_search::prompting::{PromptingRequest, resolve};
 use stepwise_search::scale::ScaleStrategy;
@@ -56,7 +56,8 @@ pub struct SearchArgs {
     /// Judgments averaged per step by `judge` / `self-judge` (with --judge-reasoning).
     #[arg(long, default_value_t = 1)]
     pub judgments: usize,
-    /// Let the judge write up to this many tokens of reasoning before its verdict.
+    /// Let the judge write up to this many tokens of reasoning before its verdict (for
+    /// genprm: the length of each analysis, default 512).
     #[arg(long, value_name = "TOKENS")]
     pub judge_reasoning: Option<u32>,
     /// Policy prompt template (see crates/score/prompts/policy.txt).
@@ -103,6 +104,19 @@ pub struct SearchArgs {
     /// from, run:ID (default: --demo-source when it is a run).
     #[arg(long, value_name = "run:ID")]
     pub handbook_from: Option<String>,
+    /// critique-refine: most critique rounds of `solve` (in `scale` the --n values are
+    /// its rounds; in the gateway, `@N`).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// critique-refine: critic prompt template (see crates/search/prompts/critic.txt).
+    #[arg(long, value_name = "PATH")]
+    pub critic_prompt: Option<PathBuf>,
+    /// critique-refine: refine prompt template (see crates/search/prompts/refine.txt).
+    #[arg(long, value_name = "PATH")]
+    pub refine_prompt: Option<PathBuf>,
+    /// critique-refine: most tokens of one critique (default: --max-tokens).
+    #[arg(long, value_name = "TOKENS")]
+    pub critic_max_tokens: Option<u32>,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -146,6 +160,19 @@ impl SearchArgs {
             judge_prompt: read(&self.judge_prompt)?,
             judge,
             prompting: None,
+            // stored only when set, so other runs' configs are unchanged
+            critique: if self.critic_prompt.is_some()
+                || self.refine_prompt.is_some()
+                || self.critic_max_tokens.is_some()
+            {
+                Some(CritiqueSettings {
+                    critic_prompt: read(&self.critic_prompt)?,
+                    refine_prompt: read(&self.refine_prompt)?,
+                    critic_max_tokens: self.critic_max_tokens,
+                })
+            } else {
+                None
+            },
         })
     }
 
@@ -225,10 +252,11 @@ pub struct Args {
     /// Solve at most this many problems.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// majority, weighted, bon, beam, vbeam, dvts or mcts.
+    /// majority, weighted, bon, beam, vbeam, dvts, mcts or critique-refine.
     #[arg(long, default_value = "beam")]
     pub strategy: ScaleStrategy,
-    /// Samples (majority, weighted, bon) or candidates per step (beam, vbeam, dvts, mcts).
+    /// Samples (majority, weighted, bon) or candidates per step (beam, vbeam, dvts, mcts);
+    /// critique-refine takes --rounds instead.
     #[arg(long, default_value_t = 8)]
     pub n: usize,
     /// Generated tokens per problem, policy + judges (no limit when absent).
@@ -271,7 +299,12 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         dataset: args.data.clone(),
         limit: args.limit,
         strategy: args.strategy,
-        n: args.n,
+        // critique-refine's n is its number of rounds
+        n: if args.strategy == ScaleStrategy::CritiqueRefine {
+            args.search.rounds
+        } else {
+            args.n
+        },
         budget: args.budget,
         policy: backends.policy.name(),
         reproducible: backends.reproducible(),

@@ -19,10 +19,13 @@ pub enum ScaleStrategy {
     Vbeam,
     Dvts,
     Mcts,
+    /// Critique-and-refine; its `n` is the number of critique rounds.
+    #[serde(rename = "critique-refine")]
+    CritiqueRefine,
 }
 
 impl ScaleStrategy {
-    pub const ALL: [ScaleStrategy; 7] = [
+    pub const ALL: [ScaleStrategy; 8] = [
         Self::Majority,
         Self::Weighted,
         Self::Bon,
@@ -30,6 +33,7 @@ impl ScaleStrategy {
         Self::Vbeam,
         Self::Dvts,
         Self::Mcts,
+        Self::CritiqueRefine,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +45,7 @@ impl ScaleStrategy {
             Self::Vbeam => "vbeam",
             Self::Dvts => "dvts",
             Self::Mcts => "mcts",
+            Self::CritiqueRefine => "critique-refine",
         }
     }
 
@@ -54,9 +59,10 @@ impl ScaleStrategy {
         }
     }
 
-    /// Whether the strategy needs a scorer.
+    /// Whether the strategy needs a scorer (critique-refine's critic is a model, not a
+    /// step scorer).
     pub fn needs_scorer(self) -> bool {
-        self != Self::Majority
+        !matches!(self, Self::Majority | Self::CritiqueRefine)
     }
 }
 
@@ -75,12 +81,13 @@ impl FromStr for ScaleStrategy {
             "maj" | "majority-vote" => "majority",
             "wsc" | "weighted-sc" => "weighted",
             "ovm" | "value-beam" => "vbeam",
+            "critique" | "refine" | "critique_refine" => "critique-refine",
             other => other,
         };
         Self::ALL
             .into_iter()
             .find(|x| x.name() == t)
-            .ok_or_else(|| format!("unknown strategy '{s}' (expected majority, weighted, bon, beam, vbeam, dvts or mcts)"))
+            .ok_or_else(|| format!("unknown strategy '{s}' (expected majority, weighted, bon, beam, vbeam, dvts, mcts or critique-refine)"))
     }
 }
 

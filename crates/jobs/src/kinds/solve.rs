@@ -179,6 +179,24 @@ pub struct SearchSettings {
     /// in runs made before it existed and in runs without one, which read unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompting: Option<crate::kinds::prompting::PromptingSettings>,
+    /// The critic of `critique-refine`: its templates and critique length. Absent in runs
+    /// made before it existed and in runs of other strategies (the built-ins then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critique: Option<CritiqueSettings>,
+}
+
+/// How `critique-refine`'s critic and refiner are prompted (its rounds are the run's `n`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CritiqueSettings {
+    /// Text of the critic template; `None` is the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critic_prompt: Option<String>,
+    /// Text of the refine template; `None` is the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refine_prompt: Option<String>,
+    /// Most tokens of one critique; `None` is the run's `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critic_max_tokens: Option<u32>,
 }
 
 impl Default for SearchSettings {
@@ -203,6 +221,7 @@ impl Default for SearchSettings {
             judge_prompt: None,
             judge: None,
             prompting: None,
+            critique: None,
         }
     }
 }
