@@ -43,6 +43,7 @@ mod head;
 pub mod http_prm;
 mod judge;
 mod outcome;
+mod pairwise;
 mod prompt;
 mod rollout;
 mod spec;
@@ -59,6 +60,7 @@ pub use head::{
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
 pub use outcome::OutcomeScorer;
+pub use pairwise::{PAIRWISE_PLACEHOLDERS, PairwiseJudge, Selected, Side, read_verdict};
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
 pub use spec::{

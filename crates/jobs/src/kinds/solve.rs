@@ -179,6 +179,11 @@ pub struct SearchSettings {
     /// in runs made before it existed and in runs without one, which read unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompting: Option<crate::kinds::prompting::PromptingSettings>,
+    /// Best-of-N by pairwise verdicts (`--select pairwise-knockout|pairwise-bt`) instead
+    /// of the scorer's scores. Absent in runs made before it existed and in runs that
+    /// select by score, which read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairwise: Option<crate::kinds::pairwise::PairwiseSettings>,
 }
 
 impl Default for SearchSettings {
@@ -203,6 +208,7 @@ impl Default for SearchSettings {
             judge_prompt: None,
             judge: None,
             prompting: None,
+            pairwise: None,
         }
     }
 }
