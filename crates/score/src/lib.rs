@@ -42,6 +42,7 @@ mod genprm;
 mod head;
 pub mod http_prm;
 mod judge;
+mod likert;
 mod outcome;
 mod pairwise;
 mod prompt;
@@ -59,6 +60,10 @@ pub use head::{
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
+pub use likert::{
+    DEFAULT_CRITERIA, LIKERT_PLACEHOLDERS, LIKERT_RECORD_VERSION, LikertJudgment, LikertRecord,
+    LikertScorer, LikertSettings, likert_record, read_score,
+};
 pub use outcome::OutcomeScorer;
 pub use pairwise::{PAIRWISE_PLACEHOLDERS, PairwiseJudge, Selected, Side, read_verdict};
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};

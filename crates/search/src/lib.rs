@@ -102,6 +102,10 @@ pub struct Context {
     /// The prompt program (`--prompting`): when set, each problem's policy prompt is
     /// built by it ([`prompting::Program::build`]) before the strategy runs.
     pub program: Option<Arc<prompting::Program>>,
+    /// Best-of-N by pairwise verdicts (Think-RM): when set, `bon` picks its answer by a
+    /// knockout tournament or Bradley–Terry over this judge's verdicts instead of by
+    /// scores (`--select pairwise-knockout|pairwise-bt`).
+    pub pairwise: Option<Arc<stepwise_score::PairwiseJudge>>,
 }
 
 impl Context {
@@ -126,6 +130,7 @@ impl Context {
             aggregation: Aggregation::Last,
             verify: stepwise_verify::Options::default(),
             program: None,
+            pairwise: None,
         }
     }
 
@@ -157,6 +162,12 @@ impl Context {
                 Ok((std::borrow::Cow::Owned(ctx), Some(built)))
             }
         }
+    }
+
+    /// Whether `strategy` picks by pairwise verdicts here (best-of-N with a pairwise
+    /// judge), so it needs no scorer.
+    pub fn picks_by_pairs(&self, strategy: crate::scale::ScaleStrategy) -> bool {
+        strategy == crate::scale::ScaleStrategy::Bon && self.pairwise.is_some()
     }
 
     pub(crate) fn scorer(&self, strategy: &str) -> Result<&Arc<dyn StepScorer>, SearchError> {

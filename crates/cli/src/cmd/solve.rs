@@ -7,6 +7,7 @@ use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
+use stepwise_jobs::kinds::pairwise::{PairwiseMethod, PairwiseSettings};
 use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
 use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
 use stepwise_search::jobs::{Backends, SolveJob};
@@ -94,6 +95,25 @@ pub struct SearchArgs {
     /// Seed of the random demo rule.
     #[arg(long, default_value_t = 0)]
     pub prompt_seed: u64,
+    /// How bon picks its sample: by the scorer's scores (the default), or by a pairwise
+    /// judge (Think-RM): pairwise-knockout (a knockout tournament in sample order) or
+    /// pairwise-bt (Bradley–Terry over every pair). The judge is --judge-model /
+    /// --judge-endpoint, else the policy; no --scorer is needed.
+    #[arg(long, value_name = "SELECTOR")]
+    pub select: Option<PairwiseMethod>,
+    /// Judge each pair in one order only (A/B), not both (position bias is then not
+    /// cancelled).
+    #[arg(long)]
+    pub pairwise_one_order: bool,
+    /// Tokens of the pairwise judge's reasoning before its verdict.
+    #[arg(long, default_value_t = 1024, value_name = "TOKENS")]
+    pub pairwise_max_tokens: u32,
+    /// Sampling temperature of the pairwise judge.
+    #[arg(long, default_value_t = 0.7)]
+    pub pairwise_temperature: f32,
+    /// Pairwise prompt template (see crates/score/prompts/pairwise.txt).
+    #[arg(long, value_name = "PATH")]
+    pub pairwise_prompt: Option<PathBuf>,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -137,6 +157,16 @@ impl SearchArgs {
             judge_prompt: read(&self.judge_prompt)?,
             judge,
             prompting: None,
+            pairwise: match self.select {
+                None => None,
+                Some(method) => Some(PairwiseSettings {
+                    method,
+                    both_orders: !self.pairwise_one_order,
+                    max_tokens: self.pairwise_max_tokens,
+                    temperature: self.pairwise_temperature,
+                    prompt: read(&self.pairwise_prompt)?,
+                }),
+            },
         })
     }
 

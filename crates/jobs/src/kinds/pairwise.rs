@@ -98,6 +98,16 @@ impl PairVerdict {
     }
 }
 
+/// Every pair of a `scale` draw judged by the pairwise selector, so best-of-N at each `n`
+/// replays its method over the first `n` samples ([`pick`]) and counts only the pairs it
+/// used ([`used_spent`]): what a `solve` run of best-of-N with `n` samples judges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairwiseDraw {
+    pub method: PairwiseMethod,
+    /// Every pair `(i, j)`, `i < j`, of the draw.
+    pub pairs: Vec<PairVerdict>,
+}
+
 /// The verdict on `(a, b)` among `pairs` (either way round), as `a`'s share.
 pub fn share_of(pairs: &[PairVerdict], a: usize, b: usize) -> Option<f64> {
     pairs.iter().find_map(|p| {
