@@ -85,6 +85,18 @@ impl Context {
                 }),
                 seed: settings.seed,
                 prm: backends.prm.clone(),
+                likert: match &settings.likert {
+                    None => stepwise_score::LikertSettings::default(),
+                    Some(l) => stepwise_score::LikertSettings {
+                        criteria: l
+                            .criteria
+                            .clone()
+                            .unwrap_or_else(|| stepwise_score::DEFAULT_CRITERIA.to_string()),
+                        samples: l.samples,
+                        max_tokens: l.max_tokens,
+                        ..stepwise_score::LikertSettings::default()
+                    },
+                },
                 ..ScorerSettings::default()
             };
             let scorer = build_scorer(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
 use stepwise_jobs::kinds::pairwise::{PairwiseMethod, PairwiseSettings};
 use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
-use stepwise_jobs::kinds::solve::{SearchSettings, SolveConfig};
+use stepwise_jobs::kinds::solve::{LikertOptions, SearchSettings, SolveConfig};
 use stepwise_search::jobs::{Backends, SolveJob};
 use stepwise_search::prompting::{PromptingRequest, resolve};
 use stepwise_search::scale::ScaleStrategy;
@@ -114,6 +114,16 @@ pub struct SearchArgs {
     /// Pairwise prompt template (see crates/score/prompts/pairwise.txt).
     #[arg(long, value_name = "PATH")]
     pub pairwise_prompt: Option<PathBuf>,
+    /// Criteria the `likert` scorer rates under: the text, or @FILE (default: its
+    /// built-in rubric).
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub criteria: Option<String>,
+    /// Judgments the `likert` scorer samples per solution (their mean is the score).
+    #[arg(long, default_value_t = 4)]
+    pub likert_samples: usize,
+    /// Tokens of each `likert` judgment (rationale and score).
+    #[arg(long, default_value_t = 512, value_name = "TOKENS")]
+    pub likert_max_tokens: u32,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -157,6 +167,7 @@ impl SearchArgs {
             judge_prompt: read(&self.judge_prompt)?,
             judge,
             prompting: None,
+            likert: self.likert_options()?,
             pairwise: match self.select {
                 None => None,
                 Some(method) => Some(PairwiseSettings {
@@ -168,6 +179,42 @@ impl SearchArgs {
                 }),
             },
         })
+    }
+
+    /// The `likert` scorer's settings when the scorer spec names it (criteria read from
+    /// @FILE); `--criteria` without a `likert` scorer is an error.
+    fn likert_options(&self) -> anyhow::Result<Option<LikertOptions>> {
+        let named = self.scorer.as_deref().is_some_and(|spec| {
+            spec.parse::<stepwise_score::ScorerSpec>().is_ok_and(|s| {
+                s.parts
+                    .iter()
+                    .any(|p| p.kind == stepwise_score::ScorerKind::Likert)
+            })
+        });
+        if !named {
+            anyhow::ensure!(
+                self.criteria.is_none(),
+                "--criteria is for the likert scorer (--scorer likert)"
+            );
+            return Ok(None);
+        }
+        let criteria = match self.criteria.as_deref() {
+            Some(c) => Some(match c.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--criteria: reading {path}"))?,
+                None => c.to_string(),
+            }),
+            None => None,
+        };
+        anyhow::ensure!(
+            self.likert_samples > 0,
+            "--likert-samples must be at least 1"
+        );
+        Ok(Some(LikertOptions {
+            criteria,
+            samples: self.likert_samples,
+            max_tokens: self.likert_max_tokens,
+        }))
     }
 
     /// The prompt program these flags describe for a run over `dataset` (`problems`),

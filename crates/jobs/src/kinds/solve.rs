@@ -184,6 +184,22 @@ pub struct SearchSettings {
     /// select by score, which read unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairwise: Option<crate::kinds::pairwise::PairwiseSettings>,
+    /// The Likert judge's settings when the scorer spec names `likert`. Absent otherwise
+    /// (and in runs made before it existed), which read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likert: Option<LikertOptions>,
+}
+
+/// The `likert` scorer's settings as a run stores them (its scale is in the spec,
+/// `likert:N`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LikertOptions {
+    /// The criteria text; `None` is the built-in rubric.
+    pub criteria: Option<String>,
+    /// Judgments sampled per input.
+    pub samples: usize,
+    /// Tokens of each judgment.
+    pub max_tokens: u32,
 }
 
 impl Default for SearchSettings {
@@ -209,6 +225,7 @@ impl Default for SearchSettings {
             judge: None,
             prompting: None,
             pairwise: None,
+            likert: None,
         }
     }
 }
