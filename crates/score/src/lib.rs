@@ -16,7 +16,12 @@
 //! | `self-judge` | [`JudgeScorer::self_judge`]: the same with the policy as its own judge | the policy |
 //! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
 //! | `genprm` | [`GenPrmScorer`]: GenPRM (Zhao et al. 2025): m analyses with Python checks run in the sandbox, majority verdict, mean P(Yes) | a judge [`Generator`], python3 |
+//! | `likert` | [`LikertScorer`]: the Likert judge with rationales (Trivedi et al. 2024): mean of several `Score: k` judgments on 1–N (`likert:N`, default 5) under criteria, normalized; solution-level | a judge [`Generator`] |
 //! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
+//!
+//! Not a step scorer but a judge of pairs: [`PairwiseJudge`] (Think-RM, Hong et al. 2025)
+//! compares two solutions in both orders; best-of-N ranks its samples by its verdicts
+//! (knockout or Bradley–Terry, [`stepwise_core::ranking`]).
 //!
 //! Step scores combine into a rationale score with [`Aggregation`] (last, min, prod, mean).
 //!
