@@ -198,7 +198,7 @@ fn best_of_n_by_pairwise_verdicts_from_the_command_line() {
     assert_eq!(rec["spent"]["judge_calls"], 3);
     // the sample saying 7 beat both others (pseudo-count 0.1: 11/13), the other pair is
     // undecided (1/13 each)
-    let mut strengths = vec!["0.0769"; 3];
+    let mut strengths = ["0.0769"; 3];
     strengths[right] = "0.8462";
     let n = notes(&rec);
     assert_eq!(

@@ -127,10 +127,10 @@ impl ScaleRunner {
                             .judge_all(p, &texts)
                             .await
                             .map_err(|e| ledger.score_err(e))?;
-                        Some(stepwise_jobs::kinds::pairwise::PairwiseDraw {
+                        Some(Box::new(stepwise_jobs::kinds::pairwise::PairwiseDraw {
                             method: judge.settings.method,
                             pairs,
-                        })
+                        }))
                     }
                     _ => None,
                 };

@@ -144,7 +144,7 @@ pub enum ScaleRecord {
         /// Every pair of the draw judged by the pairwise selector of best-of-N
         /// (`--select pairwise-*`); absent otherwise.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pairwise: Option<crate::kinds::pairwise::PairwiseDraw>,
+        pairwise: Option<Box<crate::kinds::pairwise::PairwiseDraw>>,
     },
     /// One tree search.
     Tree {
