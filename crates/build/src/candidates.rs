@@ -34,6 +34,10 @@ pub struct Candidate {
     /// first `labels.len()` steps; empty for samples of solve and scale runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<bool>,
+    /// The Likert judge's judgments of this sample, when a `likert` scorer scored it
+    /// (read from its stored step scores: `stepwise_score::likert_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likert: Option<stepwise_score::LikertRecord>,
 }
 
 impl Candidate {
@@ -82,6 +86,7 @@ fn candidate(run: RunId, unit: &str, index: usize, s: &Sample, p: Option<&Proble
         tokens: s.tokens,
         finished: s.finished,
         labels: Vec::new(),
+        likert: stepwise_score::likert_record(&s.scores),
     }
 }
 
@@ -119,6 +124,7 @@ fn labelled(
         step_scores,
         tokens: 0,
         labels: s.labels.iter().map(|l| l.good).collect(),
+        likert: None,
     }
 }
 

@@ -126,22 +126,7 @@ impl BuildJob {
 
     fn prompt(&self, p: &Problem) -> Result<(Vec<Message>, String), UnitError> {
         let (prompt, start) = self.ctx.prompt.render(p)?;
-        let msgs = match prompt {
-            Prompt::Chat(m) => m
-                .into_iter()
-                .map(|m| Message {
-                    role: match m.role {
-                        Role::System => "system",
-                        Role::User => "user",
-                        Role::Assistant => "assistant",
-                    }
-                    .into(),
-                    content: m.content,
-                })
-                .collect(),
-            Prompt::Text(t) => vec![Message::user(t)],
-        };
-        Ok((msgs, start))
+        Ok((messages(&prompt), start))
     }
 
     fn sft_row(&self, p: &Problem, c: &Candidate, format: SftFormat) -> Result<SftRow, UnitError> {
@@ -301,6 +286,79 @@ impl BuildJob {
     }
 }
 
+/// A prompt as TRL's chat messages.
+fn messages(prompt: &Prompt) -> Vec<Message> {
+    match prompt {
+        Prompt::Chat(m) => m
+            .iter()
+            .map(|m| Message {
+                role: match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                }
+                .into(),
+                content: m.content.clone(),
+            })
+            .collect(),
+        Prompt::Text(t) => vec![Message::user(t.clone())],
+    }
+}
+
+/// Judgment pairs of one problem ([`PairRule::Judgments`]): per admitted sample with
+/// stored Likert judgments, its best- and worst-rated ([`rules::judgment_pair`]) as a
+/// TRL DPO row whose prompt is the judge prompt and whose sides are the judge's turns
+/// (the text the turn starts with, then the judgment); at most `max_pairs`.
+fn judgment_rows(
+    p: &Problem,
+    cands: &[Candidate],
+    filters: &rules::Filters,
+    max_pairs: usize,
+    counts: &mut BTreeMap<String, usize>,
+) -> Vec<PairRow> {
+    let mut bump = |k: &str| *counts.entry(k.to_string()).or_default() += 1;
+    let mut rows = Vec::new();
+    for c in cands {
+        bump("candidates");
+        if !filters.admits(c) {
+            bump("filtered_out");
+            continue;
+        }
+        let Some(rec) = &c.likert else {
+            bump("no_judgments");
+            continue;
+        };
+        let Some((best, worst)) = rules::judgment_pair(rec) else {
+            bump("tied_judgments");
+            continue;
+        };
+        if rows.len() >= max_pairs {
+            break;
+        }
+        let prompt = messages(&rec.prompt);
+        let side = |i: usize| {
+            vec![Message::assistant(format!(
+                "{}{}",
+                rec.start, rec.judgments[i].text
+            ))]
+        };
+        rows.push(PairRow {
+            prompt,
+            chosen: side(best),
+            rejected: side(worst),
+            id: format!("{}/{}/{}", p.id, c.unit, c.index),
+            rule: "likert-judgments".into(),
+            chosen_score: rec.judgments[best].score.map(f64::from),
+            rejected_score: rec.judgments[worst].score.map(f64::from),
+            chosen_rationale: None,
+            rejected_rationale: None,
+            prefix_steps: None,
+        });
+        bump("pairs");
+    }
+    rows
+}
+
 /// The rationale of one side of a pair: its answer and verdict, its steps, its lowest
 /// stored step score and, for `arith` problems, its true first wrong step.
 pub fn rationale(p: &Problem, c: &Candidate) -> String {
@@ -422,7 +480,9 @@ impl Job for BuildJob {
                 enrich,
             } => {
                 let mut rows = Vec::new();
-                if let PairRule::Intervention { locate, tries } = rule {
+                if *rule == PairRule::Judgments {
+                    rows = judgment_rows(p, cands, &self.config.filters, *max_pairs, &mut counts);
+                } else if let PairRule::Intervention { locate, tries } = rule {
                     *counts.entry("candidates".into()).or_default() += cands.len();
                     rows = self
                         .intervene(p, cands, *locate, *tries, *max_pairs, &mut counts)

@@ -15,11 +15,11 @@
 //! per problem, resumable, a progress bar), and the output file is written from the
 //! stored records with a manifest (`OUT.manifest.json`) of the rule and the counts.
 //!
-//! **Judgment pairs** (pairs of Likert judgments of one rationale) need the Likert
-//! judge, which stepwise does not have yet. The hook: a judge stored as a run kind whose
-//! records give a 1–5 judgment per (problem, sample) becomes one more source in
-//! [`candidates::load`] (its judgment in [`candidates::Candidate::score`]), and
-//! `PairRule::Verified { margin }` then pairs judgments by that score.
+//! **Judgment pairs** (self-rationalization, Trivedi et al. 2024): a run scored by the
+//! `likert` scorer keeps each sample's judgments ([`stepwise_score::LikertRecord`] in its
+//! stored step scores, read into [`candidates::Candidate::likert`]); the pair rule
+//! `likert-judgments` ([`rules::PairRule::Judgments`]) makes each sample's best- and
+//! worst-rated judgments a pair whose prompt is the judge prompt.
 
 pub mod candidates;
 pub mod job;

@@ -413,3 +413,106 @@ fn trl_check(files: &[PathBuf]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The policy as in [`script`]; the Likert judge (same scripted model, told apart by its
+/// prompt) rates a right solution 5, 4, 2 (no score in the fourth judgment) and a wrong
+/// one 1, 1, 1: judgment pairs come from the right solutions only.
+fn likert_script(req: &stepwise_model::GenerateRequest, i: usize) -> String {
+    let stepwise_model::Prompt::Chat(m) = &req.prompt else {
+        return String::new();
+    };
+    let user = &m[m.len() - 1].content;
+    if !user.contains("Rate the solution") {
+        return script(req, i);
+    }
+    let right = user.contains("The answer is 14.");
+    match (right, i % 4) {
+        (true, 0) => " All right.\nScore: 5".into(),
+        (true, 1) => " Fine.\nScore: 4".into(),
+        (true, 2) => " The product looks off.\nScore: 2".into(),
+        (false, 0..=2) => " Wrong.\nScore: 1".into(),
+        _ => " Unsure.".into(),
+    }
+}
+
+/// A real `scale` job scored by `likert` keeps its judgments in the store, and
+/// `data pairs --rule likert-judgments` turns each right sample's best- and worst-rated
+/// judgments into a TRL DPO row whose prompt is the judge prompt.
+#[test]
+fn likert_judgments_of_a_stored_run_become_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("runs.sqlite")).unwrap();
+    let backends = Backends {
+        policy: Arc::new(ScriptedGenerator::new(likert_script)),
+        judge: None,
+        prm: Default::default(),
+    };
+    let cfg = ScaleJobConfig {
+        dataset: "inline".into(),
+        limit: None,
+        scale: ScaleConfig {
+            strategies: vec![ScaleStrategy::Bon],
+            ns: vec![4],
+            expansions: 2,
+            max_steps: 4,
+        },
+        policy: "scripted".into(),
+        reproducible: true,
+        search: SearchSettings {
+            scorer: Some("likert".into()),
+            likert: Some(stepwise_jobs::kinds::solve::LikertOptions {
+                criteria: Some("Is the final answer right?".into()),
+                samples: 4,
+                max_tokens: 64,
+            }),
+            ..SearchSettings::default()
+        },
+    };
+    let job = ScaleJob::new(cfg, problems(), &backends).unwrap();
+    let run = block_on(stepwise_search::jobs::scale(&store, &job, &opts()))
+        .unwrap()
+        .run;
+    let out = dir.path().join("judgments.jsonl");
+    let config = BuildConfig {
+        sources: vec![run],
+        spec: BuildSpec::Pairs {
+            rule: "likert-judgments".parse().unwrap(),
+            max_pairs: 8,
+            enrich: false,
+        },
+        filters: Filters::default(),
+        policy: None,
+    };
+    let s = block_on(build(&store, config, None, &out, &opts())).unwrap();
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // per problem 4 samples: 0 and 1 right (pairs), 2 and 3 wrong (all rated 1: tied)
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert_eq!(s.manifest.counts.get("tied_judgments"), Some(&4));
+    for r in &rows {
+        assert_eq!(r["rule"], "likert-judgments");
+        assert_eq!(r["chosen"][0]["content"], "Rationale: All right.\nScore: 5");
+        assert_eq!(
+            r["rejected"][0]["content"],
+            "Rationale: The product looks off.\nScore: 2"
+        );
+        assert_eq!(
+            (r["chosen_score"].as_f64(), r["rejected_score"].as_f64()),
+            (Some(5.0), Some(2.0))
+        );
+        let user = r["prompt"][1]["content"].as_str().unwrap();
+        assert!(
+            user.starts_with("Problem: What is (3 + 4) * 2?\n\nSolution:\n"),
+            "{user}"
+        );
+        assert!(
+            user.contains("under these criteria:\nIs the final answer right?"),
+            "{user}"
+        );
+        assert_eq!(r["prompt"][0]["role"], "system");
+    }
+    trl_check(&[out]);
+}

@@ -29,6 +29,7 @@ mod extract;
 pub mod metrics;
 pub mod paths;
 mod problem;
+pub mod ranking;
 mod rationale;
 mod score;
 mod trace;

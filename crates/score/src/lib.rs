@@ -17,7 +17,12 @@
 //! | `self-prm` | [`SelfPrmScorer`]: Self-PRM (Feng et al. 2025): the policy rates its whole solution once (the self-judge's P(Yes) on `prompts/self-prm.txt`), every step gets that rating; rerank with `bon` | the policy |
 //! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
 //! | `genprm` | [`GenPrmScorer`]: GenPRM (Zhao et al. 2025): m analyses with Python checks run in the sandbox, majority verdict, mean P(Yes) | a judge [`Generator`], python3 |
+//! | `likert` | [`LikertScorer`]: the Likert judge with rationales (Trivedi et al. 2024): mean of several `Score: k` judgments on 1–N (`likert:N`, default 5) under criteria, normalized; solution-level | a judge [`Generator`] |
 //! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
+//!
+//! Not a step scorer but a judge of pairs: [`PairwiseJudge`] (Think-RM, Hong et al. 2025)
+//! compares two solutions in both orders; best-of-N ranks its samples by its verdicts
+//! (knockout or Bradley–Terry, [`stepwise_core::ranking`]).
 //!
 //! Step scores combine into a rationale score with [`Aggregation`] (last, min, prod, mean).
 //!
@@ -44,7 +49,9 @@ mod genprm;
 mod head;
 pub mod http_prm;
 mod judge;
+mod likert;
 mod outcome;
+mod pairwise;
 mod prompt;
 mod rollout;
 mod self_prm;
@@ -62,7 +69,12 @@ pub use head::{
 };
 pub use http_prm::{HttpPrmScorer, PrmProtocol, PrmSettings};
 pub use judge::{JudgeScorer, JudgeTemplate, Reasoning};
+pub use likert::{
+    DEFAULT_CRITERIA, LIKERT_PLACEHOLDERS, LIKERT_RECORD_VERSION, LikertJudgment, LikertRecord,
+    LikertScorer, LikertSettings, likert_record, read_score,
+};
 pub use outcome::OutcomeScorer;
+pub use pairwise::{PAIRWISE_PLACEHOLDERS, PairwiseJudge, Selected, Side, read_verdict};
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};
 pub use rollout::RolloutScorer;
 pub use self_prm::SelfPrmScorer;

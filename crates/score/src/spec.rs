@@ -20,6 +20,7 @@ pub const SCORER_NAMES: [&str; 8] = [
     "self-prm",
     "prm",
     "genprm",
+    "likert",
 ];
 
 /// A scorer a spec can name.
@@ -44,6 +45,9 @@ pub enum ScorerKind {
     /// `genprm` (or `genprm:M`, M judgments per step): GenPRM, the judge reasons and runs
     /// code in the sandbox before each verdict.
     GenPrm,
+    /// `likert` (or `likert:N`, a 1–N scale): the Likert judge with rationales
+    /// (self-rationalization), solution-level.
+    Likert,
 }
 
 impl ScorerKind {
@@ -59,6 +63,7 @@ impl ScorerKind {
             "prm" => Self::Prm,
             "head" => Self::Head,
             "genprm" => Self::GenPrm,
+            "likert" => Self::Likert,
             _ => return None,
         })
     }
@@ -75,6 +80,7 @@ impl ScorerKind {
             Self::Prm => "prm",
             Self::Head => "head",
             Self::GenPrm => "genprm",
+            Self::Likert => "likert",
         }
     }
 
@@ -88,6 +94,7 @@ impl ScorerKind {
                 | Self::SelfPrm
                 | Self::Head
                 | Self::GenPrm
+                | Self::Likert
         )
     }
 
@@ -156,7 +163,8 @@ impl std::str::FromStr for ScorerSpec {
                 // genprm's argument (its m) is optional; `prm` alone: its servers are given
                 // apart (`--prm-endpoint`, a worker's own)
                 let bare_prm = kind == ScorerKind::Prm && arg.is_none();
-                if kind != ScorerKind::GenPrm && arg.is_some() != kind.takes_arg() && !bare_prm {
+                let optional_arg = matches!(kind, ScorerKind::GenPrm | ScorerKind::Likert);
+                if !optional_arg && arg.is_some() != kind.takes_arg() && !bare_prm {
                     return Err(ScoreError::Unusable {
                         scorer: name.to_ascii_lowercase(),
                         reason: match kind {
@@ -290,6 +298,20 @@ impl SpecPart {
                 g.seed = settings.seed;
                 Arc::new(g)
             }
+            ScorerKind::Likert => {
+                let mut likert = settings.likert.clone();
+                if !arg.is_empty() {
+                    likert.scale = arg.parse().ok().filter(|n| *n >= 2).ok_or_else(|| {
+                        ScoreError::Unusable {
+                            scorer: name.to_string(),
+                            reason: format!("likert:N takes a scale of at least 2 (got '{arg}')"),
+                        }
+                    })?;
+                }
+                let mut l = crate::LikertScorer::new(judge_or_policy()?, likert)?;
+                l.seed = settings.seed;
+                Arc::new(l)
+            }
             ScorerKind::Prm => {
                 // servers given apart from the spec (a worker's own) replace the spec's
                 let urls: Vec<String> = if settings.prm.endpoints.is_empty() {
@@ -387,6 +409,8 @@ pub struct ScorerSettings {
     pub seed: u64,
     /// How `prm:URL` talks to its server.
     pub prm: PrmSettings,
+    /// The Likert judge's criteria, judgments per input and scale (`likert:N` sets N).
+    pub likert: crate::LikertSettings,
 }
 
 impl Default for ScorerSettings {
@@ -401,6 +425,7 @@ impl Default for ScorerSettings {
             unchecked: 0.5,
             seed: 0,
             prm: PrmSettings::default(),
+            likert: crate::LikertSettings::default(),
         }
     }
 }
@@ -472,6 +497,15 @@ mod tests {
             "genprm"
         );
         assert!(needs_model("genprm"));
+        assert!(needs_model("likert:7"));
+        assert!(build_scorer("likert:1", Some(g.clone()), None, &s).is_err());
+        assert!(build_scorer("likert:x", Some(g.clone()), None, &s).is_err());
+        assert_eq!(
+            build_scorer("arith*likert:10", Some(g.clone()), None, &s)
+                .unwrap()
+                .name(),
+            "arith*likert"
+        );
         assert!(build_scorer("oracle", Some(g), None, &s).is_err());
         assert!(!needs_model("oracle"));
         let e = build_scorer("arith*rollout", None, None, &s)

@@ -85,6 +85,18 @@ impl Context {
                 }),
                 seed: settings.seed,
                 prm: backends.prm.clone(),
+                likert: match &settings.likert {
+                    None => stepwise_score::LikertSettings::default(),
+                    Some(l) => stepwise_score::LikertSettings {
+                        criteria: l
+                            .criteria
+                            .clone()
+                            .unwrap_or_else(|| stepwise_score::DEFAULT_CRITERIA.to_string()),
+                        samples: l.samples,
+                        max_tokens: l.max_tokens,
+                        ..stepwise_score::LikertSettings::default()
+                    },
+                },
                 ..ScorerSettings::default()
             };
             let scorer = build_scorer(
@@ -95,6 +107,16 @@ impl Context {
             )
             .map_err(|e| cfg(format!("scorer '{spec}': {e}")))?;
             ctx.scorer = Some(scorer);
+        }
+        if let Some(pw) = &settings.pairwise {
+            let judge = backends
+                .judge
+                .clone()
+                .unwrap_or_else(|| backends.policy.clone());
+            let mut j = stepwise_score::PairwiseJudge::new(judge, pw.clone())
+                .map_err(|e| cfg(format!("pairwise selector: {e}")))?;
+            j.seed = settings.seed;
+            ctx.pairwise = Some(Arc::new(j));
         }
         if let Some(program) = &settings.prompting {
             ctx.program = Some(Arc::new(crate::prompting::Program::new(program.clone())?));
@@ -235,8 +257,17 @@ impl SolveJob {
             return Err(SearchError::Config("n must be at least 1".into()));
         }
         stepwise_tasks::check::validate(&problems).map_err(SearchError::Config)?;
+        if s.pairwise.is_some() && config.strategy != crate::scale::ScaleStrategy::Bon {
+            return Err(SearchError::Config(format!(
+                "a pairwise selector picks among bon's samples; strategy {} has none",
+                config.strategy
+            )));
+        }
         let strategy = configured_strategy(config.strategy, config.n, s);
-        if config.strategy.needs_scorer() && ctx.scorer.is_none() {
+        if config.strategy.needs_scorer()
+            && ctx.scorer.is_none()
+            && !ctx.picks_by_pairs(config.strategy)
+        {
             return Err(SearchError::NeedsScorer {
                 strategy: config.strategy.to_string(),
             });
@@ -475,6 +506,16 @@ impl ScaleJob {
         config.search = search;
         let mut ctx = Context::from_settings(&config.search, &backends)?;
         stepwise_tasks::check::validate(&problems).map_err(SearchError::Config)?;
+        if config.search.pairwise.is_some()
+            && !config
+                .scale
+                .strategies
+                .contains(&crate::scale::ScaleStrategy::Bon)
+        {
+            return Err(SearchError::Config(
+                "a pairwise selector picks among bon's samples; add bon to the strategies".into(),
+            ));
+        }
         if config.scale.strategies.iter().all(|x| !x.needs_scorer()) {
             // majority alone: samples are not scored even if a scorer is named
             ctx.scorer = None;

@@ -115,6 +115,10 @@ pub struct Context {
     pub critic: Option<Arc<dyn Generator>>,
     /// The critic's and refiner's templates of `critique-refine`.
     pub critique: CritiquePrompts,
+    /// Best-of-N by pairwise verdicts (Think-RM): when set, `bon` picks its answer by a
+    /// knockout tournament or Bradley–Terry over this judge's verdicts instead of by
+    /// scores (`--select pairwise-knockout|pairwise-bt`).
+    pub pairwise: Option<Arc<stepwise_score::PairwiseJudge>>,
 }
 
 impl Context {
@@ -141,6 +145,7 @@ impl Context {
             program: None,
             critic: None,
             critique: CritiquePrompts::default(),
+            pairwise: None,
         }
     }
 
@@ -172,6 +177,12 @@ impl Context {
                 Ok((std::borrow::Cow::Owned(ctx), Some(built)))
             }
         }
+    }
+
+    /// Whether `strategy` picks by pairwise verdicts here (best-of-N with a pairwise
+    /// judge), so it needs no scorer.
+    pub fn picks_by_pairs(&self, strategy: crate::scale::ScaleStrategy) -> bool {
+        strategy == crate::scale::ScaleStrategy::Bon && self.pairwise.is_some()
     }
 
     pub(crate) fn scorer(&self, strategy: &str) -> Result<&Arc<dyn StepScorer>, SearchError> {

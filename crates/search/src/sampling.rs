@@ -113,20 +113,85 @@ impl Strategy for Sampling {
         budget: &Budget,
         ctx: &Context,
     ) -> Result<Outcome, SearchError> {
-        if self.selection.needs_scores() {
+        let by_pairs = self.selection == Selection::BestOfN && ctx.pairwise.is_some();
+        let score = self.selection.needs_scores() && !by_pairs;
+        if score {
             ctx.scorer(self.selection.name())?;
         }
         let mut ledger = Ledger::new(problem, budget, &self.name());
-        let samples = self
-            .draw(&mut ledger, ctx, self.selection.needs_scores())
-            .await?;
-        let (answer, chosen) = select(self.selection, &samples, &ctx.verify);
+        let samples = self.draw(&mut ledger, ctx, score).await?;
+        let (answer, chosen) = match &ctx.pairwise {
+            Some(judge) if by_pairs => pick_by_pairs(judge, &mut ledger, &samples).await?,
+            _ => select(self.selection, &samples, &ctx.verify),
+        };
         ledger.trace.push(TraceEvent::Select {
             node: chosen.map_or(0, |c| c + 1),
             answer: answer.clone(),
         });
         Ok(ledger.finish(self.name(), answer, chosen, samples))
     }
+}
+
+/// Best-of-N by a pairwise judge: plays its method over the samples (in sample order),
+/// charges every judgment to the ledger's judge columns and writes the matches (or the
+/// Bradley–Terry strengths) into the trace.
+async fn pick_by_pairs(
+    judge: &stepwise_score::PairwiseJudge,
+    ledger: &mut Ledger<'_>,
+    samples: &[Sample],
+) -> Result<(Option<String>, Option<usize>), SearchError> {
+    let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+    let sel = judge
+        .select(ledger.problem, &texts)
+        .await
+        .map_err(|e| ledger.score_err(e))?;
+    ledger.add_judge(sel.spent);
+    let abstained: usize = sel.pairs.iter().map(|p| p.abstained()).sum();
+    let judgments: usize = sel.pairs.iter().map(|p| p.orders.len()).sum();
+    let method = judge.settings.method.name();
+    if let Some(b) = &sel.picked.bracket {
+        for (r, round) in b.rounds.iter().enumerate() {
+            for m in &round.matches {
+                let share = m
+                    .share
+                    .map_or("no verdict".to_string(), |s| format!("{s:.2}"));
+                ledger.trace.note(format!(
+                    "{method} round {}: {} vs {} -> {} (share of {}: {share})",
+                    r + 1,
+                    m.a,
+                    m.b,
+                    m.winner,
+                    m.a
+                ));
+            }
+            if let Some(bye) = round.bye {
+                ledger
+                    .trace
+                    .note(format!("{method} round {}: bye {bye}", r + 1));
+            }
+        }
+    } else {
+        let strengths: Vec<String> = sel
+            .picked
+            .strengths
+            .iter()
+            .map(|s| format!("{s:.4}"))
+            .collect();
+        ledger
+            .trace
+            .note(format!("{method} strengths [{}]", strengths.join(", ")));
+    }
+    ledger.trace.note(format!(
+        "{method}: {} pair(s), {judgments} judgment(s), {abstained} abstained",
+        sel.pairs.len()
+    ));
+    let chosen = sel.picked.chosen;
+    Ok((
+        chosen
+            .and_then(|i| samples.get(i))
+            .and_then(|s| s.rationale.answer.clone()),
+        chosen,
+    ))
 }
 
 #[cfg(test)]
@@ -268,5 +333,91 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.samples[0].score, Some(1.0));
+    }
+
+    /// A pairwise judge that prefers the solution saying 7 (it cannot decide between two
+    /// that both do or both do not).
+    fn pairwise_judge(
+        method: stepwise_jobs::kinds::pairwise::PairwiseMethod,
+    ) -> (Arc<ScriptedGenerator>, Arc<stepwise_score::PairwiseJudge>) {
+        let g = Arc::new(ScriptedGenerator::new(|req, _| {
+            let stepwise_model::Prompt::Chat(m) = &req.prompt else {
+                return String::new();
+            };
+            let u = &m[m.len() - 1].content;
+            let a = u.contains("[Solution A]\n3 + 4 = 7");
+            let b = u.contains("[Solution B]\n3 + 4 = 7");
+            match (a, b) {
+                (true, false) => "A is right. [[A]]".into(),
+                (false, true) => "B is right. [[B]]".into(),
+                _ => "unsure".into(),
+            }
+        }));
+        let settings = stepwise_jobs::kinds::pairwise::PairwiseSettings {
+            method,
+            ..Default::default()
+        };
+        let j = stepwise_score::PairwiseJudge::new(g.clone(), settings).unwrap();
+        (g, Arc::new(j))
+    }
+
+    #[tokio::test]
+    async fn best_of_n_by_pairwise_knockout_and_bradley_terry() {
+        use stepwise_jobs::kinds::pairwise::PairwiseMethod;
+        // samples say 8, 9, 6, 7, 5: only 3 is right, and no scorer is needed
+        let (judge, pw) = pairwise_judge(PairwiseMethod::Knockout);
+        let mut ctx = Context::new(policy(&[8, 9, 6, 7, 5]));
+        ctx.pairwise = Some(pw);
+        let out = Sampling::best_of_n(5)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!((out.answer.as_deref(), out.chosen), (Some("7"), Some(3)));
+        let notes: Vec<String> = out
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Note { message } => Some(message.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "pairwise-knockout round 1: 0 vs 1 -> 0 (share of 0: no verdict)",
+                "pairwise-knockout round 1: 2 vs 3 -> 3 (share of 2: 0.00)",
+                "pairwise-knockout round 1: bye 4",
+                "pairwise-knockout round 2: 0 vs 3 -> 3 (share of 0: 0.00)",
+                "pairwise-knockout round 2: bye 4",
+                "pairwise-knockout round 3: 3 vs 4 -> 3 (share of 3: 1.00)",
+                "pairwise-knockout: 4 pair(s), 8 judgment(s), 2 abstained",
+            ]
+        );
+        // the judge's 8 calls in the judge columns, the policy's one call apart
+        let words = stepwise_model::scripted::count_tokens;
+        assert_eq!(judge.requests().len(), 8);
+        assert_eq!(out.spent.judge_calls, 8);
+        assert_eq!(
+            out.spent.judge_tokens,
+            2 * words("unsure") + 3 * (words("A is right. [[A]]") + words("B is right. [[B]]"))
+        );
+        assert_eq!(
+            (out.spent.policy_calls, out.spent.policy_tokens),
+            (1, 5 * 16)
+        );
+        // Bradley-Terry over 3 samples (8, 7, 9): 1 beats 0 and 2, 0-2 undecided ->
+        // strengths (1, 11, 1)/13 (pseudo-count 0.1; see core::ranking)
+        let (judge, pw) = pairwise_judge(PairwiseMethod::BradleyTerry);
+        let mut ctx = Context::new(policy(&[8, 7, 9]));
+        ctx.pairwise = Some(pw);
+        let out = Sampling::best_of_n(3)
+            .solve(&problem(), &Budget::unlimited(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out.chosen, Some(1));
+        assert!(out.trace.events.iter().any(|e| matches!(e,
+            TraceEvent::Note { message } if message == "pairwise-bt strengths [0.0769, 0.8462, 0.0769]")));
+        assert_eq!((judge.requests().len(), out.spent.judge_calls), (6, 6));
     }
 }

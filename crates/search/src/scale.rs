@@ -67,14 +67,13 @@ impl ScaleRunner {
         problems: Vec<Problem>,
     ) -> Result<Self, SearchError> {
         config.validate().map_err(SearchError::Config)?;
-        if config.strategies.iter().any(|s| s.needs_scorer()) && ctx.scorer.is_none() {
-            let s = config
-                .strategies
-                .iter()
-                .find(|s| s.needs_scorer())
-                .map_or("", |s| s.name());
+        let unscored = config
+            .strategies
+            .iter()
+            .find(|s| s.needs_scorer() && !ctx.picks_by_pairs(**s));
+        if let (Some(s), None) = (unscored, &ctx.scorer) {
             return Err(SearchError::NeedsScorer {
-                strategy: s.to_string(),
+                strategy: s.name().to_string(),
             });
         }
         Ok(Self {
@@ -118,14 +117,30 @@ impl ScaleRunner {
                 let (ctx, prompt) = self.ctx.for_problem(p).await?;
                 let s = Sampling::majority(self.config.max_n());
                 let mut ledger = Ledger::new(p, &Budget::unlimited(), "scale-samples");
-                let samples = s
-                    .draw(&mut ledger, &ctx, self.config.scored_sampling())
-                    .await?;
+                // scores are drawn for the strategies that read them (best-of-N by
+                // pairwise verdicts reads none)
+                let score = self.config.scored_sampling() && ctx.scorer.is_some();
+                let samples = s.draw(&mut ledger, &ctx, score).await?;
+                let pairwise = match &ctx.pairwise {
+                    Some(judge) if self.config.strategies.contains(&ScaleStrategy::Bon) => {
+                        let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+                        let pairs = judge
+                            .judge_all(p, &texts)
+                            .await
+                            .map_err(|e| ledger.score_err(e))?;
+                        Some(Box::new(stepwise_jobs::kinds::pairwise::PairwiseDraw {
+                            method: judge.settings.method,
+                            pairs,
+                        }))
+                    }
+                    _ => None,
+                };
                 Ok(ScaleRecord::Samples {
                     problem_id: p.id.clone(),
                     samples,
                     policy_calls: ledger.spent.policy_calls,
                     prompt: prompt.map(Box::new),
+                    pairwise,
                 })
             }
             Unit::Tree {
@@ -229,6 +244,75 @@ mod tests {
         assert_eq!(find("majority", 4), 0.0);
         let md = markdown_table(&rows);
         assert!(md.contains("| pass@N | 4 | 100.0% | 2/2 |"), "{md}");
+    }
+
+    #[tokio::test]
+    async fn pairwise_best_of_n_replays_equal_direct_runs_at_every_n() {
+        use stepwise_jobs::kinds::pairwise::{PairwiseMethod, PairwiseSettings};
+        for method in [PairwiseMethod::Knockout, PairwiseMethod::BradleyTerry] {
+            // a judge preferring the solution that says 7; no scorer at all
+            let judge = Arc::new(ScriptedGenerator::new(|req, _| {
+                let stepwise_model::Prompt::Chat(m) = &req.prompt else {
+                    return String::new();
+                };
+                let u = &m[m.len() - 1].content;
+                match (
+                    u.contains("[Solution A]\n3 + 4 = 7"),
+                    u.contains("[Solution B]\n3 + 4 = 7"),
+                ) {
+                    (true, false) => "[[A]]".into(),
+                    (false, true) => "so [[B]]".into(),
+                    _ => "unsure".into(),
+                }
+            }));
+            let settings = PairwiseSettings {
+                method,
+                ..PairwiseSettings::default()
+            };
+            let mut r = runner("bon", &[1, 2, 3, 4]);
+            r.ctx.scorer = None;
+            r.ctx.pairwise = Some(Arc::new(
+                stepwise_score::PairwiseJudge::new(judge, settings).unwrap(),
+            ));
+            let r = ScaleRunner::new(r.ctx, r.config, r.problems).unwrap();
+            let mut results = Vec::new();
+            for (_, u) in r.units() {
+                results.push(r.run(&u).await.unwrap());
+            }
+            let ScaleRecord::Samples {
+                pairwise: Some(pw), ..
+            } = &results[0]
+            else {
+                panic!("{:?}", results[0])
+            };
+            assert_eq!(pw.pairs.len(), 6); // every pair of 4
+            let rows = summarize(&r.config, &r.problems, &results, &Default::default());
+            for row in rows.iter().filter(|x| x.strategy == "bon") {
+                let mut acc = Acc::default();
+                for p in &r.problems {
+                    let out = Sampling::best_of_n(row.n)
+                        .solve(p, &Budget::unlimited(), &r.ctx)
+                        .await
+                        .unwrap();
+                    acc.add(
+                        is_correct(p, out.answer.as_deref(), &Default::default()),
+                        out.spent,
+                    );
+                }
+                let direct = acc.row("bon", row.n);
+                assert_eq!(direct.correct, row.correct, "{method:?} {row:?}");
+                assert_eq!(direct.mean_tokens, row.mean_tokens, "{method:?} {row:?}");
+                assert_eq!(direct.mean_calls, row.mean_calls, "{method:?} {row:?}");
+            }
+            // samples 8, 9, 7, 9: the right one (2) is found from n = 3 on
+            let acc = |n: usize| {
+                rows.iter()
+                    .find(|x| x.strategy == "bon" && x.n == n)
+                    .unwrap()
+                    .accuracy()
+            };
+            assert_eq!((acc(2), acc(3), acc(4)), (0.0, 1.0, 1.0), "{method:?}");
+        }
     }
 
     #[tokio::test]

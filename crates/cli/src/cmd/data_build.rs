@@ -72,7 +72,8 @@ pub struct SftArgs {
 pub struct PairsArgs {
     /// verified[:MARGIN], contrastive[:MIN_VOTES], intervention:arith[:TRIES],
     /// intervention:score<T[:TRIES], intervention:labels[:TRIES] (annotate runs: at the
-    /// first step labelled bad).
+    /// first step labelled bad), or likert-judgments (runs scored by `--scorer likert`:
+    /// each sample's best- and worst-rated judgments, the judge prompt as the prompt).
     #[arg(long, default_value = "verified")]
     rule: PairRule,
     /// Most pairs per problem.

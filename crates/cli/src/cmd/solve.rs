@@ -7,8 +7,11 @@ use crate::out::outln;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
+use stepwise_jobs::kinds::pairwise::{PairwiseMethod, PairwiseSettings};
 use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
-use stepwise_jobs::kinds::solve::{CritiqueSettings, SearchSettings, SolveConfig};
+use stepwise_jobs::kinds::solve::{
+    CritiqueSettings, LikertOptions, SearchSettings, SolveConfig,
+};
 use stepwise_search::jobs::{Backends, SolveJob};
 use stepwise_search::prompting::{PromptingRequest, resolve};
 use stepwise_search::scale::ScaleStrategy;
@@ -117,6 +120,35 @@ pub struct SearchArgs {
     /// critique-refine: most tokens of one critique (default: --max-tokens).
     #[arg(long, value_name = "TOKENS")]
     pub critic_max_tokens: Option<u32>,
+    /// How bon picks its sample: by the scorer's scores (the default), or by a pairwise
+    /// judge (Think-RM): pairwise-knockout (a knockout tournament in sample order) or
+    /// pairwise-bt (Bradley–Terry over every pair). The judge is --judge-model /
+    /// --judge-endpoint, else the policy; no --scorer is needed.
+    #[arg(long, value_name = "SELECTOR")]
+    pub select: Option<PairwiseMethod>,
+    /// Judge each pair in one order only (A/B), not both (position bias is then not
+    /// cancelled).
+    #[arg(long)]
+    pub pairwise_one_order: bool,
+    /// Tokens of the pairwise judge's reasoning before its verdict.
+    #[arg(long, default_value_t = 1024, value_name = "TOKENS")]
+    pub pairwise_max_tokens: u32,
+    /// Sampling temperature of the pairwise judge.
+    #[arg(long, default_value_t = 0.7)]
+    pub pairwise_temperature: f32,
+    /// Pairwise prompt template (see crates/score/prompts/pairwise.txt).
+    #[arg(long, value_name = "PATH")]
+    pub pairwise_prompt: Option<PathBuf>,
+    /// Criteria the `likert` scorer rates under: the text, or @FILE (default: its
+    /// built-in rubric).
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub criteria: Option<String>,
+    /// Judgments the `likert` scorer samples per solution (their mean is the score).
+    #[arg(long, default_value_t = 4)]
+    pub likert_samples: usize,
+    /// Tokens of each `likert` judgment (rationale and score).
+    #[arg(long, default_value_t = 512, value_name = "TOKENS")]
+    pub likert_max_tokens: u32,
     /// Problems solved at the same time (the backend batches their requests).
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
@@ -173,7 +205,54 @@ impl SearchArgs {
             } else {
                 None
             },
+            likert: self.likert_options()?,
+            pairwise: match self.select {
+                None => None,
+                Some(method) => Some(PairwiseSettings {
+                    method,
+                    both_orders: !self.pairwise_one_order,
+                    max_tokens: self.pairwise_max_tokens,
+                    temperature: self.pairwise_temperature,
+                    prompt: read(&self.pairwise_prompt)?,
+                }),
+            },
         })
+    }
+
+    /// The `likert` scorer's settings when the scorer spec names it (criteria read from
+    /// @FILE); `--criteria` without a `likert` scorer is an error.
+    fn likert_options(&self) -> anyhow::Result<Option<LikertOptions>> {
+        let named = self.scorer.as_deref().is_some_and(|spec| {
+            spec.parse::<stepwise_score::ScorerSpec>().is_ok_and(|s| {
+                s.parts
+                    .iter()
+                    .any(|p| p.kind == stepwise_score::ScorerKind::Likert)
+            })
+        });
+        if !named {
+            anyhow::ensure!(
+                self.criteria.is_none(),
+                "--criteria is for the likert scorer (--scorer likert)"
+            );
+            return Ok(None);
+        }
+        let criteria = match self.criteria.as_deref() {
+            Some(c) => Some(match c.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--criteria: reading {path}"))?,
+                None => c.to_string(),
+            }),
+            None => None,
+        };
+        anyhow::ensure!(
+            self.likert_samples > 0,
+            "--likert-samples must be at least 1"
+        );
+        Ok(Some(LikertOptions {
+            criteria,
+            samples: self.likert_samples,
+            max_tokens: self.likert_max_tokens,
+        }))
     }
 
     /// The prompt program these flags describe for a run over `dataset` (`problems`),

@@ -15,6 +15,7 @@
 //! untyped config); its records have the same shape as version 2.
 
 pub mod annotate;
+pub mod pairwise;
 pub mod prompting;
 pub mod scale;
 pub mod solve;

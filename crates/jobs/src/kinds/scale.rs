@@ -148,6 +148,10 @@ pub enum ScaleRecord {
         /// draw in every cell of the problem); absent without `--prompting`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prompt: Option<Box<crate::kinds::prompting::BuiltPrompt>>,
+        /// Every pair of the draw judged by the pairwise selector of best-of-N
+        /// (`--select pairwise-*`); absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pairwise: Option<Box<crate::kinds::pairwise::PairwiseDraw>>,
     },
     /// One tree search.
     Tree {
@@ -283,17 +287,35 @@ pub fn summarize(
                             samples,
                             policy_calls,
                             prompt,
+                            pairwise,
                             ..
                         },
                         Some(sel),
                     ) => {
                         let k = n.min(samples.len());
                         let first = &samples[..k];
-                        let (answer, _) = select(sel, first, opts);
-                        let spent =
-                            prefix_spent(first, *policy_calls, sel.needs_scores() && scored)
-                                + prompt_spent(prompt);
-                        acc.add(is_correct(p, answer.as_deref(), opts), spent);
+                        let (answer, spent) = match pairwise {
+                            // best-of-N by pairwise verdicts: the method replayed over
+                            // the first k, charged the pairs it used
+                            Some(pw) if sel == Selection::BestOfN => {
+                                let picked = crate::kinds::pairwise::pick(pw.method, k, &pw.pairs);
+                                let answer = picked
+                                    .chosen
+                                    .and_then(|i| first.get(i))
+                                    .and_then(|s| s.rationale.answer.clone());
+                                let judged =
+                                    crate::kinds::pairwise::used_spent(&pw.pairs, &picked.used);
+                                (answer, prefix_spent(first, *policy_calls, false) + judged)
+                            }
+                            _ => (
+                                select(sel, first, opts).0,
+                                prefix_spent(first, *policy_calls, sel.needs_scores() && scored),
+                            ),
+                        };
+                        acc.add(
+                            is_correct(p, answer.as_deref(), opts),
+                            spent + prompt_spent(prompt),
+                        );
                     }
                     (
                         ScaleRecord::Tree {
@@ -325,6 +347,7 @@ pub fn summarize(
                     policy_calls,
                     problem_id,
                     prompt,
+                    ..
                 } = r
                     && let Some(p) = by_id.get(problem_id.as_str())
                 {

@@ -183,6 +183,15 @@ pub struct SearchSettings {
     /// made before it existed and in runs of other strategies (the built-ins then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critique: Option<CritiqueSettings>,
+    /// Best-of-N by pairwise verdicts (`--select pairwise-knockout|pairwise-bt`) instead
+    /// of the scorer's scores. Absent in runs made before it existed and in runs that
+    /// select by score, which read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairwise: Option<crate::kinds::pairwise::PairwiseSettings>,
+    /// The Likert judge's settings when the scorer spec names `likert`. Absent otherwise
+    /// (and in runs made before it existed), which read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likert: Option<LikertOptions>,
 }
 
 /// How `critique-refine`'s critic and refiner are prompted (its rounds are the run's `n`).
@@ -197,6 +206,18 @@ pub struct CritiqueSettings {
     /// Most tokens of one critique; `None` is the run's `max_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critic_max_tokens: Option<u32>,
+}
+
+/// The `likert` scorer's settings as a run stores them (its scale is in the spec,
+/// `likert:N`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LikertOptions {
+    /// The criteria text; `None` is the built-in rubric.
+    pub criteria: Option<String>,
+    /// Judgments sampled per input.
+    pub samples: usize,
+    /// Tokens of each judgment.
+    pub max_tokens: u32,
 }
 
 impl Default for SearchSettings {
@@ -222,6 +243,8 @@ impl Default for SearchSettings {
             judge: None,
             prompting: None,
             critique: None,
+            pairwise: None,
+            likert: None,
         }
     }
 }
