@@ -12,6 +12,7 @@
 //! max_connections = 1024       # open connections; more are answered 503 and closed
 //! max_steps_per_item = 1024    # /v1/step_rewards: steps in one item (413 beyond)
 //! max_steps_per_request = 16384 # /v1/step_rewards: steps in one request (413 beyond)
+//! # tokenizer = "tokenizer.json" # /v1/step_rewards: each step's token_end in this tokenizer
 //!
 //! [reward]                     # the default reward function (see stepwise_reward::config)
 //! preset = "deepseek-r1"
@@ -76,6 +77,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Bearer token required on every endpoint except `/health` and `/openapi.json`.
     pub auth_token: Option<String>,
+    /// A Hugging Face `tokenizer.json`: `/v1/step_rewards` then gives each step's
+    /// `token_end` (the policy's tokenizer, so the offsets are the trainer's tokens).
+    pub tokenizer: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -95,6 +99,7 @@ impl Default for ServerSettings {
             max_answer_bytes: 4096,
             workers: 0,
             auth_token: None,
+            tokenizer: None,
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct Args {
     /// Verification threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// The policy's Hugging Face tokenizer.json: /v1/step_rewards then gives each step's
+    /// token_end (the token after its last one), to place step rewards on tokens.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
@@ -68,6 +72,9 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     }
     if let Some(n) = args.workers {
         s.workers = n;
+    }
+    if let Some(t) = args.tokenizer {
+        s.tokenizer = Some(t);
     }
     config
         .check()
