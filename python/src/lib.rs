@@ -338,8 +338,16 @@ fn score_dict<'py>(py: Python<'py>, s: &stepwise_reward::Scored) -> PyResult<Bou
     d.set_item("answer", &s.result.answer)?;
     d.set_item("verdict", s.verdict.map(verdict_name))?;
     d.set_item("no_answer", s.no_answer)?;
+    // as `/v1/rewards` sends them: each flag the configuration can raise (the
+    // self-certainty component's `no_logprobs`, …) and the components' diagnostics
+    d.set_item("flags", s.result.flags.clone())?;
+    d.set_item("logs", s.result.logs.clone())?;
     Ok(d)
 }
+
+/// Per generated token, the log-probabilities of its top-k alternatives, as
+/// `/v1/rewards` items carry them (`logprobs`).
+type TokenLogprobs = Vec<Vec<f64>>;
 
 #[pymethods]
 impl Rewards {
@@ -365,7 +373,9 @@ impl Rewards {
         self.inner.keys().to_vec()
     }
 
-    #[pyo3(signature = (prompt, response, gold, source=None))]
+    /// `logprobs`: per generated token, its top-k log-probabilities (the `self_certainty`
+    /// component's input; without them it gives 0 and raises `no_logprobs`).
+    #[pyo3(signature = (prompt, response, gold, source=None, logprobs=None))]
     fn score<'py>(
         &self,
         py: Python<'py>,
@@ -373,15 +383,21 @@ impl Rewards {
         response: String,
         gold: String,
         source: Option<String>,
+        logprobs: Option<TokenLogprobs>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let s = py.detach(|| {
+            let extras = stepwise_reward::ItemExtras {
+                logprobs: logprobs.as_deref(),
+            };
             self.inner
-                .score(source.as_deref(), &prompt, &response, &gold)
+                .score_with(source.as_deref(), &prompt, &response, &gold, &extras)
         });
         score_dict(py, &s)
     }
 
-    #[pyo3(signature = (prompts, responses, golds, sources, threads=None))]
+    /// `logprobs`: one entry per item (`None` for an item without them), as `score` takes.
+    #[pyo3(signature = (prompts, responses, golds, sources, threads=None, logprobs=None))]
+    #[allow(clippy::too_many_arguments)]
     fn score_batch<'py>(
         &self,
         py: Python<'py>,
@@ -390,6 +406,7 @@ impl Rewards {
         golds: Vec<String>,
         sources: Vec<Option<String>>,
         threads: Option<usize>,
+        logprobs: Option<Vec<Option<TokenLogprobs>>>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let n = responses.len();
         if prompts.len() != n || golds.len() != n || sources.len() != n {
@@ -400,17 +417,29 @@ impl Rewards {
                 sources.len()
             )));
         }
+        if let Some(lp) = &logprobs
+            && lp.len() != n
+        {
+            return Err(PyValueError::new_err(format!(
+                "logprobs must have one entry per item (None for an item without): {} for {n} items",
+                lp.len()
+            )));
+        }
         let p = pool(threads)?;
         let scored: Vec<_> = py.detach(|| {
             run_on(p, || {
                 (0..n)
                     .into_par_iter()
                     .map(|i| {
-                        self.inner.score(
+                        let extras = stepwise_reward::ItemExtras {
+                            logprobs: logprobs.as_ref().and_then(|l| l[i].as_deref()),
+                        };
+                        self.inner.score_with(
                             sources[i].as_deref(),
                             &prompts[i],
                             &responses[i],
                             &golds[i],
+                            &extras,
                         )
                     })
                     .collect()

@@ -154,3 +154,41 @@ def test_hostile_completions_are_scored_within_50ms_each():
 def test_score_items_refuses_lists_of_different_lengths():
     with pytest.raises(ValueError, match="2 prompts, 1 responses"):
         score_items(Rewards(), ["", ""], [R1], ["4"], [None])
+
+
+SHOP = (
+    '[[reward.components]]\nkind = "shop_action"\n'
+    '[[reward.components]]\nkind = "self_certainty"\nweight = 0.1\n'
+)
+SHOP_GOLD = '{"type": "click", "name": "Add to cart"}'
+SHOP_RESP = (
+    '<think>ok</think>{"rationale": "I like it", '
+    '"action": {"type": "click", "name": "add to cart"}}'
+)
+
+
+def test_rewards_take_logprobs_and_report_flags():
+    import math
+
+    r = Rewards(toml=SHOP)
+    # no logprobs: self-certainty 0 and the flag, as /v1/rewards reports it
+    s = r.score("", SHOP_RESP, SHOP_GOLD)
+    assert s["components"]["self_certainty"] == 0.0
+    assert s["flags"] == {"action_unparsed": False, "no_logprobs": True}
+    assert s["logs"] == {}
+    # one token (1/2, 1/4, 1/4), one uniform: KL(U || p) is 1/3 [ln(2/3) + 2 ln(4/3)]
+    # for the first and 0 for the second, so the mean is half that
+    lp = [[math.log(0.5), math.log(0.25), math.log(0.25)], [math.log(0.5)] * 2]
+    want = (math.log(2 / 3) + 2 * math.log(4 / 3)) / 6
+    s = r.score("", SHOP_RESP, SHOP_GOLD, logprobs=lp)
+    assert abs(s["components"]["self_certainty"] - want) < 1e-12
+    assert abs(s["reward"] - (1.0 + 0.1 * want)) < 1e-12
+    assert s["flags"]["no_logprobs"] is False
+    # per item in a batch, None for an item without
+    out = r.score_batch(["", ""], [SHOP_RESP] * 2, [SHOP_GOLD] * 2, [None, None], logprobs=[lp, None])
+    assert abs(out[0]["components"]["self_certainty"] - want) < 1e-12
+    assert [o["flags"]["no_logprobs"] for o in out] == [False, True]
+    with pytest.raises(ValueError, match="one entry per item"):
+        r.score_batch([""], [SHOP_RESP], [SHOP_GOLD], [None], logprobs=[lp, lp])
+    # a configuration that raises no flag reports none
+    assert Rewards(preset="deepseek-r1").score("", R1, "4")["flags"] == {}

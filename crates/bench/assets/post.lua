@@ -8,6 +8,7 @@ end
 
 function init(args)
   local path, nthreads, once = args[1], tonumber(args[2]), args[3] == "once"
+  endpoint = args[4] or "/get_reward"
   bodies = {}
   local all = {}
   for line in io.lines(path) do all[#all + 1] = line end
@@ -19,7 +20,7 @@ end
 function request()
   sent = sent + 1
   local body = bodies[((sent - 1) % #bodies) + 1]
-  return wrk.format("POST", "/get_reward", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", endpoint, {["Content-Type"] = "application/json"}, body)
 end
 
 function response(status, headers, body)

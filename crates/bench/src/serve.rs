@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use stepwise_serve::config::Config;
 use stepwise_serve::{AppState, ServeError, Server};
 
+pub mod shapes;
 pub mod slow;
 
 /// Rounds when `--rounds` is not given (the published table's setting).
@@ -489,6 +490,8 @@ pub struct BenchReport {
     pub stepwise: Vec<LoadResult>,
     pub python: Vec<LoadResult>,
     pub agreement: Option<Agreement>,
+    /// The request-shape rows ([`shapes`]), measured in the same rounds.
+    pub shapes: Vec<shapes::ShapeRow>,
 }
 
 /// Rewards and logs of one pass over all items.
@@ -714,6 +717,7 @@ pub fn find_wrk() -> Result<(), BenchError> {
 /// Runs wrk against `base` with the bodies in `bodies_file`.
 async fn run_wrk(
     base: &str,
+    path: &str,
     dir: &Path,
     bodies_file: &Path,
     threads: usize,
@@ -735,6 +739,7 @@ async fn run_wrk(
         .arg(bodies_file)
         .arg(threads.to_string())
         .arg("loop")
+        .arg(path)
         .kill_on_drop(true)
         .output()
         .await
@@ -851,7 +856,12 @@ struct Stepwise {
 impl Stepwise {
     /// Binds a free loopback port with the deepseek-r1 preset and `workers` verification threads.
     async fn start(workers: usize) -> Result<Self, BenchError> {
-        let mut cfg = Config::with_preset("deepseek-r1").map_err(ServeError::from)?;
+        Self::start_toml("[reward]\npreset = \"deepseek-r1\"\n", workers).await
+    }
+
+    /// [`Stepwise::start`] with the reward configuration `toml`.
+    async fn start_toml(toml: &str, workers: usize) -> Result<Self, BenchError> {
+        let mut cfg = Config::from_toml(toml, "bench").map_err(ServeError::from)?;
         // the bench measures throughput, not admission control: let every wrk connection in
         cfg.server.max_concurrency = 4096;
         cfg.server.max_connections = 4096;
@@ -921,6 +931,7 @@ impl Workload {
     async fn load(&self, base: &str, seconds: u64) -> Result<WrkSummary, BenchError> {
         run_wrk(
             base,
+            "/get_reward",
             self.dir.path(),
             &self.bodies_file,
             self.threads,
@@ -956,6 +967,67 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// Writes the bodies of a request shape, for [`Workload::measure_shape`].
+    fn shape_file(&self, shape: shapes::Shape) -> Result<PathBuf, BenchError> {
+        let (name, bodies) = match shape {
+            shapes::Shape::Items(n) => (format!("bodies-{n}.jsonl"), bodies(&self.items, n)),
+            shapes::Shape::Group => (
+                "groups.jsonl".to_string(),
+                shapes::group_bodies(&self.items),
+            ),
+        };
+        if bodies.is_empty() {
+            return Err(BenchError::Options(format!(
+                "--items {} makes no request of {}",
+                self.items.len(),
+                shape.describe()
+            )));
+        }
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bodies.join("\n") + "\n")
+            .map_err(io("writing the request bodies"))?;
+        Ok(path)
+    }
+
+    /// One load run of a request shape (its bodies in `file`) against `base`.
+    async fn measure_shape(
+        &self,
+        row: &mut shapes::ShapeRow,
+        base: &str,
+        file: &Path,
+        seconds: u64,
+        round: usize,
+    ) -> Result<(), BenchError> {
+        let wrk = run_wrk(
+            base,
+            row.shape.path(),
+            self.dir.path(),
+            file,
+            self.threads,
+            self.connections,
+            seconds,
+        )
+        .await?;
+        let r = LoadResult {
+            server: format!("{:?}", row.server),
+            rewards: wrk.requests * row.shape.per_request() as u64,
+            planned: self.items.len() as u64,
+            wrk,
+        };
+        eprintln!(
+            "round {round} {:?} {}: {:.0} rewards/s, p99 {:.2} ms, {} errors",
+            row.server,
+            row.shape.describe(),
+            r.rewards_per_s(),
+            r.wrk.p99_us as f64 / 1e3,
+            r.wrk.errors()
+        );
+        row.runs.push(r);
+        Ok(())
+    }
+}
+
 /// Label of stepwise's rows.
 const STEPWISE_LABEL: &str = "stepwise serve (deepseek-r1 preset)";
 
@@ -980,7 +1052,8 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
         Some(c.python_env(&PYTHON_REQUIREMENTS)?)
     };
     let rt = crate::runtime()?;
-    let ours = rt.block_on(Stepwise::start(workers))?;
+    // the preset, with EMPO for the group-rewards row (group components touch no other route)
+    let ours = rt.block_on(Stepwise::start_toml(shapes::GROUP_TOML, workers))?;
     eprintln!(
         "bench serve: stepwise on {}; {} items in {} requests",
         ours.base,
@@ -1004,6 +1077,38 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
     let python_label = format!(
         "FastAPI + uvicorn ({py_workers} workers) + math-verify 0.9.0, open-r1 accuracy recipe"
     );
+    // The request-shape rows: stepwise at each shape, the v2 components, and the bare
+    // server at each shape, each round after the main row; the reference at 1 item.
+    use shapes::{Server as S, Shape, ShapeRow};
+    let v2 = rt.block_on(Stepwise::start_toml(shapes::V2_TOML, workers))?;
+    let bare = rt.block_on(shapes::Bare::start())?;
+    let (one, batch, group) = (Shape::Items(1), Shape::Items(args.batch), Shape::Group);
+    let files = [
+        (one, work.shape_file(one)?),
+        (batch, work.bodies_file.clone()),
+        (group, work.shape_file(group)?),
+    ];
+    let file = |shape: Shape| {
+        files
+            .iter()
+            .find(|(s, _)| *s == shape)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_else(|| work.bodies_file.clone())
+    };
+    let row = |server, shape| ShapeRow {
+        server,
+        shape,
+        runs: Vec::new(),
+    };
+    let mut ours_rows = vec![
+        (row(S::Stepwise, one), ours.base.clone()),
+        (row(S::Bare, one), bare.base.clone()),
+        (row(S::StepwiseV2, one), v2.base.clone()),
+        (row(S::Bare, batch), bare.base.clone()),
+        (row(S::Stepwise, group), ours.base.clone()),
+        (row(S::Bare, group), bare.base.clone()),
+    ];
+    let mut reference_one = row(S::Reference, one);
     let (mut stepwise, mut python) = (Vec::new(), Vec::new());
     alternate(
         rounds,
@@ -1014,6 +1119,10 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
                 args.seconds,
                 round,
             ))?);
+            for (r, base) in &mut ours_rows {
+                let f = file(r.shape);
+                rt.block_on(work.measure_shape(r, base, &f, args.seconds, round))?;
+            }
             Ok(())
         },
         |round| {
@@ -1024,11 +1133,37 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
                     args.seconds,
                     round,
                 ))?);
+                let f = file(one);
+                rt.block_on(work.measure_shape(
+                    &mut reference_one,
+                    pbase,
+                    &f,
+                    args.seconds,
+                    round,
+                ))?;
             }
             Ok::<(), BenchError>(())
         },
     )?;
     rt.block_on(ours.stop());
+    rt.block_on(v2.stop());
+    rt.block_on(bare.stop());
+    let mut shape_rows: Vec<ShapeRow> = ours_rows.into_iter().map(|(r, _)| r).collect();
+    // the main table's rows are the `--batch` shape's
+    shape_rows.insert(
+        1,
+        ShapeRow {
+            server: S::Stepwise,
+            shape: batch,
+            runs: stepwise.clone(),
+        },
+    );
+    shape_rows.push(reference_one);
+    shape_rows.push(ShapeRow {
+        server: S::Reference,
+        shape: batch,
+        runs: python.clone(),
+    });
     Ok(BenchReport {
         items: args.items,
         batch: args.batch,
@@ -1040,6 +1175,7 @@ pub fn measure(args: &Args, data_dir: &Path) -> Result<BenchReport, BenchError> 
         stepwise,
         python,
         agreement: reference.map(|(_, a)| a),
+        shapes: shape_rows,
     })
 }
 
@@ -1114,6 +1250,9 @@ impl BenchReport {
         load_row(&mut t, &self.stepwise);
         load_row(&mut t, &self.python);
         s.push_str(&t.to_markdown());
+        if !self.shapes.is_empty() {
+            s.push_str(&shapes::to_markdown(&self.shapes));
+        }
         let rate = |runs: &[LoadResult]| {
             median(
                 &runs
@@ -1477,6 +1616,7 @@ mod tests {
             stepwise,
             python,
             agreement: None,
+            shapes: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
-pub const SCORER_NAMES: [&str; 8] = [
+pub const SCORER_NAMES: [&str; 9] = [
     "outcome",
     "arith",
     "rollout",

@@ -168,6 +168,26 @@ pub struct StepScoreOut {
     /// The scorer's reason, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Where the step starts in the item's text, in Unicode scalar values (Python `str`
+    /// indices). The text is the item's `response`, or its `steps` joined by the
+    /// delimiter's separator (`"\n\n"` for `blank-line`, `"\n"` for `step-label` and
+    /// `line`, the literal `SEP` of `custom:SEP`). An addition: absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_start: Option<usize>,
+    /// Where the step ends (exclusive) in the same text and unit as `char_start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_end: Option<usize>,
+    /// `char_start` as a byte offset into the UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byte_start: Option<usize>,
+    /// `char_end` as a byte offset into the UTF-8 text (exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byte_end: Option<usize>,
+    /// Only when the server has a tokenizer (`--tokenizer tokenizer.json`): how many tokens
+    /// of the same text, encoded alone without special tokens, start before the step's
+    /// end, so the step's last token is `token_end - 1` (where a trainer puts its reward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_end: Option<usize>,
 }
 
 /// Step scores of one item.

@@ -35,6 +35,8 @@ pub struct AppState {
     /// Slots of requests with model work (`max_model_requests`).
     model_permits: Arc<Semaphore>,
     next_request_id: std::sync::atomic::AtomicU64,
+    /// `[server] tokenizer`, loaded: `/v1/step_rewards`' `token_end`.
+    tokenizer: Option<Arc<crate::spans::StepTokenizer>>,
     /// The counters behind `/metrics`.
     pub metrics: Metrics,
 }
@@ -65,6 +67,10 @@ impl AppState {
             model_permits: Arc::new(Semaphore::new(config.server.max_model_requests)),
             settings: config.server.clone(),
             next_request_id: std::sync::atomic::AtomicU64::new(1),
+            tokenizer: match &config.server.tokenizer {
+                Some(path) => Some(Arc::new(crate::spans::StepTokenizer::from_file(path)?)),
+                None => None,
+            },
             metrics: Metrics::default(),
         })
     }
@@ -993,11 +999,13 @@ async fn step_rewards(
     let _slot = st.model_slot(spec.needs_model() || spec.calls_server())?;
     // Each item's scorer future is awaited on the verification pool (polled there, so its
     // CPU work stays off the runtime, and holding no pool thread while it waits).
+    let tokenizer = st.tokenizer.clone();
     let score = move |it: Arc<StepRewardItem>| {
         let scorer = Arc::clone(&scorer);
         let splitter = splitter.clone();
+        let tokenizer = tokenizer.clone();
         async move {
-            score_steps(
+            let scored = score_steps(
                 scorer.as_ref(),
                 &it.prompt,
                 it.response.as_deref().unwrap_or(""),
@@ -1005,7 +1013,16 @@ async fn step_rewards(
                 it.gold.as_deref(),
                 &splitter,
             )
-            .await
+            .await?;
+            // where each step lies in the text (and the token it ends at), for trainers
+            // that place step rewards on tokens
+            let spans = crate::spans::item_spans(
+                it.response.as_deref().unwrap_or(""),
+                it.steps.as_deref(),
+                &splitter,
+                tokenizer.as_deref(),
+            )?;
+            Ok::<_, String>((scored, spans))
         }
     };
     let work = st.pool.map_async(items, score, deadline);
@@ -1013,17 +1030,25 @@ async fn step_rewards(
         .await
         .into_iter()
         .map(|o| match o {
-            Outcome::Done(Ok(s)) => StepRewardResult {
+            Outcome::Done(Ok((s, (spans, token_ends)))) => StepRewardResult {
                 aggregate: aggregation.apply(&s.scores),
                 steps: s
                     .scores
                     .iter()
                     .zip(s.details)
                     .enumerate()
-                    .map(|(index, (score, detail))| StepScoreOut {
-                        index,
-                        score: *score,
-                        detail,
+                    .map(|(index, (score, detail))| {
+                        let span = spans.get(index);
+                        StepScoreOut {
+                            index,
+                            score: *score,
+                            detail,
+                            char_start: span.map(|s| s.char_start),
+                            char_end: span.map(|s| s.char_end),
+                            byte_start: span.map(|s| s.byte_start),
+                            byte_end: span.map(|s| s.byte_end),
+                            token_end: token_ends.as_ref().and_then(|t| t.get(index).copied()),
+                        }
                     })
                     .collect(),
                 answer: s.answer,

@@ -14,6 +14,7 @@
 //! max_steps_per_request = 16384 # /v1/step_rewards: steps in one request (413 beyond)
 //! max_model_requests = 16      # requests with model work at once (model-backed components,
 //!                              # model scorers); more get 503 + Retry-After
+//! # tokenizer = "tokenizer.json" # /v1/step_rewards: each step's token_end in this tokenizer
 //!
 //! [reward]                     # the default reward function (see stepwise_reward::config)
 //! preset = "deepseek-r1"
@@ -84,6 +85,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Bearer token required on every endpoint except `/health` and `/openapi.json`.
     pub auth_token: Option<String>,
+    /// A Hugging Face `tokenizer.json`: `/v1/step_rewards` then gives each step's
+    /// `token_end` (the policy's tokenizer, so the offsets are the trainer's tokens).
+    pub tokenizer: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -104,6 +108,7 @@ impl Default for ServerSettings {
             max_answer_bytes: 4096,
             workers: 0,
             auth_token: None,
+            tokenizer: None,
         }
     }
 }

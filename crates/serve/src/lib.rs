@@ -36,6 +36,7 @@ pub mod error;
 pub mod metrics;
 pub mod pool;
 pub mod reward;
+pub mod spans;
 
 pub use app::{ApiDoc, AppState, router};
 
@@ -56,6 +57,8 @@ pub enum ServeError {
     },
     #[error("starting the verification pool: {0}")]
     Pool(rayon::ThreadPoolBuildError),
+    #[error(transparent)]
+    Tokenizer(#[from] spans::TokenizerError),
     #[error("serving")]
     Io(#[from] std::io::Error),
     #[error(

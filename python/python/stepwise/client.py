@@ -96,7 +96,12 @@ class Client:
         return self.request("/get_reward", {"query": queries, "prompts": prompts, "labels": labels})
 
     def step_rewards(self, items: list[dict], **options: Any) -> Any:
-        """``/v1/step_rewards``; ``options``: ``scorer``, ``aggregation``, ``delimiter``."""
+        """``/v1/step_rewards``; ``options``: ``scorer``, ``aggregation``, ``delimiter``.
+
+        Each step comes with its ``char_start`` / ``char_end`` (Python ``str`` indices into
+        the item's ``response``, or into its ``steps`` joined by the delimiter) and, when the
+        server has a tokenizer (``stepwise serve --tokenizer``), ``token_end``: the step's
+        last token is ``token_end - 1`` of the response tokenized alone."""
         return self.request("/v1/step_rewards", {"items": items, **options})
 
 
@@ -163,16 +168,25 @@ class RemoteRewards:
         golds: Sequence[str],
         sources: Sequence[str | None],
         threads: int | None = None,
+        logprobs: Sequence[list[list[float]] | None] | None = None,
     ) -> list[dict[str, Any]]:
         """One request for the batch; results as :meth:`stepwise.Rewards.score_batch` gives
-        them (``verdict`` is ``None``: the server does not send it)."""
+        them (``verdict`` is ``None``: the server does not send it). ``logprobs``: one entry
+        per item (``None`` for an item without), sent as the item's ``logprobs``."""
         if not responses:
             return []
+        if logprobs is not None and len(logprobs) != len(responses):
+            raise ValueError(
+                f"logprobs must have one entry per item (None for an item without): "
+                f"{len(logprobs)} for {len(responses)} items"
+            )
         items = []
-        for p, c, g, s in zip(prompts, responses, golds, sources):
+        for i, (p, c, g, s) in enumerate(zip(prompts, responses, golds, sources)):
             item = {"prompt": p, "response": c, "gold": g}
             if s is not None:
                 item["data_source"] = s
+            if logprobs is not None and logprobs[i] is not None:
+                item["logprobs"] = logprobs[i]
             items.append(item)
         results = self.client.rewards(items)["results"]
         if len(results) != len(items):
@@ -187,6 +201,8 @@ class RemoteRewards:
                 "verdict": None,
                 "no_answer": r.get("answer") is None,
                 "timed_out": bool(r.get("timed_out", False)),
+                "flags": dict(r.get("flags", {})),
+                "logs": dict(r.get("logs", {})),
             }
             for r in results
         ]

@@ -60,6 +60,7 @@ class Backend(Protocol):
         golds: Sequence[str],
         sources: Sequence[str | None],
         threads: int | None = None,
+        logprobs: Sequence[list[list[float]] | None] | None = None,
     ) -> list[dict[str, Any]]: ...
 
 

@@ -53,6 +53,10 @@ pub struct Args {
     /// component or a model flag is given.
     #[command(flatten)]
     pub models: crate::cmd::backend::RewardModelArgs,
+    /// The policy's Hugging Face tokenizer.json: /v1/step_rewards then gives each step's
+    /// token_end (the token after its last one), to place step rewards on tokens.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
@@ -80,6 +84,9 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<()> {
     }
     if let Some(n) = args.max_model_requests {
         s.max_model_requests = n;
+    }
+    if let Some(t) = args.tokenizer {
+        s.tokenizer = Some(t);
     }
     config
         .check()
