@@ -1,6 +1,6 @@
 //! Automatic step labels for process reward models (PRMs).
 //!
-//! Five labelling methods, all driven through the [`Generator`] trait (embedded or HTTP
+//! Six labelling methods, all driven through the [`Generator`] trait (embedded or HTTP
 //! model) and the answer verifier of `stepwise-verify`:
 //!
 //! | method | module | what it does |
@@ -10,6 +10,7 @@
 //! | `omegaprm` | [`omega`] | OmegaPRM (Luo et al. 2024): MCTS over rollouts with a binary search for the first step whose prefix has MC = 0 |
 //! | `reference` | [`reference`] | SPARE-style: one judge pass aligns each step with a reference solution and labels it with a short reason |
 //! | `grounded` | [`grounded`] | GroundedPRM-style hybrid: exact tool verification of each step's arithmetic fused with rollout outcomes |
+//! | `rpe` | [`rpe`] | GenPRM's Relative Progress Estimation: mc's rollouts, a step good when MC(after) / MC(before) ≥ ε = 0.8 |
 //!
 //! [`sim`] is a simulated policy over `arith` problems (known first errors, no model) for
 //! measuring the methods against exact truth at scale (`stepwise bench labels`).
@@ -28,6 +29,7 @@ pub mod mc;
 pub mod omega;
 pub mod policy;
 pub mod reference;
+pub mod rpe;
 pub mod run;
 pub mod sim;
 pub mod testing;

@@ -78,6 +78,7 @@ pub(crate) struct Tally<'p> {
     problem: &'p Problem,
     spent: Spent,
     rollouts: u64,
+    abstained: u64,
     solutions: Vec<LabelledSolution>,
 }
 
@@ -95,6 +96,7 @@ impl<'p> Tally<'p> {
             problem,
             spent,
             rollouts: sols.len() as u64,
+            abstained: 0,
             solutions: Vec::with_capacity(sols.len()),
         };
         Ok((sols, tally))
@@ -116,6 +118,11 @@ impl<'p> Tally<'p> {
         }
     }
 
+    /// Counts `n` steps a judge gave no verdict for (left unlabelled).
+    pub(crate) fn abstain(&mut self, n: u64) {
+        self.abstained += n;
+    }
+
     /// Adds labels whose rollouts are all counted in the labels themselves.
     pub(crate) fn add_counted(&mut self, s: &Solution, labels: Vec<StepLabel>, spent: Spent) {
         let n = labels.iter().map(|l| u64::from(l.rollouts)).sum();
@@ -130,6 +137,7 @@ impl<'p> Tally<'p> {
             prefixes: Vec::new(),
             spent: self.spent,
             rollouts: self.rollouts,
+            abstained: self.abstained,
         }
     }
 }

@@ -272,6 +272,7 @@ pub async fn label(
         prefixes,
         spent,
         rollouts,
+        abstained: 0,
     })
 }
 

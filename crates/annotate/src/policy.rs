@@ -40,9 +40,13 @@ pub struct Rollout {
     pub tokens: u64,
 }
 
-/// The policy model, its prompt and how its answers are read and checked.
+/// The policy model, its prompt and how its answers are read and checked; and the judge
+/// of the methods that ask one (the policy itself unless [`Policy::with_judge`] gave
+/// another model).
 pub struct Policy {
     pub generator: Arc<dyn Generator>,
+    /// The judge when it is not the policy (`annotate --judge-model` / `--judge-endpoint`).
+    pub judge: Option<Arc<dyn Generator>>,
     pub prompt: PolicyPrompt,
     pub params: RolloutParams,
     pub splitter: StepSplitter,
@@ -55,6 +59,7 @@ impl Policy {
     pub fn new(generator: Arc<dyn Generator>, params: RolloutParams) -> Self {
         Self {
             generator,
+            judge: None,
             prompt: PolicyPrompt::default(),
             params,
             splitter: StepSplitter::default(),
@@ -62,6 +67,18 @@ impl Policy {
             verify: stepwise_verify::Options::default(),
             spent: Mutex::new(Spent::default()),
         }
+    }
+
+    /// The same policy with `judge` answering the judge requests ([`Policy::judge`])
+    /// instead of the policy model (`None`: the policy judges).
+    pub fn with_judge(mut self, judge: Option<Arc<dyn Generator>>) -> Self {
+        self.judge = judge;
+        self
+    }
+
+    /// The model that answers judge requests.
+    pub fn judge_generator(&self) -> &Arc<dyn Generator> {
+        self.judge.as_ref().unwrap_or(&self.generator)
     }
 
     /// Everything spent through this policy so far (all questions).
@@ -127,7 +144,7 @@ impl Policy {
                 logprobs: false,
             },
         };
-        let out = self.send(problem, &req).await?;
+        let out = self.send(&self.generator, problem, &req).await?;
         let mut c = Spent {
             policy_calls: 1,
             ..Spent::default()
@@ -157,9 +174,14 @@ impl Policy {
         Ok(rollouts)
     }
 
-    /// Sends one request to the generator; an engine error names the problem.
-    async fn send(&self, problem: &Problem, req: &GenerateRequest) -> Result<Vec<Completion>> {
-        self.generator
+    /// Sends one request to `generator`; an engine error names the problem.
+    async fn send(
+        &self,
+        generator: &Arc<dyn Generator>,
+        problem: &Problem,
+        req: &GenerateRequest,
+    ) -> Result<Vec<Completion>> {
+        generator
             .generate(req)
             .await
             .map_err(|source| AnnotateError::Engine {
@@ -168,8 +190,9 @@ impl Policy {
             })
     }
 
-    /// Sends a judge request (reference method) and adds its cost to `spent`, in the
-    /// judge columns (the policy model judges on behalf of the labels).
+    /// Sends a judge request (reference method) to the judge ([`Policy::judge_generator`]:
+    /// the separate judge when there is one, else the policy model) and adds its cost to
+    /// `spent`, in the judge columns (tokens generated on behalf of the labels).
     pub async fn judge(
         &self,
         problem: &Problem,
@@ -193,7 +216,7 @@ impl Policy {
                 logprobs: false,
             },
         };
-        let out = self.send(problem, &req).await?;
+        let out = self.send(self.judge_generator(), problem, &req).await?;
         let mut c = Spent {
             judge_calls: 1,
             ..Spent::default()

@@ -6,8 +6,17 @@
 //! with a short reason. The prompt is a replaceable data file (`prompts/spare.txt`);
 //! the judge answers one line per step,
 //! `Step i: correct|incorrect | <aligned reference step> | <reason>`.
-//! A step the judge gives no parseable verdict for is labelled good with value 0.5 and
-//! the reason says so (it is counted, not hidden, in the label-quality table).
+//! The judge is the policy model unless `annotate --judge-model` / `--judge-endpoint`
+//! gave a model of its own ([`Policy::with_judge`]; SPARE labels a weak policy's solutions
+//! with a stronger judge).
+//!
+//! A step the judge gives no parseable verdict for *abstains*: it gets no label, and is
+//! never labelled good. Since a solution's labels cover a prefix of its steps
+//! ([`crate::LabelledSolution::labels`]), the steps after it are left unlabelled too,
+//! even those the judge gave a verdict for: with one step unknown, the first error of the
+//! rest is unknown. The labels before it (a bad one included) are kept. Every step
+//! without a verdict is counted in the unit's [`QuestionResult::abstained`] and in
+//! annotate's summary line (`abstained: N`).
 
 use crate::mc::{Solution, Tally};
 use crate::policy::Policy;
@@ -166,6 +175,37 @@ impl Default for ReferenceConfig {
     }
 }
 
+/// A solution's reference-guided labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Labels of the steps before the first one the judge gave no verdict for.
+    pub labels: Vec<StepLabel>,
+    /// Steps the judge gave no parseable verdict for (abstentions).
+    pub abstained: u64,
+}
+
+/// Labels from the judge's verdicts: one per step up to the first abstention (see the
+/// module documentation).
+pub fn labels_from_verdicts(verdicts: Vec<Option<JudgeVerdict>>) -> Judged {
+    let abstained = verdicts.iter().filter(|v| v.is_none()).count() as u64;
+    let labels = verdicts
+        .into_iter()
+        .map_while(|v| v)
+        .map(|v| StepLabel {
+            value: if v.good { 1.0 } else { 0.0 },
+            good: v.good,
+            rollouts: 0,
+            correct: 0,
+            reason: Some(if v.reason.is_empty() {
+                "(no reason given)".into()
+            } else {
+                v.reason
+            }),
+        })
+        .collect();
+    Judged { labels, abstained }
+}
+
 /// Labels `solution` with one judge pass; adds its cost to `spent` (judge columns).
 pub async fn label_solution(
     policy: &Policy,
@@ -174,7 +214,7 @@ pub async fn label_solution(
     cfg: &ReferenceConfig,
     seed: u64,
     spent: &mut Spent,
-) -> Result<Vec<StepLabel>> {
+) -> Result<Judged> {
     let (prompt, start) = cfg.template.render(problem, &solution.steps)?;
     let tag = format!("reference/{}", solution.sample);
     let text = policy
@@ -188,29 +228,7 @@ pub async fn label_solution(
         )
         .await?;
     let verdicts = parse_judgement(&format!("{start}{text}"), solution.steps.len());
-    Ok(verdicts
-        .into_iter()
-        .map(|v| match v {
-            Some(v) => StepLabel {
-                value: if v.good { 1.0 } else { 0.0 },
-                good: v.good,
-                rollouts: 0,
-                correct: 0,
-                reason: Some(if v.reason.is_empty() {
-                    "(no reason given)".into()
-                } else {
-                    v.reason
-                }),
-            },
-            None => StepLabel {
-                value: 0.5,
-                good: true,
-                rollouts: 0,
-                correct: 0,
-                reason: Some("judge gave no verdict for this step (defaulted to good)".into()),
-            },
-        })
-        .collect())
+    Ok(labels_from_verdicts(verdicts))
 }
 
 /// Reference-guided labels of `samples` sampled solutions.
@@ -225,8 +243,9 @@ pub async fn label(
     for s in &sols {
         // The judge makes no rollouts: only the sampled solutions count.
         let mut c = Spent::default();
-        let labels = label_solution(policy, problem, s, cfg, seed, &mut c).await?;
-        tally.add(s, Some(labels), c, 0);
+        let judged = label_solution(policy, problem, s, cfg, seed, &mut c).await?;
+        tally.abstain(judged.abstained);
+        tally.add(s, Some(judged.labels), c, 0);
     }
     Ok(tally.finish(Method::Reference))
 }
@@ -296,5 +315,25 @@ mod tests {
         assert!(!v[1].as_ref().unwrap().good);
         assert_eq!(v[2], None);
         assert_eq!(parse_judgement("garbage", 2), vec![None, None]);
+    }
+
+    #[test]
+    fn a_step_without_a_verdict_abstains_and_ends_the_labels() {
+        let v = |good: bool| {
+            Some(JudgeVerdict {
+                good,
+                reason: String::new(),
+            })
+        };
+        // step 3 has no verdict: steps 1-2 keep theirs (a bad one too), 3-4 get none
+        let j = labels_from_verdicts(vec![v(true), v(false), None, v(false)]);
+        assert_eq!(j.abstained, 1);
+        let good: Vec<bool> = j.labels.iter().map(|l| l.good).collect();
+        assert_eq!(good, [true, false]);
+        // two abstentions are two, and the first step's abstention leaves nothing
+        let j = labels_from_verdicts(vec![None, v(true), None]);
+        assert_eq!((j.abstained, j.labels.len()), (2, 0));
+        let j = labels_from_verdicts(vec![v(true), v(true)]);
+        assert_eq!((j.abstained, j.labels.len()), (0, 2));
     }
 }

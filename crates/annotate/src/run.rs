@@ -17,6 +17,7 @@ use crate::mc::McConfig;
 use crate::omega::OmegaConfig;
 use crate::policy::{Policy, RolloutParams};
 use crate::reference::ReferenceConfig;
+use crate::rpe::RpeConfig;
 use crate::truth::{self, TruthRow};
 use crate::{AnnotateError, LabelledSolution, Method, QuestionResult, Result, mix_seed};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,10 @@ pub struct AnnotateConfig {
     pub omega: OmegaConfig,
     pub reference: ReferenceConfig,
     pub grounded: GroundedConfig,
+    /// Settings of `rpe` (its rollouts per prefix are `mc.k`; absent in runs made before
+    /// it existed).
+    #[serde(default)]
+    pub rpe: RpeConfig,
     /// The generator's name (a resume with another model is refused).
     pub generator: String,
     /// Whether the generator was reproducible ([`Generator::reproducible`]): a resumed run
@@ -62,6 +67,11 @@ pub struct AnnotateConfig {
     /// built-in `stepwise-score` policy prompt. Stored with the run so a resume uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_prompt: Option<String>,
+    /// The judge's name when it is not the policy (`annotate --judge-model` /
+    /// `--judge-endpoint`); `None`: the policy judges. A resume or a worker with another
+    /// judge model is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
 }
 
 impl Default for AnnotateConfig {
@@ -78,9 +88,11 @@ impl Default for AnnotateConfig {
             omega: OmegaConfig::default(),
             reference: ReferenceConfig::default(),
             grounded: GroundedConfig::default(),
+            rpe: RpeConfig::default(),
             generator: String::new(),
             reproducible: false,
             policy_prompt: None,
+            judge: None,
         }
     }
 }
@@ -109,6 +121,9 @@ pub async fn label_question(
         }
         Method::Grounded => {
             crate::grounded::label(policy, problem, cfg.samples, &cfg.grounded, seed).await
+        }
+        Method::Rpe => {
+            crate::rpe::label(policy, problem, cfg.samples, &cfg.mc, &cfg.rpe, seed).await
         }
     }
 }
@@ -158,7 +173,7 @@ pub struct AnnotateJob {
 impl stepwise_jobs::Job for AnnotateJob {
     type Kind = Annotate;
     type Unit = (usize, Method);
-    type Tally = (Spent, u64);
+    type Tally = (Spent, u64, u64);
 
     fn config(&self) -> &AnnotateConfig {
         &self.config
@@ -192,13 +207,15 @@ impl stepwise_jobs::Job for AnnotateJob {
         Ok(unit_record(record)?)
     }
 
-    fn tally(&self, t: &mut (Spent, u64), r: &QuestionResult) -> String {
+    fn tally(&self, t: &mut (Spent, u64, u64), r: &QuestionResult) -> String {
         t.0 += r.spent;
         t.1 += r.rollouts;
+        t.2 += r.abstained;
         format!(
-            "{} rollouts, {} generated tokens",
+            "{} rollouts, {} generated tokens, abstained: {}",
             t.1,
-            t.0.generated_tokens()
+            t.0.generated_tokens(),
+            t.2
         )
     }
 }
@@ -334,8 +351,9 @@ impl JobOutcome {
         let spent: Spent = self.results.iter().map(|r| r.spent).sum();
         let rollouts: u64 = self.results.iter().map(|r| r.rollouts).sum();
         let steps: usize = self.results.iter().map(|r| r.labelled_steps()).sum();
+        let abstained: u64 = self.results.iter().map(|r| r.abstained).sum();
         format!(
-            "run {}: {} units ({} now), {steps} labelled steps, {rollouts} rollouts, {} generated tokens, {secs:.1}s",
+            "run {}: {} units ({} now), {steps} labelled steps, abstained: {abstained}, {rollouts} rollouts, {} generated tokens, {secs:.1}s",
             self.run,
             self.results.len(),
             self.units_done_now,
@@ -372,6 +390,20 @@ pub async fn run_job_in(
     store: &dyn RunStore,
     job: &Job,
     source: PolicySource,
+) -> Result<JobOutcome> {
+    run_job_judged(store, job, source, None).await
+}
+
+/// [`run_job_in`] with `judge` answering the judge requests of the methods that ask one
+/// ([`Method::uses_judge`]) instead of the policy (`None`: the policy judges). Its name is
+/// stored in the run's config ([`AnnotateConfig::judge`]); a resume with another judge
+/// model, or none where the run had one, is refused naming both. A judge for methods
+/// that ask none is refused.
+pub async fn run_job_judged(
+    store: &dyn RunStore,
+    job: &Job,
+    source: PolicySource,
+    judge: Option<Arc<dyn Generator>>,
 ) -> Result<JobOutcome> {
     if job.stored_only && job.resume.is_none() {
         return Err(AnnotateError::Config(
@@ -420,10 +452,27 @@ pub async fn run_job_in(
             Arc::new(s)
         }
     };
+    if judge.is_some() && !config.methods.iter().any(|m| m.uses_judge()) {
+        let asking: Vec<&str> = Method::ALL
+            .iter()
+            .filter(|m| m.uses_judge())
+            .map(|m| m.name())
+            .collect();
+        return Err(AnnotateError::Config(format!(
+            "a judge model was given, but none of the methods {} asks a judge (only {} do)",
+            names(&config.methods),
+            asking.join(", ")
+        )));
+    }
     // the model must be the run's; where it is served (the endpoints) may differ, so
     // workers of one run each bring their own
     let same_model = stepwise_model::model_identity(&config.generator)
         == stepwise_model::model_identity(&generator.name());
+    let my_judge = judge.as_ref().map(|j| j.name());
+    let reproducible = generator.reproducible() && judge.as_ref().is_none_or(|j| j.reproducible());
+    if let Some(id) = job.resume {
+        check_judge(id, config.judge.as_deref(), my_judge.as_deref())?;
+    }
     let config = match job.resume {
         Some(id) if !same_model => {
             return Err(AnnotateError::Config(format!(
@@ -432,19 +481,20 @@ pub async fn run_job_in(
                 generator.name()
             )));
         }
-        Some(id) if config.reproducible != generator.reproducible() => {
+        Some(id) if config.reproducible != reproducible => {
             return Err(AnnotateError::Config(format!(
                 "run {id} was made with deterministic decoding {}, but this backend has it {} \
                  (resume with --deterministic {})",
                 on_off(config.reproducible),
-                on_off(generator.reproducible()),
+                on_off(reproducible),
                 config.reproducible
             )));
         }
         Some(_) => config,
         None => AnnotateConfig {
             generator: generator.name(),
-            reproducible: generator.reproducible(),
+            reproducible,
+            judge: my_judge,
             ..config
         },
     };
@@ -461,7 +511,7 @@ pub async fn run_job_in(
             .collect();
         return finish(job, run, config, 0, &problems, results);
     }
-    let mut policy = Policy::new(generator, config.rollout.clone());
+    let mut policy = Policy::new(generator, config.rollout.clone()).with_judge(judge);
     if let Some(text) = &config.policy_prompt {
         policy.prompt = parse_policy_prompt(text, "the run's policy prompt")?;
     }
@@ -488,11 +538,13 @@ pub async fn run_job_in(
 
 /// Joins the stored annotate run `run` of `store` as one more worker (`stepwise worker`):
 /// the job is the run's stored config and problems, labelled with this worker's own
-/// `generator` (the run's model, served wherever this worker reaches it).
+/// `generator` (the run's model, served wherever this worker reaches it) and `judge` (the
+/// run's judge model when it had one of its own; another one, or none, is refused).
 pub async fn join(
     store: &dyn RunStore,
     run: RunId,
     generator: Arc<dyn Generator>,
+    judge: Option<Arc<dyn Generator>>,
     data_dir: Option<PathBuf>,
     opts: &RunOptions,
 ) -> Result<JobOutcome> {
@@ -506,7 +558,36 @@ pub async fn join(
         eval_against_truth: false,
         stored_only: false,
     };
-    run_job_in(store, &job, PolicySource::Model(generator)).await
+    run_job_judged(store, &job, PolicySource::Model(generator), judge).await
+}
+
+/// Checks that a run made with the judge `theirs` (its stored name; `None`: the policy
+/// judged) is continued with the judge `mine`: the same model (its endpoints may differ).
+fn check_judge(run: RunId, theirs: Option<&str>, mine: Option<&str>) -> Result<()> {
+    use stepwise_model::model_identity;
+    let why = match (theirs, mine) {
+        (Some(t), Some(m)) if model_identity(t) != model_identity(m) => {
+            format!("judge: '{t}' in the run, '{m}' now (use the same judge model)")
+        }
+        (Some(t), None) => format!(
+            "judge: '{t}' in the run, the policy now (give the run's --judge-model or --judge-endpoint)"
+        ),
+        (None, Some(m)) => format!(
+            "judge: the policy in the run, '{m}' now (leave out --judge-model and --judge-endpoint)"
+        ),
+        _ => return Ok(()),
+    };
+    Err(AnnotateError::Config(format!(
+        "run {run} differs in its config: {why}"
+    )))
+}
+
+fn names(methods: &[Method]) -> String {
+    methods
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The ids of the questions that every one of `methods` has a stored result for.
@@ -575,6 +656,9 @@ fn validate(c: &AnnotateConfig) -> Result<()> {
     }
     if c.samples == 0 && c.methods.iter().any(|m| *m != Method::OmegaPrm) {
         return bad("--samples must be at least 1");
+    }
+    if !(c.rpe.epsilon.is_finite() && c.rpe.epsilon >= 0.0) {
+        return bad("rpe epsilon must be a finite number >= 0");
     }
     if c.mc.k == 0 || c.adaptive.max_k == 0 || c.omega.k == 0 || c.grounded.k == 0 {
         return bad("rollouts per prefix (k) must be at least 1");

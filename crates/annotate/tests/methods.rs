@@ -396,7 +396,7 @@ fn grounded_backprop_over_one_chain_blames_the_clean_prefixes() {
 fn reference_judge_labels_each_step_with_a_reason_in_one_pass() {
     let (p, pl, g, policy) = setup(2, 0.5);
     let mut spent = Spent::default();
-    let labels = block_on(stepwise_annotate::reference::label_solution(
+    let judged = block_on(stepwise_annotate::reference::label_solution(
         &policy,
         &p,
         &planted_solution(&pl),
@@ -405,6 +405,8 @@ fn reference_judge_labels_each_step_with_a_reason_in_one_pass() {
         &mut spent,
     ))
     .unwrap();
+    assert_eq!(judged.abstained, 0);
+    let labels = judged.labels;
     assert_eq!(g.calls(), 1, "a single judge pass");
     // The judge's tokens go in the judge columns; no rollout was made.
     assert_eq!(spent.judge_calls, 1);
@@ -458,4 +460,43 @@ fn truth_table_scores_exact_labels_perfectly() {
     // Not an arith problem: a clear error.
     let plain = Problem::new(&p.id, "q").with_gold("1");
     assert!(truth::evaluate(&[plain], &results).is_err());
+}
+
+#[test]
+fn rpe_uses_mc_rollouts_and_labels_from_the_planted_error_on_bad() {
+    let (p, _, _, policy) = setup(3, 0.5);
+    let cfg = AnnotateConfig {
+        samples: 4,
+        mc: McConfig { k: 16 },
+        ..AnnotateConfig::default()
+    };
+    let mc = block_on(label_question(&policy, &p, Method::Mc, &cfg)).unwrap();
+    let rpe = block_on(label_question(&policy, &p, Method::Rpe, &cfg)).unwrap();
+    assert_eq!(rpe.method, Method::Rpe);
+    // the same solutions and rollouts (same seeds): the same cost and MC counts
+    assert_eq!(rpe.rollouts, mc.rollouts);
+    assert_eq!(rpe.spent, mc.spent);
+    let pass1 = mc
+        .solutions
+        .iter()
+        .filter(|s| s.answer_correct == Some(true))
+        .count() as f64
+        / mc.solutions.len() as f64;
+    for (a, b) in mc.solutions.iter().zip(&rpe.solutions) {
+        assert_eq!(a.steps, b.steps);
+        let counts = |s: &stepwise_annotate::LabelledSolution| {
+            s.labels
+                .iter()
+                .map(|l| (l.rollouts, l.correct))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(counts(a), counts(b));
+        // recomputed here from mc's values with Eq. 10 and 11
+        let want = stepwise_annotate::rpe::rpe_labels(pass1, &a.labels, 0.8);
+        assert_eq!(b.labels, want);
+        // a prefix holding the planted error has MC 0: bad from there on
+        if let Some(e) = a.labels.iter().position(|l| l.value == 0.0) {
+            assert!(b.labels[e..].iter().all(|l| !l.good && l.value == 0.0));
+        }
+    }
 }

@@ -200,7 +200,7 @@ pub fn problems(a: &Args) -> Result<Vec<Problem>, BenchError> {
 fn settings(a: &Args, m: Method) -> Vec<(Option<usize>, Option<GroundedRule>)> {
     let some = |v: &[usize]| v.iter().map(|&k| (Some(k), None)).collect();
     match m {
-        Method::Mc => some(&a.mc_k),
+        Method::Mc | Method::Rpe => some(&a.mc_k),
         Method::AdaptiveMc => some(&a.adaptive_k),
         Method::OmegaPrm => some(&a.omega_k),
         Method::Grounded => a
@@ -249,7 +249,7 @@ fn config(
     }
     if let Some(k) = budget {
         match m {
-            Method::Mc => c.mc.k = k,
+            Method::Mc | Method::Rpe => c.mc.k = k,
             Method::AdaptiveMc => c.adaptive.max_k = k,
             Method::OmegaPrm => {
                 c.omega.k = k;

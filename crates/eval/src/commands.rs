@@ -32,6 +32,11 @@ pub struct PbRequest {
     /// The data folder holding `processbench/<subset>.jsonl`.
     pub data_dir: PathBuf,
     pub subsets: Vec<String>,
+    /// A JSONL file in ProcessBench's format (`id`, `problem`, `steps`, `label` = the
+    /// 0-based first wrong step or -1; optional `problem_id`/`group`) scored instead of
+    /// `subsets`: step-labelled data of any domain. Its records are one subset named
+    /// after the file's stem.
+    pub data: Option<PathBuf>,
     pub limit: Option<usize>,
     pub balanced: bool,
     /// The scorer spec as given (stored with the run).
@@ -51,6 +56,9 @@ pub struct PbRequest {
 pub struct PbOutcome {
     pub run: stepwise_jobs::RunId,
     pub summary: processbench::PbReport,
+    /// rank@1 of PRM-style against outcome-style selection, where the records hold
+    /// several candidates of one problem (and the mode gives step scores).
+    pub rank: Option<processbench::RankAt1>,
     /// The result table as Markdown.
     pub table: String,
     /// How the threshold was chosen, in a sentence.
@@ -59,7 +67,53 @@ pub struct PbOutcome {
 
 /// The selected records of `subsets`, in order.
 pub fn processbench_items(req: &PbRequest) -> Result<Vec<PbItem>, EvalError> {
-    select_items(&req.data_dir, &req.subsets, req.limit, req.balanced)
+    match &req.data {
+        Some(file) => data_items(file, req.limit, req.balanced),
+        None => select_items(&req.data_dir, &req.subsets, req.limit, req.balanced),
+    }
+}
+
+/// The subset name of a `--data` file: its stem.
+fn data_subset(file: &Path) -> String {
+    file.file_stem()
+        .map_or_else(|| "data".to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The selected records of a `--data` file, as one subset named after it.
+fn data_items(file: &Path, limit: Option<usize>, balanced: bool) -> Result<Vec<PbItem>, EvalError> {
+    let recs = processbench::read_jsonl(file)?;
+    if recs.is_empty() {
+        return Err(EvalError::Invalid(format!(
+            "{}: no records (expected ProcessBench JSONL: id, problem, steps, label)",
+            file.display()
+        )));
+    }
+    let subset = data_subset(file);
+    Ok(processbench::select(recs, limit, balanced)
+        .into_iter()
+        .map(|record| PbItem {
+            subset: subset.clone(),
+            record,
+        })
+        .collect())
+}
+
+/// rank@1 of the scored `items` (`results` are theirs, matched by subset and id).
+pub fn rank_of(items: &[PbItem], results: &[PbResult]) -> Option<processbench::RankAt1> {
+    let by_key: std::collections::HashMap<(&str, &str), &PbResult> = results
+        .iter()
+        .map(|r| ((r.subset.as_str(), r.id.as_str()), r))
+        .collect();
+    let groups: Vec<String> = items
+        .iter()
+        .map(|it| format!("{}/{}", it.subset, processbench::group_key(&it.record)))
+        .collect();
+    let mut cands = Vec::with_capacity(items.len());
+    for (it, g) in items.iter().zip(&groups) {
+        let r = by_key.get(&(it.subset.as_str(), it.record.id.as_str()))?;
+        cands.push((g.as_str(), r.label, r.scores.as_slice()));
+    }
+    processbench::rank_at_1(&cands, stepwise_core::Aggregation::Min)
 }
 
 fn select_items(
@@ -97,10 +151,20 @@ pub async fn processbench(
     mode: PbMode,
     opts: &RunOptions,
 ) -> Result<PbOutcome, EvalError> {
+    if let (Some(file), None, PbMode::Scorer(_)) = (&req.data, req.threshold, &mode) {
+        return Err(EvalError::Invalid(format!(
+            "--data {}: give --threshold (the threshold is chosen on the GSM8K subset, which a data file does not have)",
+            file.display()
+        )));
+    }
     let items = processbench_items(req)?;
     let mode_name = mode.name();
     let config = PbConfig {
-        subsets: req.subsets.clone(),
+        subsets: match &req.data {
+            Some(file) => vec![data_subset(file)],
+            None => req.subsets.clone(),
+        },
+        data: req.data.as_ref().map(|f| f.display().to_string()),
         limit: req.limit,
         balanced: req.balanced,
         // the scorer's identity: `prm`, not `prm:URL` (each worker reaches the PRM
@@ -114,6 +178,7 @@ pub async fn processbench(
     };
     let job = PbJob::new(config, items, mode);
     let (report, done) = crate::pbrun::run(store, &job, opts).await?;
+    let rank = rank_of(job.items(), &done);
     create_dir(&req.out)?;
     write_results_jsonl(&req.out.join("results.jsonl"), &done)?;
     let summary = processbench::evaluate(&done, req.threshold)?;
@@ -127,15 +192,21 @@ pub async fn processbench(
     md.push_str(&format!(
         "\nRecords: {} ({}). Run {} of the run store. Mean tokens per record: {:.1} generated, {:.1} prompt tokens read. Accuracies and F1 in percent; F1 is the harmonic mean of the two accuracies; \"average\" is the mean F1 over subsets.\n",
         done.len(),
-        match (req.limit, req.balanced) {
-            (None, _) => "all records of each subset in the shipped 70% developer portion".to_string(),
-            (Some(n), false) => format!("first {n} per subset of the shipped 70% developer portion"),
-            (Some(n), true) => format!("per subset, the first {} without and first {} with an error, of the shipped 70% developer portion", n.div_ceil(2), n - n.div_ceil(2)),
+        match (&req.data, req.limit, req.balanced) {
+            (Some(f), None, _) => format!("all records of {}", f.display()),
+            (Some(f), Some(n), false) => format!("the first {n} of {}", f.display()),
+            (Some(f), Some(n), true) => format!("the first {} without and first {} with an error, of {}", n.div_ceil(2), n - n.div_ceil(2), f.display()),
+            (None, None, _) => "all records of each subset in the shipped 70% developer portion".to_string(),
+            (None, Some(n), false) => format!("first {n} per subset of the shipped 70% developer portion"),
+            (None, Some(n), true) => format!("per subset, the first {} without and first {} with an error, of the shipped 70% developer portion", n.div_ceil(2), n - n.div_ceil(2)),
         },
         report.run,
         summary.mean_generated_tokens,
         summary.mean_prompt_tokens
     ));
+    if let Some(r) = &rank {
+        md.push_str(&format!("\n{}", processbench::rank_markdown(r)));
+    }
     write(&req.out.join("summary.md"), &md)?;
     write(&req.out.join("summary.csv"), &table.to_csv())?;
     write(
@@ -171,11 +242,16 @@ pub async fn processbench(
         req.report_problems,
     )?;
     write(&req.out.join("report.html"), &rep.to_html())?;
+    let mut table = table.to_markdown();
+    if let Some(r) = &rank {
+        table.push_str(&format!("\n{}", processbench::rank_markdown(r)));
+    }
     Ok(PbOutcome {
         run: report.run,
         threshold: views::threshold_sentence(&summary),
-        table: table.to_markdown(),
+        table,
         summary,
+        rank,
     })
 }
 
@@ -203,7 +279,10 @@ pub async fn join_processbench(
             config.mode
         )));
     }
-    let items = select_items(data_dir, &config.subsets, config.limit, config.balanced)?;
+    let items = match &config.data {
+        Some(file) => data_items(Path::new(file), config.limit, config.balanced)?,
+        None => select_items(data_dir, &config.subsets, config.limit, config.balanced)?,
+    };
     let job = PbJob::new(config, items, mode);
     let opts = RunOptions {
         resume: stepwise_jobs::Resume::Run(run),
@@ -452,4 +531,93 @@ pub fn write_scale_outputs(
         "{0}/scale.md, scale.json, scale.png, scale.svg",
         dir.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two problems x three candidates (the second grouped by `problem_id` although the
+    /// texts differ) and one problem with a single candidate, which rank@1 leaves out.
+    const FILE: &str = r#"{"id":"a1","problem":"A","steps":["s","t"],"label":-1}
+{"id":"a2","problem":"A","steps":["s","t"],"label":0}
+{"id":"a3","problem":"A","steps":["s","t"],"label":-1}
+{"id":"b1","problem":"B, take 1","problem_id":"q2","steps":["s","t","u"],"label":2}
+{"id":"b2","problem":"B, take 2","problem_id":"q2","steps":["s","t","u"],"label":-1}
+{"id":"b3","problem":"B, take 3","group":"q2","steps":["s","t","u"],"label":1}
+{"id":"c1","problem":"C","steps":["s"],"label":-1}
+"#;
+
+    fn scores(id: &str) -> Vec<f64> {
+        match id {
+            "a1" => vec![0.9, 0.6],       // min 0.6, last 0.6
+            "a2" => vec![0.3, 0.95],      // min 0.3, last 0.95
+            "a3" => vec![0.7, 0.7],       // min 0.7, last 0.7
+            "b1" => vec![0.9, 0.9, 0.1],  // min 0.1, last 0.1
+            "b2" => vec![0.5, 0.6, 0.8],  // min 0.5, last 0.8
+            "b3" => vec![0.9, 0.4, 0.99], // min 0.4, last 0.99
+            _ => vec![0.2],
+        }
+    }
+
+    #[test]
+    fn rank_at_1_of_a_hand_made_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("toolcomp.jsonl");
+        std::fs::write(&file, FILE).unwrap();
+        let items = data_items(&file, None, false).unwrap();
+        assert_eq!(items.len(), 7);
+        assert!(items.iter().all(|it| it.subset == "toolcomp"));
+        let results: Vec<PbResult> = items
+            .iter()
+            .map(|it| PbResult {
+                id: it.record.id.clone(),
+                subset: it.subset.clone(),
+                label: it.record.label,
+                n_steps: it.record.steps.len(),
+                scores: scores(&it.record.id),
+                critic: None,
+                generated_tokens: 0,
+                prompt_tokens: 0,
+                problem: it.record.problem.clone(),
+                steps: it.record.steps.clone(),
+                details: Vec::new(),
+            })
+            .collect();
+        let r = rank_of(&items, &results).unwrap();
+        // A: PRM (min) picks a3 (0.7), correct; outcome (last) picks a2 (0.95), wrong.
+        // B: PRM picks b2 (0.5), correct; outcome picks b3 (0.99), wrong.
+        // random: (2/3 + 1/3) / 2 = 0.5; C (one candidate) is not counted.
+        assert_eq!((r.problems, r.candidates), (2, 6));
+        assert_eq!(r.prm, 1.0);
+        assert_eq!(r.outcome, 0.0);
+        assert!((r.random - 0.5).abs() < 1e-12, "{r:?}");
+        assert_eq!(r.oracle, 1.0);
+        let md = processbench::rank_markdown(&r);
+        assert!(
+            md.contains("| PRM-style (highest min step score) | 100.0 |"),
+            "{md}"
+        );
+        assert!(md.contains("over 2 problems"), "{md}");
+        // without step scores (critic mode) there is nothing to rank
+        let mut critic = results.clone();
+        critic.iter_mut().for_each(|r| r.scores.clear());
+        assert_eq!(rank_of(&items, &critic), None);
+    }
+
+    #[test]
+    fn a_bad_data_file_names_file_and_line_and_an_empty_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mine.jsonl");
+        std::fs::write(
+            &file,
+            "{\"id\":\"a\",\"problem\":\"p\",\"steps\":[\"s\"],\"label\":-1}\n{\"id\":\"b\",\"problem\":\"p\",\"steps\":\"s\",\"label\":0}\n",
+        )
+        .unwrap();
+        let e = data_items(&file, None, false).unwrap_err().to_string();
+        assert!(e.contains("mine.jsonl:2"), "{e}");
+        std::fs::write(&file, "\n").unwrap();
+        let e = data_items(&file, None, false).unwrap_err().to_string();
+        assert!(e.contains("no records"), "{e}");
+    }
 }

@@ -137,6 +137,11 @@ pub struct PbConfig {
     pub mode: String,
     /// Tokens the critic may generate (critic mode).
     pub critic_max_tokens: u32,
+    /// A JSONL file in ProcessBench's format scored instead of the shipped subsets
+    /// (`eval processbench --data FILE`; its records form one subset named after the
+    /// file). Absent in runs of the shipped subsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// ProcessBench runs.

@@ -37,6 +37,118 @@ pub struct PbRecord {
     #[serde(default)]
     pub final_answer_correct: bool,
     pub label: i64,
+    /// Which problem the record is a candidate solution of, when a file holds several
+    /// candidates per problem (`problem_id`, or `group`; not in the benchmark's own
+    /// files). Records without it are grouped by their `problem` text ([`group_key`]).
+    #[serde(default, alias = "group", skip_serializing_if = "Option::is_none")]
+    pub problem_id: Option<String>,
+}
+
+/// The problem a record is a candidate of, for rank@1: its `problem_id` (or `group`)
+/// field when it has one, else its `problem` text.
+pub fn group_key(r: &PbRecord) -> &str {
+    r.problem_id.as_deref().unwrap_or(&r.problem)
+}
+
+/// Selection among several candidate solutions of one problem (Best-of-N as rank@1):
+/// the share of problems whose top-ranked candidate is correct (`label == -1`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RankAt1 {
+    /// Problems with at least two candidates (the only ones counted).
+    pub problems: usize,
+    /// Candidates over those problems.
+    pub candidates: usize,
+    /// PRM-style: the candidate with the highest aggregate of its step scores (`prm_by`).
+    pub prm: f64,
+    pub prm_by: stepwise_core::Aggregation,
+    /// Outcome-style: the candidate with the highest final-step score only.
+    pub outcome: f64,
+    /// A candidate drawn uniformly at random: the expected share (mean over problems of
+    /// the fraction of correct candidates), computed exactly rather than sampled.
+    pub random: f64,
+    /// Problems where at least one candidate is correct (the ceiling of any selection).
+    pub oracle: f64,
+}
+
+/// rank@1 over `candidates` (`(group, label, step scores)`, in file order), or `None`
+/// when no group has two candidates or some candidate has no step scores (critic mode).
+/// A group is one problem's candidates ([`group_key`]); groups of one are left out.
+/// Ties go to the candidate first in file order.
+pub fn rank_at_1(
+    candidates: &[(&str, i64, &[f64])],
+    prm_by: stepwise_core::Aggregation,
+) -> Option<RankAt1> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut groups: std::collections::HashMap<&str, Vec<(i64, &[f64])>> = Default::default();
+    for &(g, label, scores) in candidates {
+        if scores.is_empty() {
+            return None;
+        }
+        let e = groups.entry(g).or_default();
+        if e.is_empty() {
+            order.push(g);
+        }
+        e.push((label, scores));
+    }
+    let pick = |c: &[(i64, &[f64])], agg: stepwise_core::Aggregation| -> bool {
+        let mut best: Option<(f64, i64)> = None;
+        for &(label, scores) in c {
+            let v = agg.apply(scores).unwrap_or(f64::NEG_INFINITY);
+            let v = if v.is_nan() { f64::NEG_INFINITY } else { v };
+            if best.is_none_or(|(b, _)| v > b) {
+                best = Some((v, label));
+            }
+        }
+        best.is_some_and(|(_, label)| label == NO_ERROR)
+    };
+    let (mut n, mut cands, mut prm, mut outcome, mut random, mut oracle) =
+        (0usize, 0usize, 0usize, 0usize, 0.0, 0usize);
+    for g in order {
+        let c = &groups[g];
+        if c.len() < 2 {
+            continue;
+        }
+        n += 1;
+        cands += c.len();
+        prm += usize::from(pick(c, prm_by));
+        outcome += usize::from(pick(c, stepwise_core::Aggregation::Last));
+        let right = c.iter().filter(|(l, _)| *l == NO_ERROR).count();
+        random += right as f64 / c.len() as f64;
+        oracle += usize::from(right > 0);
+    }
+    (n > 0).then(|| RankAt1 {
+        problems: n,
+        candidates: cands,
+        prm: prm as f64 / n as f64,
+        prm_by,
+        outcome: outcome as f64 / n as f64,
+        random: random / n as f64,
+        oracle: oracle as f64 / n as f64,
+    })
+}
+
+/// rank@1 as a Markdown paragraph and table.
+pub fn rank_markdown(r: &RankAt1) -> String {
+    let mut t = crate::table::Table::new(["selection", "rank@1 %"]);
+    t.push([
+        format!("PRM-style (highest {} step score)", r.prm_by.name()),
+        pct(Some(r.prm)),
+    ]);
+    t.push([
+        "outcome-style (highest final-step score)".to_string(),
+        pct(Some(r.outcome)),
+    ]);
+    t.push(["random (expected)".to_string(), pct(Some(r.random))]);
+    t.push([
+        "oracle (any candidate correct)".to_string(),
+        pct(Some(r.oracle)),
+    ]);
+    format!(
+        "rank@1 over {} problems with several candidates ({} candidates; a candidate is correct when its label is -1; ties go to the first in file order):\n\n{}",
+        r.problems,
+        r.candidates,
+        t.to_markdown()
+    )
 }
 
 /// Reads one ProcessBench JSONL file. Errors name the file and line.
@@ -571,6 +683,7 @@ mod tests {
             steps: vec!["a".into(), "b".into()],
             final_answer_correct: false,
             label,
+            problem_id: None,
         };
         let all = vec![
             rec("e1", 0),

@@ -19,6 +19,7 @@ fn item(subset: &str, id: &str, steps: &[&str], label: i64) -> PbItem {
             steps: steps.iter().map(|s| s.to_string()).collect(),
             final_answer_correct: label < 0,
             label,
+            problem_id: None,
         },
     }
 }
@@ -60,6 +61,7 @@ fn job(mode: PbMode) -> PbJob {
         spec: "test".into(),
         mode: mode.name(),
         critic_max_tokens: 16,
+        data: None,
     };
     PbJob::new(config, items(), mode)
 }

@@ -1,4 +1,5 @@
-//! `stepwise annotate`: automatic PRM step labels (mc, omegaprm, reference, grounded),
+//! `stepwise annotate`: automatic PRM step labels (mc, adaptive-mc, omegaprm, reference,
+//! grounded, rpe),
 //! resumable through the run store, exported as PRM training data.
 
 use crate::Global;
@@ -12,7 +13,9 @@ use stepwise_annotate::Method;
 use stepwise_annotate::formats::ExportFormat;
 use stepwise_annotate::grounded::{Fidelity, GroundedRule};
 use stepwise_annotate::reference::JudgeTemplate;
-use stepwise_annotate::run::{AnnotateConfig, Job, PolicySource, parse_policy_prompt, run_job_in};
+use stepwise_annotate::run::{
+    AnnotateConfig, Job, PolicySource, parse_policy_prompt, run_job_judged,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,7 +25,8 @@ pub struct Args {
     /// Label at most this many problems.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Methods, comma-separated or repeated: mc, adaptive-mc, omegaprm, reference, grounded.
+    /// Methods, comma-separated or repeated: mc, adaptive-mc, omegaprm, reference, grounded,
+    /// rpe (GenPRM's Relative Progress Estimation on mc's rollouts).
     #[arg(long = "method", value_delimiter = ',', default_value = "mc,omegaprm")]
     pub methods: Vec<Method>,
     #[arg(long, default_value_t = 0)]
@@ -30,9 +34,12 @@ pub struct Args {
     /// Solutions sampled per question for mc, reference and grounded.
     #[arg(long, default_value_t = 2)]
     pub samples: usize,
-    /// Rollouts per step prefix (mc).
+    /// Rollouts per step prefix (mc, rpe).
     #[arg(long, default_value_t = 8)]
     pub k: usize,
+    /// Rpe: a step is good when MC(prefix with it) / MC(prefix before it) >= this (paper: 0.8).
+    #[arg(long, default_value_t = 0.8)]
+    pub rpe_epsilon: f64,
     /// Adaptive mc: most rollouts from one prefix (it stops at the first correct one).
     #[arg(long, default_value_t = 16)]
     pub adaptive_max_k: usize,
@@ -113,6 +120,14 @@ pub struct Args {
     /// Reference: judge tokens per solution.
     #[arg(long, default_value_t = 256)]
     pub judge_max_tokens: u32,
+    /// GGUF model of the judge of the methods that ask one (reference), e.g. a stronger
+    /// model than the policy (default: the policy judges). Stored with the run: a resume
+    /// or worker must give the same judge model.
+    #[arg(long, value_name = "PATH.gguf")]
+    pub judge_model: Option<PathBuf>,
+    /// OpenAI-compatible endpoint of the judge (default: the policy judges).
+    #[arg(long, value_name = "URL")]
+    pub judge_endpoint: Vec<String>,
     /// Questions labelled at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -165,6 +180,7 @@ fn config(a: &Args) -> anyhow::Result<AnnotateConfig> {
     c.rollout.top_k = a.top_k;
     c.rollout.max_tokens = a.max_tokens;
     c.mc.k = a.k;
+    c.rpe.epsilon = a.rpe_epsilon;
     c.adaptive.max_k = a.adaptive_max_k;
     c.omega.k = a.omega_k;
     c.omega.c_puct = a.c_puct;
@@ -203,13 +219,15 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         return Ok(());
     }
     let cfg = config(&args)?;
+    let backend = args.backend.deterministic_by_default(true);
     let source = if args.scripted_policy {
         PolicySource::Scripted {
             delay: Duration::from_millis(args.scripted_delay_ms),
         }
     } else {
-        PolicySource::Model(args.backend.deterministic_by_default(true).open()?)
+        PolicySource::Model(backend.open()?)
     };
+    let judge = crate::cmd::solve::open_judge(&backend, &args.judge_model, &args.judge_endpoint)?;
     let job = Job {
         config: cfg,
         store: args.store.store.to_string_lossy().into_owned(),
@@ -225,7 +243,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     // opened here so a shared store gets this command's --lease
     let store = args.store.open()?;
     let outcome = crate::cmd::runtime()?
-        .block_on(run_job_in(store.as_ref(), &job, source))
+        .block_on(run_job_judged(store.as_ref(), &job, source, judge))
         .context("annotate")?;
     let secs = started.elapsed().as_secs_f64();
     if !quiet {

@@ -44,6 +44,14 @@ pub struct PbArgs {
         default_value = "gsm8k,math,olympiadbench,omnimath"
     )]
     pub subsets: Vec<String>,
+    /// Score this JSONL file in ProcessBench's format instead of the subsets: one record a
+    /// line with `id`, `problem`, `steps` and `label` (0-based first wrong step, -1 for
+    /// none), so step-labelled data of any domain can be scored (needs --threshold with a
+    /// scorer). Records sharing a `problem_id` (or `group`) field, else the same `problem`
+    /// text, are candidates of one problem: rank@1 of PRM-style (min step score) against
+    /// outcome-style (final step score) selection is reported where there are several.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
     /// Fixed threshold on step scores (default: the best F1 on the GSM8K subset).
     #[arg(long)]
     pub threshold: Option<f64>,
@@ -209,6 +217,7 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
     let req = commands::PbRequest {
         data_dir,
         subsets: a.subsets,
+        data: a.data.clone(),
         limit: a.limit,
         balanced: a.balanced,
         spec: a.scorer.clone(),

@@ -306,21 +306,31 @@ pub fn open_backends(
     prm: &crate::cmd::backend::PrmArgs,
 ) -> anyhow::Result<Backends> {
     let policy = backend.open().context("opening the policy model")?;
-    let judge = if judge_model.is_some() || !judge_endpoint.is_empty() {
-        let b = BackendArgs {
-            model: judge_model.clone(),
-            endpoint: judge_endpoint.to_vec(),
-            ..backend.clone()
-        };
-        Some(b.open().context("opening the judge model")?)
-    } else {
-        None
-    };
+    let judge = open_judge(backend, judge_model, judge_endpoint)?;
     Ok(Backends {
         policy,
         judge,
         prm: prm.settings(),
     })
+}
+
+/// The judge's own backend when `judge_model` or `judge_endpoint` names one (opened with
+/// `backend`'s other settings), else `None`: the policy judges. `solve`, `scale`,
+/// `annotate` and `stepwise worker` open their judge here.
+pub fn open_judge(
+    backend: &BackendArgs,
+    judge_model: &Option<PathBuf>,
+    judge_endpoint: &[String],
+) -> anyhow::Result<Option<std::sync::Arc<dyn stepwise_model::Generator>>> {
+    if judge_model.is_none() && judge_endpoint.is_empty() {
+        return Ok(None);
+    }
+    let b = BackendArgs {
+        model: judge_model.clone(),
+        endpoint: judge_endpoint.to_vec(),
+        ..backend.clone()
+    };
+    Ok(Some(b.open().context("opening the judge model")?))
 }
 
 #[derive(clap::Args, Debug)]

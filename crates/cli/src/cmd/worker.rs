@@ -133,12 +133,15 @@ fn search(j: &Joining) -> anyhow::Result<String> {
 }
 
 fn annotate(j: &Joining) -> anyhow::Result<String> {
-    let generator = backend_for(j.args, j.info).open()?;
+    let backend = backend_for(j.args, j.info);
+    let generator = backend.open()?;
+    let judge = super::solve::open_judge(&backend, &j.args.judge_model, &j.args.judge_endpoint)?;
     let outcome = super::runtime()?
         .block_on(stepwise_annotate::run::join(
             j.store,
             j.info.id,
             generator,
+            judge,
             j.g.data_dir.clone(),
             j.opts,
         ))

@@ -23,16 +23,24 @@ pub enum Method {
     /// Monte-Carlo labels whose rollouts stop once a prefix's label is decided.
     #[serde(rename = "adaptive-mc")]
     AdaptiveMc,
+    /// GenPRM's Relative Progress Estimation over Monte-Carlo values.
+    Rpe,
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Self::Mc,
         Self::OmegaPrm,
         Self::Reference,
         Self::Grounded,
         Self::AdaptiveMc,
+        Self::Rpe,
     ];
+
+    /// Whether the method asks a judge (the policy, or `annotate --judge-model`'s model).
+    pub fn uses_judge(self) -> bool {
+        matches!(self, Self::Reference)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +49,7 @@ impl Method {
             Self::Reference => "reference",
             Self::Grounded => "grounded",
             Self::AdaptiveMc => "adaptive-mc",
+            Self::Rpe => "rpe",
         }
     }
 }
@@ -60,8 +69,9 @@ impl FromStr for Method {
             "reference" | "spare" => Ok(Self::Reference),
             "grounded" | "groundedprm" => Ok(Self::Grounded),
             "adaptive-mc" | "adaptive" | "amc" => Ok(Self::AdaptiveMc),
+            "rpe" | "relative-progress" => Ok(Self::Rpe),
             other => Err(format!(
-                "unknown method '{other}' (expected mc, adaptive-mc, omegaprm, reference or grounded)"
+                "unknown method '{other}' (expected mc, adaptive-mc, omegaprm, reference, grounded or rpe)"
             )),
         }
     }
@@ -175,6 +185,15 @@ pub struct QuestionResult {
     /// Continuations generated (sampled solutions and rollouts), including those of
     /// solutions a method left out of `solutions`.
     pub rollouts: u64,
+    /// Steps a judge gave no parseable verdict for (methods with a judged step: the
+    /// reference method). They get no label, are never labelled good, and are counted
+    /// here (0, and absent, in units of methods without a judge and in older runs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub abstained: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The `cost` object of units stored before [`QuestionResult::spent`]; read only.
@@ -223,6 +242,8 @@ struct StoredQuestionResult {
     spent: Option<Spent>,
     rollouts: Option<u64>,
     cost: Option<LegacyCost>,
+    #[serde(default)]
+    abstained: u64,
 }
 
 impl TryFrom<StoredQuestionResult> for QuestionResult {
@@ -240,6 +261,7 @@ impl TryFrom<StoredQuestionResult> for QuestionResult {
             prefixes: s.prefixes,
             spent,
             rollouts,
+            abstained: s.abstained,
         })
     }
 }

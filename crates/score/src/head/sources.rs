@@ -277,6 +277,7 @@ mod tests {
             prefixes: Vec::new(),
             spent: Spent::default(),
             rollouts: 8,
+            abstained: 0,
         };
         let problems = vec![Problem::new("p1", "What is 3 + 4?").with_gold("7")];
         let (store, run) =
