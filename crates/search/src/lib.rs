@@ -38,6 +38,7 @@
 mod beam;
 pub mod jobs;
 mod mcts;
+pub mod noisy_demos;
 pub mod prompting;
 mod sampling;
 pub mod scale;
