@@ -12,6 +12,7 @@
 pub mod calibration;
 pub mod commands;
 pub mod compute;
+pub mod faithfulness;
 pub mod pbrun;
 pub mod plot;
 pub mod processbench;

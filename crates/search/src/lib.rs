@@ -39,6 +39,7 @@
 mod beam;
 pub mod jobs;
 mod mcts;
+pub mod noisy_demos;
 pub mod prompting;
 mod refine;
 mod sampling;

@@ -338,6 +338,8 @@ pub fn resolve(
         None => with_method_block(task_template(task)?.text, &request.method)?,
     };
     let source = request.source.trim();
+    // A noisy pool brings its own clean demo for CD-CoT (`noisy_demos`).
+    let mut noisy_clean = None;
     let mut pool = if source == "self" {
         demos_from_problems(problems)
     } else if let Some(spec) = source.strip_prefix("data:") {
@@ -352,13 +354,18 @@ pub fn resolve(
         })?;
         let store = store.ok_or_else(|| cfg(format!("--demo-source {source}: no store open")))?;
         demos_from_run(store, run, &Default::default())?
+    } else if let Some(spec) = source.strip_prefix("noisy:") {
+        let (pool, clean) = crate::noisy_demos::pool(spec)?;
+        noisy_clean = Some(clean);
+        pool
     } else {
         return Err(cfg(format!(
-            "--demo-source '{source}': expected self, data:SPEC or run:ID"
+            "--demo-source '{source}': expected self, data:SPEC, run:ID or noisy:SPEC"
         )));
     };
     // CD-CoT rephrases against one clean demo: the pool's first, kept out of the pool.
     let clean = match request.method {
+        PromptMethod::CdCot { .. } if noisy_clean.is_some() => noisy_clean,
         PromptMethod::CdCot { .. } if !pool.is_empty() => Some(pool.remove(0)),
         _ => None,
     };

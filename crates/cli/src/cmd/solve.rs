@@ -89,7 +89,9 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 4)]
     pub shots: usize,
     /// Where demos come from: self (the dataset's other problems with reference
-    /// solutions), data:SPEC, or run:ID (a stored run's verified samples).
+    /// solutions), data:SPEC, run:ID (a stored run's verified samples), or noisy:SPEC
+    /// (NoRa's noisy arith demos: noise=irrelevant|inaccurate,ratio=R and arith options;
+    /// ratio=0 gives the same demos clean; cd-cot's clean demo is problem n).
     #[arg(long, default_value = "self", value_name = "SOURCE")]
     pub demo_source: String,
     /// Task template of the registry: arith-chain, word-problem, multiple-choice, code
