@@ -86,6 +86,8 @@ mod tests {
             shots: 2,
             seed: 0,
             source: "noisy:noise=inaccurate,ratio=0.5,ops=2,n=4,seed=9".into(),
+            mistakes_from: None,
+            handbook_from: None,
         };
         let (want, clean) = pool("noise=inaccurate,ratio=0.5,ops=2,n=4,seed=9").unwrap();
         let s = resolve(

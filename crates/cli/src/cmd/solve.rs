@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use stepwise_core::{Aggregation, Delimiter};
 use stepwise_jobs::kinds::pairwise::{PairwiseMethod, PairwiseSettings};
 use stepwise_jobs::kinds::prompting::{DemoRule, PromptMethod, PromptingSettings};
-use stepwise_jobs::kinds::solve::{
-    CritiqueSettings, LikertOptions, SearchSettings, SolveConfig,
-};
+use stepwise_jobs::kinds::solve::{CritiqueSettings, LikertOptions, SearchSettings, SolveConfig};
 use stepwise_search::jobs::{Backends, SolveJob};
 use stepwise_search::prompting::{PromptingRequest, resolve};
 use stepwise_search::scale::ScaleStrategy;
