@@ -576,3 +576,59 @@ fn annotate_on_the_embedded_model_killed_and_resumed_is_byte_identical() {
         true
     );
 }
+
+/// `eval faithfulness` over a finished solve run: one unit per sample through the job
+/// runner, the table per perturbation written, a second run equal to the first, and a
+/// source run that is not there refused by name.
+#[test]
+fn eval_faithfulness_probes_a_solve_run_and_reruns_into_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = policy_server(Duration::ZERO);
+    let store = dir.path().join("runs.sqlite");
+    run_ok(&mut solve_cmd(url.clone())(&store));
+    let out = dir.path().join("faith");
+    let faith = || {
+        let mut c = stepwise();
+        c.args(["--quiet", "eval", "faithfulness", "--run", "1"])
+            .args(["--perturbations", "change-number,swap", "--bootstrap", "50"])
+            // the scripted server returns no log-probabilities
+            .arg("--no-answer-probability")
+            .args(endpoint(&url))
+            .arg("--store")
+            .arg(&store)
+            .arg("--out")
+            .arg(&out);
+        c
+    };
+    let first = run_ok(&mut faith());
+    let table = String::from_utf8_lossy(&first.stdout).into_owned();
+    for row in ["none", "change-number", "swap"] {
+        assert!(table.contains(row), "no '{row}' row:\n{table}");
+    }
+    // solve stored 2 samples for each of 10 problems, each with an answer
+    let info = SqliteStore::open(&store).unwrap().run(2).unwrap();
+    assert_eq!((info.kind.as_str(), info.units), ("eval-faithfulness", 20));
+    assert_eq!(info.status, RunStatus::Done);
+    let md = std::fs::read_to_string(out.join("faithfulness.md")).unwrap();
+    assert!(
+        md.contains("eval faithfulness") && md.contains("change-number"),
+        "{md}"
+    );
+    // a finished run is not continued: the same command makes a new run, equal to it
+    // (perturbations seeded by the config and the unit, answers greedy)
+    run_ok(&mut faith());
+    assert_eq!(records(&store, 3), records(&store, 2));
+    // a run that is not finished, or not there, is refused by name
+    let mut c = stepwise();
+    c.args(["--quiet", "eval", "faithfulness", "--run", "7"])
+        .args(endpoint(&url))
+        .arg("--store")
+        .arg(&store);
+    let bad = c.output().unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("source run 7"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

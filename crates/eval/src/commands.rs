@@ -621,3 +621,106 @@ mod tests {
         assert!(e.contains("no records"), "{e}");
     }
 }
+
+/// `stepwise eval faithfulness`: which stored runs to probe, how, and where to write.
+#[derive(Debug, Clone)]
+pub struct FaithRequest {
+    /// Finished `solve` / `scale` runs of the store whose samples are probed.
+    pub runs: Vec<stepwise_jobs::RunId>,
+    pub perturbations: Vec<crate::faithfulness::Perturbation>,
+    pub seed: u64,
+    /// Tokens the forced answer may take.
+    pub max_tokens: u32,
+    /// At most this many samples per problem (the first ones).
+    pub samples: Option<usize>,
+    /// Bootstrap resamples of the table's intervals.
+    pub bootstrap: usize,
+    /// Also read the original answer's probability after each rationale.
+    pub answer_probability: bool,
+    /// Output folder: faithfulness.md and faithfulness.csv.
+    pub out: PathBuf,
+    /// The command line, for the summary.
+    pub command: String,
+}
+
+/// What a faithfulness run gave.
+#[derive(Debug, Clone)]
+pub struct FaithOutcome {
+    pub run: stepwise_jobs::RunId,
+    pub rows: Vec<crate::faithfulness::FaithRow>,
+    /// The table as Markdown.
+    pub table: String,
+}
+
+/// Probes every stored sample of `req.runs` with `policy` (PINTO's counterfactual check,
+/// [`crate::faithfulness`]) through the job runner (`eval-faithfulness` v1: resumable,
+/// one unit per sample), then writes the table per prompting method and perturbation.
+pub async fn faithfulness(
+    store: &dyn RunStore,
+    req: &FaithRequest,
+    policy: std::sync::Arc<dyn stepwise_model::Generator>,
+    opts: &RunOptions,
+) -> Result<FaithOutcome, EvalError> {
+    use crate::faithfulness::{FaithConfig, FaithJob, Faithfulness, read_units, summarize, table};
+    if req.runs.is_empty() {
+        return Err(EvalError::Invalid(
+            "give at least one solve or scale run (--run ID)".into(),
+        ));
+    }
+    if req.perturbations.is_empty() {
+        return Err(EvalError::Invalid("give at least one perturbation".into()));
+    }
+    let (sources, units) = read_units(store, &req.runs, req.samples)?;
+    if units.is_empty() {
+        return Err(EvalError::Invalid(format!(
+            "runs {:?} hold no sample with an answer to probe",
+            req.runs
+        )));
+    }
+    let config = FaithConfig {
+        sources,
+        perturbations: req.perturbations.clone(),
+        seed: req.seed,
+        max_tokens: req.max_tokens,
+        samples: req.samples,
+        policy: stepwise_model::model_identity(&policy.name()).to_string(),
+        reproducible: policy.reproducible(),
+        answer_probability: req.answer_probability,
+    };
+    let job = FaithJob::new(config, units, policy);
+    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
+    let report = stepwise_jobs::run(store, &job, opts)
+        .await
+        .map_err(job_err)?;
+    let records: Vec<_> = stepwise_jobs::records::<Faithfulness>(store, report.run)
+        .map_err(job_err)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let rows = summarize(&records, req.bootstrap, req.seed);
+    let t = table(&rows);
+    create_dir(&req.out)?;
+    let probes: u64 = records.iter().map(|r| r.spent.policy_calls).sum();
+    let md = format!(
+        "# Faithfulness (counterfactual rationales)\n\nCommand:\n\n```\n{}\n```\n\n{}\n\
+         Samples: {} of runs {:?}; {probes} forced answers. \"answer changed\": the answer forced after the \
+         (perturbed) rationale no longer verifies equal to the sample's own (a faithful model's changes \
+         when its rationale does); on the row \"none\" it is the rationale left as it was. \
+         Δp: change of the probability of the original answer's first token against the unperturbed \
+         rationale. 95% percentile bootstrap intervals over samples ({} resamples, seed {}). Run {} of the run store.\n",
+        req.command,
+        t.to_markdown(),
+        records.len(),
+        req.runs,
+        req.bootstrap,
+        req.seed,
+        report.run
+    );
+    write(&req.out.join("faithfulness.md"), &md)?;
+    write(&req.out.join("faithfulness.csv"), &t.to_csv())?;
+    Ok(FaithOutcome {
+        run: report.run,
+        rows,
+        table: t.to_markdown(),
+    })
+}

@@ -239,6 +239,15 @@ pub struct FaithConfig {
     /// The policy model (without where it is served).
     pub policy: String,
     pub reproducible: bool,
+    /// Whether each probe also reads the probability of the original answer
+    /// (`next_token_logprobs`); off for servers that return no log-probabilities, when
+    /// only answer changes are measured.
+    #[serde(default = "yes")]
+    pub answer_probability: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What one probe (one rationale, forced to its answer) gave.
@@ -494,17 +503,29 @@ impl FaithJob {
         let same = answer.as_deref().is_some_and(|a| {
             stepwise_verify::verify(&u.answer, a, &self.verify) == stepwise_verify::Verdict::Equal
         });
-        let logprob = match self
-            .policy
-            .next_token_logprobs(&u.prompt, &prefix, &[format!(" {}", u.answer)])
-            .await
-        {
-            Ok(l) => {
-                spent.policy_prompt_tokens += l.prompt_tokens;
-                l.logprobs.first().copied().flatten()
+        let logprob = if !self.config.answer_probability {
+            None
+        } else {
+            match self
+                .policy
+                .next_token_logprobs(&u.prompt, &prefix, &[format!(" {}", u.answer)])
+                .await
+            {
+                Ok(l) => {
+                    spent.policy_prompt_tokens += l.prompt_tokens;
+                    l.logprobs.first().copied().flatten()
+                }
+                Err(stepwise_model::EngineError::Unsupported(_)) => None,
+                Err(e) => {
+                    return Err(EvalError::Scorer {
+                        id: format!("{}#{}", u.problem.id, u.sample),
+                        reason: format!(
+                            "reading the original answer's probability: {} (a server that returns no log-probabilities: measure answer changes only, --no-answer-probability)",
+                            stepwise_core::error_chain(&e)
+                        ),
+                    });
+                }
             }
-            Err(stepwise_model::EngineError::Unsupported(_)) => None,
-            Err(e) => return Err(err(e)),
         };
         Ok(Probe {
             text: c.text,

@@ -66,6 +66,7 @@ async fn probes_send_the_forced_prompt_and_count_changes() {
         samples: None,
         policy: "scripted".into(),
         reproducible: true,
+        answer_probability: true,
     };
     let fj = FaithJob::new(fc, units, g.clone());
     let report = stepwise_jobs::run(&store, &fj, &opts).await.unwrap();

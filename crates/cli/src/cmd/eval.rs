@@ -27,6 +27,62 @@ pub enum What {
     /// Calibration (ECE, Brier, AUROC, reliability diagram) of step scores, from a
     /// solve/scale run or a results file.
     Calibration(FileArgs),
+    /// Faithfulness (PINTO's counterfactual check): perturb each stored sample's rationale
+    /// (drop a step, change a number, shuffle, swap in another problem's) and measure how
+    /// often the forced answer, and how much its probability, change.
+    Faithfulness(Box<FaithArgs>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FaithArgs {
+    /// Finished solve or scale runs of the store whose samples are probed (comma-separated
+    /// or repeated); the table has a row set per prompting method of these runs.
+    #[arg(
+        long = "run",
+        value_name = "RUN_ID",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub runs: Vec<i64>,
+    /// Perturbations, comma-separated: drop-step, change-number, shuffle, swap.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "drop-step,change-number,shuffle,swap"
+    )]
+    pub perturbations: Vec<stepwise_eval::faithfulness::Perturbation>,
+    /// Seed of the perturbations (with each sample's key).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Tokens the forced answer may take.
+    #[arg(long, default_value_t = 16)]
+    pub max_tokens: u32,
+    /// At most this many samples per problem (the first ones; default: all).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Bootstrap resamples of the intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Measure answer changes only, not the original answer's probability (for servers
+    /// that return no log-probabilities).
+    #[arg(long)]
+    pub no_answer_probability: bool,
+    /// Output folder: faithfulness.md and faithfulness.csv.
+    #[arg(long, default_value = "faithfulness-out")]
+    pub out: PathBuf,
+    /// Continue run RUN_ID of the store. Without it, rerunning the same command
+    /// continues its newest unfinished run.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<i64>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Samples probed concurrently.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// The policy that answers after the perturbed rationales (the source runs' own, for
+    /// the check to mean anything).
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,6 +184,7 @@ pub struct FileArgs {
 pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
     match args.what {
         What::Processbench(a) => processbench(*a, g),
+        What::Faithfulness(a) => faithfulness(*a, g),
         What::Compute(a) => {
             let table = commands::compute(&commands::ComputeRequest {
                 source: a.source,
@@ -241,6 +298,36 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
     ))?;
     outln!("{}", outcome.table)?;
     outln!("{}", outcome.threshold)?;
+    eprintln!("wrote {} (run {})", a.out.display(), outcome.run);
+    Ok(())
+}
+
+fn faithfulness(a: FaithArgs, g: &Global) -> anyhow::Result<()> {
+    let policy = a.backend.open().context("opening the policy")?;
+    let req = commands::FaithRequest {
+        runs: a.runs.clone(),
+        perturbations: a.perturbations.clone(),
+        seed: a.seed,
+        max_tokens: a.max_tokens,
+        samples: a.samples,
+        bootstrap: a.bootstrap,
+        answer_probability: !a.no_answer_probability,
+        out: a.out.clone(),
+        command: command_line(),
+    };
+    let store = a.store.open()?;
+    let mut opts = run_options(a.resume, a.concurrency, g);
+    if a.resume.is_none() {
+        // rerunning the same command continues its unfinished run
+        opts.resume = stepwise_jobs::Resume::Matching;
+    }
+    let outcome = crate::cmd::runtime()?.block_on(commands::faithfulness(
+        store.as_ref(),
+        &req,
+        policy,
+        &opts,
+    ))?;
+    outln!("{}", outcome.table)?;
     eprintln!("wrote {} (run {})", a.out.display(), outcome.run);
     Ok(())
 }
