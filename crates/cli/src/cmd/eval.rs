@@ -285,11 +285,7 @@ fn processbench(a: PbArgs, g: &Global) -> anyhow::Result<()> {
         command: command_line(),
     };
     let store = a.store.open()?;
-    let mut opts = run_options(a.resume, a.concurrency, g);
-    if a.resume.is_none() {
-        // rerunning the same command continues its unfinished run
-        opts.resume = stepwise_jobs::Resume::Matching;
-    }
+    let opts = continuing_options(a.resume, a.concurrency, g);
     let outcome = crate::cmd::runtime()?.block_on(commands::processbench(
         store.as_ref(),
         &req,
@@ -316,11 +312,7 @@ fn faithfulness(a: FaithArgs, g: &Global) -> anyhow::Result<()> {
         command: command_line(),
     };
     let store = a.store.open()?;
-    let mut opts = run_options(a.resume, a.concurrency, g);
-    if a.resume.is_none() {
-        // rerunning the same command continues its unfinished run
-        opts.resume = stepwise_jobs::Resume::Matching;
-    }
+    let opts = continuing_options(a.resume, a.concurrency, g);
     let outcome = crate::cmd::runtime()?.block_on(commands::faithfulness(
         store.as_ref(),
         &req,
@@ -330,4 +322,18 @@ fn faithfulness(a: FaithArgs, g: &Global) -> anyhow::Result<()> {
     outln!("{}", outcome.table)?;
     eprintln!("wrote {} (run {})", a.out.display(), outcome.run);
     Ok(())
+}
+
+/// The run options of an eval job: `--resume ID`, or else rerunning the same command
+/// continues its newest unfinished run.
+fn continuing_options(
+    resume: Option<i64>,
+    concurrency: usize,
+    g: &Global,
+) -> stepwise_jobs::RunOptions {
+    let mut opts = run_options(resume, concurrency, g);
+    if resume.is_none() {
+        opts.resume = stepwise_jobs::Resume::Matching;
+    }
+    opts
 }
