@@ -425,4 +425,22 @@ pub(crate) fn ended(c: &Completion) -> bool {
     matches!(c.finish, FinishReason::Eos)
 }
 
+/// A completion made into a sample: `kept` (the steps before it, already joined with
+/// their separator after them) and the new text, cut after the answer and parsed.
+pub(crate) fn sample_of(ctx: &Context, kept: &str, c: &Completion) -> Sample {
+    let text = ctx.cut_after_answer(&format!("{kept}{}", c.text));
+    let rationale = ctx.parse(&text);
+    let finished = ended(c) || ctx.final_extractor.extract(&text).is_some();
+    Sample {
+        text,
+        rationale,
+        scores: Vec::new(),
+        score: None,
+        tokens: c.generated_tokens,
+        finished,
+        prompt_tokens: c.prompt_tokens,
+        judge: Default::default(),
+    }
+}
+
 pub(crate) use stepwise_jobs::kinds::solve::argmax;

@@ -34,7 +34,7 @@
 //! `n` is the number of rounds), the critic writes at most `--max-tokens` tokens unless
 //! `--critic-max-tokens` says otherwise, at the policy's temperature.
 
-use crate::{Context, Ledger, Outcome, Sample, SearchError, Strategy, ended};
+use crate::{Context, Ledger, Outcome, Sample, SearchError, Strategy, sample_of as sample};
 use async_trait::async_trait;
 use std::sync::Arc;
 use stepwise_core::{Budget, CritiqueVerdict, Problem, Rationale, Step, TraceEvent};
@@ -202,24 +202,6 @@ impl Default for CritiqueRefine {
     /// 3 rounds.
     fn default() -> Self {
         Self::new(3)
-    }
-}
-
-/// A completion made into a sample: `kept` (the steps before it, already joined with
-/// their separator after them) and the new text, cut after the answer and parsed.
-fn sample(ctx: &Context, kept: &str, c: &Completion) -> Sample {
-    let text = ctx.cut_after_answer(&format!("{kept}{}", c.text));
-    let rationale = ctx.parse(&text);
-    let finished = ended(c) || ctx.final_extractor.extract(&text).is_some();
-    Sample {
-        text,
-        rationale,
-        scores: Vec::new(),
-        score: None,
-        tokens: c.generated_tokens,
-        finished,
-        prompt_tokens: c.prompt_tokens,
-        judge: Default::default(),
     }
 }
 

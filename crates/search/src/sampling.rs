@@ -1,6 +1,8 @@
 //! Strategies over independent samples: majority vote, weighted self-consistency, best-of-N.
 
-use crate::{Context, Ledger, Outcome, Sample, SearchError, Selection, Strategy, ended, select};
+use crate::{
+    Context, Ledger, Outcome, Sample, SearchError, Selection, Strategy, sample_of, select,
+};
 use async_trait::async_trait;
 use stepwise_core::{Budget, Problem, TraceEvent};
 
@@ -56,24 +58,7 @@ impl Sampling {
                 ctx.stop.clone(),
             )
             .await?;
-        let mut samples: Vec<Sample> = outs
-            .iter()
-            .map(|c| {
-                let text = ctx.cut_after_answer(&c.text);
-                let rationale = ctx.parse(&text);
-                let finished = ended(c) || ctx.final_extractor.extract(&text).is_some();
-                Sample {
-                    text,
-                    rationale,
-                    scores: Vec::new(),
-                    score: None,
-                    tokens: c.generated_tokens,
-                    finished,
-                    prompt_tokens: c.prompt_tokens,
-                    judge: Default::default(),
-                }
-            })
-            .collect();
+        let mut samples: Vec<Sample> = outs.iter().map(|c| sample_of(ctx, "", c)).collect();
         ledger.trace.push(TraceEvent::Expand {
             node: 0,
             children: (1..=samples.len()).collect(),
