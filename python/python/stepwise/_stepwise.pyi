@@ -60,7 +60,12 @@ class Rewards:
     @property
     def keys(self) -> list[str]: ...
     def score(
-        self, prompt: str, response: str, gold: str, source: str | None = None
+        self,
+        prompt: str,
+        response: str,
+        gold: str,
+        source: str | None = None,
+        logprobs: list[list[float]] | None = None,
     ) -> dict[str, Any]: ...
     def score_batch(
         self,
@@ -69,4 +74,5 @@ class Rewards:
         golds: Sequence[str],
         sources: Sequence[str | None],
         threads: int | None = None,
+        logprobs: Sequence[list[list[float]] | None] | None = None,
     ) -> list[dict[str, Any]]: ...
