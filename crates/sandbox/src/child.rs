@@ -3,6 +3,7 @@
 //! process.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -15,6 +16,8 @@ pub(crate) struct Plan {
     pub limits: Limits,
     pub drop_to_nobody: bool,
     pub network_namespace: bool,
+    /// The Landlock ruleset to enter last ([`crate::fence`]), open in the parent.
+    pub landlock: Option<RawFd>,
 }
 
 fn limit(resource: Resource, value: u64) -> io::Result<()> {
@@ -45,6 +48,18 @@ fn new_network() -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
+/// `landlock_restrict_self(fd, 0)`: needs `no_new_privs` (or `CAP_SYS_ADMIN`) first.
+fn restrict(fd: RawFd) -> io::Result<()> {
+    // SAFETY: a raw system call on a descriptor the parent keeps open until the spawn
+    // returns; errno is read without allocating.
+    let rc = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub(crate) fn install(cmd: &mut Command, plan: Plan) {
     let l = plan.limits;
     let hook = move || -> io::Result<()> {
@@ -72,6 +87,9 @@ pub(crate) fn install(cmd: &mut Command, plan: Plan) {
         // RLIMIT_NPROC per user namespace) and the namespace's ceiling is the host's.
         limit(Resource::Nproc, l.max_processes)?;
         rustix::thread::set_no_new_privs(true)?;
+        if let Some(fd) = plan.landlock {
+            restrict(fd)?;
+        }
         Ok(())
     };
     // SAFETY: the hook makes system calls only (see the module comment).

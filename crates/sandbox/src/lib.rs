@@ -26,15 +26,25 @@
 //! The output is read through pipes with a cap ([`Limits::max_output_bytes`], stdout and
 //! stderr each); past it the group is killed and the outcome is `OutputLimit`.
 //!
-//! Writes outside the folder: as root the program runs as `nobody`, which can write only
+//! - enters a Landlock domain last ([`fence`], where the kernel has Landlock): the whole
+//!   filesystem read-only but its folder and `/dev/null`, no TCP `bind` or `connect`
+//!   (ABI 4), no signals to processes outside the run and no abstract UNIX sockets made
+//!   outside it (ABI 6). Where the kernel has none, a `tracing::warn!` says so once and
+//!   every [`RunResult`] carries `isolation.landlock_abi = None` with the reason
+//!   ([`Limits::require_filesystem_isolation`] refuses to run instead).
+//!
+//! Writes outside the folder: Landlock refuses them, whoever the program runs as.
+//! Without Landlock, as root the program runs as `nobody`, which can write only
 //! world-writable places (`/tmp` itself is one); as another user it has that user's
 //! permissions. The sandbox never gives it a path outside its folder.
 //!
 //! Blocking API (a run waits for its child); async callers use `spawn_blocking`.
 
 mod child;
+mod fence;
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -69,6 +79,9 @@ pub struct Limits {
     pub site_packages: bool,
     /// Refuse to run where no network namespace can be made, instead of warning.
     pub require_network_isolation: bool,
+    /// Refuse to run where the kernel has no Landlock (no filesystem fence), instead of
+    /// warning.
+    pub require_filesystem_isolation: bool,
 }
 
 impl Default for Limits {
@@ -82,6 +95,7 @@ impl Default for Limits {
             max_file_bytes: 16 << 20,
             site_packages: false,
             require_network_isolation: false,
+            require_filesystem_isolation: false,
         }
     }
 }
@@ -125,6 +139,13 @@ pub struct Isolation {
     pub network_note: Option<String>,
     /// The uid the program ran as.
     pub uid: u32,
+    /// The kernel's Landlock ABI when the run was fenced by it ([`fence`]); `None` when
+    /// the filesystem was not fenced (results stored before the fence existed read so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlock_abi: Option<u32>,
+    /// Why not, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlock_note: Option<String>,
 }
 
 /// One run: its outcome, what it wrote (capped), how long it took, its isolation.
@@ -162,6 +183,10 @@ pub enum SandboxError {
     Wait(#[source] std::io::Error),
     #[error("sandbox: no network namespace can be made here ({0}) and the limits require one")]
     NoNetworkIsolation(String),
+    #[error("sandbox: no Landlock filesystem fence here ({0}) and the limits require one")]
+    NoFilesystemIsolation(String),
+    #[error("sandbox: {0}")]
+    Fence(String),
 }
 
 /// Runs Python programs under [`Limits`].
@@ -207,11 +232,21 @@ impl Sandbox {
         probe_network(&self.python).clone()
     }
 
+    /// The kernel's Landlock ABI, which fences every run's filesystem, TCP and signals
+    /// (probed once per process), with the reason when there is none.
+    pub fn filesystem_isolation(&self) -> Result<u32, String> {
+        fence::kernel_abi().clone()
+    }
+
     /// Runs `code` as `main.py` in a fresh folder, `stdin` on its standard input.
     pub fn run(&self, code: &str, stdin: &str) -> Result<RunResult, SandboxError> {
         let net = self.network_isolation();
         if let (Err(why), true) = (&net, self.limits.require_network_isolation) {
             return Err(SandboxError::NoNetworkIsolation(why.clone()));
+        }
+        let abi = self.filesystem_isolation();
+        if let (Err(why), true) = (&abi, self.limits.require_filesystem_isolation) {
+            return Err(SandboxError::NoFilesystemIsolation(why.clone()));
         }
         let drop_to_nobody = rustix::process::geteuid().is_root();
         let dir = tempfile::Builder::new()
@@ -224,10 +259,16 @@ impl Sandbox {
             std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY))
                 .map_err(SandboxError::TempDir)?;
         }
+        // Kept open here until the spawn returns: the child restricts itself with it.
+        let ruleset = match &abi {
+            Ok(abi) => Some(fence::ruleset(*abi, dir.path()).map_err(SandboxError::Fence)?),
+            Err(_) => None,
+        };
         let plan = child::Plan {
             limits: self.limits.clone(),
             drop_to_nobody,
             network_namespace: net.is_ok(),
+            landlock: ruleset.as_ref().map(|fd| fd.as_raw_fd()),
         };
         let mut cmd = Command::new(&self.python);
         cmd.arg("-I");
@@ -252,6 +293,7 @@ impl Sandbox {
             python: self.python.clone(),
             source,
         })?;
+        drop(ruleset);
         let pid = proc.id();
         let overflow = Arc::new(AtomicBool::new(false));
         let cap = self.limits.max_output_bytes;
@@ -351,6 +393,8 @@ impl Sandbox {
                 network_namespace: net.is_ok(),
                 network_note: net.err(),
                 uid,
+                landlock_abi: abi.as_ref().ok().copied(),
+                landlock_note: abi.err(),
             },
             pid,
         })

@@ -182,26 +182,100 @@ fn writing_outside_its_folder_does_not_reach_the_host() {
         panic!("{r:?}")
     };
     let root = rustix_is_root();
+    let fenced = r.isolation.landlock_abi.is_some();
+    assert_eq!(fenced, sb_abi().is_ok(), "{:?}", r.isolation);
     // `~` is the private folder: that write lands there and vanishes with it
     assert!(stdout.contains("stepwise-sandbox-"), "{stdout}");
-    assert!(!target.exists() || !root, "wrote {}", target.display());
-    assert!(
-        !home_target.exists() || !root,
-        "wrote {}",
-        home_target.display()
-    );
-    if root {
-        assert!(
-            stdout.contains(&format!("refused {}", target.display())),
-            "{stdout}"
-        );
+    if root || fenced {
+        for p in [&target, &home_target] {
+            assert!(!p.exists(), "wrote {}", p.display());
+            assert!(
+                stdout.contains(&format!("refused {}", p.display())),
+                "{stdout}"
+            );
+        }
     } else {
         let _ = std::fs::remove_file(&target);
         let _ = std::fs::remove_file(&home_target);
         println!(
-            "SKIPPED (partly): not root, so the program keeps this user's write permissions; \
-             only `~` is redirected to the private folder"
+            "SKIPPED (partly): not root and no Landlock on this kernel, so the program keeps \
+             this user's write permissions; only `~` is redirected to the private folder"
         );
+    }
+}
+
+fn sb_abi() -> Result<u32, String> {
+    sandbox(quick()).filesystem_isolation()
+}
+
+#[test]
+fn the_fence_leaves_the_system_readable_and_refuses_writes_to_world_writable_places() {
+    let Ok(abi) = sb_abi() else {
+        println!("SKIPPED: no Landlock on this kernel; the fence test needs it");
+        return;
+    };
+    // /tmp is world-writable, so neither uid nor permissions stop this write: only the
+    // fence does. Reading the system (the standard library, /etc) still works.
+    let outside = std::env::temp_dir().join(format!("sandbox-fence-{}.txt", std::process::id()));
+    let code = format!(
+        "import os, json, decimal\nopen('/etc/hostname').read() if os.path.exists('/etc/hostname') else None\nopen('inside.txt', 'w').write('ok')\nopen('/dev/null', 'w').write('x')\ntry:\n    open({:?}, 'w').write('escaped')\n    print('wrote')\nexcept PermissionError:\n    print('refused')\n",
+        outside.display().to_string()
+    );
+    let r = sandbox(quick()).run(&code, "").unwrap();
+    let Outcome::Ok { stdout } = &r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(stdout.trim(), "refused");
+    assert!(!outside.exists());
+    assert_eq!(r.isolation.landlock_abi, Some(abi));
+    assert_eq!(r.isolation.landlock_note, None);
+}
+
+#[test]
+fn killing_a_process_outside_the_run_fails() {
+    let Ok(abi) = sb_abi() else {
+        println!("SKIPPED: no Landlock on this kernel; the signal-scope test needs it");
+        return;
+    };
+    if abi < 6 {
+        println!("SKIPPED: Landlock ABI {abi} < 6 scopes no signals");
+        return;
+    }
+    // A process outside the run with the program's own uid (`nobody` when the tests run
+    // as root), which uid checks alone would let it signal: only the fence stops it.
+    let mut target = std::process::Command::new("sleep");
+    target.arg("30");
+    if rustix_is_root() {
+        use std::os::unix::process::CommandExt;
+        target.uid(65534).gid(65534);
+    }
+    let mut target = target.spawn().unwrap();
+    let pid = target.id();
+    let code = format!(
+        "import os\ntry:\n    os.kill({pid}, 15)\n    print('could signal')\nexcept PermissionError:\n    print('refused')\n"
+    );
+    let r = sandbox(quick()).run(&code, "");
+    let alive = target.try_wait().unwrap().is_none();
+    let _ = target.kill();
+    let _ = target.wait();
+    let r = r.unwrap();
+    let Outcome::Ok { stdout } = &r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(stdout.trim(), "refused");
+    assert!(alive, "the program killed a process outside the run");
+}
+
+#[test]
+fn filesystem_isolation_can_be_required() {
+    let limits = Limits {
+        require_filesystem_isolation: true,
+        ..quick()
+    };
+    match (sb_abi(), sandbox(limits).run("print(1)", "")) {
+        (Ok(_), Ok(r)) => assert!(r.isolation.landlock_abi.is_some()),
+        (Err(_), Err(e)) => assert!(e.to_string().contains("Landlock"), "{e}"),
+        (abi, run) => panic!("{abi:?} vs {run:?}"),
     }
 }
 
