@@ -2,9 +2,11 @@
 //! serving a GGUF on a loopback port (feature `reference-server`).
 //!
 //! [`server_python`] installs [`PACKAGE`] into a venv under the stepwise cache
-//! (`$STEPWISE_SERVER_VENV`, else `$STEPWISE_CACHE/server-venv`, else
-//! `~/.cache/stepwise/server-venv`; pip compiles llama.cpp, so the first run takes minutes
-//! and pip's wheel cache makes later ones fast). [`LlamaCppServer::start`] runs it on a free
+//! (`$STEPWISE_SERVER_VENV`, else `$STEPWISE_CACHE/server-venv-noamx`, else
+//! `~/.cache/stepwise/server-venv-noamx`; pip compiles llama.cpp, so the first run takes
+//! minutes). On x86-64 llama.cpp is compiled without AMX ([`NO_AMX_FLAGS`]), as the
+//! embedded engine is (`.cargo/config.toml`): its AMX kernel crashes on some Sapphire
+//! Rapids machines. [`LlamaCppServer::start`] runs it on a free
 //! port and waits for `/v1/models`; dropping it kills the process.
 //! [`LlamaCppServer::start_or_skip`] is what integration tests call: a server that cannot be
 //! installed fails the test unless `STEPWISE_SKIP_SERVER_TESTS=1`, which prints a `SKIPPED`
@@ -23,11 +25,17 @@ pub const PACKAGE: &str = "llama-cpp-python[server]==0.3.36";
 #[error("llama-cpp-python server: {0}")]
 pub struct ReferenceError(String);
 
-/// The venv of the server.
+/// Compiler flags that keep llama.cpp's AMX kernels out of an x86-64 build even under
+/// `-march=native` (GCC and Clang honour an explicit `-mno-…` whatever its place): the
+/// AMX matrix kernel segfaults on some AMX machines (llama.cpp issue #20824, unfixed).
+pub const NO_AMX_FLAGS: &str = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
+
+/// The venv of the server (named for the AMX-free build, so a venv built before it is
+/// not reused).
 pub fn server_venv() -> PathBuf {
     std::env::var_os("STEPWISE_SERVER_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| stepwise_core::paths::cache_root().join("server-venv"))
+        .unwrap_or_else(|| stepwise_core::paths::cache_root().join("server-venv-noamx"))
 }
 
 fn importable(py: &Path) -> bool {
@@ -61,14 +69,23 @@ pub fn server_python() -> Result<PathBuf, ReferenceError> {
             venv.display()
         )));
     }
-    let out = Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            PACKAGE,
-        ])
+    let mut pip = Command::new(&py);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        // a wheel cached from a build with AMX would be reused otherwise
+        "--no-cache-dir",
+        PACKAGE,
+    ]);
+    if cfg!(target_arch = "x86_64") {
+        for var in ["CFLAGS", "CXXFLAGS"] {
+            let before = std::env::var(var).unwrap_or_default();
+            pip.env(var, format!("{before} {NO_AMX_FLAGS}").trim());
+        }
+    }
+    let out = pip
         .output()
         .map_err(|e| ReferenceError(format!("pip install: {e}")))?;
     if !out.status.success() || !importable(&py) {

@@ -145,11 +145,15 @@ pub struct ReferenceRow {
     pub t_total: f64,
 }
 
+/// The compiler flags of `.cargo/config.toml` that keep llama.cpp's AMX kernels out of an
+/// x86-64 build (the same as `stepwise_http::reference::NO_AMX_FLAGS`).
+const NO_AMX_FLAGS: &str = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
+
 /// Path of `llama-batched-bench`, building it if needed (pip download of the sdist with the
 /// reference venv's pip, cmake).
 pub fn ensure_batched_bench(common: &CommonArgs) -> Result<PathBuf, BenchError> {
     let root = stepwise_core::paths::cache_root().join("llama-cpp-src");
-    let bin = root.join("build").join("bin").join("llama-batched-bench");
+    let bin = root.join("build-noamx").join("bin").join("llama-batched-bench");
     if bin.exists() {
         return Ok(bin);
     }
@@ -178,20 +182,24 @@ pub fn ensure_batched_bench(common: &CommonArgs) -> Result<PathBuf, BenchError> 
             .arg("-C")
             .arg(&root))?;
     }
-    let build = root.join("build");
-    run(Command::new("cmake")
-        .arg("-S")
-        .arg(&src)
-        .arg("-B")
-        .arg(&build)
-        .args([
-            "-DCMAKE_BUILD_TYPE=Release",
-            "-DLLAMA_CURL=OFF",
-            "-DLLAMA_BUILD_TESTS=OFF",
-            "-DLLAMA_BUILD_EXAMPLES=OFF",
-            "-DLLAMA_BUILD_SERVER=OFF",
-            "-DLLAMA_BUILD_TOOLS=ON",
-        ]))?;
+    let build = root.join("build-noamx");
+    let mut cmake = Command::new("cmake");
+    cmake.arg("-S").arg(&src).arg("-B").arg(&build).args([
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_CURL=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=OFF",
+        "-DLLAMA_BUILD_TOOLS=ON",
+    ]);
+    if cfg!(target_arch = "x86_64") {
+        // built as the embedded engine is (`.cargo/config.toml`): native, without the
+        // AMX kernels that crash on some AMX machines, so the two run the same kernels
+        for lang in ["C", "CXX"] {
+            cmake.arg(format!("-DCMAKE_{lang}_FLAGS={NO_AMX_FLAGS}"));
+        }
+    }
+    run(&mut cmake)?;
     let jobs = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .to_string();
