@@ -142,6 +142,17 @@ impl Generator for Tracked {
             .await
     }
 
+    async fn continuation_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        continuation: &str,
+    ) -> Result<stepwise_model::ContinuationLogprobs, EngineError> {
+        self.inner
+            .continuation_logprobs(prompt, assistant_prefix, continuation)
+            .await
+    }
+
     async fn embed(
         &self,
         prompt: &Prompt,

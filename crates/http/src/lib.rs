@@ -349,6 +349,50 @@ impl HttpGenerator {
     }
 
     /// Builds the request body for samples `[first, first + n)`; returns (path, body).
+    /// The server's top log-probabilities of the next token after `prompt` + `prefix`
+    /// (one greedy token asked for), the prompt tokens it read and the URL that answered.
+    async fn top_next(
+        &self,
+        prompt: &Prompt,
+        prefix: &str,
+    ) -> Result<(Vec<(String, f32)>, u64, String), EngineError> {
+        let params = SamplingParams {
+            n: 1,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_tokens: 1,
+            stop: Vec::new(),
+            seed: 0,
+            logprobs: false,
+        };
+        let (path, mut body) = self.body(prompt, prefix, &params, 0, 1);
+        if path.ends_with("chat/completions") {
+            body["logprobs"] = json!(true);
+            body["top_logprobs"] = json!(self.cfg.top_logprobs);
+        } else {
+            body["logprobs"] = json!(self.cfg.top_logprobs);
+        }
+        let (v, url) = self.post(&path, &body).await?;
+        let answer = parse_answer(&v).map_err(|reason| EngineError::Http {
+            endpoint: url.clone(),
+            reason,
+        })?;
+        let top = first_top_logprobs(&answer);
+        if top.is_empty() {
+            return Err(EngineError::Http {
+                endpoint: url,
+                reason: "the server returned no top log-probabilities".into(),
+            });
+        }
+        let prompt_tokens = answer
+            .usage
+            .as_ref()
+            .and_then(|u| u.prompt_tokens)
+            .unwrap_or(0);
+        Ok((top, prompt_tokens, url))
+    }
+
     fn body(
         &self,
         prompt: &Prompt,
@@ -746,40 +790,7 @@ impl Generator for HttpGenerator {
         assistant_prefix: &str,
         candidates: &[String],
     ) -> Result<NextTokenLogprobs, EngineError> {
-        let params = SamplingParams {
-            n: 1,
-            temperature: 0.0,
-            top_p: 1.0,
-            top_k: 0,
-            max_tokens: 1,
-            stop: Vec::new(),
-            seed: 0,
-            logprobs: false,
-        };
-        let (path, mut body) = self.body(prompt, assistant_prefix, &params, 0, 1);
-        if path.ends_with("chat/completions") {
-            body["logprobs"] = json!(true);
-            body["top_logprobs"] = json!(self.cfg.top_logprobs);
-        } else {
-            body["logprobs"] = json!(self.cfg.top_logprobs);
-        }
-        let (v, url) = self.post(&path, &body).await?;
-        let answer = parse_answer(&v).map_err(|reason| EngineError::Http {
-            endpoint: url.clone(),
-            reason,
-        })?;
-        let top = first_top_logprobs(&answer);
-        if top.is_empty() {
-            return Err(EngineError::Http {
-                endpoint: url,
-                reason: "the server returned no top log-probabilities".into(),
-            });
-        }
-        let prompt_tokens = answer
-            .usage
-            .as_ref()
-            .and_then(|u| u.prompt_tokens)
-            .unwrap_or(0);
+        let (top, prompt_tokens, _) = self.top_next(prompt, assistant_prefix).await?;
         // A candidate's first token is the longest listed token that starts it.
         let logprobs = candidates
             .iter()
@@ -795,7 +806,64 @@ impl Generator for HttpGenerator {
             prompt_tokens,
         })
     }
+
+    /// Teacher forcing through the server's top log-probabilities, one request per token:
+    /// after `prompt` + `assistant_prefix` + what is read so far, the next token is the
+    /// longest listed token that starts the rest of `continuation`, with its listed
+    /// log-probability. OpenAI-compatible servers return log-probabilities of generated
+    /// tokens only (prompt log-probabilities are not part of the API), so this is what any
+    /// of them can answer. A rest whose next token is not among the server's top
+    /// `top_logprobs` is an error naming the position (raise `top_logprobs`); at most
+    /// [`MAX_PROBED_TOKENS`] requests per continuation.
+    async fn continuation_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        continuation: &str,
+    ) -> Result<stepwise_model::ContinuationLogprobs, EngineError> {
+        let mut read = String::new();
+        let mut out = stepwise_model::ContinuationLogprobs::default();
+        while read.len() < continuation.len() {
+            if out.calls >= MAX_PROBED_TOKENS {
+                return Err(EngineError::InvalidRequest(format!(
+                    "a continuation of more than {MAX_PROBED_TOKENS} tokens cannot be read \
+                     from a server token by token"
+                )));
+            }
+            let rest = &continuation[read.len()..];
+            let (top, prompt_tokens, url) = self
+                .top_next(prompt, &format!("{assistant_prefix}{read}"))
+                .await?;
+            out.calls += 1;
+            out.prompt_tokens += prompt_tokens;
+            let Some((token, logprob)) = top
+                .iter()
+                .filter(|(t, _)| !t.is_empty() && rest.starts_with(t.as_str()))
+                .max_by_key(|(t, _)| t.len())
+            else {
+                let shown: String = rest.chars().take(16).collect();
+                return Err(EngineError::Http {
+                    endpoint: url,
+                    reason: format!(
+                        "the continuation's next token at byte {} ({shown:?}) is not among \
+                         the server's top {} log-probabilities (raise top_logprobs)",
+                        read.len(),
+                        top.len()
+                    ),
+                });
+            };
+            out.tokens.push(stepwise_model::TokenLogprob {
+                token: token.clone(),
+                logprob: *logprob,
+            });
+            read.push_str(token);
+        }
+        Ok(out)
+    }
 }
+
+/// Requests one continuation may cost when read token by token from a server.
+pub const MAX_PROBED_TOKENS: u64 = 512;
 
 #[cfg(test)]
 mod tests {

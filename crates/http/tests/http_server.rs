@@ -126,6 +126,31 @@ async fn real_server_samples_logprobs_usage_and_survives_a_dying_server() {
             .all(|l| l.is_finite() && *l <= 1e-4)
     );
 
+    // A continuation read token by token: the greedy answer's own tokens come back with
+    // the log-probabilities the server gave them while generating.
+    let mut greedy = GenerateRequest {
+        prompt: Prompt::Chat(vec![ChatMessage::user("What is 7 times 8?")]),
+        assistant_prefix: String::new(),
+        params: params(1, 5),
+    };
+    greedy.params.temperature = 0.0;
+    greedy.params.logprobs = true;
+    let c = g.generate(&greedy).await.unwrap().remove(0);
+    let read = g
+        .continuation_logprobs(&greedy.prompt, "", &c.text)
+        .await
+        .unwrap();
+    let texts: String = read.tokens.iter().map(|t| t.token.as_str()).collect();
+    assert_eq!(texts, c.text);
+    assert_eq!(read.calls, read.tokens.len() as u64);
+    let generated = c.logprobs.as_ref().unwrap();
+    if generated.len() == read.tokens.len() {
+        for (a, b) in generated.iter().zip(&read.tokens) {
+            assert_eq!(a.token, b.token);
+            assert!((a.logprob - b.logprob).abs() < 0.05, "{a:?} vs {b:?}");
+        }
+    }
+
     // Kill the server mid-run: finished samples are kept, the rest fail after retries.
     let stats = g.stats();
     let before = stats.requests_ok.load(Ordering::Relaxed);

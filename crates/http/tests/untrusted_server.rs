@@ -180,3 +180,34 @@ async fn post_json_is_capped_too() {
     assert!(e.contains(&format!("{url}/pooling")), "{e}");
     assert!(e.contains("larger than the limit"), "{e}");
 }
+
+#[tokio::test]
+async fn a_continuation_is_read_token_by_token_from_the_top_logprobs() {
+    // every answer lists " 4" and " 5" as the next token's top candidates
+    let url = json_server(
+        r#"{"choices":[{"index":0,"text":" 4","finish_reason":"length","logprobs":{"tokens":[" 4"],"token_logprobs":[-0.25],"top_logprobs":[{" 4":-0.25," 5":-2.0}]}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+    );
+    let g = generator(&url, MIB);
+    let p = Prompt::Text("2 + 2 =".into());
+    let c = g.continuation_logprobs(&p, "", " 4 5").await.unwrap();
+    let got: Vec<(&str, f32)> = c
+        .tokens
+        .iter()
+        .map(|t| (t.token.as_str(), t.logprob))
+        .collect();
+    assert_eq!(got, [(" 4", -0.25), (" 5", -2.0)]);
+    // one request per token, each reading its prompt again
+    assert_eq!(c.calls, 2);
+    assert_eq!(c.prompt_tokens, 6);
+    // a next token outside the listed ones is an error naming where
+    let e = g
+        .continuation_logprobs(&p, "", " 4 7")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("at byte 2 (\" 7\") is not among the server's top 2 log-probabilities"),
+        "{e}"
+    );
+    assert!(e.contains(&url), "{e}");
+}

@@ -124,6 +124,21 @@ impl Generator for LlamaGenerator {
         .await
     }
 
+    async fn continuation_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        continuation: &str,
+    ) -> Result<stepwise_model::ContinuationLogprobs, EngineError> {
+        self.call(|reply| Job::Continuation {
+            prompt: prompt.clone(),
+            prefix: assistant_prefix.to_string(),
+            continuation: continuation.to_string(),
+            reply,
+        })
+        .await
+    }
+
     async fn embed(
         &self,
         prompt: &Prompt,

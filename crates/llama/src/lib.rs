@@ -34,6 +34,7 @@ pub mod fetch;
 mod generator;
 mod prefix_cache;
 mod prompt;
+mod reading;
 mod sampling;
 pub mod stop;
 

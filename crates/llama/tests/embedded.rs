@@ -485,3 +485,74 @@ async fn deterministic_mode_ignores_history_and_company() {
     );
     assert!(!own().reproducible());
 }
+
+#[tokio::test]
+async fn continuations_are_read_with_the_distribution_of_each_position() {
+    let g = &own();
+    let p = chat("What is 7 times 8?");
+    let whole = g
+        .continuation_logprobs(&p, "The answer", " is 56.")
+        .await
+        .unwrap();
+    let texts: Vec<&str> = whole.tokens.iter().map(|t| t.token.as_str()).collect();
+    assert_eq!(texts.concat(), " is 56.");
+    assert!(texts.len() >= 3, "{texts:?}");
+    assert!(
+        whole
+            .tokens
+            .iter()
+            .all(|t| t.logprob.is_finite() && t.logprob <= 1e-6)
+    );
+    assert!(whole.sum() < 0.0);
+    assert_eq!(whole.calls, 1);
+    // the first token reads the next-token distribution after the prefix
+    let first = g.tokenize(texts[0]).await.unwrap()[0] as usize;
+    let d = g.next_token_distribution(&p, "The answer").await.unwrap();
+    assert!(
+        (whole.tokens[0].logprob - d[first]).abs() < 0.02,
+        "{} vs {}",
+        whole.tokens[0].logprob,
+        d[first]
+    );
+    // chain rule: the later tokens read after the prefix extended by the first one
+    let rest = g
+        .continuation_logprobs(&p, &format!("The answer{}", texts[0]), &texts[1..].concat())
+        .await
+        .unwrap();
+    assert_eq!(rest.tokens.len(), whole.tokens.len() - 1);
+    for (a, b) in whole.tokens[1..].iter().zip(&rest.tokens) {
+        assert_eq!(a.token, b.token);
+        assert!((a.logprob - b.logprob).abs() < 0.02, "{a:?} vs {b:?}");
+    }
+    assert_eq!(rest.prompt_tokens, whole.prompt_tokens);
+    // a likelier continuation reads likelier: the model's own greedy answer beats junk
+    let mut r = req(p.clone(), "", 1, 0.0, 6, 0);
+    r.params.logprobs = true;
+    let greedy = g.generate(&r).await.unwrap().remove(0);
+    let own_text = g.continuation_logprobs(&p, "", &greedy.text).await.unwrap();
+    let junk = g
+        .continuation_logprobs(&p, "", "zebra quantum fjord")
+        .await
+        .unwrap();
+    assert!(
+        own_text.sum() / own_text.tokens.len() as f64 > junk.sum() / junk.tokens.len() as f64,
+        "{own_text:?} vs {junk:?}"
+    );
+    // nothing to read: no tokens, one call
+    let empty = g.continuation_logprobs(&p, "", "").await.unwrap();
+    assert!(empty.tokens.is_empty() && empty.prompt_tokens > 0);
+}
+
+#[tokio::test]
+async fn an_overlong_continuation_is_refused() {
+    let mut cfg = EmbeddedConfig::new(model_path());
+    cfg.ctx_size = 256;
+    let g = LlamaGenerator::open(cfg).expect("loading the default model");
+    let long = "one two three four five six seven eight nine ten ".repeat(40);
+    match g.continuation_logprobs(&chat("Count."), "", &long).await {
+        Err(EngineError::ContextFull { needed, available }) => {
+            assert!(needed > available, "{needed} <= {available}")
+        }
+        other => panic!("expected ContextFull, got {other:?}"),
+    }
+}

@@ -168,6 +168,44 @@ pub struct NextTokenLogprobs {
     pub prompt_tokens: u64,
 }
 
+/// Log-probabilities of a given continuation, token by token, under the model
+/// ([`Generator::continuation_logprobs`]): what a listener's confidence in an answer, or a
+/// response's own confidence (DRM), is read from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ContinuationLogprobs {
+    /// The continuation's tokens in order, each with its text and its natural-log
+    /// probability given everything before it. Their texts concatenate to the
+    /// continuation.
+    pub tokens: Vec<TokenLogprob>,
+    /// Tokens the model read (prompt, assistant prefix and continuation).
+    pub prompt_tokens: u64,
+    /// Model calls made (1 for a backend that scores in one pass; one per token for a
+    /// server probed token by token).
+    pub calls: u64,
+}
+
+impl ContinuationLogprobs {
+    /// `Σ log p` over the tokens: the log-probability of the whole continuation.
+    pub fn sum(&self) -> f64 {
+        self.tokens.iter().map(|t| t.logprob as f64).sum()
+    }
+
+    /// The tokens overlapping the byte range `range` of the continuation (a token that
+    /// straddles its edge is in it), with the byte range of each.
+    pub fn within(&self, range: std::ops::Range<usize>) -> Vec<&TokenLogprob> {
+        let mut at = 0usize;
+        let mut out = Vec::new();
+        for t in &self.tokens {
+            let end = at + t.token.len();
+            if end > range.start && at < range.end {
+                out.push(t);
+            }
+            at = end;
+        }
+        out
+    }
+}
+
 /// Samples that finished, and the error that stopped the others (if any).
 /// Lets callers keep finished work when a server dies mid-run.
 #[derive(Debug)]
@@ -300,6 +338,19 @@ pub trait Generator: Send + Sync {
         assistant_prefix: &str,
         candidates: &[String],
     ) -> Result<NextTokenLogprobs, EngineError>;
+
+    /// Log-probability of each token of `continuation` after `prompt` + `assistant_prefix`
+    /// (teacher forcing: the model reads the continuation, it does not sample it).
+    /// Default: unsupported.
+    async fn continuation_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        continuation: &str,
+    ) -> Result<ContinuationLogprobs, EngineError> {
+        let _ = (prompt, assistant_prefix, continuation);
+        Err(EngineError::Unsupported("continuation log-probabilities"))
+    }
 
     /// Hidden state at the last token of `prompt` + `assistant_prefix` (for trained heads).
     async fn embed(

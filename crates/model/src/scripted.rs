@@ -22,8 +22,8 @@
 //! ```
 
 use crate::{
-    Completion, EngineError, FinishReason, GenerateRequest, Generator, NextTokenLogprobs,
-    PieceEmbeddings, Prompt,
+    Completion, ContinuationLogprobs, EngineError, FinishReason, GenerateRequest, Generator,
+    NextTokenLogprobs, PieceEmbeddings, Prompt, TokenLogprob,
 };
 use async_trait::async_trait;
 use std::sync::Mutex;
@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 type GenFn = dyn Fn(&GenerateRequest, usize) -> String + Send + Sync;
 type JudgeFn = dyn Fn(&Prompt, &str, &[String]) -> Vec<Option<f32>> + Send + Sync;
 type EmbedFn = dyn Fn(&Prompt, &str) -> Vec<f32> + Send + Sync;
+type ContinueFn = dyn Fn(&Prompt, &str, &str) -> f32 + Send + Sync;
 
 /// A generator that answers from closures.
 ///
@@ -42,6 +43,7 @@ pub struct ScriptedGenerator {
     script: Box<GenFn>,
     judge: Option<Box<JudgeFn>>,
     embedder: Option<Box<EmbedFn>>,
+    reader: Option<Box<ContinueFn>>,
     calls: AtomicU64,
     log: Mutex<Vec<GenerateRequest>>,
 }
@@ -69,6 +71,7 @@ impl ScriptedGenerator {
             script: Box::new(script),
             judge: None,
             embedder: None,
+            reader: None,
             calls: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
         }
@@ -94,7 +97,20 @@ impl ScriptedGenerator {
         self
     }
 
-    /// Calls made so far (`generate`, `next_token_logprobs` and `embed_pieces`).
+    /// Sets continuation log-probabilities: `continuation_logprobs(prompt, prefix, text)`
+    /// splits `text` into [`word_tokens`] and gives token `t` the log-probability
+    /// `reader(prompt, before, t)`, `before` being the prefix and the tokens before `t`;
+    /// one call, reading the prompt's, prefix's and text's words ([`prompt_tokens`]).
+    pub fn with_reader(
+        mut self,
+        reader: impl Fn(&Prompt, &str, &str) -> f32 + Send + Sync + 'static,
+    ) -> Self {
+        self.reader = Some(Box::new(reader));
+        self
+    }
+
+    /// Calls made so far (`generate`, `next_token_logprobs`, `continuation_logprobs` and
+    /// `embed_pieces`).
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
     }
@@ -103,6 +119,29 @@ impl ScriptedGenerator {
     pub fn requests(&self) -> Vec<GenerateRequest> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
+}
+
+/// The scripted tokenizer of continuations: each word with the whitespace before it
+/// (`"a  b\n"` → `["a", "  b", "\n"]`); the pieces concatenate to the text.
+pub fn word_tokens(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if in_word {
+                out.push(&text[start..i]);
+                start = i;
+                in_word = false;
+            }
+        } else {
+            in_word = true;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 fn truncate_words(text: &str, max: u64) -> Option<String> {
@@ -191,6 +230,32 @@ impl Generator for ScriptedGenerator {
         })
     }
 
+    async fn continuation_logprobs(
+        &self,
+        prompt: &Prompt,
+        assistant_prefix: &str,
+        continuation: &str,
+    ) -> Result<ContinuationLogprobs, EngineError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let Some(r) = &self.reader else {
+            return Err(EngineError::Unsupported("continuation log-probabilities"));
+        };
+        let mut before = assistant_prefix.to_string();
+        let mut tokens = Vec::new();
+        for t in word_tokens(continuation) {
+            tokens.push(TokenLogprob {
+                token: t.to_string(),
+                logprob: r(prompt, &before, t),
+            });
+            before.push_str(t);
+        }
+        Ok(ContinuationLogprobs {
+            tokens,
+            prompt_tokens: prompt_tokens(prompt, &before),
+            calls: 1,
+        })
+    }
+
     async fn embed_pieces(
         &self,
         prompt: &Prompt,
@@ -244,5 +309,38 @@ mod tests {
         assert_eq!(c.finish, FinishReason::Eos);
         assert_eq!(c.generated_tokens, 5);
         assert_eq!(g.calls(), 3);
+    }
+
+    #[test]
+    fn word_tokens_keep_their_leading_whitespace_and_cover_the_text() {
+        assert_eq!(word_tokens("a  b\n"), ["a", "  b", "\n"]);
+        assert_eq!(word_tokens(" 42."), [" 42."]);
+        assert!(word_tokens("").is_empty());
+        for t in ["x y z", "  lead", "trail  ", "\n\nq"] {
+            assert_eq!(word_tokens(t).concat(), t);
+        }
+    }
+
+    #[tokio::test]
+    async fn continuations_are_read_token_by_token_after_what_came_before() {
+        let g = ScriptedGenerator::new(|_, _| String::new())
+            .with_reader(|_, before, t| -(before.len() as f32) - t.len() as f32 / 10.0);
+        let c = g
+            .continuation_logprobs(&Prompt::Text("q".into()), "ab", " 4 2")
+            .await
+            .unwrap();
+        let got: Vec<(&str, f32)> = c
+            .tokens
+            .iter()
+            .map(|t| (t.token.as_str(), t.logprob))
+            .collect();
+        // " 4" after "ab" (2 bytes): -2 - 0.2; " 2" after "ab 4" (4 bytes): -4 - 0.2
+        assert_eq!(got, [(" 4", -2.2), (" 2", -4.2)]);
+        assert!((c.sum() - (-6.4)).abs() < 1e-6);
+        assert_eq!(c.prompt_tokens, 1 + 3);
+        // byte 1 of " 4 2" is the "4": only the first token overlaps it
+        assert_eq!(c.within(1..2).len(), 1);
+        assert_eq!(c.within(0..4).len(), 2);
+        assert!(c.within(4..4).is_empty());
     }
 }

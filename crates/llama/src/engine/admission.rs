@@ -108,6 +108,18 @@ impl Engine<'_> {
                     .and_then(|(tokens, ends)| self.embeddings.embed_pieces(tokens, &ends));
                 let _ = reply.send(r);
             }
+            Job::Continuation {
+                prompt,
+                prefix,
+                continuation,
+                reply,
+            } => {
+                let r = self
+                    .prompts
+                    .tokenize(&prompt, &prefix)
+                    .and_then(|tokens| self.reader.read(tokens, &continuation));
+                let _ = reply.send(r);
+            }
             Job::Tokenize { text, reply } => {
                 let _ = reply.send(Ok(self.prompts.token_ids(&text)));
             }

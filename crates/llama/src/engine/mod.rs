@@ -98,6 +98,12 @@ pub(crate) enum Job {
         text: String,
         reply: Reply<Vec<u32>>,
     },
+    Continuation {
+        prompt: Prompt,
+        prefix: String,
+        continuation: String,
+        reply: Reply<stepwise_model::ContinuationLogprobs>,
+    },
 }
 
 /// The process-wide llama.cpp backend, initialized once (its logs go to `tracing`).
@@ -357,6 +363,7 @@ struct Engine<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
     embeddings: Embeddings<'m>,
+    reader: crate::reading::Reader<'m>,
     prompts: Prompts<'m>,
     batch: LlamaBatch<'static>,
     info: ModelInfo,
@@ -416,6 +423,7 @@ impl<'m> Engine<'m> {
             model,
             ctx,
             embeddings: Embeddings::new(model, threads, n_ctx, n_batch),
+            reader: crate::reading::Reader::new(model, threads, n_ctx, n_batch),
             prompts,
             batch: LlamaBatch::new(n_batch as usize, 1),
             info,
