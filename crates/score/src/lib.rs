@@ -18,6 +18,8 @@
 //! | `head:PATH` | [`HeadScorer`]: a logistic head trained by stepwise on the model's hidden state at each step's end ([`train_head`]) | the judge model, else the policy (the model it was trained on) |
 //! | `genprm` | [`GenPrmScorer`]: GenPRM (Zhao et al. 2025): m analyses with Python checks run in the sandbox, majority verdict, mean P(Yes) | a judge [`Generator`], python3 |
 //! | `likert` | [`LikertScorer`]: the Likert judge with rationales (Trivedi et al. 2024): mean of several `Score: k` judgments on 1–N (`likert:N`, default 5) under criteria, normalized; solution-level | a judge [`Generator`] |
+//! | `listener` | [`ListenerScorer`]: listener-rewarded thinking (Gambashidze et al. 2025): a frozen model's probability of the stated answer after reading only the reasoning; solution-level | a judge [`Generator`] (else the policy) with continuation log-probabilities |
+//! | `drm` | [`DrmScorer`]: DRM (Wang et al. 2025): confidence (the policy's log-probabilities of reasoning and answer), relevance and coherence (judged), weighted (`drm:WC,WR,WH`); solution-level | the policy, a judge |
 //! | `prm:URL` | [`HttpPrmScorer`]: a discriminative PRM behind HTTP (vLLM `/pooling`, or another `stepwise serve`) | a server |
 //!
 //! Not a step scorer but a judge of pairs: [`PairwiseJudge`] (Think-RM, Hong et al. 2025)
@@ -45,11 +47,13 @@
 
 mod arith;
 pub mod component;
+mod drm;
 mod genprm;
 mod head;
 pub mod http_prm;
 mod judge;
 mod likert;
+mod listener;
 mod outcome;
 mod pairwise;
 mod prompt;
@@ -59,6 +63,7 @@ mod spec;
 
 pub use arith::ArithScorer;
 pub use component::{ScorerComponent, ScorerComponents};
+pub use drm::{DrmScorer, DrmWeights, confidence_score};
 pub use genprm::{GenPrmScore, GenPrmScorer, GenPrmSettings, genprm_template};
 pub use head::{
     Activation, Arch, Calibration, DEFAULT_SEPARATOR, ExtractProgress, Extracted, FeatureRecord,
@@ -73,6 +78,7 @@ pub use likert::{
     DEFAULT_CRITERIA, LIKERT_PLACEHOLDERS, LIKERT_RECORD_VERSION, LikertJudgment, LikertRecord,
     LikertScorer, LikertSettings, likert_record, read_score,
 };
+pub use listener::{ListenerScorer, reasoning_without_answer};
 pub use outcome::OutcomeScorer;
 pub use pairwise::{PAIRWISE_PLACEHOLDERS, PairwiseJudge, Selected, Side, read_verdict};
 pub use prompt::{PolicyPrompt, Template as PromptTemplate, fill as fill_template};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use stepwise_model::{Generator, SamplingParams};
 
 /// The scorers by name (`prm` takes its server as `prm:URL`, several URLs joined by `,`).
-pub const SCORER_NAMES: [&str; 9] = [
+pub const SCORER_NAMES: [&str; 11] = [
     "outcome",
     "arith",
     "rollout",
@@ -21,6 +21,8 @@ pub const SCORER_NAMES: [&str; 9] = [
     "prm",
     "genprm",
     "likert",
+    "listener",
+    "drm",
 ];
 
 /// A scorer a spec can name.
@@ -48,6 +50,12 @@ pub enum ScorerKind {
     /// `likert` (or `likert:N`, a 1–N scale): the Likert judge with rationales
     /// (self-rationalization), solution-level.
     Likert,
+    /// `listener`: a frozen model's probability of the stated answer given only the
+    /// reasoning (listener-rewarded thinking), solution-level.
+    Listener,
+    /// `drm` (or `drm:WC,WR,WH`): DRM's confidence, relevance and coherence, weighted,
+    /// solution-level.
+    Drm,
 }
 
 impl ScorerKind {
@@ -64,6 +72,8 @@ impl ScorerKind {
             "head" => Self::Head,
             "genprm" => Self::GenPrm,
             "likert" => Self::Likert,
+            "listener" => Self::Listener,
+            "drm" => Self::Drm,
             _ => return None,
         })
     }
@@ -81,6 +91,8 @@ impl ScorerKind {
             Self::Head => "head",
             Self::GenPrm => "genprm",
             Self::Likert => "likert",
+            Self::Listener => "listener",
+            Self::Drm => "drm",
         }
     }
 
@@ -95,6 +107,8 @@ impl ScorerKind {
                 | Self::Head
                 | Self::GenPrm
                 | Self::Likert
+                | Self::Listener
+                | Self::Drm
         )
     }
 
@@ -163,7 +177,10 @@ impl std::str::FromStr for ScorerSpec {
                 // genprm's argument (its m) is optional; `prm` alone: its servers are given
                 // apart (`--prm-endpoint`, a worker's own)
                 let bare_prm = kind == ScorerKind::Prm && arg.is_none();
-                let optional_arg = matches!(kind, ScorerKind::GenPrm | ScorerKind::Likert);
+                let optional_arg = matches!(
+                    kind,
+                    ScorerKind::GenPrm | ScorerKind::Likert | ScorerKind::Drm
+                );
                 if !optional_arg && arg.is_some() != kind.takes_arg() && !bare_prm {
                     return Err(ScoreError::Unusable {
                         scorer: name.to_ascii_lowercase(),
@@ -311,6 +328,22 @@ impl SpecPart {
                 let mut l = crate::LikertScorer::new(judge_or_policy()?, likert)?;
                 l.seed = settings.seed;
                 Arc::new(l)
+            }
+            ScorerKind::Listener => Arc::new(crate::ListenerScorer::new(judge_or_policy()?)),
+            ScorerKind::Drm => {
+                let weights = if arg.is_empty() {
+                    crate::DrmWeights::default()
+                } else {
+                    crate::DrmWeights::parse(arg).map_err(|reason| ScoreError::Unusable {
+                        scorer: name.to_string(),
+                        reason,
+                    })?
+                };
+                Arc::new(crate::DrmScorer::new(
+                    policy()?,
+                    judge_or_policy()?,
+                    weights,
+                ))
             }
             ScorerKind::Prm => {
                 // servers given apart from the spec (a worker's own) replace the spec's

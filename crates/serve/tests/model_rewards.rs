@@ -304,3 +304,53 @@ async fn the_offline_job_scores_model_components_as_the_server_does() {
         stepwise_core::error_chain(&e)
     );
 }
+
+#[tokio::test]
+async fn listener_and_drm_components_are_served_with_their_hand_computed_values() {
+    use stepwise_model::scripted::ScriptedGenerator;
+    // every token reads at ln 0.5, but the listener's " 7" after its cue reads at ln 0.6;
+    // every Yes/No verdict is P(Yes) = 0.8
+    let g = ScriptedGenerator::new(|_, _| String::new())
+        .with_reader(|_, before, t| {
+            if t == " 7" && before.ends_with("answer:") {
+                0.6f32.ln()
+            } else {
+                0.5f32.ln()
+            }
+        })
+        .with_judge(|_, _, _| vec![Some(0.8f32.ln()), None, Some(0.2f32.ln()), None]);
+    let models = ScorerComponents {
+        policy: Some(Arc::new(g) as Arc<dyn Generator>),
+        judge: None,
+        settings: ScorerSettings::default(),
+    };
+    let cfg = config(
+        r#"
+[[reward.components]]
+kind = "scorer"
+spec = "listener"
+[[reward.components]]
+kind = "scorer"
+spec = "drm"
+"#,
+    );
+    let r = start_with_models(cfg, Some(models)).await;
+    let v = r.post_value("/v1/rewards", &item()).await;
+    let res = &v["results"][0];
+    let c = &res["components"];
+    // listener: P(" 7" | question, "3 + 4 = 7.") = 0.6
+    assert!((c["listener"].as_f64().unwrap() - 0.6).abs() < 1e-6, "{v}");
+    // drm: the response reads as the word tokens "3" " +" " 4" " =" " 7." " \boxed{7}";
+    // the answer is in the last: confidence = exp(mean(5 × ln 0.5) + ln 0.5) = 0.25;
+    // relevance (0.8 + 0.8) / 2, coherence 0.8: (0.25 + 0.8 + 0.8) / 3
+    let want = (0.25 + 0.8 + 0.8) / 3.0;
+    assert!((c["drm"].as_f64().unwrap() - want).abs() < 1e-6, "{v}");
+    assert!(
+        (res["reward"].as_f64().unwrap() - (0.6 + want)).abs() < 1e-6,
+        "{v}"
+    );
+    // costs: the listener's one read; DRM's read and three verdicts
+    assert_eq!(res["logs"]["listener.calls"], 1.0, "{v}");
+    assert_eq!(res["logs"]["drm.calls"], 4.0, "{v}");
+    assert_eq!(res["flags"]["model_failed"], false, "{v}");
+}
