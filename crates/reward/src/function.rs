@@ -634,6 +634,27 @@ impl RewardFn {
         let mut answer = None;
         let mut no_answer = false;
         let mut logs = BTreeMap::new();
+        // Components that read the same answer (accuracy, cosine length, calibration) find
+        // and verify it once per item: verification is most of an item's cost.
+        let mut found_memo: Vec<(Vec<Extract>, Option<Found>)> = Vec::new();
+        let mut find = |extract: &[Extract]| -> Option<Found> {
+            if let Some((_, f)) = found_memo.iter().find(|(e, _)| e.as_slice() == extract) {
+                return f.clone();
+            }
+            let f = find_answer(response, extract);
+            found_memo.push((extract.to_vec(), f.clone()));
+            f
+        };
+        let mut verified: Vec<(String, Options, Verdict)> = Vec::new();
+        let default_opts = Options::default();
+        let mut verify = |pred: &str, opts: &Options| -> Verdict {
+            if let Some((_, _, v)) = verified.iter().find(|(p, o, _)| p == pred && o == opts) {
+                return *v;
+            }
+            let v = check(gold, pred, opts, limits);
+            verified.push((pred.to_string(), opts.clone(), v));
+            v
+        };
         for c in &self.components {
             let value = match &c.kind {
                 // awaited apart (`score_models`); 0 until then
@@ -642,7 +663,7 @@ impl RewardFn {
                     continue;
                 }
                 Kind::Accuracy { extract, opts } => {
-                    let found = find_answer(response, extract);
+                    let found = find(extract);
                     let v = match &found {
                         None => {
                             no_answer = true;
@@ -651,7 +672,7 @@ impl RewardFn {
                         // `not \boxed{72}`: a denied answer is not the answer. Undecided
                         // scores 0 and is flagged (`undecided` in `extra_logs`).
                         Some(f) if f.negated => Verdict::Undecided,
-                        Some(f) => check(gold, &f.text, opts, limits),
+                        Some(f) => verify(&f.text, opts),
                     };
                     let found = found.map(|f| f.text);
                     if answer.is_none() {
@@ -692,11 +713,11 @@ impl RewardFn {
                     unit,
                     extract,
                 } => {
-                    let found = find_answer(response, extract);
+                    let found = find(extract);
                     no_answer |= found.is_none();
-                    let correct = found.as_ref().is_some_and(|f| {
-                        !f.negated && check(gold, &f.text, &Options::default(), limits).is_equal()
-                    });
+                    let correct = found
+                        .as_ref()
+                        .is_some_and(|f| !f.negated && verify(&f.text, &default_opts).is_equal());
                     if answer.is_none() {
                         answer = found.map(|f| f.text);
                     }
@@ -706,7 +727,7 @@ impl RewardFn {
                     repetition_penalty(response, *ngram, *penalty)
                 }
                 Kind::Calibration { extract, unparsed } => {
-                    let found = find_answer(response, extract);
+                    let found = find(extract);
                     let abstained = match &found {
                         Some(f) => is_abstention(&f.text),
                         None => final_response(response).is_some_and(is_abstention),
@@ -720,8 +741,7 @@ impl RewardFn {
                         (Stated::Value(q), false) => {
                             no_answer |= found.is_none();
                             let correct = found.as_ref().is_some_and(|f| {
-                                !f.negated
-                                    && check(gold, &f.text, &Options::default(), limits).is_equal()
+                                !f.negated && verify(&f.text, &default_opts).is_equal()
                             });
                             rlcr_reward(correct, q)
                         }
@@ -1014,6 +1034,7 @@ pub fn extract_answer(text: &str, rules: &[Extract]) -> Option<String> {
 }
 
 /// An answer found in a response.
+#[derive(Clone)]
 struct Found {
     text: String,
     /// The clause around it denies it (`not \boxed{72}`, `The answer is not 72`).

@@ -72,15 +72,34 @@ pub fn cosine_length_reward(len: usize, correct: bool, p: &CosineParams) -> f64 
     }
 }
 
-/// `−penalty × (share of repeated word n-grams)`, in `[−penalty, 0]`.
+/// `−penalty × (share of repeated word n-grams)`, in `[−penalty, 0]`. Words compare
+/// lowercased; each distinct word becomes a number once (no allocation for a word that
+/// is lowercase ASCII already), so the n-grams hashed are slices of numbers.
 pub fn repetition_penalty(text: &str, n: usize, penalty: f64) -> f64 {
-    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-    if n == 0 || words.len() < n {
+    use std::borrow::Cow;
+    use std::collections::{HashMap, HashSet};
+    if n == 0 {
         return 0.0;
     }
-    let grams: Vec<&[String]> = words.windows(n).collect();
-    let unique: std::collections::HashSet<&[String]> = grams.iter().copied().collect();
-    let repeated = 1.0 - unique.len() as f64 / grams.len() as f64;
+    let mut ids: HashMap<Cow<str>, u32> = HashMap::new();
+    let words: Vec<u32> = text
+        .split_whitespace()
+        .map(|w| {
+            let key = if w.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+                Cow::Borrowed(w)
+            } else {
+                Cow::Owned(w.to_lowercase())
+            };
+            let next = ids.len() as u32;
+            *ids.entry(key).or_insert(next)
+        })
+        .collect();
+    if words.len() < n {
+        return 0.0;
+    }
+    let total = words.len() - n + 1;
+    let unique: HashSet<&[u32]> = words.windows(n).collect();
+    let repeated = 1.0 - unique.len() as f64 / total as f64;
     -penalty * repeated
 }
 
@@ -115,6 +134,25 @@ mod tests {
         // Shorter right answers earn more; longer wrong ones lose less.
         assert!(cosine_length_reward(10, true, &p) > cosine_length_reward(90, true, &p));
         assert!(cosine_length_reward(10, false, &p) < cosine_length_reward(90, false, &p));
+    }
+
+    proptest::proptest! {
+        /// The interned n-grams count exactly what n-grams of lowercased words do.
+        #[test]
+        fn repetition_equals_the_plain_definition(
+            text in "([aAbBéÉ]{1,2}[ \n\t]{1,2}){0,40}",
+            n in 1usize..5,
+        ) {
+            let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+            let want = if words.len() < n {
+                0.0
+            } else {
+                let grams: Vec<&[String]> = words.windows(n).collect();
+                let unique: std::collections::HashSet<&[String]> = grams.iter().copied().collect();
+                -(1.0 - unique.len() as f64 / grams.len() as f64)
+            };
+            proptest::prop_assert!(close(repetition_penalty(&text, n, 1.0), want));
+        }
     }
 
     #[test]
