@@ -618,6 +618,41 @@ fn eval_faithfulness_probes_a_solve_run_and_reruns_into_the_same_run() {
     // (perturbations seeded by the config and the unit, answers greedy)
     run_ok(&mut faith());
     assert_eq!(records(&store, 3), records(&store, 2));
+    // a worker does a run created elsewhere (the stored config, no unit done) and the
+    // command with --resume writes its table
+    let info = SqliteStore::open(&store).unwrap().run(2).unwrap();
+    let id = SqliteStore::open(&store)
+        .unwrap()
+        .create_run(&info.kind, info.version, &info.config)
+        .unwrap();
+    assert_eq!(id, 4);
+    let mut w = stepwise();
+    w.args(["--quiet", "worker", "--run", "4", "--jobs", "2"])
+        .args(endpoint(&url))
+        .arg("--store")
+        .arg(&store);
+    run_ok(&mut w);
+    assert_eq!(records(&store, 4), records(&store, 2));
+    let resumed = run_ok(faith().args(["--resume", "4"]));
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout).contains("change-number"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    // a worker with another model is refused by name
+    let mut w = stepwise();
+    w.args(["--quiet", "worker", "--run", "4"])
+        .args(endpoint(&url))
+        .args(["--model-name", "another-model"])
+        .arg("--store")
+        .arg(&store);
+    let bad = w.output().unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("another-model"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     // a run that is not finished, or not there, is refused by name
     let mut c = stepwise();
     c.args(["--quiet", "eval", "faithfulness", "--run", "7"])

@@ -293,6 +293,48 @@ pub async fn join_processbench(
         .map_err(job_err)
 }
 
+/// `stepwise worker` on the stored `eval-faithfulness` run `run`: its units rebuilt from
+/// the stored source runs (done runs, so their samples are as they were) and probed with
+/// `policy`, which must be the run's model (the stored config is compared, up to where
+/// the model is served). The table is written afterwards by `stepwise eval faithfulness
+/// --resume RUN_ID`.
+pub async fn join_faithfulness(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+    policy: std::sync::Arc<dyn stepwise_model::Generator>,
+    opts: &RunOptions,
+) -> Result<stepwise_jobs::RunReport, EvalError> {
+    use crate::faithfulness::{FaithConfig, FaithJob, Faithfulness, read_units};
+    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
+    let info = store
+        .run(run)
+        .map_err(|e| job_err(stepwise_jobs::JobError::from(e)))?;
+    let stored = stepwise_jobs::stored_config::<Faithfulness>(&info).map_err(job_err)?;
+    let mine = stepwise_model::model_identity(&policy.name()).to_string();
+    if mine != stored.policy {
+        return Err(EvalError::Invalid(format!(
+            "run {run} probes with '{}', but this worker's model is '{mine}' (join with the same model)",
+            stored.policy
+        )));
+    }
+    let runs: Vec<stepwise_jobs::RunId> = stored.sources.iter().map(|s| s.run).collect();
+    let (sources, units) = read_units(store, &runs, stored.samples)?;
+    let config = FaithConfig {
+        sources,
+        policy: mine,
+        reproducible: policy.reproducible(),
+        ..stored
+    };
+    let job = FaithJob::new(config, units, policy);
+    let opts = RunOptions {
+        resume: stepwise_jobs::Resume::Run(run),
+        ..opts.clone()
+    };
+    stepwise_jobs::run(store, &job, &opts)
+        .await
+        .map_err(job_err)
+}
+
 /// Writes results as JSONL (one [`PbResult`] a line), through a temporary file.
 fn write_results_jsonl(path: &Path, results: &[PbResult]) -> Result<(), EvalError> {
     let mut text = String::new();

@@ -27,7 +27,9 @@
 //! `timed_out`, and `no_gold`), every scored line with the same component keys, written
 //! whole or not at all (`stepwise_data::atomic`) once every chunk is done.
 
-use crate::{Job, JobError, Resume, RunId, RunKind, RunOptions, RunReport, UnitError, records};
+use crate::{
+    Job, JobError, Resume, RunId, RunInfo, RunKind, RunOptions, RunReport, UnitError, records,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -739,6 +741,14 @@ pub async fn join(
     opts: &RunOptions,
 ) -> Result<RunReport, RewardError> {
     join_with_models(store, run, None, opts).await
+}
+
+/// Whether the stored reward run `info` has model-backed components, so a worker joining
+/// it must bring the run's models ([`join_with_models`]).
+pub fn join_needs_models(info: &RunInfo) -> Result<bool, RewardError> {
+    Ok(crate::stored_config::<RewardKind>(info)?
+        .rewards
+        .needs_models())
 }
 
 /// [`join`] with the models of model-backed components (the same models as the run's:

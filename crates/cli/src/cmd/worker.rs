@@ -17,8 +17,9 @@ use stepwise_search::jobs::Joined;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run to work on (a solve, scale, annotate, eval-processbench, verify, reward,
-    /// data-build or head-features run; see `stepwise data runs`).
+    /// The run to work on (a solve, scale, annotate, eval-processbench,
+    /// eval-faithfulness, verify, reward, data-build or head-features run; see
+    /// `stepwise data runs`).
     #[arg(long, value_name = "RUN_ID")]
     pub run: i64,
     /// Units this worker does at the same time.
@@ -72,6 +73,10 @@ const JOINS: &[(&str, JoinFn)] = &[
         processbench,
     ),
     (<stepwise_jobs::verify::VerifyKind as RunKind>::KIND, verify),
+    (
+        <stepwise_eval::faithfulness::Faithfulness as RunKind>::KIND,
+        faithfulness,
+    ),
     (<stepwise_jobs::reward::RewardKind as RunKind>::KIND, reward),
     (<stepwise_build::Build as RunKind>::KIND, data_build),
     (
@@ -169,6 +174,22 @@ fn processbench(j: &Joining) -> anyhow::Result<String> {
     Ok(done_line(&report))
 }
 
+fn faithfulness(j: &Joining) -> anyhow::Result<String> {
+    let policy = backend_for(j.args, j.info)
+        .open()
+        .context("opening the policy")?;
+    let report = super::runtime()?
+        .block_on(stepwise_eval::commands::join_faithfulness(
+            j.store, j.info.id, policy, j.opts,
+        ))
+        .context("eval-faithfulness worker")?;
+    Ok(format!(
+        "{} (the table is written by `stepwise eval faithfulness … --resume {}`)",
+        done_line(&report),
+        report.run
+    ))
+}
+
 fn verify(j: &Joining) -> anyhow::Result<String> {
     let report = super::runtime()?
         .block_on(stepwise_jobs::verify::join(j.store, j.info.id, j.opts))
@@ -177,8 +198,30 @@ fn verify(j: &Joining) -> anyhow::Result<String> {
 }
 
 fn reward(j: &Joining) -> anyhow::Result<String> {
+    // a run with model-backed components is joined with this worker's models, which must
+    // be the run's (the stored identity is checked)
+    let models = if stepwise_jobs::reward::join_needs_models(j.info)? {
+        let args = super::backend::RewardModelArgs {
+            backend: j.args.backend.clone(),
+            judge_model: j.args.judge_model.clone(),
+            judge_endpoint: j.args.judge_endpoint.clone(),
+            prm: j.args.prm.clone(),
+        };
+        args.open(true)?
+            .map(|m| stepwise_jobs::reward::RewardModels {
+                identity: super::backend::models_identity(&m),
+                components: std::sync::Arc::new(m),
+            })
+    } else {
+        None
+    };
     let report = super::runtime()?
-        .block_on(stepwise_jobs::reward::join(j.store, j.info.id, j.opts))
+        .block_on(stepwise_jobs::reward::join_with_models(
+            j.store,
+            j.info.id,
+            models.as_ref(),
+            j.opts,
+        ))
         .context("reward worker")?;
     Ok(done_line(&report))
 }
