@@ -209,9 +209,15 @@ pub async fn processbench(
     }
     write(&req.out.join("summary.md"), &md)?;
     write(&req.out.join("summary.csv"), &table.to_csv())?;
+    // the summary, with rank@1 beside it where the records have candidates
+    let json_err = |e: serde_json::Error| EvalError::Invalid(e.to_string());
+    let mut json = serde_json::to_value(&summary).map_err(json_err)?;
+    if let (Some(r), Some(o)) = (&rank, json.as_object_mut()) {
+        o.insert("rank".into(), serde_json::to_value(r).map_err(json_err)?);
+    }
     write(
         &req.out.join("summary.json"),
-        &serde_json::to_string_pretty(&summary).map_err(|e| EvalError::Invalid(e.to_string()))?,
+        &serde_json::to_string_pretty(&json).map_err(json_err)?,
     )?;
     plot::write_both(
         &plot::ProcessBenchBars {
