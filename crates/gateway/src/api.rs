@@ -100,6 +100,12 @@ pub struct StepwiseRequest {
     /// Deadline in milliseconds (at most the gateway's own).
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// How best-of-N picks its answer: `score` (its scorer), `pairwise-knockout` or
+    /// `pairwise-bt` (Think-RM verdicts of the judge, else the policy, over its samples:
+    /// a knockout bracket, or Bradley–Terry over every pair). Default: the gateway's own
+    /// `--select`.
+    #[serde(default)]
+    pub select: Option<String>,
     /// Return the search tree (the strategy's trace) in `stepwise.tree`.
     #[serde(default)]
     pub tree: bool,

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use stepwise_core::{Budget, Problem, TraceEvent};
+use stepwise_jobs::kinds::scale::ScaleStrategy;
 use stepwise_jobs::kinds::solve::SearchSettings;
 use stepwise_model::{ChatMessage, GenerateRequest, Prompt, Role, SamplingParams};
 use stepwise_search::Context;
@@ -616,6 +617,25 @@ async fn answer(
     }
     let mut settings = c.search.clone();
     settings.scorer = served.scorer.clone();
+    if let Some(sel) = &ext.select {
+        settings.pairwise = if sel.trim().eq_ignore_ascii_case("score") {
+            None
+        } else {
+            let method: stepwise_jobs::kinds::pairwise::PairwiseMethod = sel
+                .parse()
+                .map_err(|e: String| invalid(format!("stepwise.select: {e} (or score)")))?;
+            Some(stepwise_jobs::kinds::pairwise::PairwiseSettings {
+                method,
+                ..settings.pairwise.clone().unwrap_or_default()
+            })
+        };
+    }
+    if settings.pairwise.is_some() && served.strategy != ScaleStrategy::Bon {
+        return Err(invalid(format!(
+            "stepwise.select: pairwise verdicts pick among bon's samples; strategy {} has none",
+            served.strategy.name()
+        )));
+    }
     if let Some(t) = common.temperature {
         settings.temperature = t;
     }

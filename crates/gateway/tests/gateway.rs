@@ -416,3 +416,84 @@ async fn the_official_openai_client_works_unchanged() {
         "{text}"
     );
 }
+
+fn user_text(p: &Prompt) -> String {
+    match p {
+        Prompt::Chat(m) => m.last().map(|m| m.content.clone()).unwrap_or_default(),
+        Prompt::Text(t) => t.clone(),
+    }
+}
+
+/// The text between `open` and `close` in `s`.
+fn between<'a>(s: &'a str, open: &str, close: &str) -> &'a str {
+    let start = s.find(open).map_or(0, |i| i + open.len());
+    let end = s[start..].find(close).map_or(s.len(), |i| start + i);
+    &s[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_can_pick_best_of_n_by_pairwise_verdicts() {
+    // the policy as `scripted()`; as a pairwise judge it prefers the solution saying 9
+    // (a wrong answer), so the pick shows whose verdict chose it
+    let policy: Arc<dyn Generator> = Arc::new(ScriptedGenerator::new(|req, i| {
+        let text = user_text(&req.prompt);
+        if text.contains("[Solution A]") {
+            let a = between(&text, "[Solution A]", "[End of Solution A]");
+            let b = between(&text, "[Solution B]", "[End of Solution B]");
+            return match (a.contains("is 9."), b.contains("is 9.")) {
+                (true, false) => " A.\n[[A]]".into(),
+                (false, true) => " B.\n[[B]]".into(),
+                _ => " Both alike.".into(),
+            };
+        }
+        let a = if i % 3 == 2 { 7 } else { 8 + (i % 2) };
+        format!("3 + 4 = {a}\n\nThe answer is {a}.")
+    }));
+    let url = common::start(policy, GatewayConfig::default()).await;
+    let ask = |select: Option<&str>| {
+        let mut sw = json!({"n": 4, "id": "p1"});
+        if let Some(s) = select {
+            sw["select"] = json!(s);
+        }
+        json!({"model": "bon/arith", "seed": 5, "stepwise": sw,
+               "messages": [{"role": "user", "content": "What is 3 + 4?"}]})
+    };
+    // by the arithmetic checker: 7
+    let (status, r) = post(&url, "/v1/chat/completions", ask(None)).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stepwise"]["answer"], "7", "{r}");
+    // by the judge's verdicts: 9, with the judge's calls counted
+    for select in ["pairwise-knockout", "pairwise-bt"] {
+        let (status, r) = post(&url, "/v1/chat/completions", ask(Some(select))).await;
+        assert_eq!(status, 200, "{select}: {r}");
+        assert_eq!(r["stepwise"]["answer"], "9", "{select}: {r}");
+        assert!(
+            r["stepwise"]["spent"]["judge_calls"].as_u64().unwrap() > 0,
+            "{select}: {r}"
+        );
+    }
+    let (status, r) = post(&url, "/v1/chat/completions", ask(Some("score"))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stepwise"]["answer"], "7", "{r}");
+    // a bad selector, and a strategy without samples to pick among, are 400s naming it
+    let (status, r) = post(&url, "/v1/chat/completions", ask(Some("coin-flip"))).await;
+    assert_eq!(status, 400, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stepwise.select"),
+        "{r}"
+    );
+    let mut beam = ask(Some("pairwise-bt"));
+    beam["model"] = json!("beam/arith");
+    let (status, r) = post(&url, "/v1/chat/completions", beam).await;
+    assert_eq!(status, 400, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bon's samples"),
+        "{r}"
+    );
+}
