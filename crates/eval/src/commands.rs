@@ -261,6 +261,21 @@ pub async fn processbench(
     })
 }
 
+/// The stored configuration of run `run`, a `K` run.
+fn stored_config<K: stepwise_jobs::RunKind>(
+    store: &dyn RunStore,
+    run: stepwise_jobs::RunId,
+) -> Result<K::Config, EvalError> {
+    let info = store
+        .run(run)
+        .map_err(|e| job_err(stepwise_jobs::JobError::from(e)))?;
+    stepwise_jobs::stored_config::<K>(&info).map_err(job_err)
+}
+
+fn job_err(e: stepwise_jobs::JobError) -> EvalError {
+    EvalError::Job(stepwise_core::error_chain(&e))
+}
+
 /// `stepwise worker` on the stored `eval-processbench` run `run`: its records (the
 /// stored subsets and selection, read from `data_dir`) scored with `mode`, this worker's
 /// scorer built from the run's spec, until no record is left. The mode must be the run's
@@ -273,11 +288,7 @@ pub async fn join_processbench(
     mode: PbMode,
     opts: &RunOptions,
 ) -> Result<stepwise_jobs::RunReport, EvalError> {
-    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
-    let info = store
-        .run(run)
-        .map_err(|e| job_err(stepwise_jobs::JobError::from(e)))?;
-    let config = stepwise_jobs::stored_config::<ProcessBench>(&info).map_err(job_err)?;
+    let config = stored_config::<ProcessBench>(store, run)?;
     let mine = mode.name();
     if stepwise_model::model_identity(&mine) != stepwise_model::model_identity(&config.mode) {
         return Err(EvalError::Invalid(format!(
@@ -311,11 +322,7 @@ pub async fn join_faithfulness(
     opts: &RunOptions,
 ) -> Result<stepwise_jobs::RunReport, EvalError> {
     use crate::faithfulness::{FaithConfig, FaithJob, Faithfulness, read_units};
-    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
-    let info = store
-        .run(run)
-        .map_err(|e| job_err(stepwise_jobs::JobError::from(e)))?;
-    let stored = stepwise_jobs::stored_config::<Faithfulness>(&info).map_err(job_err)?;
+    let stored = stored_config::<Faithfulness>(store, run)?;
     let mine = stepwise_model::model_identity(&policy.name()).to_string();
     if mine != stored.policy {
         return Err(EvalError::Invalid(format!(
@@ -736,7 +743,6 @@ pub async fn faithfulness(
         answer_probability: req.answer_probability,
     };
     let job = FaithJob::new(config, units, policy);
-    let job_err = |e: stepwise_jobs::JobError| EvalError::Job(stepwise_core::error_chain(&e));
     let report = stepwise_jobs::run(store, &job, opts)
         .await
         .map_err(job_err)?;

@@ -24,6 +24,14 @@ const EMBED_CTX: u32 = 2048;
 /// attention). A piece's vector is then the same whether later pieces are in the pass or not.
 const MIN_DECODE: usize = 64;
 
+/// `ContextFull` when `needed` tokens do not fit a context of `available`.
+pub(crate) fn fits(needed: usize, available: usize) -> Result<(), EngineError> {
+    if needed > available {
+        return Err(EngineError::ContextFull { needed, available });
+    }
+    Ok(())
+}
+
 /// The embedding contexts of one model.
 pub(crate) struct Embeddings<'m> {
     model: &'m LlamaModel,
@@ -74,12 +82,7 @@ impl<'m> Embeddings<'m> {
 
     /// The hidden state at the last of `tokens`.
     pub fn embed(&mut self, tokens: &[LlamaToken]) -> Result<Vec<f32>, EngineError> {
-        if tokens.len() > EMBED_CTX as usize {
-            return Err(EngineError::ContextFull {
-                needed: tokens.len(),
-                available: EMBED_CTX as usize,
-            });
-        }
+        fits(tokens.len(), EMBED_CTX as usize)?;
         if self.pooled.is_none() {
             self.pooled = Some(embedding_context(
                 self.model,
@@ -115,12 +118,7 @@ impl<'m> Embeddings<'m> {
         mut tokens: Vec<LlamaToken>,
         ends: &[usize],
     ) -> Result<PieceEmbeddings, EngineError> {
-        if tokens.len() > self.n_ctx {
-            return Err(EngineError::ContextFull {
-                needed: tokens.len(),
-                available: self.n_ctx,
-            });
-        }
+        fits(tokens.len(), self.n_ctx)?;
         let read = tokens.len() as u64;
         if ends.is_empty() {
             return Ok(PieceEmbeddings::default());

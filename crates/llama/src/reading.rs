@@ -57,12 +57,7 @@ impl<'m> Reader<'m> {
             return Err(EngineError::InvalidRequest("the prompt is empty".into()));
         }
         tokens.extend(cont.iter().copied());
-        if tokens.len() > self.n_ctx {
-            return Err(EngineError::ContextFull {
-                needed: tokens.len(),
-                available: self.n_ctx,
-            });
-        }
+        crate::embeddings::fits(tokens.len(), self.n_ctx)?;
         let read = tokens.len() as u64;
         if cont.is_empty() {
             return Ok(ContinuationLogprobs {

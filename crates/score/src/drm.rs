@@ -175,18 +175,7 @@ impl StepScorer for DrmScorer {
         step: &Step,
         answer: Option<&str>,
     ) -> Result<Scored, ScoreError> {
-        let mut steps = prefix.to_vec();
-        steps.push(step.clone());
-        let r = Rationale {
-            steps,
-            answer: answer.map(String::from),
-        };
-        let mut s = self.score_rationale(problem, &r).await?;
-        let last = s.scores.pop().map_or(0.0, |x| x.score);
-        Ok(Scored {
-            scores: vec![StepScore::new(step.index, last, Self::NAME)],
-            spent: s.spent,
-        })
+        crate::solution_so_far(self, problem, prefix, step, answer).await
     }
 
     /// The three dimensions of the whole solution, combined, given to every step.

@@ -202,6 +202,30 @@ pub(crate) fn engine_err(scorer: &str) -> impl FnOnce(EngineError) -> ScoreError
     }
 }
 
+/// `score_step` of a solution-level scorer (one score for the whole solution, given to
+/// every step: listener, DRM): the solution through `step` scored whole, its last score
+/// as the step's.
+pub(crate) async fn solution_so_far(
+    scorer: &(impl StepScorer + ?Sized),
+    problem: &Problem,
+    prefix: &[Step],
+    step: &Step,
+    answer: Option<&str>,
+) -> Result<Scored, ScoreError> {
+    let mut steps = prefix.to_vec();
+    steps.push(step.clone());
+    let r = Rationale {
+        steps,
+        answer: answer.map(String::from),
+    };
+    let mut s = scorer.score_rationale(problem, &r).await?;
+    let last = s.scores.pop().map_or(0.0, |x| x.score);
+    Ok(Scored {
+        scores: vec![StepScore::new(step.index, last, scorer.name())],
+        spent: s.spent,
+    })
+}
+
 /// One generation for a scorer (a judge's reasoning, a rollout), its call and tokens
 /// charged to the judge columns of `spent`; an engine error names `scorer`.
 pub(crate) async fn generate_charged(

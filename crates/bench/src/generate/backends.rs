@@ -153,7 +153,10 @@ const NO_AMX_FLAGS: &str = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
 /// reference venv's pip, cmake).
 pub fn ensure_batched_bench(common: &CommonArgs) -> Result<PathBuf, BenchError> {
     let root = stepwise_core::paths::cache_root().join("llama-cpp-src");
-    let bin = root.join("build-noamx").join("bin").join("llama-batched-bench");
+    let bin = root
+        .join("build-noamx")
+        .join("bin")
+        .join("llama-batched-bench");
     if bin.exists() {
         return Ok(bin);
     }
