@@ -185,11 +185,7 @@ pub async fn join(
         }
     }
     let job = prepare(store, config, policy)?;
-    let opts = RunOptions {
-        resume: stepwise_jobs::Resume::Run(run),
-        ..opts.clone()
-    };
-    Ok(stepwise_jobs::run(store, &job, &opts).await?)
+    Ok(stepwise_jobs::join_run(store, run, &job, opts).await?)
 }
 
 /// Reads the sources, runs the build job (resuming as `opts` says) and writes `out`

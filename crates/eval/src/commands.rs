@@ -301,11 +301,7 @@ pub async fn join_processbench(
         None => select_items(data_dir, &config.subsets, config.limit, config.balanced)?,
     };
     let job = PbJob::new(config, items, mode);
-    let opts = RunOptions {
-        resume: stepwise_jobs::Resume::Run(run),
-        ..opts.clone()
-    };
-    stepwise_jobs::run(store, &job, &opts)
+    stepwise_jobs::join_run(store, run, &job, opts)
         .await
         .map_err(job_err)
 }
@@ -339,11 +335,7 @@ pub async fn join_faithfulness(
         ..stored
     };
     let job = FaithJob::new(config, units, policy);
-    let opts = RunOptions {
-        resume: stepwise_jobs::Resume::Run(run),
-        ..opts.clone()
-    };
-    stepwise_jobs::run(store, &job, &opts)
+    stepwise_jobs::join_run(store, run, &job, opts)
         .await
         .map_err(job_err)
 }

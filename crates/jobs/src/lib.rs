@@ -33,7 +33,7 @@ mod runner;
 pub mod verify;
 
 pub use runner::{
-    RunOptions, RunReport, Stop, records, run, run_with, stored_config, was_interrupted,
+    RunOptions, RunReport, Stop, join_run, records, run, run_with, stored_config, was_interrupted,
 };
 pub use stepwise_store::{RunId, RunInfo, RunStatus, RunStore, UnitRecord};
 /// Whether an answer is right for a problem, by the checker the problem names (a task's

@@ -27,9 +27,7 @@
 //! `timed_out`, and `no_gold`), every scored line with the same component keys, written
 //! whole or not at all (`stepwise_data::atomic`) once every chunk is done.
 
-use crate::{
-    Job, JobError, Resume, RunId, RunInfo, RunKind, RunOptions, RunReport, UnitError, records,
-};
+use crate::{Job, JobError, RunId, RunInfo, RunKind, RunOptions, RunReport, UnitError, records};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -767,11 +765,7 @@ pub async fn join_with_models(
         config.skip_bad,
         models,
     )?;
-    let opts = RunOptions {
-        resume: Resume::Run(run),
-        ..opts.clone()
-    };
-    Ok(crate::run(store, &job, &opts).await?)
+    Ok(crate::join_run(store, run, &job, opts).await?)
 }
 
 #[cfg(test)]

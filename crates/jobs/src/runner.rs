@@ -93,6 +93,22 @@ pub async fn run<J: Job>(
     run_with(store, job, opts, |_, _| Ok(())).await
 }
 
+/// One more worker on the stored run `run`: `job` (rebuilt from that run's stored
+/// config) run with `opts`, resuming exactly that run whatever `opts.resume` says. What
+/// every `stepwise worker` join goes through.
+pub async fn join_run<J: Job>(
+    store: &dyn RunStore,
+    run: RunId,
+    job: &J,
+    opts: &RunOptions,
+) -> Result<RunReport, JobError> {
+    let opts = RunOptions {
+        resume: Resume::Run(run),
+        ..opts.clone()
+    };
+    run_with(store, job, &opts, |_, _| Ok(())).await
+}
+
 /// [`run`], handing every record finished by this call to `on_record` after it is
 /// stored (to stream results out as they come). An error from `on_record` fails the run.
 pub async fn run_with<J, F>(

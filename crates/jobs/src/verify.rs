@@ -384,11 +384,7 @@ pub async fn join(
     let info = store.run(run).map_err(JobError::from)?;
     let config = crate::stored_config::<VerifyKind>(&info)?;
     let job = VerifyJob::from_file(Path::new(&config.input), config.options, config.skip_bad)?;
-    let opts = RunOptions {
-        resume: Resume::Run(run),
-        ..opts.clone()
-    };
-    Ok(crate::run(store, &job, &opts).await?)
+    Ok(crate::join_run(store, run, &job, opts).await?)
 }
 
 /// Why `verify --jsonl` stopped.

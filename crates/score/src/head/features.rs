@@ -533,11 +533,7 @@ pub async fn join_features(
         stored.targets,
         generator,
     )?;
-    let opts = RunOptions {
-        resume: stepwise_jobs::Resume::Run(run),
-        ..opts.clone()
-    };
-    stepwise_jobs::run(store, &job, &opts)
+    stepwise_jobs::join_run(store, run, &job, opts)
         .await
         .map_err(job_err)
 }
