@@ -29,7 +29,7 @@ use crate::judge::JudgeTemplate;
 use crate::{JudgeScorer, ScoreError, Scored, StepScorer, engine_err};
 use async_trait::async_trait;
 use std::sync::Arc;
-use stepwise_core::{Problem, Rationale, Spent, Step, StepScore, StepSplitter};
+use stepwise_core::{Problem, Rationale, Spent, Step, StepSplitter};
 use stepwise_model::{ChatMessage, ContinuationLogprobs, Generator, Prompt};
 
 const RELEVANCE: &str = include_str!("../prompts/drm-relevance.txt");
@@ -217,13 +217,7 @@ impl StepScorer for DrmScorer {
              (R<-Q {rel_q:.4}, R->A {rel_a:.4}), coherence {coherence:.4}",
             conf_score.map_or("none: no stated answer".to_string(), |c| format!("{c:.4}"))
         );
-        Ok(Scored {
-            scores: steps
-                .iter()
-                .map(|s| StepScore::new(s.index, value, Self::NAME).with_detail(detail.clone()))
-                .collect(),
-            spent,
-        })
+        Ok(crate::every_step(steps, value, Self::NAME, &detail, spent))
     }
 }
 

@@ -226,6 +226,24 @@ pub(crate) async fn solution_so_far(
     })
 }
 
+/// The scores of a solution-level scorer: `value` for every step of `steps`, each with
+/// `detail`, and what it cost.
+pub(crate) fn every_step(
+    steps: &[Step],
+    value: f64,
+    scorer: &str,
+    detail: &str,
+    spent: Spent,
+) -> Scored {
+    Scored {
+        scores: steps
+            .iter()
+            .map(|s| StepScore::new(s.index, value, scorer).with_detail(detail))
+            .collect(),
+        spent,
+    }
+}
+
 /// One generation for a scorer (a judge's reasoning, a rollout), its call and tokens
 /// charged to the judge columns of `spent`; an engine error names `scorer`.
 pub(crate) async fn generate_charged(

@@ -26,7 +26,7 @@ use crate::prompt::Template;
 use crate::{ScoreError, Scored, StepScorer, engine_err};
 use async_trait::async_trait;
 use std::sync::Arc;
-use stepwise_core::{Problem, Rationale, Spent, Step, StepScore, StepSplitter};
+use stepwise_core::{Problem, Rationale, Spent, Step, StepSplitter};
 use stepwise_model::Generator;
 
 const LISTENER_DEFAULT: &str = include_str!("../prompts/listener.txt");
@@ -139,14 +139,13 @@ impl StepScorer for ListenerScorer {
             }
             _ => (0.0, Spent::default(), "no stated answer".to_string()),
         };
-        Ok(Scored {
-            scores: rationale
-                .steps
-                .iter()
-                .map(|s| StepScore::new(s.index, value, Self::NAME).with_detail(detail.clone()))
-                .collect(),
+        Ok(crate::every_step(
+            &rationale.steps,
+            value,
+            Self::NAME,
+            &detail,
             spent,
-        })
+        ))
     }
 }
 
