@@ -395,6 +395,12 @@ fn is_parquet(path: &Path) -> bool {
 /// Returns the number of records.
 pub fn write(path: &Path, format: ExportFormat, solutions: &[LabelledSolution]) -> Result<usize> {
     let records: Vec<Map<String, Value>> = solutions.iter().map(|s| to_record(format, s)).collect();
+    write_records(path, &records)
+}
+
+/// Writes records as they are: Parquet for a `.parquet` path, else JSONL; creates the
+/// parent folders. Returns how many were written.
+pub fn write_records(path: &Path, records: &[Map<String, Value>]) -> Result<usize> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| AnnotateError::File {
             path: parent.display().to_string(),
@@ -402,10 +408,10 @@ pub fn write(path: &Path, format: ExportFormat, solutions: &[LabelledSolution]) 
         })?;
     }
     if is_parquet(path) {
-        stepwise_data::parquet_io::write_parquet_records(path, &records)?;
+        stepwise_data::parquet_io::write_parquet_records(path, records)?;
     } else {
         let mut text = String::new();
-        for r in &records {
+        for r in records {
             text.push_str(&Value::Object(r.clone()).to_string());
             text.push('\n');
         }

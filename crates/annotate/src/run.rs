@@ -327,6 +327,9 @@ pub struct Job {
     pub out: Option<(PathBuf, ExportFormat)>,
     /// Compute the label-quality table against `arith` ground truth.
     pub eval_against_truth: bool,
+    /// Also write every distinct sampled solution with its exact `arith` first error
+    /// ([`truth::processbench_records`], ProcessBench format) to this file.
+    pub truth_out: Option<PathBuf>,
     /// Label nothing: export and evaluate what the `resume` run has stored so far,
     /// restricted to the questions every method of the run has finished (so methods are
     /// compared on the same questions). For inspecting a run that is still going or was
@@ -342,6 +345,8 @@ pub struct JobOutcome {
     pub units_done_now: usize,
     pub results: Vec<QuestionResult>,
     pub exported: usize,
+    /// Records written to [`Job::truth_out`].
+    pub truth_exported: usize,
     pub truth: Option<Vec<TruthRow>>,
 }
 
@@ -556,6 +561,7 @@ pub async fn join(
         run: opts.clone(),
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     };
     run_job_judged(store, &job, PolicySource::Model(generator), judge).await
@@ -623,6 +629,16 @@ fn finish(
         }
         exported = formats::write(path, *format, &recs)?;
     }
+    let mut truth_exported = 0;
+    if let Some(path) = &job.truth_out {
+        let recs = truth::processbench_records(problems, &results)?;
+        if recs.is_empty() {
+            return Err(AnnotateError::Config(
+                "no solution with a known arith truth to write to --truth-out".into(),
+            ));
+        }
+        truth_exported = formats::write_records(path, &recs)?;
+    }
     let truth = if job.eval_against_truth {
         Some(truth::evaluate(problems, &results)?)
     } else {
@@ -634,6 +650,7 @@ fn finish(
         units_done_now: done_now,
         results,
         exported,
+        truth_exported,
         truth,
     })
 }

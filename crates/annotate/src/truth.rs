@@ -17,7 +17,8 @@
 
 use crate::{LabelledSolution, Method, QuestionResult, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use stepwise_core::Problem;
 use stepwise_data::ArithSpec;
 
@@ -184,6 +185,62 @@ pub fn tallies(problems: &[Problem], results: &[QuestionResult]) -> Result<Vec<T
             Ok(Tally::of(&ArithSpec::from_problem(p)?, r))
         })
         .collect()
+}
+
+/// Every distinct sampled solution of `results` as a ProcessBench record
+/// (`{id, problem, steps, label, final_answer_correct}`) whose `label` is its **exact**
+/// first wrong step (0-based, -1 for none) from [`ArithSpec::ground_truth`], not a
+/// method's label: a step-labelled test set with exact truth, for scoring any scorer with
+/// `stepwise eval processbench --data FILE` on solutions of the policy's own kind.
+///
+/// All steps are kept (ProcessBench records are whole solutions). OmegaPRM's results are
+/// left out (its solutions are rollouts cut at their first MC-0 prefix); a solution that
+/// appears in several methods' results (the same text for the same problem) is written
+/// once; a solution with no wrong step that never reaches the answer is left out (its
+/// truth is undefined). `final_answer_correct` is the stored verification of its answer,
+/// else whether the truth reaches the answer without a wrong step. Ids are
+/// `PROBLEM_ID/N`, N counting the problem's distinct solutions in order. Errors when a
+/// result's problem is unknown or not an `arith` problem.
+pub fn processbench_records(
+    problems: &[Problem],
+    results: &[QuestionResult],
+) -> Result<Vec<Map<String, Value>>> {
+    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut seen: HashSet<(&str, &[String])> = HashSet::new();
+    let mut per_problem: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.method != Method::OmegaPrm) {
+        let p = by_id.get(r.problem_id.as_str()).ok_or_else(|| {
+            crate::AnnotateError::Config(format!("result for unknown problem '{}'", r.problem_id))
+        })?;
+        let spec = ArithSpec::from_problem(p)?;
+        for s in &r.solutions {
+            if s.steps.is_empty() || !seen.insert((s.problem_id.as_str(), s.steps.as_slice())) {
+                continue;
+            }
+            let gt = spec.ground_truth(&s.steps);
+            if gt.first_wrong.is_none() && !gt.reached_answer {
+                continue;
+            }
+            let n = per_problem.entry(s.problem_id.as_str()).or_default();
+            let id = format!("{}/{n}", s.problem_id);
+            *n += 1;
+            let correct = s
+                .answer_correct
+                .unwrap_or(gt.first_wrong.is_none() && gt.reached_answer);
+            let v = json!({
+                "id": id,
+                "problem": p.question,
+                "steps": s.steps,
+                "label": gt.first_wrong.map_or(-1, |e| e as i64),
+                "final_answer_correct": correct,
+            });
+            if let Value::Object(m) = v {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Evaluates `results` (any methods) against the ground truth of `problems`.

@@ -81,6 +81,7 @@ fn job(dir: &std::path::Path, methods: Vec<Method>, resume: Option<i64>) -> Job 
         },
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     }
 }

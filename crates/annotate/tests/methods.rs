@@ -9,7 +9,7 @@ use stepwise_annotate::policy::{Policy, RolloutParams};
 use stepwise_annotate::reference::ReferenceConfig;
 use stepwise_annotate::run::{AnnotateConfig, label_question};
 use stepwise_annotate::testing::{Planted, ScriptedPolicy};
-use stepwise_annotate::{Method, StepLabel, truth};
+use stepwise_annotate::{LabelledSolution, Method, QuestionResult, StepLabel, truth};
 use stepwise_core::{Problem, Spent};
 use stepwise_data::ArithSpec;
 
@@ -499,4 +499,78 @@ fn rpe_uses_mc_rollouts_and_labels_from_the_planted_error_on_bad() {
             assert!(b.labels[e..].iter().all(|l| !l.good && l.value == 0.0));
         }
     }
+}
+
+/// A hand-made result: `solutions` as given, each step labelled good (the labels are a
+/// method's and must not leak into the truth records).
+fn result_of(
+    p: &Problem,
+    method: Method,
+    solutions: &[(&[String], Option<bool>)],
+) -> QuestionResult {
+    QuestionResult {
+        problem_id: p.id.clone(),
+        method,
+        solutions: solutions
+            .iter()
+            .enumerate()
+            .map(|(i, (steps, correct))| LabelledSolution {
+                problem_id: p.id.clone(),
+                question: p.question.clone(),
+                gold: p.gold.clone(),
+                sample: i as u32,
+                steps: steps.to_vec(),
+                labels: steps
+                    .iter()
+                    .map(|_| StepLabel {
+                        value: 1.0,
+                        good: true,
+                        rollouts: 0,
+                        correct: 0,
+                        reason: None,
+                    })
+                    .collect(),
+                answer_correct: *correct,
+            })
+            .collect(),
+        prefixes: vec![],
+        spent: Spent::default(),
+        rollouts: 0,
+        abstained: 0,
+    }
+}
+
+#[test]
+fn truth_records_carry_the_exact_first_error_of_each_distinct_solution() {
+    let (p, pl, _, _) = setup(4, 0.5);
+    let unfinished: Vec<String> = pl.correct[..3].to_vec();
+    let mc = result_of(
+        &p,
+        Method::Mc,
+        &[
+            (&pl.planted, Some(false)),
+            (&pl.correct, None),
+            (&unfinished, Some(false)),
+        ],
+    );
+    // the same planted text again from another method, and OmegaPRM's rollouts: not written
+    let reference = result_of(&p, Method::Reference, &[(&pl.planted, Some(false))]);
+    let omega = result_of(&p, Method::OmegaPrm, &[(&pl.correct[..5], None)]);
+    let recs =
+        truth::processbench_records(std::slice::from_ref(&p), &[mc, reference, omega]).unwrap();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let (a, b) = (&recs[0], &recs[1]);
+    assert_eq!(a["id"], format!("{}/0", p.id));
+    assert_eq!(a["label"], 4); // the planted first error, although every label said good
+    assert_eq!(a["steps"].as_array().unwrap().len(), 7); // all steps, past the error too
+    assert_eq!(a["final_answer_correct"], false);
+    assert_eq!(a["problem"], p.question);
+    assert_eq!(b["id"], format!("{}/1", p.id));
+    assert_eq!(b["label"], -1);
+    // no stored verification: the truth (no wrong step, answer reached) says correct
+    assert_eq!(b["final_answer_correct"], true);
+    // not an arith problem: a clear error
+    let plain = Problem::new(&p.id, "q").with_gold("1");
+    let again = result_of(&p, Method::Mc, &[(&pl.planted, None)]);
+    assert!(truth::processbench_records(&[plain], &[again]).is_err());
 }

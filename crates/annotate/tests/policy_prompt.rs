@@ -69,6 +69,7 @@ fn job(dir: &std::path::Path, policy_prompt: Option<&str>) -> Job {
         },
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     }
 }

@@ -48,6 +48,7 @@ fn child(store: &Path, out: &Path, resume: Option<i64>) {
         },
         out: Some((out.to_path_buf(), ExportFormat::Native)),
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

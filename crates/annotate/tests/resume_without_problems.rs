@@ -23,6 +23,7 @@ fn job(dir: &std::path::Path) -> Job {
         },
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     }
 }

@@ -317,6 +317,7 @@ fn annotate_runs_are_a_source() {
         run: opts(),
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     };
     let labelled = block_on(run_job(&job, PolicySource::Model(policy.clone()))).unwrap();

@@ -312,6 +312,7 @@ fn annotate_run_report() {
         run: no_stop(),
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     };
     let out = block_on(run_job(

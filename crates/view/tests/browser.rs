@@ -124,6 +124,7 @@ fn annotate_run(store_path: &Path) -> i64 {
         },
         out: None,
         eval_against_truth: false,
+        truth_out: None,
         stored_only: false,
     };
     block_on(run_job(

@@ -153,6 +153,13 @@ pub struct Args {
     /// Also write that table (with the command line) to this Markdown file.
     #[arg(long, value_name = "PATH", requires = "eval_against_truth")]
     pub eval_out: Option<PathBuf>,
+    /// Also write every distinct sampled solution of an `arith` dataset with its exact
+    /// first wrong step as a ProcessBench file (`.parquet` or JSONL), a test set with exact
+    /// truth for `stepwise eval processbench --data FILE --scorer ...`. OmegaPRM's
+    /// rollouts are left out; so is a solution with no wrong step that never reaches the
+    /// answer.
+    #[arg(long, value_name = "PATH")]
+    pub truth_out: Option<PathBuf>,
     /// Testing: use the scripted policy (a test double with known per-prefix success
     /// probabilities) instead of a model.
     #[arg(long, hide = true)]
@@ -236,6 +243,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         run: run_options(args.resume, args.concurrency, g),
         out: args.out.clone().map(|p| (p, args.format)),
         eval_against_truth: args.eval_against_truth,
+        truth_out: args.truth_out.clone(),
         stored_only: args.stored_only,
     };
     let quiet = g.quiet;
@@ -250,6 +258,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<()> {
         eprintln!("{}", outcome.summary(secs));
         if let Some((p, f)) = &job.out {
             eprintln!("wrote {} {f} records to {}", outcome.exported, p.display());
+        }
+        if let Some(p) = &job.truth_out {
+            eprintln!(
+                "wrote {} solutions with their exact first error to {}",
+                outcome.truth_exported,
+                p.display()
+            );
         }
     }
     if let Some(table) = outcome.truth_table() {
